@@ -1,0 +1,57 @@
+//! `kya-agent`: the daemon. Without a subcommand it enforces in the foreground.
+mod check_config;
+mod probe;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use kya_agent::{
+    daemon::{self, DaemonOptions},
+    paths::CONTROL_SOCKET,
+};
+
+#[derive(Parser)]
+#[command(name = "kya-agent", version, about = "Know Your Agent: the enforcement daemon")]
+struct Cli {
+    /// Config file; without it the embedded default config is used.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Control socket the `kya` CLI talks to.
+    #[arg(long, value_name = "PATH", default_value = CONTROL_SOCKET)]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a config file and show what its rules resolve to on this host.
+    CheckConfig(check_config::Args),
+    /// Check whether this host can run kya's kernel programs (loads them and detaches them).
+    Probe,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KYA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig(args)) => check_config::run(&args),
+        Some(Command::Probe) => probe::run(),
+        None => match daemon::run(&DaemonOptions {
+            config: cli.config,
+            socket: cli.socket,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("kya-agent: {}", daemon::describe(&error));
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -1,0 +1,143 @@
+//! A validated agent: its name, its numeric id, its accountable owner and the rules that tag
+//! its processes.
+
+use std::{fmt, path::PathBuf};
+
+/// Longest agent name, in bytes (names are ASCII).
+pub const MAX_NAME_LEN: usize = 32;
+
+/// An agent's numeric id, the one the kernel stores in each tagged task: the 32-bit FNV-1a hash
+/// of the agent's name, with 0 (which the kernel reads as "no agent") replaced by 1.
+///
+/// Being a function of the name alone, the id is stable across restarts and config reloads, so
+/// tags written by an earlier daemon still name the same agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentId(u32);
+
+impl AgentId {
+    const FNV_OFFSET_BASIS: u32 = 0x811c_9dc5;
+    const FNV_PRIME: u32 = 0x0100_0193;
+
+    /// The id of the agent called `name`.
+    #[must_use]
+    pub const fn from_name(name: &str) -> Self {
+        let bytes = name.as_bytes();
+        let mut hash = Self::FNV_OFFSET_BASIS;
+        let mut index = 0;
+        while index < bytes.len() {
+            hash ^= bytes[index] as u32;
+            hash = hash.wrapping_mul(Self::FNV_PRIME);
+            index += 1;
+        }
+        if hash == 0 { Self(1) } else { Self(hash) }
+    }
+
+    /// The id in a value read from the kernel, or `None` for 0 ("no agent").
+    #[must_use]
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        if raw == 0 { None } else { Some(Self(raw)) }
+    }
+
+    /// The value the kernel stores; never 0.
+    #[must_use]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl From<AgentId> for u32 {
+    fn from(id: AgentId) -> Self {
+        id.get()
+    }
+}
+
+impl fmt::Display for AgentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Whether `name` matches `[a-z0-9][a-z0-9_-]{0,31}`: safe as a Prometheus label value, a file
+/// name and a command-line argument.
+#[must_use]
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    match bytes.split_first() {
+        Some((first, rest)) => {
+            bytes.len() <= MAX_NAME_LEN
+                && matches!(first, b'a'..=b'z' | b'0'..=b'9')
+                && rest
+                    .iter()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+        }
+        None => false,
+    }
+}
+
+/// One `[[agents]]` entry, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agent {
+    pub(super) id: AgentId,
+    pub(super) name: String,
+    pub(super) owner: String,
+    pub(super) rules: MatchRules,
+}
+
+impl Agent {
+    #[must_use]
+    pub fn id(&self) -> AgentId {
+        self.id
+    }
+
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The user name of the human accountable for the agent.
+    #[must_use]
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The `[agents.match]` rules; all empty when the agent is only started with `kya run`.
+    #[must_use]
+    pub fn rules(&self) -> &MatchRules {
+        &self.rules
+    }
+}
+
+/// `[agents.match]`: a process belongs to the agent if any one rule matches it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MatchRules {
+    pub(super) exe: Vec<PathBuf>,
+    pub(super) cgroup: Vec<PathBuf>,
+    pub(super) uid: Vec<u32>,
+}
+
+impl MatchRules {
+    /// Absolute paths of executables: a process that execs one of these files is tagged.
+    #[must_use]
+    pub fn exe(&self) -> &[PathBuf] {
+        &self.exe
+    }
+
+    /// cgroup2 paths relative to the cgroup2 mount, each starting with `/`: a process in one of
+    /// these subtrees is tagged.
+    #[must_use]
+    pub fn cgroup(&self) -> &[PathBuf] {
+        &self.cgroup
+    }
+
+    /// Uids (never 0): a process running as one of them is tagged.
+    #[must_use]
+    pub fn uid(&self) -> &[u32] {
+        &self.uid
+    }
+
+    /// Whether the agent has no rules at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.exe.is_empty() && self.cgroup.is_empty() && self.uid.is_empty()
+    }
+}

@@ -1,0 +1,128 @@
+//! The daemon's configuration: parsing the TOML file, validating it as a whole, and reporting
+//! every mistake with its file, line, column, value and fix.
+//!
+//! - `schema`: the file as written, with byte spans (serde, `deny_unknown_fields`).
+//! - `validate`: checks each value and the agents against each other.
+//! - `agent`: the validated types the rest of the daemon uses.
+//! - `error`: how problems are located and reported.
+
+mod agent;
+mod error;
+mod schema;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    fmt, fs,
+    path::{Path, PathBuf},
+};
+
+pub use self::{
+    agent::{Agent, AgentId, MAX_NAME_LEN, MatchRules, is_valid_name},
+    error::{ConfigError, ConfigErrorKind, ConfigErrors, Location, PathProblem, TomlProblem},
+};
+use self::{error::Diagnostics, schema::RawConfig};
+
+/// The commented default config, as shipped: a starting point for `/etc/kya/kya.toml`.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// The `origin` of [`Config::embedded_default`], shown where a file name would be.
+const EMBEDDED_ORIGIN: &str = "<embedded default config>";
+
+/// A valid configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    origin: PathBuf,
+    agents: Vec<Agent>,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = fs::read_to_string(path)
+            .map_err(|source| ConfigError::whole_file(path, ConfigErrorKind::Read { source }))?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses and validates `text`; `origin` is the file it came from, used in error messages.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self, ConfigErrors> {
+        let mut diag = Diagnostics::new(origin, text);
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(error) => {
+                diag.toml_error(&error);
+                return Err(diag.finish().expect_err("a TOML error was just recorded"));
+            }
+        };
+        let agents = validate::agents(raw.agents, &mut diag);
+        diag.finish()?;
+        Ok(Self {
+            origin: origin.to_owned(),
+            agents,
+        })
+    }
+
+    /// The config in [`DEFAULT_TOML`].
+    #[must_use]
+    pub fn embedded_default() -> Self {
+        Self::from_toml_str(DEFAULT_TOML, Path::new(EMBEDDED_ORIGIN))
+            .unwrap_or_else(|errors| panic!("the embedded default config is invalid:\n{errors}"))
+    }
+
+    /// The file the config was read from.
+    #[must_use]
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+
+    /// The agents, in file order.
+    #[must_use]
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
+    }
+
+    #[must_use]
+    pub fn agent_by_name(&self, name: &str) -> Option<&Agent> {
+        self.agents.iter().find(|agent| agent.name() == name)
+    }
+
+    #[must_use]
+    pub fn agent_by_id(&self, id: AgentId) -> Option<&Agent> {
+        self.agents.iter().find(|agent| agent.id() == id)
+    }
+
+    /// Things that are valid but probably not what the user meant; the caller decides whether
+    /// and how to log them.
+    #[must_use]
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        let mut warnings = Vec::new();
+        if self.agents.is_empty() {
+            warnings.push(ConfigWarning::NoAgents {
+                file: self.origin.clone(),
+            });
+        }
+        warnings
+    }
+}
+
+/// A valid config that is probably not what the user meant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigWarning {
+    /// No `[[agents]]`: no process will be tagged.
+    NoAgents { file: PathBuf },
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoAgents { file } => write!(
+                f,
+                "{}: no [[agents]] are defined, so no process will be tagged or confined",
+                file.display()
+            ),
+        }
+    }
+}

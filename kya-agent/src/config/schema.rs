@@ -1,0 +1,39 @@
+//! The config file exactly as written: serde types that keep each value's byte span so that
+//! validation can point at it. Nothing here is checked beyond TOML types; see `validate`.
+//!
+//! To add a section, add a `Raw*` struct here (with `deny_unknown_fields`), a field for it
+//! (`#[serde(default)]` if optional), and a `validate_*` function that turns it into the public
+//! type.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub agents: Vec<RawAgent>,
+}
+
+/// One `[[agents]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAgent {
+    pub name: Spanned<String>,
+    pub owner: Spanned<String>,
+    #[serde(default, rename = "match")]
+    pub rules: RawMatch,
+}
+
+/// `[agents.match]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMatch {
+    #[serde(default)]
+    pub exe: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub cgroup: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub uid: Vec<Spanned<u32>>,
+}

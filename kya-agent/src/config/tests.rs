@@ -1,0 +1,509 @@
+//! Config tests on small TOML snippets: what parses, what each mistake reports and where.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+const FILE: &str = "/etc/kya/test.toml";
+
+fn parse(text: &str) -> Config {
+    Config::from_toml_str(text, Path::new(FILE)).unwrap_or_else(|errors| {
+        panic!("expected a valid config, got:\n{errors}\n--- for:\n{text}")
+    })
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match Config::from_toml_str(text, Path::new(FILE)) {
+        Ok(config) => panic!("expected errors, got a valid config {config:?}\n--- for:\n{text}"),
+        Err(errors) => errors.into_errors(),
+    }
+}
+
+fn only_error(text: &str) -> ConfigError {
+    let mut errors = errors(text);
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected exactly one error, got:\n{}",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+    errors.remove(0)
+}
+
+#[track_caller]
+fn assert_at(error: &ConfigError, line: usize, column: usize) {
+    assert_eq!(
+        (error.line(), error.column()),
+        (Some(line), Some(column)),
+        "expected the error at {line}:{column}:\n{error}"
+    );
+    assert_eq!(error.file(), Path::new(FILE), "wrong file in:\n{error}");
+}
+
+#[track_caller]
+fn assert_mentions(error: &ConfigError, in_message: &str, in_fix: &str) {
+    assert!(
+        error.message().contains(in_message),
+        "expected the message to mention {in_message:?}:\n{error}"
+    );
+    assert!(
+        error.fix().contains(in_fix),
+        "expected the fix to mention {in_fix:?}:\n{error}"
+    );
+}
+
+/// A config with one agent called `name` owned by alice, with `rules` as its match table body.
+fn agent(name: &str, rules: &str) -> String {
+    format!("[[agents]]\nname = \"{name}\"\nowner = \"alice\"\n[agents.match]\n{rules}\n")
+}
+
+const EXAMPLE: &str = r#"
+[[agents]]
+name = "coder"
+owner = "alice"                 # the accountable human
+[agents.match]
+exe = ["/usr/local/bin/coder-agent"]
+cgroup = ["/agents/coder"]
+uid = [1001]
+"#;
+
+#[test]
+fn full_example_parses_with_its_values() {
+    let config = parse(EXAMPLE);
+    assert_eq!(config.origin(), Path::new(FILE));
+    assert_eq!(config.agents().len(), 1, "expected one agent");
+    let coder = &config.agents()[0];
+    assert_eq!(coder.name(), "coder");
+    assert_eq!(coder.owner(), "alice");
+    assert_eq!(coder.id(), AgentId::from_name("coder"));
+    assert_eq!(
+        coder.rules().exe(),
+        [PathBuf::from("/usr/local/bin/coder-agent")]
+    );
+    assert_eq!(coder.rules().cgroup(), [PathBuf::from("/agents/coder")]);
+    assert_eq!(coder.rules().uid(), [1001]);
+    assert!(config.warnings().is_empty(), "expected no warnings");
+}
+
+#[test]
+fn match_and_its_lists_default_to_empty() {
+    let config = parse("[[agents]]\nname = \"bare\"\nowner = \"alice\"\n");
+    let bare = &config.agents()[0];
+    assert!(bare.rules().is_empty(), "expected no rules: {bare:?}");
+
+    let config = parse(&agent("partial", "uid = [1002]"));
+    let partial = &config.agents()[0];
+    assert!(partial.rules().exe().is_empty() && partial.rules().cgroup().is_empty());
+    assert_eq!(partial.rules().uid(), [1002]);
+}
+
+#[test]
+fn zero_agents_is_valid_with_a_warning() {
+    for text in ["", "# nothing here\n", "agents = []\n"] {
+        let config = parse(text);
+        assert!(
+            config.agents().is_empty(),
+            "expected no agents for {text:?}"
+        );
+        let warnings = config.warnings();
+        assert_eq!(
+            warnings,
+            [ConfigWarning::NoAgents {
+                file: PathBuf::from(FILE)
+            }]
+        );
+        assert!(warnings[0].to_string().contains("no [[agents]]"));
+    }
+}
+
+#[test]
+fn inline_tables_parse_too() {
+    let config = parse(
+        "agents = [{ name = \"a\", owner = \"bob\", match = { exe = [\"/bin/a\"], uid = [7] } }]\n",
+    );
+    assert_eq!(config.agents()[0].rules().exe(), [PathBuf::from("/bin/a")]);
+    assert_eq!(config.agents()[0].rules().uid(), [7]);
+}
+
+#[test]
+fn agents_are_found_by_name_and_by_id() {
+    let text = format!("{}{}", agent("coder", ""), agent("reviewer", ""));
+    let config = parse(&text);
+    let reviewer = config
+        .agent_by_name("reviewer")
+        .expect("reviewer is defined");
+    assert_eq!(reviewer.name(), "reviewer");
+    assert_eq!(config.agent_by_id(reviewer.id()), Some(reviewer));
+    assert_eq!(
+        config
+            .agent_by_id(AgentId::from_name("coder"))
+            .map(Agent::name),
+        Some("coder")
+    );
+    assert!(config.agent_by_name("nobody").is_none());
+    assert!(config.agent_by_id(AgentId::from_name("nobody")).is_none());
+}
+
+#[test]
+fn agent_ids_are_stable_and_nonzero() {
+    // 32-bit FNV-1a, computed independently: if these change, tags written by an older daemon
+    // would name the wrong agent.
+    assert_eq!(AgentId::from_name("coder").get(), 3_469_596_402);
+    assert_eq!(AgentId::from_name("reviewer").get(), 829_999_642);
+    assert_eq!(AgentId::from_name("").get(), 0x811c_9dc5);
+    // "akhnp9x" hashes to 0, which the kernel reads as "no agent".
+    assert_eq!(AgentId::from_name("akhnp9x").get(), 1);
+    assert_eq!(AgentId::from_raw(0), None);
+    assert_eq!(
+        AgentId::from_raw(3_469_596_402),
+        Some(AgentId::from_name("coder"))
+    );
+    assert_eq!(u32::from(AgentId::from_name("coder")), 3_469_596_402);
+}
+
+#[test]
+fn embedded_default_parses() {
+    let config = Config::embedded_default();
+    assert_eq!(
+        config.agents().len(),
+        1,
+        "expected one agent in the default"
+    );
+    let coder = &config.agents()[0];
+    assert_eq!(coder.name(), "coder");
+    assert_eq!(coder.owner(), "root");
+    assert_eq!(
+        coder.rules().exe(),
+        [PathBuf::from("/usr/local/bin/coder-agent")]
+    );
+    assert_eq!(coder.rules().cgroup(), [PathBuf::from("/agents/coder")]);
+    assert!(coder.rules().uid().is_empty(), "the default tags no uid");
+}
+
+#[test]
+fn agent_names_must_be_label_safe() {
+    let too_long = "a".repeat(MAX_NAME_LEN + 1);
+    for (name, suggestion) in [
+        ("Coder", Some("\"coder\"")),
+        ("my agent", Some("\"my-agent\"")),
+        ("-coder", Some("\"coder\"")),
+        ("_x", Some("\"x\"")),
+        ("", None),
+        ("é", None),
+        (too_long.as_str(), None),
+    ] {
+        let error = only_error(&agent(name, ""));
+        assert_at(&error, 2, 8);
+        assert_mentions(&error, "invalid agent name", "lowercase letters");
+        assert_eq!(error.value(), Some(format!("\"{name}\"").as_str()));
+        if let Some(suggestion) = suggestion {
+            assert!(
+                error.fix().contains(suggestion),
+                "expected the fix to suggest {suggestion}:\n{error}"
+            );
+        }
+    }
+    let longest = "a".repeat(MAX_NAME_LEN);
+    for name in ["a", "0", "coder-2", "code_review", longest.as_str()] {
+        parse(&agent(name, ""));
+    }
+}
+
+#[test]
+fn duplicate_agent_names_are_rejected() {
+    let text = format!("{}{}", agent("coder", ""), agent("coder", ""));
+    let error = only_error(&text);
+    assert_at(&error, 7, 8);
+    assert_mentions(&error, "duplicate agent name \"coder\"", "its own name");
+    assert!(error.message().contains("line 2"), "{error}");
+}
+
+#[test]
+fn agent_id_collisions_are_rejected() {
+    assert_eq!(AgentId::from_name("bgpx_"), AgentId::from_name("b13ck"));
+    let text = format!("{}{}", agent("bgpx_", ""), agent("b13ck", ""));
+    let error = only_error(&text);
+    assert_at(&error, 7, 8);
+    assert_mentions(&error, "\"bgpx_\"", "rename one of the two agents");
+    assert!(error.message().contains("2800276515"), "{error}");
+}
+
+#[test]
+fn owner_must_not_be_empty() {
+    for owner in ["", "   "] {
+        let text = format!("[[agents]]\nname = \"coder\"\nowner = \"{owner}\"\n");
+        let error = only_error(&text);
+        assert_at(&error, 3, 9);
+        assert_mentions(&error, "empty owner", "accountable");
+    }
+    let error = only_error("[[agents]]\nname = \"coder\"\n");
+    assert_at(&error, 1, 1);
+    assert_mentions(&error, "missing field `owner`", "add the missing key");
+}
+
+#[test]
+fn exe_paths_must_name_a_file_absolutely() {
+    for (exe, in_message, in_fix) in [
+        ("bin/coder", "does not start with '/'", "full path"),
+        ("", "does not start with '/'", "full path"),
+        ("/usr/bin/../coder", "'..'", "without '..'"),
+        ("/usr/bin/", "ends with '/'", "trailing '/'"),
+    ] {
+        let error = only_error(&agent("coder", &format!("exe = [\"/ok\", \"{exe}\"]")));
+        assert_at(&error, 5, 15);
+        assert_mentions(&error, in_message, in_fix);
+        assert!(error.message().contains("match.exe"), "{error}");
+        assert_eq!(error.value(), Some(format!("\"{exe}\"").as_str()));
+    }
+}
+
+#[test]
+fn cgroup_paths_must_name_a_subtree() {
+    for (cgroup, in_message, in_fix) in [
+        (
+            "agents/coder",
+            "does not start with '/'",
+            "relative to the cgroup2 mount",
+        ),
+        ("/", "cgroup2 root", "subtree"),
+        ("/agents/../coder", "'..'", "without '..'"),
+        ("/agents//coder", "'//'", "each '/' once"),
+        ("/agents/coder/", "ends with '/'", "trailing '/'"),
+        (
+            "/sys/fs/cgroup/agents",
+            "mount point",
+            "leave out /sys/fs/cgroup",
+        ),
+    ] {
+        let error = only_error(&agent("coder", &format!("cgroup = [\"{cgroup}\"]")));
+        assert_at(&error, 5, 11);
+        assert_mentions(&error, in_message, in_fix);
+        assert!(error.message().contains("match.cgroup"), "{error}");
+    }
+    parse(&agent(
+        "coder",
+        "cgroup = [\"/sys.slice/x\", \"/sys/fs/cgroupx\"]",
+    ));
+}
+
+#[test]
+fn a_rule_in_two_agents_is_ambiguous() {
+    let cases = [
+        (
+            "exe = [\"/usr/bin/coder\"]",
+            "exe = [\"/usr//bin/coder\"]",
+            "match.exe",
+        ),
+        (
+            "cgroup = [\"/agents\"]",
+            "cgroup = [\"/agents\"]",
+            "match.cgroup",
+        ),
+        ("uid = [1001]", "uid = [1001]", "match.uid 1001"),
+    ];
+    for (first, second, in_message) in cases {
+        let text = format!("{}{}", agent("coder", first), agent("reviewer", second));
+        let error = only_error(&text);
+        assert_eq!(error.line(), Some(10), "{error}");
+        assert_mentions(&error, in_message, "only one agent");
+        assert!(
+            error.message().contains("\"reviewer\"") && error.message().contains("\"coder\""),
+            "expected both agents named:\n{error}"
+        );
+    }
+    // Repeating a rule within one agent is harmless.
+    parse(&agent(
+        "coder",
+        "uid = [1001, 1001]\nexe = [\"/a\", \"/a\"]",
+    ));
+}
+
+#[test]
+fn uid_0_is_rejected() {
+    let error = only_error(&agent("coder", "uid = [1001, 0]"));
+    assert_at(&error, 5, 14);
+    assert_mentions(
+        &error,
+        "uid 0",
+        "tagging uid 0 would confine every root process; use exe or cgroup",
+    );
+    assert_eq!(error.value(), Some("0"));
+}
+
+#[test]
+fn unknown_keys_are_located_and_the_allowed_ones_listed() {
+    let error = only_error("# kya\nagent = []\n");
+    assert_at(&error, 2, 1);
+    assert_mentions(&error, "unknown field `agent`", "spelling");
+    assert!(error.message().contains("`agents`"), "{error}");
+    assert_eq!(error.value(), Some("agent = []"));
+
+    let error = only_error("[[agents]]\nname = \"coder\"\nowner = \"alice\"\n  ower = \"bob\"\n");
+    assert_at(&error, 4, 3);
+    assert_mentions(&error, "unknown field `ower`", "spelling");
+    for key in ["`name`", "`owner`", "`match`"] {
+        assert!(
+            error.message().contains(key),
+            "expected {key} listed:\n{error}"
+        );
+    }
+
+    let error = only_error(&agent("coder", "exe = []\nexes = [\"/bin/x\"]"));
+    assert_at(&error, 6, 1);
+    assert_mentions(&error, "unknown field `exes`", "spelling");
+    for key in ["`exe`", "`cgroup`", "`uid`"] {
+        assert!(
+            error.message().contains(key),
+            "expected {key} listed:\n{error}"
+        );
+    }
+}
+
+#[test]
+fn wrong_types_are_located() {
+    let error = only_error(&agent("coder", "uid = \"x\""));
+    assert_at(&error, 5, 7);
+    assert_mentions(&error, "invalid type", "unquoted integers");
+    assert_eq!(error.value(), Some("uid = \"x\""));
+
+    let error = only_error(&agent("coder", "uid = [1, \"x\"]"));
+    assert_at(&error, 5, 11);
+    assert_mentions(&error, "expected u32", "unquoted integers");
+
+    let error = only_error(&agent("coder", "uid = [-1]"));
+    assert_at(&error, 5, 8);
+    assert_mentions(&error, "invalid value", "unquoted integers");
+
+    let error = only_error("[[agents]]\nname = 7\nowner = \"alice\"\n");
+    assert_at(&error, 2, 8);
+    assert_mentions(&error, "expected a string", "quoted strings");
+}
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    let error = only_error("[[agents]]\nname = \"coder\"\nowner = alice\n");
+    assert_at(&error, 3, 9);
+    assert_mentions(&error, "invalid string", "TOML syntax");
+    assert!(!error.message().contains('\n'), "one line: {error}");
+    assert_eq!(error.value(), Some("owner = alice"));
+
+    let error = only_error("[[agents]\n");
+    assert_eq!(error.line(), Some(1), "{error}");
+    assert_mentions(&error, "invalid table header", "TOML syntax");
+
+    let error = only_error("[[agents]]\nname = \"a\"\nname = \"b\"\n");
+    assert_eq!(error.line(), Some(3), "{error}");
+    assert_mentions(&error, "duplicate key", "only one");
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let error = only_error("# é\n[[agents]]\nname = \"é\"\nowner = \"x\"\n");
+    assert_at(&error, 3, 8);
+    assert_eq!(Location::of("éé\nx", 4), Location { line: 1, column: 3 });
+    assert_eq!(Location::of("a\nb", 99), Location { line: 2, column: 2 });
+}
+
+#[test]
+fn every_error_is_reported_in_file_order() {
+    let text = r#"[[agents]]
+name = "Coder"
+owner = ""
+[agents.match]
+exe = ["coder"]
+cgroup = ["/"]
+uid = [0]
+
+[[agents]]
+name = "ok"
+owner = "bob"
+[agents.match]
+exe = ["/bin/../x"]
+"#;
+    let errors = errors(text);
+    let positions: Vec<_> = errors
+        .iter()
+        .map(|error| (error.line(), error.column()))
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            (Some(2), Some(8)),
+            (Some(3), Some(9)),
+            (Some(5), Some(8)),
+            (Some(6), Some(11)),
+            (Some(7), Some(8)),
+            (Some(13), Some(8)),
+        ],
+        "unexpected errors:\n{errors:#?}"
+    );
+
+    let rendered = Config::from_toml_str(text, Path::new(FILE))
+        .expect_err("the config is invalid")
+        .to_string();
+    let blocks: Vec<&str> = rendered.split("\n\n").collect();
+    assert_eq!(blocks.len(), 6, "expected one block per error:\n{rendered}");
+    assert_eq!(
+        blocks[0],
+        format!(
+            "{FILE}:2:8: invalid agent name \"Coder\": names must match \
+             [a-z0-9][a-z0-9_-]{{0,31}}\n  value: \"Coder\"\n  fix: {}",
+            errors[0].fix()
+        )
+    );
+    for block in blocks {
+        let lines: Vec<&str> = block.lines().collect();
+        assert!(lines[0].starts_with(&format!("{FILE}:")), "{block}");
+        assert!(lines[1].starts_with("  value: "), "{block}");
+        assert!(lines[2].starts_with("  fix: "), "{block}");
+    }
+}
+
+#[test]
+fn load_reads_the_file_and_names_it_when_it_cannot() {
+    let dir = std::env::temp_dir().join(format!("kya-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+
+    let good = dir.join("good.toml");
+    std::fs::write(&good, EXAMPLE).expect("write the test config");
+    let config = Config::load(&good).expect("the example config loads");
+    assert_eq!(config.origin(), good);
+    assert_eq!(config.agents()[0].name(), "coder");
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[agents]]\nname = \"x\"\nowner = \"\"\n").expect("write");
+    let errors = Config::load(&bad).expect_err("the config is invalid");
+    assert_eq!(errors.errors()[0].file(), bad);
+    assert!(
+        errors
+            .to_string()
+            .starts_with(&format!("{}:3:9:", bad.display()))
+    );
+
+    let missing = dir.join("missing.toml");
+    let errors = Config::load(&missing).expect_err("the file does not exist");
+    let error = &errors.errors()[0];
+    assert_eq!(error.file(), missing);
+    assert_eq!(error.line(), None);
+    assert_mentions(error, "cannot read the config file", "create the file");
+    assert!(
+        error.message().contains("No such file"),
+        "expected the OS error:\n{error}"
+    );
+    assert!(
+        std::error::Error::source(error).is_some(),
+        "expected the io::Error as the source"
+    );
+    assert!(
+        errors
+            .to_string()
+            .starts_with(&format!("{}: cannot read", missing.display())),
+        "{errors}"
+    );
+
+    std::fs::remove_dir_all(&dir).expect("remove the temporary directory");
+}

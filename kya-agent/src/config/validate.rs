@@ -1,0 +1,192 @@
+//! Turns the raw config into the validated one, recording every problem rather than stopping at
+//! the first, each at the span of the value at fault.
+
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    path::{Component, Path, PathBuf},
+};
+
+use toml::Spanned;
+
+use super::{
+    agent::{Agent, AgentId, MatchRules, is_valid_name},
+    error::{ConfigErrorKind, Diagnostics, PathProblem},
+    schema::{RawAgent, RawMatch},
+};
+use crate::paths;
+
+/// Rules already claimed by an earlier agent, by the name of that agent: a process matching a
+/// rule claimed twice would belong to two agents.
+#[derive(Default)]
+struct Claims {
+    exe: HashMap<PathBuf, String>,
+    cgroup: HashMap<String, String>,
+    uid: HashMap<u32, String>,
+}
+
+/// Validates every `[[agents]]` entry, alone and against the others.
+pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agent> {
+    let mut first_lines: HashMap<String, usize> = HashMap::new();
+    let mut ids: HashMap<AgentId, String> = HashMap::new();
+    let mut claims = Claims::default();
+    let mut agents = Vec::with_capacity(raw.len());
+
+    for RawAgent { name, owner, rules } in raw {
+        let span = name.span();
+        let name = name.into_inner();
+        if !is_valid_name(&name) {
+            diag.error(
+                span.clone(),
+                ConfigErrorKind::InvalidAgentName { name: name.clone() },
+            );
+        }
+        let id = AgentId::from_name(&name);
+        match first_lines.entry(name.clone()) {
+            Entry::Occupied(first) => diag.error(
+                span,
+                ConfigErrorKind::DuplicateAgentName {
+                    name: name.clone(),
+                    first_line: *first.get(),
+                },
+            ),
+            Entry::Vacant(vacant) => {
+                vacant.insert(diag.line_of(span.start));
+                match ids.entry(id) {
+                    Entry::Occupied(other) => diag.error(
+                        span,
+                        ConfigErrorKind::AgentIdCollision {
+                            name: name.clone(),
+                            other: other.get().clone(),
+                            id: id.get(),
+                        },
+                    ),
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(name.clone());
+                    }
+                }
+            }
+        }
+
+        if owner.get_ref().trim().is_empty() {
+            diag.error(
+                owner.span(),
+                ConfigErrorKind::EmptyOwner {
+                    agent: name.clone(),
+                },
+            );
+        }
+        let owner = owner.into_inner().trim().to_owned();
+
+        let rules = match_rules(&name, rules, &mut claims, diag);
+        agents.push(Agent {
+            id,
+            name,
+            owner,
+            rules,
+        });
+    }
+    agents
+}
+
+/// Validates one `[agents.match]` table of the agent `agent`.
+fn match_rules(
+    agent: &str,
+    raw: RawMatch,
+    claims: &mut Claims,
+    diag: &mut Diagnostics<'_>,
+) -> MatchRules {
+    let mut rules = MatchRules::default();
+
+    for exe in raw.exe {
+        let span = exe.span();
+        let exe = PathBuf::from(exe.into_inner());
+        if let Some(problem) = exe_problem(&exe) {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::InvalidExe { agent, problem });
+        } else if let Some(other) = claim(&mut claims.exe, exe.clone(), agent) {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::DuplicateExe { agent, other });
+        }
+        rules.exe.push(exe);
+    }
+
+    for cgroup in raw.cgroup {
+        let span = cgroup.span();
+        let cgroup = cgroup.into_inner();
+        if let Some(problem) = cgroup_problem(&cgroup) {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::InvalidCgroup { agent, problem });
+        } else if let Some(other) = claim(&mut claims.cgroup, cgroup.clone(), agent) {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::DuplicateCgroup { agent, other });
+        }
+        rules.cgroup.push(PathBuf::from(cgroup));
+    }
+
+    for uid in raw.uid {
+        let (span, uid) = (uid.span(), Spanned::into_inner(uid));
+        if uid == 0 {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::RootUid { agent });
+        } else if let Some(other) = claim(&mut claims.uid, uid, agent) {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::DuplicateUid { agent, other, uid });
+        }
+        rules.uid.push(uid);
+    }
+
+    rules
+}
+
+/// Claims `rule` for `agent`; returns the other agent that already claimed it, if any. Repeating
+/// a rule within one agent is harmless and not reported.
+fn claim<K: std::hash::Hash + Eq>(
+    claims: &mut HashMap<K, String>,
+    rule: K,
+    agent: &str,
+) -> Option<String> {
+    match claims.entry(rule) {
+        Entry::Occupied(owner) if owner.get() != agent => Some(owner.get().clone()),
+        Entry::Occupied(_) => None,
+        Entry::Vacant(vacant) => {
+            vacant.insert(agent.to_owned());
+            None
+        }
+    }
+}
+
+/// Why `exe` cannot name an executable file, if it cannot.
+fn exe_problem(exe: &Path) -> Option<PathProblem> {
+    let text = exe.as_os_str().as_encoded_bytes();
+    if !exe.is_absolute() {
+        Some(PathProblem::NotAbsolute)
+    } else if exe.components().any(|c| c == Component::ParentDir) {
+        Some(PathProblem::ParentComponent)
+    } else if text.ends_with(b"/") {
+        Some(PathProblem::TrailingSlash)
+    } else {
+        None
+    }
+}
+
+/// Why `cgroup` cannot name a cgroup2 subtree below the root, if it cannot.
+fn cgroup_problem(cgroup: &str) -> Option<PathProblem> {
+    let under_mount = cgroup
+        .strip_prefix(paths::CGROUP2_ROOT)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if !cgroup.starts_with('/') {
+        Some(PathProblem::NotAbsolute)
+    } else if cgroup == "/" {
+        Some(PathProblem::CgroupRoot)
+    } else if under_mount {
+        Some(PathProblem::CgroupMountPrefix)
+    } else if cgroup.split('/').any(|component| component == "..") {
+        Some(PathProblem::ParentComponent)
+    } else if cgroup.contains("//") {
+        Some(PathProblem::EmptyComponent)
+    } else if cgroup.ends_with('/') {
+        Some(PathProblem::TrailingSlash)
+    } else {
+        None
+    }
+}

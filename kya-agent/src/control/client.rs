@@ -1,0 +1,54 @@
+//! The CLI's side of the control socket (blocking: the CLI does one request at a time).
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+};
+
+use super::protocol::{Request, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cannot reach kya-agent at {socket}: {source}; is the daemon running? Start it with \
+         `kya-agent` (or `systemctl start kya-agent`), or pass --socket PATH"
+    )]
+    Connect {
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("talking to kya-agent at {socket}")]
+    Io {
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("kya-agent at {socket} sent an unreadable answer")]
+    Decode {
+        socket: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Sends one request and waits for its response.
+pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
+    let io = |source| ClientError::Io {
+        socket: socket.to_owned(),
+        source,
+    };
+    let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
+        socket: socket.to_owned(),
+        source,
+    })?;
+    let mut line = serde_json::to_vec(request).expect("requests always serialize");
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
+    serde_json::from_str(&answer).map_err(|source| ClientError::Decode {
+        socket: socket.to_owned(),
+        source,
+    })
+}

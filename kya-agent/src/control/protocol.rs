@@ -1,0 +1,64 @@
+//! Messages on the control socket: one JSON request line, one JSON response line.
+use serde::{Deserialize, Serialize};
+
+/// Largest request the daemon reads; anything longer is refused unread.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// List tagged processes.
+    Ps,
+    /// Tag the calling process as `agent` (used by `kya run` right before it executes the
+    /// command, so the command and everything it starts are that agent).
+    Run { agent: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Response {
+    Processes { processes: Vec<TaggedProcess> },
+    Tagged { pid: u32, agent: String },
+    Error { message: String },
+}
+
+/// One tagged process as `kya ps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaggedProcess {
+    pub pid: u32,
+    pub agent: String,
+    /// The executable's path, when it can still be read.
+    pub exe: Option<String>,
+    /// The rule that made it (or the ancestor it inherited from) an agent:
+    /// `exe`, `cgroup`, `uid` or `run`.
+    pub matched_by: String,
+    /// `matched` (by the rule itself), `inherited` (from its parent) or `adopted` (it was
+    /// already running when the daemon started).
+    pub origin: String,
+    pub threads: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_a_stable_wire_form() {
+        assert_eq!(
+            serde_json::to_string(&Request::Run { agent: "coder".into() }).unwrap(),
+            r#"{"request":"run","agent":"coder"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"request":"ps"}"#).unwrap(),
+            Request::Ps
+        );
+    }
+
+    #[test]
+    fn unknown_requests_and_fields_are_refused() {
+        assert!(serde_json::from_str::<Request>(r#"{"request":"unload"}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"request":"ps","all":true}"#).is_err());
+        assert!(serde_json::from_str::<Request>("not json").is_err());
+    }
+}

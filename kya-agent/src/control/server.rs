@@ -1,0 +1,122 @@
+//! The daemon's side of the control socket. The caller is identified by the kernel (peer
+//! credentials), never by anything it says.
+use std::{collections::BTreeMap, sync::Arc};
+
+use kya_common::tag::{MatchReason, TaskTag, origin};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    net::{UnixListener, UnixStream},
+};
+
+use super::protocol::{MAX_REQUEST_BYTES, Request, Response};
+use crate::{
+    config::Config,
+    daemon::kernel_task::KernelHandle,
+    tagging::listing,
+};
+
+/// What request handlers share.
+pub struct ServerState {
+    pub config: Arc<Config>,
+    pub kernel: KernelHandle,
+}
+
+/// Accepts connections until the listener fails; each connection carries one request.
+pub async fn serve(listener: UnixListener, state: Arc<ServerState>) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            if let Err(error) = handle_connection(stream, &state).await {
+                tracing::debug!(error = %error, "control connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handle_connection(mut stream: UnixStream, state: &ServerState) -> std::io::Result<()> {
+    let peer = stream.peer_cred()?;
+    let mut line = Vec::new();
+    let mut reader = BufReader::new((&mut stream).take(MAX_REQUEST_BYTES as u64 + 1));
+    reader.read_until(b'\n', &mut line).await?;
+    let response = if line.len() > MAX_REQUEST_BYTES {
+        error(format!(
+            "request longer than {MAX_REQUEST_BYTES} bytes refused; send one JSON object per line"
+        ))
+    } else {
+        match serde_json::from_slice::<Request>(&line) {
+            Err(parse) => error(format!(
+                "malformed request ({parse}); expected one JSON object per line such as \
+                 {{\"request\":\"ps\"}}"
+            )),
+            Ok(request) => match peer.pid().and_then(|pid| u32::try_from(pid).ok()) {
+                None => error("cannot identify the calling process".to_owned()),
+                Some(pid) => handle_request(request, pid, state).await,
+            },
+        }
+    };
+    let mut answer = serde_json::to_vec(&response).expect("responses always serialize");
+    answer.push(b'\n');
+    stream.write_all(&answer).await
+}
+
+fn error(message: String) -> Response {
+    Response::Error { message }
+}
+
+async fn handle_request(request: Request, caller: u32, state: &ServerState) -> Response {
+    let records = match state.kernel.tagged_tasks().await {
+        Ok(Ok(records)) => records,
+        Ok(Err(message)) => return error(format!("listing tagged tasks failed: {message}")),
+        Err(gone) => return error(gone.to_string()),
+    };
+    if let Some(record) = records.iter().find(|record| record.tgid == caller) {
+        let agent = listing::describe(&[*record], &state.config)
+            .pop()
+            .map_or_else(String::new, |process| process.agent);
+        tracing::warn!(pid = caller, agent = %agent, "tagged process refused on the control socket");
+        return error(format!(
+            "process {caller} is agent {agent}: agent processes cannot use the control socket"
+        ));
+    }
+    match request {
+        Request::Ps => Response::Processes {
+            processes: listing::describe(&records, &state.config),
+        },
+        Request::Run { agent } => run(&agent, caller, state).await,
+    }
+}
+
+async fn run(agent_name: &str, caller: u32, state: &ServerState) -> Response {
+    let Some(agent) = state.config.agent_by_name(agent_name) else {
+        let known: Vec<&str> = state.config.agents().iter().map(|a| a.name()).collect();
+        return error(format!(
+            "unknown agent `{agent_name}`; agents in {}: {}",
+            state.config.origin().display(),
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        ));
+    };
+    let tag = TaskTag::new(agent.id().get(), MatchReason::Run, origin::MATCHED);
+    match state.kernel.tag(BTreeMap::from([(caller, tag)])).await {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => return error(format!("tagging process {caller} failed: {message}")),
+        Err(gone) => return error(gone.to_string()),
+    }
+    // Confirm from the kernel itself: the caller must not run its command untagged.
+    let confirmed = match state.kernel.tagged_tasks().await {
+        Ok(Ok(records)) => records
+            .iter()
+            .any(|record| record.tgid == caller && record.tag.agent == tag.agent),
+        _ => false,
+    };
+    if !confirmed {
+        return error(format!(
+            "process {caller} could not be tagged as {agent_name}; the command was not started"
+        ));
+    }
+    tracing::info!(pid = caller, agent = agent_name, "process tagged by kya run");
+    Response::Tagged {
+        pid: caller,
+        agent: agent_name.to_owned(),
+    }
+}

@@ -1,0 +1,75 @@
+//! The one thread that owns the loaded kernel programs; everything else sends it commands and
+//! waits for the reply.
+use std::{collections::BTreeMap, thread};
+
+use kya_common::tag::{TaggedTaskRecord, TaskTag};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{error_chain, kernel::Kernel, tagging::adopt};
+
+/// Commands the kernel thread carries out.
+enum Command {
+    TaggedTasks(oneshot::Sender<Result<Vec<TaggedTaskRecord>, String>>),
+    Tag {
+        processes: BTreeMap<u32, TaskTag>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// A cloneable handle to the kernel thread.
+#[derive(Clone)]
+pub struct KernelHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+/// The kernel thread is gone (it only stops when the daemon shuts down).
+#[derive(Debug, thiserror::Error)]
+#[error("the daemon's kernel thread has stopped")]
+pub struct KernelGone;
+
+impl KernelHandle {
+    /// Every tagged task now.
+    pub async fn tagged_tasks(&self) -> Result<Result<Vec<TaggedTaskRecord>, String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::TaggedTasks(reply)).await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    /// Tags every thread of the given processes.
+    pub async fn tag(
+        &self,
+        processes: BTreeMap<u32, TaskTag>,
+    ) -> Result<Result<(), String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Tag { processes, reply }).await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    async fn send(&self, command: Command) -> Result<(), KernelGone> {
+        self.commands.send(command).await.map_err(|_| KernelGone)
+    }
+}
+
+/// Moves `kernel` onto its own thread. The thread, and with it the kernel programs, ends when
+/// every handle is dropped.
+pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
+    let (commands, mut inbox) = mpsc::channel(64);
+    let thread = thread::Builder::new()
+        .name("kya-kernel".to_owned())
+        .spawn(move || {
+            while let Some(command) = inbox.blocking_recv() {
+                match command {
+                    Command::TaggedTasks(reply) => {
+                        let _ = reply.send(kernel.tagged_tasks().map_err(|e| error_chain(&e)));
+                    }
+                    Command::Tag { processes, reply } => {
+                        let result = adopt::tag_processes(&mut kernel, &processes)
+                            .map_err(|e| error_chain(&e));
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        })
+        .expect("spawning the kernel thread");
+    (KernelHandle { commands }, thread)
+}

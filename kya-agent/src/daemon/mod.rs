@@ -1,0 +1,147 @@
+//! The daemon: loads the kernel programs, applies the config, adopts running agents and
+//! serves the control socket until it is told to stop.
+pub mod kernel_task;
+
+use std::{
+    fs, io,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use tokio::{net::UnixListener, signal::unix::SignalKind};
+
+use crate::{
+    config::{Config, ConfigErrors},
+    control::server::{self, ServerState},
+    error_chain,
+    kernel::{
+        Kernel, KernelError,
+        support::{self, Unsupported},
+    },
+    tagging::{adopt, rules},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[source] ConfigErrors),
+    #[error("{0}")]
+    Unsupported(#[source] Unsupported),
+    #[error("applying the config to the kernel")]
+    Kernel(#[source] KernelError),
+    #[error("control socket {path}")]
+    Socket {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("starting the async runtime")]
+    Runtime(#[source] io::Error),
+}
+
+/// Where the daemon reads its config and serves its socket.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// `None` runs with the embedded default config.
+    pub config: Option<PathBuf>,
+    pub socket: PathBuf,
+}
+
+/// Runs the daemon in the foreground until SIGTERM or SIGINT. Returns only after every kernel
+/// program has been detached again.
+pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
+    let config = match &options.config {
+        Some(path) => Config::load(path).map_err(DaemonError::Config)?,
+        None => Config::embedded_default(),
+    };
+    support::check_preconditions().map_err(DaemonError::Unsupported)?;
+    let mut kernel =
+        Kernel::load().map_err(|error| DaemonError::Unsupported(support::explain(&error)))?;
+    let compiled = rules::compile(&config);
+    for rule in &compiled.resolved {
+        if let Err(problem) = &rule.outcome {
+            tracing::warn!(agent = %rule.agent, kind = %rule.kind, value = %rule.value, problem = %problem, "rule matches nothing");
+        }
+    }
+    kernel
+        .set_rules(&compiled.kernel)
+        .map_err(DaemonError::Kernel)?;
+    let adopted = adopt::adopt_existing(&mut kernel, &compiled).map_err(DaemonError::Kernel)?;
+    tracing::info!(
+        config = %config.origin().display(),
+        agents = config.agents().len(),
+        adopted,
+        "enforcing"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let (handle, kernel_thread) = kernel_task::spawn(kernel);
+    let state = Arc::new(ServerState {
+        config: Arc::new(config),
+        kernel: handle,
+    });
+    let result = runtime.block_on(serve_until_signal(&options.socket, state));
+    drop(runtime);
+    // The last handle went with the runtime; the thread now drops the kernel programs.
+    let _ = kernel_thread.join();
+    let _ = fs::remove_file(&options.socket);
+    tracing::info!("stopped; kernel programs detached");
+    result
+}
+
+async fn serve_until_signal(socket: &Path, state: Arc<ServerState>) -> Result<(), DaemonError> {
+    let listener = bind(socket).map_err(|source| DaemonError::Socket {
+        path: socket.to_owned(),
+        source,
+    })?;
+    tracing::info!(socket = %socket.display(), "control socket ready");
+    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).map_err(|source| {
+        DaemonError::Socket {
+            path: socket.to_owned(),
+            source,
+        }
+    })?;
+    tokio::select! {
+        result = server::serve(listener, state) => result.map_err(|source| DaemonError::Socket {
+            path: socket.to_owned(),
+            source,
+        }),
+        _ = terminate.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// Binds the control socket, replacing a stale socket file left by a daemon that died.
+fn bind(socket: &Path) -> io::Result<UnixListener> {
+    if let Some(parent) = socket.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another kya-agent is serving this socket",
+        ));
+    }
+    match fs::remove_file(socket) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    let listener = UnixListener::bind(socket)?;
+    // Every local user may ask; the daemon decides per request from the caller's credentials.
+    fs::set_permissions(socket, fs::Permissions::from_mode(0o666))?;
+    Ok(listener)
+}
+
+/// Formats a daemon error for the one line users see.
+#[must_use]
+pub fn describe(error: &DaemonError) -> String {
+    match error {
+        DaemonError::Config(errors) => errors.to_string(),
+        DaemonError::Unsupported(reason) => reason.to_string(),
+        other => error_chain(other),
+    }
+}

@@ -1,0 +1,212 @@
+//! Owns the loaded kernel programs: loading them with this kernel's struct offsets, attaching
+//! every hook, and the typed access to their maps that the rest of the daemon uses.
+mod error;
+mod iter;
+mod offsets;
+pub mod support;
+
+use std::collections::HashMap as StdHashMap;
+
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{Array, HashMap, MapData, PerCpuArray},
+    programs::{BtfTracePoint, Iter, Lsm},
+};
+pub use error::KernelError;
+use kya_common::{
+    maps as map_names,
+    programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
+    tag::{InodeKey, TaggedTaskRecord, TaskTag},
+};
+
+/// The kernel object built from `kya-ebpf` by this crate's build script.
+static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kya"));
+
+/// The loaded and attached kernel programs. Dropping it detaches everything.
+pub struct Kernel {
+    ebpf: Ebpf,
+}
+
+/// The rules the kernel matches tasks against, in kernel terms.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct KernelRules {
+    pub exe: StdHashMap<InodeKey, u32>,
+    pub uid: StdHashMap<u32, u32>,
+    /// cgroup id → (agent id, level below the cgroup2 root).
+    pub cgroup: StdHashMap<u64, (u32, u32)>,
+}
+
+impl Kernel {
+    /// Loads every program with offsets resolved from this kernel's BTF and attaches them.
+    /// On any failure nothing stays attached: the partly loaded object is dropped.
+    pub fn load() -> Result<Self, KernelError> {
+        let btf = Btf::from_sys_fs().map_err(KernelError::Btf)?;
+        let offsets = offsets::resolve()?;
+        let mut loader = EbpfLoader::new();
+        loader.btf(Some(&btf));
+        for (global, offset) in &offsets {
+            loader.override_global(global, offset, true);
+        }
+        let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
+        for &hook in LSM_HOOKS {
+            let program: &mut Lsm = program_mut(&mut ebpf, hook)?;
+            program
+                .load(hook, &btf)
+                .map_err(|source| KernelError::program(hook, source))?;
+            program
+                .attach()
+                .map_err(|source| KernelError::program(hook, source))?;
+        }
+        for &tracepoint in BTF_TRACEPOINTS {
+            let program: &mut BtfTracePoint = program_mut(&mut ebpf, tracepoint)?;
+            program
+                .load(tracepoint, &btf)
+                .map_err(|source| KernelError::program(tracepoint, source))?;
+            program
+                .attach()
+                .map_err(|source| KernelError::program(tracepoint, source))?;
+        }
+        for name in [ADOPT_TASKS_ITER, TAGGED_TASKS_ITER] {
+            let program: &mut Iter = program_mut(&mut ebpf, name)?;
+            program
+                .load("task", &btf)
+                .map_err(|source| KernelError::program(name, source))?;
+        }
+        Ok(Self { ebpf })
+    }
+
+    /// Replaces the match rules with `rules`: new entries are written before stale ones are
+    /// removed, so a rule present in both the old and new set never disappears in between.
+    pub fn set_rules(&mut self, rules: &KernelRules) -> Result<(), KernelError> {
+        replace_entries(self.hash_map(map_names::EXE_RULES)?, &rules.exe)?;
+        replace_entries(self.hash_map(map_names::UID_RULES)?, &rules.uid)?;
+        let cgroups: StdHashMap<u64, u32> = rules
+            .cgroup
+            .iter()
+            .map(|(&id, &(agent, _))| (id, agent))
+            .collect();
+        let depth = rules
+            .cgroup
+            .values()
+            .map(|&(_, level)| level)
+            .max()
+            .unwrap_or(0);
+        // Deepen before adding rules and shallow after removing them, so no rule is ever
+        // deeper than the walk that looks for it.
+        let mut depth_map: Array<&mut MapData, u32> = self.map(map_names::CGROUP_DEPTH)?;
+        let old_depth = depth_map.get(&0, 0).map_err(KernelError::map(map_names::CGROUP_DEPTH))?;
+        depth_map
+            .set(0, depth.max(old_depth), 0)
+            .map_err(KernelError::map(map_names::CGROUP_DEPTH))?;
+        replace_entries(self.hash_map(map_names::CGROUP_RULES)?, &cgroups)?;
+        let mut depth_map: Array<&mut MapData, u32> = self.map(map_names::CGROUP_DEPTH)?;
+        depth_map
+            .set(0, depth, 0)
+            .map_err(KernelError::map(map_names::CGROUP_DEPTH))
+    }
+
+    /// Tags the given threads (thread id → tag) unless they are tagged already.
+    pub fn adopt(&mut self, requests: &StdHashMap<u32, TaskTag>) -> Result<(), KernelError> {
+        for chunk in requests
+            .iter()
+            .collect::<Vec<_>>()
+            .chunks(map_names::MAX_ADOPT_REQUESTS as usize)
+        {
+            let mut pending: HashMap<&mut MapData, u32, TaskTag> =
+                self.hash_map(map_names::ADOPT_REQUESTS)?;
+            for (tid, tag) in chunk {
+                pending
+                    .insert(*tid, *tag, 0)
+                    .map_err(KernelError::map(map_names::ADOPT_REQUESTS))?;
+            }
+            let run = iter::run(&mut self.ebpf, ADOPT_TASKS_ITER);
+            let mut pending: HashMap<&mut MapData, u32, TaskTag> =
+                self.hash_map(map_names::ADOPT_REQUESTS)?;
+            for (tid, _) in chunk {
+                // Clear even when the run failed, so a stale request can never tag a later
+                // thread that reuses the id.
+                let _ = pending.remove(tid);
+            }
+            run?;
+        }
+        Ok(())
+    }
+
+    /// Every tagged task, as the kernel sees it now.
+    pub fn tagged_tasks(&mut self) -> Result<Vec<TaggedTaskRecord>, KernelError> {
+        let bytes = iter::run(&mut self.ebpf, TAGGED_TASKS_ITER)?;
+        Ok(iter::records(&bytes))
+    }
+
+    /// Internal error counters of the kernel programs, summed over CPUs.
+    pub fn error_counts(&self) -> Result<Vec<u64>, KernelError> {
+        let map = self
+            .ebpf
+            .map(map_names::TAG_ERRORS)
+            .ok_or(KernelError::MissingMap(map_names::TAG_ERRORS))?;
+        let counters: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(KernelError::map(map_names::TAG_ERRORS))?;
+        counters
+            .iter()
+            .map(|per_cpu| {
+                per_cpu
+                    .map(|values| values.iter().sum())
+                    .map_err(KernelError::map(map_names::TAG_ERRORS))
+            })
+            .collect()
+    }
+
+    fn hash_map<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<HashMap<&mut MapData, K, V>, KernelError> {
+        self.map(name)
+    }
+
+    fn map<'a, T>(&'a mut self, name: &'static str) -> Result<T, KernelError>
+    where
+        T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(KernelError::MissingMap(name))?;
+        T::try_from(map).map_err(KernelError::map(name))
+    }
+}
+
+fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let program = ebpf
+        .program_mut(name)
+        .ok_or(KernelError::MissingProgram(name))?;
+    program
+        .try_into()
+        .map_err(|source| KernelError::program(name, source))
+}
+
+/// Makes a kernel hash map hold exactly `wanted`.
+fn replace_entries<K, V>(
+    mut map: HashMap<&mut MapData, K, V>,
+    wanted: &StdHashMap<K, V>,
+) -> Result<(), KernelError>
+where
+    K: aya::Pod + Eq + std::hash::Hash,
+    V: aya::Pod,
+{
+    for (key, value) in wanted {
+        map.insert(key, value, 0)
+            .map_err(KernelError::map("rule map"))?;
+    }
+    let stale: Vec<K> = map
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|key| !wanted.contains_key(key))
+        .collect();
+    for key in stale {
+        map.remove(&key).map_err(KernelError::map("rule map"))?;
+    }
+    Ok(())
+}

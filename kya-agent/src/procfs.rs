@@ -1,0 +1,155 @@
+//! What `/proc` says about running processes: the facts the daemon needs to match processes
+//! that were already running when it started, and to describe tagged ones.
+use std::{
+    fs,
+    io,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+use kya_common::tag::InodeKey;
+
+use crate::paths::PROC;
+
+/// One running process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    /// The executable's path, `None` for kernel threads.
+    pub exe: Option<PathBuf>,
+    /// The executable's identity, `None` for kernel threads.
+    pub exe_identity: Option<InodeKey>,
+    pub real_uid: u32,
+    pub effective_uid: u32,
+    /// The cgroup v2 path, relative to the cgroup2 mount ("/" for the root).
+    pub cgroup: Option<String>,
+}
+
+/// Every process visible now. Processes that exit while being read are left out.
+#[must_use]
+pub fn processes() -> Vec<ProcessInfo> {
+    let Ok(entries) = fs::read_dir(PROC) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| process(pid).ok())
+        .collect()
+}
+
+/// Reads one process.
+pub fn process(pid: u32) -> io::Result<ProcessInfo> {
+    let dir = Path::new(PROC).join(pid.to_string());
+    let status = fs::read_to_string(dir.join("status"))?;
+    let ppid = status_field(&status, "PPid:")
+        .and_then(|fields| fields.first().copied())
+        .ok_or_else(|| io::Error::other("no PPid in status"))?;
+    let uids = status_field(&status, "Uid:").ok_or_else(|| io::Error::other("no Uid"))?;
+    let (real_uid, effective_uid) = match uids.as_slice() {
+        [real, effective, ..] => (*real, *effective),
+        _ => return Err(io::Error::other("short Uid line")),
+    };
+    let exe = fs::read_link(dir.join("exe")).ok();
+    // stat() through the magic link reaches the executable itself, even when deleted.
+    let exe_identity = exe
+        .as_ref()
+        .and_then(|_| identity_of(&dir.join("exe")).ok());
+    let cgroup = fs::read_to_string(dir.join("cgroup"))
+        .ok()
+        .and_then(|text| cgroup_v2_path(&text));
+    Ok(ProcessInfo {
+        pid,
+        ppid,
+        exe,
+        exe_identity,
+        real_uid,
+        effective_uid,
+        cgroup,
+    })
+}
+
+/// Thread ids of a process (including the main thread).
+pub fn threads(pid: u32) -> io::Result<Vec<u32>> {
+    Ok(fs::read_dir(Path::new(PROC).join(pid.to_string()).join("task"))?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+/// The path of a process's executable, for display.
+#[must_use]
+pub fn exe_path(pid: u32) -> Option<PathBuf> {
+    fs::read_link(Path::new(PROC).join(pid.to_string()).join("exe")).ok()
+}
+
+/// A file's identity as the kernel programs see it (following symlinks).
+pub fn identity_of(path: &Path) -> io::Result<InodeKey> {
+    let metadata = fs::metadata(path)?;
+    Ok(InodeKey {
+        ino: metadata.ino(),
+        dev: kernel_dev(metadata.dev()),
+        _pad: 0,
+    })
+}
+
+/// Converts a user-space `st_dev` into the kernel's internal `dev_t` (`major << 20 | minor`),
+/// which is what `super_block.s_dev` holds.
+#[must_use]
+pub fn kernel_dev(st_dev: u64) -> u32 {
+    let major = libc::major(st_dev);
+    let minor = libc::minor(st_dev);
+    (major << 20) | (minor & 0xf_ffff)
+}
+
+/// The unsigned numbers after `key` on its line of `/proc/PID/status`.
+fn status_field(status: &str, key: &str) -> Option<Vec<u32>> {
+    let line = status.lines().find(|line| line.starts_with(key))?;
+    line[key.len()..]
+        .split_whitespace()
+        .map(|value| value.parse().ok())
+        .collect()
+}
+
+/// The cgroup v2 path from `/proc/PID/cgroup` (the `0::` line).
+fn cgroup_v2_path(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(|path| path.trim_end_matches(" (deleted)").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_parse() {
+        let status = "Name:\tbash\nPPid:\t42\nUid:\t1000\t1001\t1002\t1003\n";
+        assert_eq!(status_field(status, "PPid:"), Some(vec![42]));
+        assert_eq!(status_field(status, "Uid:"), Some(vec![1000, 1001, 1002, 1003]));
+        assert_eq!(status_field(status, "Gid:"), None);
+    }
+
+    #[test]
+    fn cgroup_v2_line_is_found_among_v1_lines() {
+        let text = "12:cpu,cpuacct:/x\n0::/agents/coder\n";
+        assert_eq!(cgroup_v2_path(text).as_deref(), Some("/agents/coder"));
+        assert_eq!(cgroup_v2_path("1:name=systemd:/\n"), None);
+    }
+
+    #[test]
+    fn kernel_dev_matches_the_kernel_encoding() {
+        // 8:1 (sda1) in glibc's encoding is 0x801; the kernel keeps it as 8 << 20 | 1.
+        assert_eq!(kernel_dev(libc::makedev(8, 1)), (8 << 20) | 1);
+        assert_eq!(kernel_dev(libc::makedev(259, 70_000)), (259 << 20) | 70_000);
+    }
+
+    #[test]
+    fn this_process_is_readable() {
+        let me = process(std::process::id()).expect("read own /proc entry");
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.exe_identity.is_some(), "own executable has an identity");
+        assert!(threads(me.pid).expect("own threads").contains(&me.pid));
+    }
+}

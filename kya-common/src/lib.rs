@@ -1,0 +1,10 @@
+//! Types and names shared by kya's kernel programs (`kya-ebpf`) and user space (`kya-agent`).
+//!
+//! Everything here is `#[repr(C)]`, made of integers and fixed-size arrays with explicit padding,
+//! so both sides agree on the bytes. Enums cross the boundary as integers.
+#![no_std]
+
+pub mod maps;
+pub mod offsets;
+pub mod programs;
+pub mod tag;

@@ -1,0 +1,41 @@
+//! Map names and sizes, used by both sides so no name is spelled twice.
+
+/// Tag of every agent task, keyed by the kernel address of its `task_struct`.
+pub const TASK_TAGS: &str = "TASK_TAGS";
+/// Executable identities (device, inode) whose exec tags the caller.
+pub const EXE_RULES: &str = "EXE_RULES";
+/// User ids whose processes are tagged.
+pub const UID_RULES: &str = "UID_RULES";
+/// cgroup v2 ids whose subtrees are tagged.
+pub const CGROUP_RULES: &str = "CGROUP_RULES";
+/// Index 0: the deepest cgroup level any rule names.
+pub const CGROUP_DEPTH: &str = "CGROUP_DEPTH";
+/// Thread ids the daemon asks the adoption iterator to tag.
+pub const ADOPT_REQUESTS: &str = "ADOPT_REQUESTS";
+/// Internal error counters of the tagging programs.
+pub const TAG_ERRORS: &str = "TAG_ERRORS";
+
+/// Tasks (threads) that can carry a tag at once. A fork that would need one more slot is refused.
+pub const MAX_TAGGED_TASKS: u32 = 65_536;
+pub const MAX_EXE_RULES: u32 = 1_024;
+pub const MAX_UID_RULES: u32 = 1_024;
+pub const MAX_CGROUP_RULES: u32 = 1_024;
+pub const MAX_ADOPT_REQUESTS: u32 = 16_384;
+
+/// Deepest cgroup level the kernel walks when matching a cgroup subtree rule.
+pub const MAX_CGROUP_DEPTH: u32 = 16;
+
+/// Indexes into [`TAG_ERRORS`].
+pub mod tag_error {
+    /// A tagged task's child could not be recorded; the fork was refused.
+    pub const FORK_INSERT: u32 = 0;
+    /// A matching exec could not be recorded; the exec was refused.
+    pub const EXEC_INSERT: u32 = 1;
+    /// A uid change to a matching uid could not be recorded; the change was refused.
+    pub const SETUID_INSERT: u32 = 2;
+    /// A kernel struct read failed while matching; the operation was refused.
+    pub const KERNEL_READ: u32 = 3;
+    /// A task moved into a matching cgroup could not be recorded (tracepoints cannot refuse).
+    pub const CGROUP_ATTACH_INSERT: u32 = 4;
+    pub const COUNT: u32 = 5;
+}

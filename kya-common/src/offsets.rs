@@ -1,0 +1,39 @@
+//! Kernel struct field offsets that the kernel programs need.
+//!
+//! Rust eBPF has no CO-RE, so the daemon resolves these from the running kernel's BTF
+//! (`/sys/kernel/btf/vmlinux`) and sets them as read-only globals before loading.
+
+/// Global names in the kernel object, set by the loader with `EbpfLoader::set_global`.
+pub mod global {
+    pub const TASK_PID: &str = "TASK_PID_OFFSET";
+    pub const TASK_TGID: &str = "TASK_TGID_OFFSET";
+    pub const BPRM_FILE: &str = "BPRM_FILE_OFFSET";
+    pub const FILE_INODE: &str = "FILE_INODE_OFFSET";
+    pub const INODE_INO: &str = "INODE_INO_OFFSET";
+    pub const INODE_SB: &str = "INODE_SB_OFFSET";
+    pub const SB_DEV: &str = "SB_DEV_OFFSET";
+    pub const CRED_UID: &str = "CRED_UID_OFFSET";
+    pub const CRED_EUID: &str = "CRED_EUID_OFFSET";
+    pub const CGROUP_KN: &str = "CGROUP_KN_OFFSET";
+    pub const CGROUP_LEVEL: &str = "CGROUP_LEVEL_OFFSET";
+    pub const CGROUP_ANCESTORS: &str = "CGROUP_ANCESTORS_OFFSET";
+    pub const KERNFS_NODE_ID: &str = "KERNFS_NODE_ID_OFFSET";
+}
+
+/// The fields behind each global: (global, struct, field path).
+/// A field path with dots walks into nested (possibly anonymous) members.
+pub const FIELDS: &[(&str, &str, &str)] = &[
+    (global::TASK_PID, "task_struct", "pid"),
+    (global::TASK_TGID, "task_struct", "tgid"),
+    (global::BPRM_FILE, "linux_binprm", "file"),
+    (global::FILE_INODE, "file", "f_inode"),
+    (global::INODE_INO, "inode", "i_ino"),
+    (global::INODE_SB, "inode", "i_sb"),
+    (global::SB_DEV, "super_block", "s_dev"),
+    (global::CRED_UID, "cred", "uid"),
+    (global::CRED_EUID, "cred", "euid"),
+    (global::CGROUP_KN, "cgroup", "kn"),
+    (global::CGROUP_LEVEL, "cgroup", "level"),
+    (global::CGROUP_ANCESTORS, "cgroup", "ancestors"),
+    (global::KERNFS_NODE_ID, "kernfs_node", "id"),
+];

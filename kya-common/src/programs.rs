@@ -1,0 +1,17 @@
+//! Names of the kernel programs and what each attaches to, shared by both sides.
+
+/// BPF LSM programs: (program name, LSM hook). Each program is named after its hook.
+pub const LSM_HOOKS: &[&str] = &[
+    "task_alloc",
+    "task_free",
+    "bprm_check_security",
+    "task_fix_setuid",
+];
+
+/// BTF tracepoints: each program is named after its tracepoint.
+pub const BTF_TRACEPOINTS: &[&str] = &["cgroup_attach_task"];
+
+/// Task iterator that tags the thread ids listed in `ADOPT_REQUESTS`.
+pub const ADOPT_TASKS_ITER: &str = "adopt_tasks";
+/// Task iterator that lists every tagged task as `TaggedTaskRecord`s.
+pub const TAGGED_TASKS_ITER: &str = "tagged_tasks";

@@ -1,0 +1,52 @@
+use aya_ebpf::{macros::lsm, programs::LsmContext};
+use kya_common::maps::tag_error;
+
+use crate::{
+    decision::{ALLOW, DENY},
+    kernel,
+    maps::count_error,
+    tagging::{
+        current_task, match_current_cgroup, match_current_uid, match_exe, record_new, tag_of,
+    },
+};
+
+/// `bprm_check_security(bprm)`: an untagged task that executes an agent's executable (by file
+/// identity, so links and other paths to it match too), runs as an agent's uid or sits in an
+/// agent's cgroup subtree becomes that agent before the new program runs.
+///
+/// Always allows the exec itself, except when a match cannot be recorded: then the exec is
+/// denied (fail closed), since the program would run as an agent without its tag. A tagged task
+/// keeps its tag whatever it executes. If the executable's identity cannot be read, the exe rule
+/// is skipped for this exec and the error counted (fail open for an untagged task: denying every
+/// untagged exec on a read error could stop the whole host).
+#[lsm(hook = "bprm_check_security")]
+pub fn bprm_check_security(ctx: LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(1);
+    if previous != ALLOW {
+        return previous;
+    }
+    try_bprm_check_security(&ctx).unwrap_or(DENY)
+}
+
+fn try_bprm_check_security(ctx: &LsmContext) -> Result<i32, ()> {
+    let task = current_task();
+    if tag_of(task).is_some() {
+        return Ok(ALLOW);
+    }
+    let bprm: *const u8 = ctx.arg(0);
+    let by_exe = match kernel::bprm_file_identity(bprm as u64) {
+        Ok(identity) => match_exe(&identity),
+        Err(kernel::ReadError) => {
+            count_error(tag_error::KERNEL_READ);
+            None
+        }
+    };
+    let Some(tag) = by_exe
+        .or_else(match_current_uid)
+        .or_else(match_current_cgroup)
+    else {
+        return Ok(ALLOW);
+    };
+    record_new(task, &tag).map_err(|_| count_error(tag_error::EXEC_INSERT))?;
+    Ok(ALLOW)
+}

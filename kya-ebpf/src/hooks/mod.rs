@@ -1,0 +1,6 @@
+//! One attached program per file, each named after the kernel hook it attaches to.
+mod bprm_check_security;
+mod cgroup_attach_task;
+mod task_alloc;
+mod task_fix_setuid;
+mod task_free;

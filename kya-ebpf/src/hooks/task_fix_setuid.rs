@@ -1,0 +1,41 @@
+use aya_ebpf::{macros::lsm, programs::LsmContext};
+use kya_common::maps::tag_error;
+
+use crate::{
+    decision::{ALLOW, DENY},
+    kernel,
+    maps::count_error,
+    tagging::{current_task, match_uid, record_new, tag_of},
+};
+
+/// `task_fix_setuid(new, old, flags)`: an untagged task that switches its real or effective uid
+/// to an agent's uid becomes that agent.
+///
+/// Allows the change, except when the match cannot be recorded: then it is denied (fail
+/// closed). If the new credentials cannot be read, the error is counted and the change allowed
+/// (fail open for an untagged task: it is not known to be an agent).
+#[lsm(hook = "task_fix_setuid")]
+pub fn task_fix_setuid(ctx: LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(3);
+    if previous != ALLOW {
+        return previous;
+    }
+    try_task_fix_setuid(&ctx).unwrap_or(DENY)
+}
+
+fn try_task_fix_setuid(ctx: &LsmContext) -> Result<i32, ()> {
+    let task = current_task();
+    if tag_of(task).is_some() {
+        return Ok(ALLOW);
+    }
+    let new: *const u8 = ctx.arg(0);
+    let Ok((uid, euid)) = kernel::cred_uids(new as u64) else {
+        count_error(tag_error::KERNEL_READ);
+        return Ok(ALLOW);
+    };
+    let Some(tag) = match_uid(uid).or_else(|| match_uid(euid)) else {
+        return Ok(ALLOW);
+    };
+    record_new(task, &tag).map_err(|_| count_error(tag_error::SETUID_INSERT))?;
+    Ok(ALLOW)
+}

@@ -1,0 +1,97 @@
+//! Reads of kernel struct fields at offsets resolved from the running kernel's BTF.
+//!
+//! Rust eBPF has no CO-RE: a field offset compiled in from one kernel's headers reads garbage on
+//! another. The daemon resolves each offset from `/sys/kernel/btf/vmlinux` and sets these
+//! read-only globals before loading (see `kya_common::offsets`). Every read can fail; callers
+//! decide what a failure means for their decision.
+use aya_ebpf::helpers::bpf_probe_read_kernel;
+use kya_common::tag::InodeKey;
+
+macro_rules! offsets {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[unsafe(no_mangle)]
+            static $name: u32 = 0;
+        )*
+    };
+}
+
+offsets!(
+    TASK_PID_OFFSET,
+    TASK_TGID_OFFSET,
+    BPRM_FILE_OFFSET,
+    FILE_INODE_OFFSET,
+    INODE_INO_OFFSET,
+    INODE_SB_OFFSET,
+    SB_DEV_OFFSET,
+    CRED_UID_OFFSET,
+    CRED_EUID_OFFSET,
+    CGROUP_KN_OFFSET,
+    CGROUP_LEVEL_OFFSET,
+    CGROUP_ANCESTORS_OFFSET,
+    KERNFS_NODE_ID_OFFSET,
+);
+
+/// A field read from kernel memory failed.
+pub struct ReadError;
+
+#[inline(always)]
+fn offset(global: &'static u32) -> usize {
+    // SAFETY: a plain read of a global; volatile so the compiler keeps the load the loader patches.
+    unsafe { core::ptr::read_volatile(global) as usize }
+}
+
+/// Reads a `T` at `offset(global)` bytes into the kernel object at `base`.
+#[inline(always)]
+fn read<T>(base: u64, global: &'static u32) -> Result<T, ReadError> {
+    if base == 0 {
+        return Err(ReadError);
+    }
+    let field = (base as usize).wrapping_add(offset(global)) as *const T;
+    // SAFETY: bpf_probe_read_kernel copes with any address and reports faults as errors.
+    unsafe { bpf_probe_read_kernel(field) }.map_err(|_| ReadError)
+}
+
+/// The thread id (`task->pid`) and process id (`task->tgid`) of a task.
+#[inline(always)]
+pub fn task_ids(task: u64) -> Result<(u32, u32), ReadError> {
+    let pid: u32 = read(task, &TASK_PID_OFFSET)?;
+    let tgid: u32 = read(task, &TASK_TGID_OFFSET)?;
+    Ok((pid, tgid))
+}
+
+/// Identity of the file a `linux_binprm` is about to execute.
+#[inline(always)]
+pub fn bprm_file_identity(bprm: u64) -> Result<InodeKey, ReadError> {
+    let file: u64 = read(bprm, &BPRM_FILE_OFFSET)?;
+    let inode: u64 = read(file, &FILE_INODE_OFFSET)?;
+    let ino: u64 = read(inode, &INODE_INO_OFFSET)?;
+    let sb: u64 = read(inode, &INODE_SB_OFFSET)?;
+    let dev: u32 = read(sb, &SB_DEV_OFFSET)?;
+    Ok(InodeKey { ino, dev, _pad: 0 })
+}
+
+/// Real and effective uid of a `cred`.
+#[inline(always)]
+pub fn cred_uids(cred: u64) -> Result<(u32, u32), ReadError> {
+    Ok((read(cred, &CRED_UID_OFFSET)?, read(cred, &CRED_EUID_OFFSET)?))
+}
+
+/// Depth of a cgroup below the root (the root is level 0).
+#[inline(always)]
+pub fn cgroup_level(cgroup: u64) -> Result<u32, ReadError> {
+    read(cgroup, &CGROUP_LEVEL_OFFSET)
+}
+
+/// The id of `cgroup`'s ancestor at `level` (its own id when `level` is its level).
+#[inline(always)]
+pub fn cgroup_ancestor_id(cgroup: u64, level: u32) -> Result<u64, ReadError> {
+    let slot = (cgroup as usize)
+        .wrapping_add(offset(&CGROUP_ANCESTORS_OFFSET))
+        .wrapping_add(level as usize * core::mem::size_of::<u64>());
+    // SAFETY: bpf_probe_read_kernel copes with any address and reports faults as errors.
+    let ancestor: u64 =
+        unsafe { bpf_probe_read_kernel(slot as *const u64) }.map_err(|_| ReadError)?;
+    let kn: u64 = read(ancestor, &CGROUP_KN_OFFSET)?;
+    read(kn, &KERNFS_NODE_ID_OFFSET)
+}

@@ -1,0 +1,207 @@
+//! `kya-probe SCENARIO [ARGS...]`: a test program that creates processes in a given way and
+//! reports them, so the integration tests can check which ones the kernel tagged.
+//!
+//! It prints `pid N` for every process the test should check, then `ready`, and keeps every
+//! one of them alive until its standard input closes (or 120 s pass).
+use std::{
+    ffi::CString,
+    io::{Read as _, Write as _},
+    process::exit,
+    time::Duration,
+};
+
+use nix::{
+    sched::{CloneFlags, unshare},
+    sys::wait::waitpid,
+    unistd::{ForkResult, Pid, Uid, execv, fork, pipe, setsid, setuid},
+};
+
+/// Longest a probe lives, so a failed test never leaves processes behind for long.
+const LIFETIME: Duration = Duration::from_secs(120);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((scenario, rest)) = args.split_first() else {
+        usage();
+    };
+    match scenario.as_str() {
+        // This process itself.
+        "self" => report_and_wait(&[std::process::id()]),
+        // A forked child (and this process).
+        "fork" => {
+            let child = spawn_sleeper(|| {});
+            report_and_wait(&[std::process::id(), child]);
+        }
+        // A second thread of this process (the test checks the thread count).
+        "thread" => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                tx.send(nix::unistd::gettid().as_raw()).expect("report tid");
+                std::thread::sleep(LIFETIME);
+            });
+            rx.recv().expect("thread started");
+            report_and_wait(&[std::process::id()]);
+        }
+        // A grandchild whose parent exits at once (it is reparented to init).
+        "double-fork" => {
+            let grandchild = through_intermediate(|| {});
+            report_and_wait(&[grandchild]);
+        }
+        // A child that starts its own session.
+        "setsid" => {
+            let child = spawn_sleeper(|| {
+                setsid().expect("setsid");
+            });
+            report_and_wait(&[child]);
+        }
+        // A classic daemon: fork, setsid, fork again, chdir /, stdio to /dev/null.
+        "daemonize" => {
+            let daemon = through_intermediate(|| {
+                setsid().expect("setsid");
+            });
+            report_and_wait(&[daemon]);
+        }
+        // A child in new mount, UTS, IPC, network and pid namespaces.
+        "namespaces" => {
+            unshare(
+                CloneFlags::CLONE_NEWNS
+                    | CloneFlags::CLONE_NEWUTS
+                    | CloneFlags::CLONE_NEWIPC
+                    | CloneFlags::CLONE_NEWNET
+                    | CloneFlags::CLONE_NEWPID,
+            )
+            .expect("unshare");
+            // The first child is pid 1 of the new pid namespace; fork returns its host pid.
+            let child = spawn_sleeper(|| {});
+            report_and_wait(&[child]);
+        }
+        // Change the real and effective uid, then wait.
+        "setuid" => {
+            let uid: u32 = parse(rest.first());
+            setuid(Uid::from_raw(uid)).expect("setuid");
+            report_and_wait(&[std::process::id()]);
+        }
+        // Move this process into a cgroup (path below /sys/fs/cgroup), then wait.
+        "cgroup" => {
+            let path = rest.first().unwrap_or_else(|| usage());
+            let procs = format!("/sys/fs/cgroup/{}/cgroup.procs", path.trim_start_matches('/'));
+            std::fs::write(&procs, std::process::id().to_string()).expect("join cgroup");
+            report_and_wait(&[std::process::id()]);
+        }
+        // Optionally drop to a uid, then execute another program with arguments.
+        "exec" => {
+            let (program, program_args) = rest.split_first().unwrap_or_else(|| usage());
+            exec(program, program_args);
+        }
+        "setuid-exec" => {
+            let uid: u32 = parse(rest.first());
+            setuid(Uid::from_raw(uid)).expect("setuid");
+            let (program, program_args) = rest[1..].split_first().unwrap_or_else(|| usage());
+            exec(program, program_args);
+        }
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: kya-probe self|fork|thread|double-fork|setsid|daemonize|namespaces|setuid UID|\
+         cgroup PATH|exec PROGRAM [ARGS...]|setuid-exec UID PROGRAM [ARGS...]"
+    );
+    exit(2)
+}
+
+fn parse(value: Option<&String>) -> u32 {
+    value
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| usage())
+}
+
+fn as_u32(pid: i32) -> u32 {
+    u32::try_from(pid).expect("pids are positive")
+}
+
+fn exec(program: &str, args: &[String]) -> ! {
+    let argv: Vec<CString> = std::iter::once(program)
+        .chain(args.iter().map(String::as_str))
+        .map(|arg| CString::new(arg).expect("no NUL in arguments"))
+        .collect();
+    let error = execv(&argv[0], &argv).unwrap_err();
+    eprintln!("kya-probe: exec {program}: {error}");
+    exit(127)
+}
+
+/// Forks a child that runs `prepare` and then sleeps until this process's stdin closes.
+fn spawn_sleeper(prepare: impl FnOnce()) -> u32 {
+    // SAFETY: the child only calls async-signal-safe code before sleeping or exiting.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            prepare();
+            std::thread::sleep(LIFETIME);
+            exit(0)
+        }
+        ForkResult::Parent { child } => as_u32(child.as_raw()),
+    }
+}
+
+/// Forks an intermediate child that runs `prepare`, forks the final process and exits; returns
+/// the final process's pid (sent back over a pipe).
+fn through_intermediate(prepare: impl FnOnce()) -> u32 {
+    let (read_end, write_end) = pipe().expect("pipe");
+    // SAFETY: as in spawn_sleeper.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            drop(read_end);
+            prepare();
+            // SAFETY: as above.
+            match unsafe { fork() }.expect("fork") {
+                ForkResult::Child => {
+                    let _ = std::env::set_current_dir("/");
+                    std::thread::sleep(LIFETIME);
+                    exit(0)
+                }
+                ForkResult::Parent { child } => {
+                    let mut pipe = std::fs::File::from(write_end);
+                    pipe.write_all(&child.as_raw().to_ne_bytes()).expect("report");
+                    exit(0)
+                }
+            }
+        }
+        ForkResult::Parent { child } => {
+            drop(write_end);
+            let mut bytes = [0; 4];
+            std::fs::File::from(read_end)
+                .read_exact(&mut bytes)
+                .expect("final pid");
+            waitpid(child, None).expect("reap intermediate");
+            as_u32(i32::from_ne_bytes(bytes))
+        }
+    }
+}
+
+/// Prints the pids, then waits for stdin to close and kills them.
+fn report_and_wait(pids: &[u32]) -> ! {
+    let mut out = std::io::stdout().lock();
+    for pid in pids {
+        writeln!(out, "pid {pid}").expect("stdout");
+    }
+    writeln!(out, "ready").expect("stdout");
+    out.flush().expect("stdout");
+    drop(out);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+        let _ = done_tx.send(());
+    });
+    let _ = done_rx.recv_timeout(LIFETIME);
+    for &pid in pids {
+        if pid != std::process::id() {
+            let _ = nix::sys::signal::kill(
+                Pid::from_raw(i32::try_from(pid).expect("pid")),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    exit(0)
+}

@@ -1,0 +1,345 @@
+//! Harness for kya's integration tests: start the real daemon with a config, run real probe
+//! processes, and read what the kernel tagged through the real `kya` CLI.
+//!
+//! These tests load BPF LSM programs, so they run inside the test VM (`cargo xtask test`).
+//! Outside it they fail with a message saying so: a kernel test never silently passes.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde::Deserialize;
+
+/// Where the daemon under test serves its control socket.
+pub const SOCKET: &str = "/run/kya/kya.sock";
+/// Scratch directory for configs and test executables.
+pub const SCRATCH: &str = "/tmp/kya-test";
+/// How long the daemon may take to start enforcing under emulation.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Panics unless running where kernel tests can run.
+pub fn require_vm() {
+    assert!(
+        std::env::var_os("KYA_IN_VM").is_some(),
+        "kya's integration tests load BPF LSM programs into the running kernel; run them with \
+         `cargo xtask test`, which boots them in a VM"
+    );
+}
+
+/// Path of a binary installed in the VM (`kya`, `kya-agent`, `kya-probe`).
+#[must_use]
+pub fn bin(name: &str) -> PathBuf {
+    let path = Path::new("/usr/local/bin").join(name);
+    assert!(path.exists(), "{} is missing from the VM image", path.display());
+    path
+}
+
+/// A fresh scratch directory for one test.
+#[must_use]
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(SCRATCH).join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch directory");
+    dir
+}
+
+/// One process as `kya ps --json` reports it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PsEntry {
+    pub pid: u32,
+    pub agent: String,
+    pub exe: Option<String>,
+    pub matched_by: String,
+    pub origin: String,
+    pub threads: u32,
+}
+
+/// The daemon under test; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    /// Writes `config` to a file and starts `kya-agent` with it; returns once `kya ps` answers.
+    #[must_use]
+    pub fn start(config: &str) -> Self {
+        require_vm();
+        let path = Path::new(SCRATCH).join("kya.toml");
+        std::fs::create_dir_all(SCRATCH).expect("scratch");
+        std::fs::write(&path, config).expect("write config");
+        Self::start_with_args(&["--config", path.to_str().expect("utf-8 path")])
+    }
+
+    /// Starts `kya-agent ARGS`; returns once `kya ps` answers.
+    #[must_use]
+    pub fn start_with_args(args: &[&str]) -> Self {
+        require_vm();
+        let mut child = Command::new(bin("kya-agent"))
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn kya-agent");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("poll kya-agent") {
+                panic!("kya-agent exited during start-up with {status}");
+            }
+            if kya(&["ps", "--json"]).status.success() {
+                return Self { child };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kya-agent did not answer on {SOCKET} within {START_TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The tagged processes, from `kya ps --json`.
+    #[must_use]
+    pub fn ps(&self) -> Vec<PsEntry> {
+        let output = kya(&["ps", "--json"]);
+        assert!(
+            output.status.success(),
+            "kya ps failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("kya ps --json prints JSON")
+    }
+
+    /// The entry for `pid`, if it is tagged.
+    #[must_use]
+    pub fn tagged(&self, pid: u32) -> Option<PsEntry> {
+        self.ps().into_iter().find(|entry| entry.pid == pid)
+    }
+
+    /// Asserts that `pid` is tagged as `agent`, matched by `matched_by`, and returns its entry.
+    pub fn assert_tagged(&self, pid: u32, agent: &str, matched_by: &str) -> PsEntry {
+        let entry = self.tagged(pid).unwrap_or_else(|| {
+            panic!(
+                "expected pid {pid} to be tagged as {agent}; tagged now: {:?}",
+                self.ps()
+            )
+        });
+        assert_eq!(entry.agent, agent, "agent of pid {pid}: {entry:?}");
+        assert_eq!(entry.matched_by, matched_by, "rule of pid {pid}: {entry:?}");
+        entry
+    }
+
+    /// Asserts that `pid` is not tagged.
+    pub fn assert_untagged(&self, pid: u32) {
+        if let Some(entry) = self.tagged(pid) {
+            panic!("expected pid {pid} to be untagged, but it is: {entry:?}");
+        }
+    }
+
+    /// Stops the daemon with SIGTERM and returns its exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("poll kya-agent") {
+                return status;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().expect("reap kya-agent")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+/// Runs `kya ARGS` and returns its output.
+#[must_use]
+pub fn kya(args: &[&str]) -> Output {
+    Command::new(bin("kya"))
+        .args(args)
+        .output()
+        .expect("run kya")
+}
+
+/// Runs `kya-agent ARGS` and returns its output.
+#[must_use]
+pub fn kya_agent(args: &[&str]) -> Output {
+    Command::new(bin("kya-agent"))
+        .args(args)
+        .output()
+        .expect("run kya-agent")
+}
+
+/// A running probe scenario and the processes it reported. Dropping it ends them all.
+pub struct Probe {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// The pids the scenario reported, in order.
+    pub pids: Vec<u32>,
+}
+
+impl Probe {
+    /// Runs `program ARGS` (normally `kya-probe`, possibly through `kya run` or a link) and
+    /// waits for it to report its processes.
+    #[must_use]
+    pub fn start(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Self {
+        let mut command = Command::new(program.as_ref());
+        command.args(args);
+        Self::spawn(command)
+    }
+
+    /// Runs `kya-probe ARGS`.
+    #[must_use]
+    pub fn probe(args: &[&str]) -> Self {
+        Self::start(bin("kya-probe"), args)
+    }
+
+    /// Runs `kya run --agent AGENT -- kya-probe ARGS`.
+    #[must_use]
+    pub fn as_agent(agent: &str, args: &[&str]) -> Self {
+        let probe = bin("kya-probe");
+        let mut all = vec!["run", "--agent", agent, "--", probe.to_str().expect("utf-8")];
+        all.extend_from_slice(args);
+        Self::start(bin("kya"), &all)
+    }
+
+    /// Spawns a prepared command that runs a probe scenario.
+    #[must_use]
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn probe");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("probe stdout");
+        let mut pids = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read probe output");
+            if line == "ready" {
+                return Self { child, stdin, pids };
+            }
+            if let Some(pid) = line.strip_prefix("pid ") {
+                pids.push(pid.parse().expect("probe prints numeric pids"));
+            }
+        }
+        let status = child.wait().expect("reap probe");
+        panic!("probe {command:?} exited with {status} before reporting ready");
+    }
+
+    /// The first reported pid.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.pids[0]
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        // Closing stdin tells the probe to kill what it started and exit.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `condition` holds, up to `timeout`.
+pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    condition()
+}
+
+/// Executables and cgroups shared by the tests, and the config that names them.
+pub struct Fixture {
+    /// A copy of `kya-probe` named in agent `coder`'s `match.exe`.
+    pub coder_exe: PathBuf,
+    /// A copy of `kya-probe` named in agent `ops`'s `match.exe`.
+    pub ops_exe: PathBuf,
+    pub config: String,
+}
+
+/// The cgroup (below the cgroup2 mount) named in agent `coder`'s `match.cgroup`.
+pub const CODER_CGROUP: &str = "/agents/coder";
+/// The uid named in agent `coder`'s `match.uid`.
+pub const CODER_UID: u32 = 1001;
+
+impl Fixture {
+    /// Creates the executables and cgroups and returns the config naming them.
+    #[must_use]
+    pub fn new() -> Self {
+        require_vm();
+        let bin_dir = Path::new(SCRATCH).join("bin");
+        std::fs::create_dir_all(&bin_dir).expect("scratch bin");
+        let coder_exe = bin_dir.join("coder-agent");
+        let ops_exe = bin_dir.join("ops-agent");
+        for exe in [&coder_exe, &ops_exe] {
+            if !exe.exists() {
+                std::fs::copy(bin("kya-probe"), exe).expect("copy probe");
+            }
+        }
+        for cgroup in [CODER_CGROUP, "/agents/other"] {
+            std::fs::create_dir_all(cgroup_dir(cgroup)).expect("create cgroup");
+        }
+        let config = format!(
+            r#"
+[[agents]]
+name = "coder"
+owner = "alice"
+[agents.match]
+exe = ["{coder}"]
+cgroup = ["{CODER_CGROUP}"]
+uid = [{CODER_UID}]
+
+[[agents]]
+name = "ops"
+owner = "bob"
+[agents.match]
+exe = ["{ops}"]
+"#,
+            coder = coder_exe.display(),
+            ops = ops_exe.display(),
+        );
+        Self {
+            coder_exe,
+            ops_exe,
+            config,
+        }
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The directory of a cgroup given relative to the cgroup2 mount.
+#[must_use]
+pub fn cgroup_dir(cgroup: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'))
+}

@@ -1,0 +1,81 @@
+//! The daemon's and the CLI's behaviour at their edges: config checks, bad input, shutdown.
+use kya_tests::{Daemon, Fixture, kya, kya_agent, require_vm, scratch};
+
+#[test]
+fn check_config_names_file_line_column_value_and_fix() {
+    require_vm();
+    let dir = scratch("check_config_errors");
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[agents]]\nname = \"Coder!\"\nowner = \"alice\"\n[agents.match]\nuid = [0]\ncolor = \"red\"\n",
+    )
+    .unwrap();
+    let output = kya_agent(&["check-config", path.to_str().unwrap()]);
+    assert!(!output.status.success(), "a bad config must fail the check");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = path.display().to_string();
+    assert!(stderr.contains(&format!("{file}:6:1")), "unknown key located: {stderr}");
+    assert!(stderr.contains("color"), "unknown key named: {stderr}");
+}
+
+#[test]
+fn check_config_reports_every_validation_error() {
+    require_vm();
+    let dir = scratch("check_config_validation");
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[agents]]\nname = \"Coder!\"\nowner = \"alice\"\n[agents.match]\nuid = [0]\n",
+    )
+    .unwrap();
+    let output = kya_agent(&["check-config", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = path.display().to_string();
+    assert!(stderr.contains(&format!("{file}:2:8")), "bad name located: {stderr}");
+    assert!(stderr.contains(&format!("{file}:5:8")), "uid 0 located: {stderr}");
+    assert!(stderr.contains("fix:"), "each error says how to fix it: {stderr}");
+}
+
+#[test]
+fn check_config_shows_what_rules_resolve_to() {
+    let fixture = Fixture::new();
+    let dir = scratch("check_config_ok");
+    let path = dir.join("kya.toml");
+    std::fs::write(&path, &fixture.config).unwrap();
+    let output = kya_agent(&["check-config", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "valid config: {stdout}");
+    assert!(
+        stdout.contains(&format!("coder exe {} -> file dev", fixture.coder_exe.display())),
+        "exe resolved to a file identity: {stdout}"
+    );
+    assert!(stdout.contains("coder cgroup /agents/coder -> cgroup id"), "{stdout}");
+    assert!(stdout.contains("coder uid 1001 -> uid 1001"), "{stdout}");
+}
+
+#[test]
+fn the_daemon_refuses_a_bad_config_before_loading_anything() {
+    require_vm();
+    let dir = scratch("daemon_bad_config");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[[agents]]\nname = \"coder\"\n").unwrap();
+    let output = kya_agent(&["--config", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("owner"), "missing owner reported: {stderr}");
+    // Nothing is serving: the CLI says the daemon is not reachable.
+    let ps = kya(&["ps"]);
+    assert!(!ps.status.success());
+    assert!(String::from_utf8_lossy(&ps.stderr).contains("cannot reach kya-agent"));
+}
+
+#[test]
+fn the_daemon_runs_with_the_embedded_default_config() {
+    require_vm();
+    let daemon = Daemon::start_with_args(&[]);
+    assert!(daemon.ps().is_empty(), "the default config matches nothing here");
+    let status = daemon.stop();
+    assert!(status.success(), "SIGTERM is a clean stop: {status}");
+}

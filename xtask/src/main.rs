@@ -1,0 +1,49 @@
+//! kya's developer commands (`cargo xtask ...`). One module per subcommand; the machine
+//! setup, the cargo builds and the test VM are shared by all of them.
+
+mod apt;
+mod build;
+mod cmd;
+mod initramfs;
+mod kernels;
+mod run;
+mod setup;
+mod test;
+mod vm;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "kya's developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what the other commands need: the nightly toolchain with rust-src, bpf-linker,
+    /// QEMU, cpio, busybox and the Debian kernels kya is tested on. Safe to run again.
+    Setup,
+    /// Build kya, kya-agent, kya-probe and the integration test executables.
+    Build,
+    /// Boot a test kernel in QEMU and run one command in it; exits with the command's status.
+    Vm(vm::Args),
+    /// Run the unit tests on this host and the integration tests in a VM on every test kernel.
+    Test(test::Args),
+    /// Run kya-agent on this host, or a demo of it in a VM when this kernel cannot load
+    /// BPF LSM programs.
+    Run(run::Args),
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Setup => setup::run().map(|_| ExitCode::SUCCESS),
+        Command::Build => build::run().map(|()| ExitCode::SUCCESS),
+        Command::Vm(args) => vm::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Run(args) => run::run(&args),
+    }
+}

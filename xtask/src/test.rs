@@ -1,0 +1,309 @@
+//! `cargo xtask test`: the unit tests on this host, then the integration tests in a VM on every
+//! test kernel (struct layouts differ between kernels, so one kernel proves little). Ends with a
+//! line per kernel and a total line `N passed, M failed`, which CI reads. A VM that fails, an
+//! executable that crashes and a kernel on which no test ran all count as failures.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{ExitCode, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+
+use crate::{
+    build, cmd,
+    initramfs::Initramfs,
+    kernels::Kernel,
+    setup,
+    vm::{self, Machine},
+};
+
+/// Runs the test executables in the guest; see the script for the lines it prints.
+const RUN_TESTS: &str = include_str!("run-tests.sh");
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run the integration tests on this kernel only: "6.1", "6.12" or the path of a vmlinuz.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Seconds each kernel's VM may run before it is killed and counts as failed.
+    #[arg(long, default_value_t = 1200)]
+    timeout: u64,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 2048)]
+    memory: u32,
+    /// Passed to every integration test executable after `--`, e.g. a test-name filter.
+    #[arg(last = true, value_name = "FILTER")]
+    filter: Vec<String>,
+}
+
+/// Tests that passed and failed in one place, and what went wrong besides failing tests.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    problems: Vec<String>,
+}
+
+impl Tally {
+    /// Something that is not a test but must fail the run all the same.
+    fn problem(&mut self, what: String) {
+        self.failed += 1;
+        self.problems.push(what);
+    }
+
+    fn line(&self) -> String {
+        format!("{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let setup = setup::run()?;
+    let kernels = match &args.kernel {
+        Some(choice) => vec![setup.kernel(choice)?],
+        None => setup.kernels.clone(),
+    };
+
+    println!("test: unit tests on the host");
+    let unit = unit_tests()?;
+
+    println!("test: building the integration tests");
+    let dir = vm::work_dir("test")?;
+    let initrd = integration_initramfs(&setup, &args.filter, &dir);
+    if let Err(error) = &initrd {
+        eprintln!("error: {error:#}");
+    }
+    let machine = Machine {
+        memory_mib: args.memory,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let results: Vec<(Kernel, Tally)> = kernels
+        .into_iter()
+        .map(|kernel| {
+            let tally = match &initrd {
+                Ok(initrd) => on_kernel(&kernel, initrd, &machine, &dir),
+                Err(error) => {
+                    let mut tally = Tally::default();
+                    tally.problem(format!(
+                        "the integration tests could not be built: {}",
+                        first_line(error)
+                    ));
+                    tally
+                }
+            };
+            (kernel, tally)
+        })
+        .collect();
+
+    println!();
+    let mut total = Tally::default();
+    for (name, tally) in std::iter::once(("unit tests (host)".to_owned(), &unit)).chain(
+        results
+            .iter()
+            .map(|(k, t)| (format!("kernel {} ({})", k.label, k.release), t)),
+    ) {
+        println!("{name}: {}", tally.line());
+        for problem in &tally.problems {
+            println!("  - {problem}");
+        }
+        total.passed += tally.passed;
+        total.failed += tally.failed;
+    }
+    println!("{}", total.line());
+    Ok(if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Every workspace test that needs no kernel support: kya-tests needs the VM, and kya-ebpf only
+/// builds for the BPF target.
+fn unit_tests() -> Result<Tally> {
+    let mut command = cmd::cargo();
+    command
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "kya-tests",
+            "--exclude",
+            "kya-ebpf",
+        ])
+        .stdout(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{}`", cmd::describe(&command)))?;
+    let mut tally = Tally::default();
+    // Echo libtest's output as it comes, counting its result lines on the way.
+    for line in BufReader::new(child.stdout.take().expect("stdout is piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some((passed, failed)) = libtest_result(&line) {
+            tally.passed += passed;
+            tally.failed += failed;
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && tally.failed == 0 {
+        tally.problem(format!(
+            "`{}` failed ({status}) without a failing test: see above",
+            cmd::describe(&command)
+        ));
+    }
+    Ok(tally)
+}
+
+/// Builds everything and packs one initramfs that all kernels boot.
+fn integration_initramfs(
+    setup: &setup::Setup,
+    test_args: &[String],
+    dir: &std::path::Path,
+) -> Result<PathBuf> {
+    let binaries = build::binaries()?;
+    let tests = build::test_executables()?;
+    let mut initramfs = Initramfs::new(&dir.join("root"), &setup.busybox)?;
+    for binary in [&binaries.kya, &binaries.kya_agent, &binaries.kya_probe] {
+        initramfs.add_tool(binary)?;
+    }
+    for test in &tests {
+        initramfs.add_executable(&test.path, &format!("/kya/tests/{}", test.name))?;
+    }
+    initramfs.write("/kya/run-tests.sh", RUN_TESTS, 0o755)?;
+    let command: Vec<String> = ["sh", "/kya/run-tests.sh"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(test_args.iter().cloned())
+        .collect();
+    initramfs.set_command(&command)?;
+    let initrd = dir.join("initrd.cpio");
+    initramfs.pack(&initrd)?;
+    Ok(initrd)
+}
+
+fn on_kernel(
+    kernel: &Kernel,
+    initrd: &std::path::Path,
+    machine: &Machine,
+    dir: &std::path::Path,
+) -> Tally {
+    let log_name = format!("console-{}.log", kernel.label.replace('/', "_"));
+    let outcome = vm::boot(kernel, initrd, machine, &dir.join(log_name));
+    let mut tally = guest_results(&outcome.console);
+    match outcome.status {
+        Ok(0) => {}
+        // A failing executable already counted; this catches a script that failed otherwise.
+        Ok(status) if tally.failed == 0 => {
+            tally.problem(format!("the test script exited with status {status}"));
+        }
+        Ok(_) => {}
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            tally.problem(first_line(&error));
+        }
+    }
+    if tally.passed + tally.failed == 0 {
+        tally.problem("no integration test ran".to_owned());
+    }
+    tally
+}
+
+/// Adds up the libtest results between run-tests.sh's BEGIN and END lines. An executable that
+/// exits non-zero without a failed test crashed; one that never ends took the VM down with it.
+fn guest_results(console: &str) -> Tally {
+    let mut tally = Tally::default();
+    // The executable running now, and the failures counted before it started.
+    let mut running: Option<(String, u64)> = None;
+    for line in console.lines() {
+        if let Some(name) = after(line, "KYA-TEST-BEGIN ") {
+            running = Some((name.trim().to_owned(), tally.failed));
+        } else if let Some(end) = after(line, "KYA-TEST-END ") {
+            let (name, code) = end.trim().rsplit_once(' ').unwrap_or((end, "?"));
+            let failed_before = running.take().map_or(tally.failed, |(_, failed)| failed);
+            if code != "0" && tally.failed == failed_before {
+                tally.problem(format!(
+                    "{name} exited with status {code} without reporting a failed test"
+                ));
+            }
+        } else if let Some((passed, failed)) = libtest_result(line) {
+            tally.passed += passed;
+            tally.failed += failed;
+        }
+    }
+    if let Some((name, _)) = running {
+        tally.problem(format!("{name} never finished"));
+    }
+    tally
+}
+
+/// `(passed, failed)` from libtest's `test result: ok. 3 passed; 1 failed; 0 ignored; ...`.
+fn libtest_result(line: &str) -> Option<(u64, u64)> {
+    let summary = after(line, "test result: ")?;
+    let (mut passed, mut failed) = (None, None);
+    for part in summary.split(';') {
+        match part.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [.., count, "passed"] => passed = count.parse().ok(),
+            [.., count, "failed"] => failed = count.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((passed?, failed?))
+}
+
+/// The rest of `line` after `marker`, wherever it starts: kernel messages on the console can
+/// land in front of it.
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    Some(&line[line.find(marker)? + marker.len()..])
+}
+
+fn first_line(error: &anyhow::Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_libtest_summaries() {
+        let ok = "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(libtest_result(ok), Some((12, 0)));
+        let failed = "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\r";
+        assert_eq!(libtest_result(failed), Some((3, 2)));
+        assert_eq!(libtest_result("test foo ... ok"), None);
+    }
+
+    #[test]
+    fn counts_results_crashes_and_hangs() {
+        let console = "\
+KYA-TEST-BEGIN connect\r
+running 2 tests\r
+test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.5s\r
+KYA-TEST-END connect 0\r
+KYA-TEST-BEGIN exec\r
+test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.5s\r
+KYA-TEST-END exec 101\r
+KYA-TEST-BEGIN files\r
+test files::read ... Segmentation fault\r
+KYA-TEST-END files 139\r
+KYA-TEST-BEGIN sockets\r
+running 1 test\r
+";
+        let tally = guest_results(console);
+        assert_eq!((tally.passed, tally.failed), (3, 3));
+        assert_eq!(
+            tally.problems,
+            [
+                "files exited with status 139 without reporting a failed test",
+                "sockets never finished"
+            ]
+        );
+    }
+}
