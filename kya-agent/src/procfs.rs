@@ -90,7 +90,7 @@ pub fn identity_of(path: &Path) -> io::Result<InodeKey> {
     Ok(InodeKey {
         ino: metadata.ino(),
         dev: kernel_dev(metadata.dev()),
-        _pad: 0,
+        padding: 0,
     })
 }
 
@@ -142,7 +142,7 @@ mod tests {
     fn kernel_dev_matches_the_kernel_encoding() {
         // 8:1 (sda1) in glibc's encoding is 0x801; the kernel keeps it as 8 << 20 | 1.
         assert_eq!(kernel_dev(libc::makedev(8, 1)), (8 << 20) | 1);
-        assert_eq!(kernel_dev(libc::makedev(259, 70_000)), (259 << 20) | 70_000);
+        assert_eq!(kernel_dev(libc::makedev(259, 70_000)), (259 << 20) | 0x1_1170);
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct TaskTag {
     pub reason: u8,
     /// One of [`origin`].
     pub origin: u8,
-    pub _pad: [u8; 2],
+    pub padding: [u8; 2],
 }
 
 impl TaskTag {
@@ -58,7 +58,7 @@ impl TaskTag {
             agent,
             reason: reason as u8,
             origin,
-            _pad: [0; 2],
+            padding: [0; 2],
         }
     }
 
@@ -78,7 +78,7 @@ impl TaskTag {
 pub struct InodeKey {
     pub ino: u64,
     pub dev: u32,
-    pub _pad: u32,
+    pub padding: u32,
 }
 
 /// One record written by the task listing iterator.

@@ -68,7 +68,7 @@ pub fn bprm_file_identity(bprm: u64) -> Result<InodeKey, ReadError> {
     let ino: u64 = read(inode, &INODE_INO_OFFSET)?;
     let sb: u64 = read(inode, &INODE_SB_OFFSET)?;
     let dev: u32 = read(sb, &SB_DEV_OFFSET)?;
-    Ok(InodeKey { ino, dev, _pad: 0 })
+    Ok(InodeKey { ino, dev, padding: 0 })
 }
 
 /// Real and effective uid of a `cred`.

@@ -18,7 +18,7 @@ pub const SOCKET: &str = "/run/kya/kya.sock";
 /// Scratch directory for configs and test executables.
 pub const SCRATCH: &str = "/tmp/kya-test";
 /// How long the daemon may take to start enforcing under emulation.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Panics unless running where kernel tests can run.
 pub fn require_vm() {
@@ -202,7 +202,7 @@ impl Probe {
 
     /// Runs `kya-probe ARGS`.
     #[must_use]
-    pub fn probe(args: &[&str]) -> Self {
+    pub fn plain(args: &[&str]) -> Self {
         Self::start(bin("kya-probe"), args)
     }
 

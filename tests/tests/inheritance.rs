@@ -3,8 +3,9 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use kya_tests::{Daemon, Fixture, Probe, bin, kya, scratch};
 
-/// Runs `scenario` as agent `coder` and checks every process it reports is tagged.
-fn assert_scenario_inherits(scenario: &[&str]) -> Vec<u32> {
+/// Runs `scenario` as agent `coder` and checks every process it reports is tagged. Returns the
+/// still running probe (and the daemon, which must outlive it).
+fn assert_scenario_inherits(scenario: &[&str]) -> (Probe, Daemon) {
     let fixture = Fixture::new();
     let daemon = Daemon::start(&fixture.config);
     let probe = Probe::as_agent("coder", scenario);
@@ -15,7 +16,7 @@ fn assert_scenario_inherits(scenario: &[&str]) -> Vec<u32> {
             assert_eq!(entry.origin, "inherited", "pid {pid} in {scenario:?}");
         }
     }
-    probe.pids.clone()
+    (probe, daemon)
 }
 
 #[test]
@@ -66,13 +67,13 @@ fn exec_of_a_setuid_binary_keeps_the_tag() {
     std::fs::set_permissions(&setuid_probe, std::fs::Permissions::from_mode(0o4755))
         .expect("chmod u+s");
     // Drop to uid 1000, then execute a setuid-root program: euid becomes 0 again.
-    let pids = assert_scenario_inherits(&[
+    let (probe, _daemon) = assert_scenario_inherits(&[
         "setuid-exec",
         "1000",
         setuid_probe.to_str().unwrap(),
         "self",
     ]);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pids[0])).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", probe.pid())).unwrap();
     let uids = status.lines().find(|line| line.starts_with("Uid:")).unwrap();
     assert!(
         uids.split_whitespace().nth(2) == Some("0"),

@@ -26,7 +26,7 @@ fn exe_rule_matches_the_file_through_any_path_but_not_a_copy() {
         Probe::spawn(command)
     };
     let same_bytes_other_file = Probe::start(&copy, &["self"]);
-    let plain = Probe::probe(&["self"]);
+    let plain = Probe::plain(&["self"]);
 
     for probe in [&direct, &via_hardlink, &via_symlink, &via_relative_path] {
         let entry = daemon.assert_tagged(probe.pid(), "coder", "exe");
@@ -54,8 +54,8 @@ fn exe_rule_keeps_matching_after_the_file_is_renamed() {
 fn uid_rule_tags_a_process_that_switches_to_the_uid() {
     let fixture = Fixture::new();
     let daemon = Daemon::start(&fixture.config);
-    let agent_uid = Probe::probe(&["setuid", &CODER_UID.to_string()]);
-    let other_uid = Probe::probe(&["setuid", "1000"]);
+    let agent_uid = Probe::plain(&["setuid", &CODER_UID.to_string()]);
+    let other_uid = Probe::plain(&["setuid", "1000"]);
     daemon.assert_tagged(agent_uid.pid(), "coder", "uid");
     daemon.assert_untagged(other_uid.pid());
 }
@@ -67,7 +67,7 @@ fn uid_rule_tags_a_program_started_as_the_uid() {
     let probe = bin("kya-probe");
     let probe = probe.to_str().unwrap();
     // The intermediate switches uid (and is tagged then); the program it executes stays tagged.
-    let started = Probe::probe(&["setuid-exec", &CODER_UID.to_string(), probe, "fork"]);
+    let started = Probe::plain(&["setuid-exec", &CODER_UID.to_string(), probe, "fork"]);
     for &pid in &started.pids {
         daemon.assert_tagged(pid, "coder", "uid");
     }
@@ -80,9 +80,9 @@ fn cgroup_rule_tags_processes_moved_into_the_subtree() {
     std::fs::create_dir_all(kya_tests::cgroup_dir(&worker)).expect("nested cgroup");
     let daemon = Daemon::start(&fixture.config);
 
-    let at_rule = Probe::probe(&["cgroup", CODER_CGROUP]);
-    let below_rule = Probe::probe(&["cgroup", &worker]);
-    let elsewhere = Probe::probe(&["cgroup", "/agents/other"]);
+    let at_rule = Probe::plain(&["cgroup", CODER_CGROUP]);
+    let below_rule = Probe::plain(&["cgroup", &worker]);
+    let elsewhere = Probe::plain(&["cgroup", "/agents/other"]);
     daemon.assert_tagged(at_rule.pid(), "coder", "cgroup");
     daemon.assert_tagged(below_rule.pid(), "coder", "cgroup");
     daemon.assert_untagged(elsewhere.pid());
@@ -121,9 +121,9 @@ fn kya_run_refuses_an_unknown_agent() {
 fn processes_running_before_the_daemon_are_adopted() {
     let fixture = Fixture::new();
     let by_exe = Probe::start(&fixture.coder_exe, &["fork"]);
-    let by_uid = Probe::probe(&["setuid", &CODER_UID.to_string()]);
-    let by_cgroup = Probe::probe(&["cgroup", CODER_CGROUP]);
-    let unrelated = Probe::probe(&["fork"]);
+    let by_uid = Probe::plain(&["setuid", &CODER_UID.to_string()]);
+    let by_cgroup = Probe::plain(&["cgroup", CODER_CGROUP]);
+    let unrelated = Probe::plain(&["fork"]);
 
     let daemon = Daemon::start(&fixture.config);
     for &pid in &by_exe.pids {
@@ -145,13 +145,13 @@ fn untagged_processes_are_never_tagged() {
     let fixture = Fixture::new();
     let daemon = Daemon::start(&fixture.config);
     let probes = [
-        Probe::probe(&["fork"]),
-        Probe::probe(&["thread"]),
-        Probe::probe(&["double-fork"]),
-        Probe::probe(&["daemonize"]),
-        Probe::probe(&["namespaces"]),
-        Probe::probe(&["setuid", "1000"]),
-        Probe::probe(&["cgroup", "/agents/other"]),
+        Probe::plain(&["fork"]),
+        Probe::plain(&["thread"]),
+        Probe::plain(&["double-fork"]),
+        Probe::plain(&["daemonize"]),
+        Probe::plain(&["namespaces"]),
+        Probe::plain(&["setuid", "1000"]),
+        Probe::plain(&["cgroup", "/agents/other"]),
     ];
     assert!(
         probes.iter().all(|probe| !probe.pids.is_empty()),

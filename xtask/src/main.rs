@@ -38,12 +38,18 @@ enum Command {
     Run(run::Args),
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
         Command::Setup => setup::run().map(|_| ExitCode::SUCCESS),
         Command::Build => build::run().map(|()| ExitCode::SUCCESS),
         Command::Vm(args) => vm::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
-    }
+    };
+    // Errors print as their chain of causes only: returning them from main would add a
+    // backtrace of xtask itself whenever RUST_BACKTRACE is set for the code under test.
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
 }

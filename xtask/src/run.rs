@@ -14,7 +14,7 @@ use crate::{
     build, cmd,
     initramfs::Initramfs,
     setup,
-    vm::{self, Machine},
+    vm::{self, Machine, WorkDir},
 };
 
 /// The guest side of the demo.
@@ -73,8 +73,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     );
 
     let kernel = setup.kernel(DEMO_KERNEL)?;
-    let dir = vm::work_dir("run")?;
-    let mut initramfs = Initramfs::new(&dir.join("root"), &setup.busybox)?;
+    let dir = WorkDir::new("run")?;
+    let mut initramfs = Initramfs::new(&dir.path.join("root"), &setup.busybox)?;
     initramfs.add_tool(&kya)?;
     initramfs.add_tool(&kya_agent)?;
     initramfs.write("/kya/demo.sh", DEMO, 0o755)?;
@@ -89,13 +89,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         command.push(guest);
     }
     initramfs.set_command(&command)?;
-    let initrd = dir.join("initrd.cpio");
+    let initrd = dir.path.join("initrd.cpio");
     initramfs.pack(&initrd)?;
 
     let machine = Machine {
         memory_mib: 2048,
         timeout: Duration::from_mins(10),
     };
-    let status = vm::boot(&kernel, &initrd, &machine, &dir.join("console.log")).status?;
+    let status = vm::boot(&kernel, &initrd, &machine, &dir.path.join("console.log")).status?;
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(u8::MAX)))
 }

@@ -17,7 +17,7 @@ use crate::{
     initramfs::Initramfs,
     kernels::Kernel,
     setup,
-    vm::{self, Machine},
+    vm::{self, Machine, WorkDir},
 };
 
 /// Runs the test executables in the guest; see the script for the lines it prints.
@@ -70,8 +70,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let unit = unit_tests()?;
 
     println!("test: building the integration tests");
-    let dir = vm::work_dir("test")?;
-    let initrd = integration_initramfs(&setup, &args.filter, &dir);
+    let dir = WorkDir::new("test")?;
+    let initrd = integration_initramfs(&setup, &args.filter, &dir.path);
     if let Err(error) = &initrd {
         eprintln!("error: {error:#}");
     }
@@ -83,7 +83,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .into_iter()
         .map(|kernel| {
             let tally = match &initrd {
-                Ok(initrd) => on_kernel(&kernel, initrd, &machine, &dir),
+                Ok(initrd) => on_kernel(&kernel, initrd, &machine, &dir.path),
                 Err(error) => {
                     let mut tally = Tally::default();
                     tally.problem(format!(

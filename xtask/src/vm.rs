@@ -72,8 +72,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let kernel = setup.kernel(&args.kernel)?;
     let binaries = build::binaries()?;
 
-    let dir = work_dir("vm")?;
-    let mut initramfs = Initramfs::new(&dir.join("root"), &setup.busybox)?;
+    let dir = WorkDir::new("vm")?;
+    let mut initramfs = Initramfs::new(&dir.path.join("root"), &setup.busybox)?;
     for binary in [&binaries.kya, &binaries.kya_agent, &binaries.kya_probe] {
         initramfs.add_tool(binary)?;
     }
@@ -81,31 +81,63 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         initramfs.add_path(host, guest)?;
     }
     initramfs.set_command(&args.command)?;
-    let initrd = dir.join("initrd.cpio");
+    let initrd = dir.path.join("initrd.cpio");
     initramfs.pack(&initrd)?;
 
     let machine = Machine {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
     };
-    let status = boot(&kernel, &initrd, &machine, &dir.join("console.log")).status?;
+    let status = boot(&kernel, &initrd, &machine, &dir.path.join("console.log")).status?;
     // Exit statuses above 255 cannot come from a shell; clamp rather than wrap into a success.
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(u8::MAX)))
 }
 
-/// A fresh directory under `target/kya-vm/` for one kind of VM run.
-pub fn work_dir(name: &str) -> Result<PathBuf> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .exec()
-        .context("cargo metadata")?;
-    let dir = metadata
-        .target_directory
-        .into_std_path_buf()
-        .join("kya-vm")
-        .join(name);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+/// A directory of its own under `target/kya-vm/` for one run. Several runs may share a
+/// workspace at once (two terminals, an editor's test runner), so each gets a fresh
+/// `<kind>-<pid>-<time>` directory and holds a lock on it while it runs. A new run removes the
+/// directories of its kind that nobody holds any more, so a run's files (the console log above
+/// all) stay until the next run of the same command.
+pub struct WorkDir {
+    pub path: PathBuf,
+    /// Held until the run ends; the lock is the "still in use" mark.
+    _lock: fs::File,
+}
+
+impl WorkDir {
+    pub fn new(kind: &str) -> Result<Self> {
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .no_deps()
+            .exec()
+            .context("cargo metadata")?;
+        let base = metadata.target_directory.into_std_path_buf().join("kya-vm");
+        fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+
+        let prefix = format!("{kind}-");
+        for entry in fs::read_dir(&base)?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix)
+                && fs::File::open(entry.path().join("lock"))
+                    .is_ok_and(|lock| lock.try_lock().is_ok())
+            {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let name = format!("{prefix}{}-{nanos}", std::process::id());
+        // Lock under a name the clean-up above skips, then rename: no other run can catch the
+        // directory between its creation and its lock.
+        let staging = base.join(format!(".{name}"));
+        fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
+        let lock = fs::File::create(staging.join("lock"))?;
+        lock.lock()?;
+        let path = base.join(name);
+        fs::rename(&staging, &path)?;
+        Ok(Self { path, _lock: lock })
+    }
 }
 
 /// Boots `kernel` with `initrd`, streams the console to stdout and saves it to `log`.
@@ -139,16 +171,22 @@ pub fn boot(kernel: &Kernel, initrd: &Path, machine: &Machine, log: &Path) -> Ou
             Ok(status)
         }
         (None, ending) => {
-            let why = match ending {
+            let label = &kernel.label;
+            let what = match ending {
                 Ending::TimedOut => format!(
-                    "did not finish within {} s; QEMU was killed",
+                    "the VM on kernel {label} did not finish within {} s; QEMU was killed",
                     machine.timeout.as_secs()
                 ),
-                Ending::Exited(status) if console.contains("Kernel panic") => {
-                    format!("panicked (QEMU {status})")
+                Ending::Exited(_)
+                    if let Some(panic) = console.lines().find(|l| l.contains("Kernel panic")) =>
+                {
+                    format!(
+                        "kernel {label} panicked after {elapsed:.1} s: {}",
+                        panic.trim()
+                    )
                 }
                 Ending::Exited(status) => format!(
-                    "stopped without reporting the command's exit status (QEMU {status}): a boot failure, or the command killed init"
+                    "the VM on kernel {label} stopped after {elapsed:.1} s without reporting the command's exit status (QEMU {status}): the kernel did not boot, or the command killed init"
                 ),
             };
             let log_note = match saved {
@@ -159,8 +197,7 @@ pub fn boot(kernel: &Kernel, initrd: &Path, machine: &Machine, log: &Path) -> Ou
                 ),
             };
             Err(anyhow!(
-                "the VM on kernel {} {why} after {elapsed:.1} s\n--- last {TAIL_LINES} console lines ---\n{}\n--- {log_note}",
-                kernel.label,
+                "{what}\n--- last {TAIL_LINES} console lines ---\n{}\n--- {log_note}",
                 tail(&console, TAIL_LINES)
             ))
         }
@@ -178,16 +215,10 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
     let mut command = Command::new("qemu-system-x86_64");
     command
         // KVM hangs Debian kernels in early boot on these machines; TCG is slow but works.
-        .args([
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-smp",
-            "2",
-            "-nographic",
-            "-no-reboot",
-        ])
+        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-no-reboot"])
+        // The serial console on stdout and no screen. Not -nographic: it also mirrors the
+        // firmware's screen to the serial port, with escape codes that reset the user's terminal.
+        .args(["-display", "none", "-serial", "stdio"])
         // No NIC: tests only use loopback, and the NIC's boot ROM would cost boot time.
         .args(["-nic", "none"])
         .arg("-m")
@@ -198,7 +229,7 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
         .arg(initrd)
         .arg("-append")
         .arg(KERNEL_CMDLINE)
-        // With a terminal on stdin, -nographic would put it in raw mode and take keystrokes.
+        // The guest reads nothing, and QEMU leaves the terminal's mode alone.
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     let mut qemu = command

@@ -7,8 +7,8 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    /// List tagged processes.
-    Ps,
+    /// List tagged processes. (A struct variant, so unknown fields are refused.)
+    Ps {},
     /// Tag the calling process as `agent` (used by `kya run` right before it executes the
     /// command, so the command and everything it starts are that agent).
     Run { agent: String },
@@ -51,7 +51,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::from_str::<Request>(r#"{"request":"ps"}"#).unwrap(),
-            Request::Ps
+            Request::Ps {}
         );
     }
 

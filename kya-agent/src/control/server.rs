@@ -80,7 +80,7 @@ async fn handle_request(request: Request, caller: u32, state: &ServerState) -> R
         ));
     }
     match request {
-        Request::Ps => Response::Processes {
+        Request::Ps {} => Response::Processes {
             processes: listing::describe(&records, &state.config),
         },
         Request::Run { agent } => run(&agent, caller, state).await,
@@ -89,7 +89,7 @@ async fn handle_request(request: Request, caller: u32, state: &ServerState) -> R
 
 async fn run(agent_name: &str, caller: u32, state: &ServerState) -> Response {
     let Some(agent) = state.config.agent_by_name(agent_name) else {
-        let known: Vec<&str> = state.config.agents().iter().map(|a| a.name()).collect();
+        let known: Vec<&str> = state.config.agents().iter().map(crate::config::Agent::name).collect();
         return error(format!(
             "unknown agent `{agent_name}`; agents in {}: {}",
             state.config.origin().display(),

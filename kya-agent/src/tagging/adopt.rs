@@ -21,10 +21,10 @@ const ADOPTION_ROUNDS: usize = 4;
 /// takes its oldest tagged ancestor's tag, as it would have by inheritance in the kernel.
 /// `already` maps process ids to tags the kernel holds; `exclude` is never tagged (the daemon).
 #[must_use]
-pub fn plan(
+pub fn plan<S: std::hash::BuildHasher>(
     rules: &CompiledRules,
     processes: &[ProcessInfo],
-    already: &HashMap<u32, TaskTag>,
+    already: &HashMap<u32, TaskTag, S>,
     exclude: u32,
 ) -> BTreeMap<u32, TaskTag> {
     let mut children: HashMap<u32, Vec<&ProcessInfo>> = HashMap::new();
@@ -123,7 +123,7 @@ mod tests {
         compiled
     }
 
-    const AGENT_EXE: InodeKey = InodeKey { ino: 77, dev: 3, _pad: 0 };
+    const AGENT_EXE: InodeKey = InodeKey { ino: 77, dev: 3, padding: 0 };
     const CONFIG: &str = r#"
 [[agents]]
 name = "coder"
@@ -138,7 +138,7 @@ cgroup = ["/agents/coder"]
             pid,
             ppid,
             exe: Some(PathBuf::from("/bin/sh")),
-            exe_identity: Some(InodeKey { ino: 1, dev: 3, _pad: 0 }),
+            exe_identity: Some(InodeKey { ino: 1, dev: 3, padding: 0 }),
             real_uid: 0,
             effective_uid: 0,
             cgroup: Some("/".to_owned()),

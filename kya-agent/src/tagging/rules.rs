@@ -74,12 +74,13 @@ pub fn compile_with_cgroup_root(config: &Config, cgroup_root: &Path) -> Compiled
                     "cannot resolve ({error}); the rule matches nothing until the file exists and \
                      the config is reloaded"
                 )),
-                Ok(identity) => match exe_owner.get(&identity) {
-                    Some((other_agent, other_path)) => Err(format!(
-                        "is the same file as {other_path} (agent {other_agent}); a file can \
-                         belong to one agent only, so this rule is ignored"
-                    )),
-                    None => {
+                Ok(identity) => {
+                    if let Some((other_agent, other_path)) = exe_owner.get(&identity) {
+                        Err(format!(
+                            "is the same file as {other_path} (agent {other_agent}); a file can \
+                             belong to one agent only, so this rule is ignored"
+                        ))
+                    } else {
                         exe_owner.insert(identity, (name.clone(), shown.clone()));
                         compiled.kernel.exe.insert(identity, id.get());
                         Ok(format!(
@@ -89,7 +90,7 @@ pub fn compile_with_cgroup_root(config: &Config, cgroup_root: &Path) -> Compiled
                             identity.ino
                         ))
                     }
-                },
+                }
             };
             compiled.resolved.push(ResolvedRule {
                 agent: name.clone(),

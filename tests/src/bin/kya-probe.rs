@@ -17,7 +17,7 @@ use nix::{
 };
 
 /// Longest a probe lives, so a failed test never leaves processes behind for long.
-const LIFETIME: Duration = Duration::from_secs(120);
+const LIFETIME: Duration = Duration::from_mins(2);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -61,19 +61,21 @@ fn main() {
             });
             report_and_wait(&[daemon]);
         }
-        // A child in new mount, UTS, IPC, network and pid namespaces.
+        // A process in new mount, UTS, IPC, network and pid namespaces: an intermediate child
+        // unshares them (a process that unshared its pid namespace can no longer start
+        // threads) and forks the final process, pid 1 of the new pid namespace.
         "namespaces" => {
-            unshare(
-                CloneFlags::CLONE_NEWNS
-                    | CloneFlags::CLONE_NEWUTS
-                    | CloneFlags::CLONE_NEWIPC
-                    | CloneFlags::CLONE_NEWNET
-                    | CloneFlags::CLONE_NEWPID,
-            )
-            .expect("unshare");
-            // The first child is pid 1 of the new pid namespace; fork returns its host pid.
-            let child = spawn_sleeper(|| {});
-            report_and_wait(&[child]);
+            let init = through_intermediate(|| {
+                unshare(
+                    CloneFlags::CLONE_NEWNS
+                        | CloneFlags::CLONE_NEWUTS
+                        | CloneFlags::CLONE_NEWIPC
+                        | CloneFlags::CLONE_NEWNET
+                        | CloneFlags::CLONE_NEWPID,
+                )
+                .expect("unshare");
+            });
+            report_and_wait(&[init]);
         }
         // Change the real and effective uid, then wait.
         "setuid" => {

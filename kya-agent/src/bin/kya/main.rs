@@ -29,6 +29,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Ps(args) => ps::run(&cli.socket, &args),
-        Command::Run(args) => run::run(&cli.socket, args),
+        Command::Run(args) => run::run(&cli.socket, &args),
     }
 }

@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(socket: &Path, args: &Args) -> ExitCode {
-    let processes = match client::call(socket, &Request::Ps) {
+    let processes = match client::call(socket, &Request::Ps {}) {
         Ok(Response::Processes { processes }) => processes,
         Ok(Response::Error { message }) => {
             eprintln!("kya ps: {message}");

@@ -16,7 +16,7 @@ pub struct Args {
     command: Vec<std::ffi::OsString>,
 }
 
-pub fn run(socket: &Path, args: Args) -> ExitCode {
+pub fn run(socket: &Path, args: &Args) -> ExitCode {
     match client::call(
         socket,
         &Request::Run {
