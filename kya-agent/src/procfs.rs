@@ -1,8 +1,7 @@
 //! What `/proc` says about running processes: the facts the daemon needs to match processes
 //! that were already running when it started, and to describe tagged ones.
 use std::{
-    fs,
-    io,
+    fs, io,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
@@ -72,10 +71,12 @@ pub fn process(pid: u32) -> io::Result<ProcessInfo> {
 
 /// Thread ids of a process (including the main thread).
 pub fn threads(pid: u32) -> io::Result<Vec<u32>> {
-    Ok(fs::read_dir(Path::new(PROC).join(pid.to_string()).join("task"))?
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .collect())
+    Ok(
+        fs::read_dir(Path::new(PROC).join(pid.to_string()).join("task"))?
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .collect(),
+    )
 }
 
 /// The path of a process's executable, for display.
@@ -127,7 +128,10 @@ mod tests {
     fn status_fields_parse() {
         let status = "Name:\tbash\nPPid:\t42\nUid:\t1000\t1001\t1002\t1003\n";
         assert_eq!(status_field(status, "PPid:"), Some(vec![42]));
-        assert_eq!(status_field(status, "Uid:"), Some(vec![1000, 1001, 1002, 1003]));
+        assert_eq!(
+            status_field(status, "Uid:"),
+            Some(vec![1000, 1001, 1002, 1003])
+        );
         assert_eq!(status_field(status, "Gid:"), None);
     }
 
@@ -142,7 +146,10 @@ mod tests {
     fn kernel_dev_matches_the_kernel_encoding() {
         // 8:1 (sda1) in glibc's encoding is 0x801; the kernel keeps it as 8 << 20 | 1.
         assert_eq!(kernel_dev(libc::makedev(8, 1)), (8 << 20) | 1);
-        assert_eq!(kernel_dev(libc::makedev(259, 70_000)), (259 << 20) | 0x1_1170);
+        assert_eq!(
+            kernel_dev(libc::makedev(259, 70_000)),
+            (259 << 20) | 0x1_1170
+        );
     }
 
     #[test]

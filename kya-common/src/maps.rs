@@ -35,7 +35,8 @@ pub mod tag_error {
     pub const SETUID_INSERT: u32 = 2;
     /// A kernel struct read failed while matching; the operation was refused.
     pub const KERNEL_READ: u32 = 3;
-    /// A task moved into a matching cgroup could not be recorded (tracepoints cannot refuse).
-    pub const CGROUP_ATTACH_INSERT: u32 = 4;
+    /// A task moved or forked into a matching cgroup could not be recorded (tracepoints cannot
+    /// refuse).
+    pub const CGROUP_INSERT: u32 = 4;
     pub const COUNT: u32 = 5;
 }

@@ -18,6 +18,8 @@ pub mod global {
     pub const CGROUP_LEVEL: &str = "CGROUP_LEVEL_OFFSET";
     pub const CGROUP_ANCESTORS: &str = "CGROUP_ANCESTORS_OFFSET";
     pub const KERNFS_NODE_ID: &str = "KERNFS_NODE_ID_OFFSET";
+    pub const TASK_CGROUPS: &str = "TASK_CGROUPS_OFFSET";
+    pub const CSS_SET_DFL_CGRP: &str = "CSS_SET_DFL_CGRP_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -36,4 +38,6 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::CGROUP_LEVEL, "cgroup", "level"),
     (global::CGROUP_ANCESTORS, "cgroup", "ancestors"),
     (global::KERNFS_NODE_ID, "kernfs_node", "id"),
+    (global::TASK_CGROUPS, "task_struct", "cgroups"),
+    (global::CSS_SET_DFL_CGRP, "css_set", "dfl_cgrp"),
 ];

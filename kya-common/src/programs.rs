@@ -9,7 +9,7 @@ pub const LSM_HOOKS: &[&str] = &[
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.
-pub const BTF_TRACEPOINTS: &[&str] = &["cgroup_attach_task"];
+pub const BTF_TRACEPOINTS: &[&str] = &["cgroup_attach_task", "sched_process_fork"];
 
 /// Task iterator that tags the thread ids listed in `ADOPT_REQUESTS`.
 pub const ADOPT_TASKS_ITER: &str = "adopt_tasks";

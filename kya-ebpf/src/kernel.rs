@@ -30,6 +30,8 @@ offsets!(
     CGROUP_LEVEL_OFFSET,
     CGROUP_ANCESTORS_OFFSET,
     KERNFS_NODE_ID_OFFSET,
+    TASK_CGROUPS_OFFSET,
+    CSS_SET_DFL_CGRP_OFFSET,
 );
 
 /// A field read from kernel memory failed.
@@ -68,13 +70,27 @@ pub fn bprm_file_identity(bprm: u64) -> Result<InodeKey, ReadError> {
     let ino: u64 = read(inode, &INODE_INO_OFFSET)?;
     let sb: u64 = read(inode, &INODE_SB_OFFSET)?;
     let dev: u32 = read(sb, &SB_DEV_OFFSET)?;
-    Ok(InodeKey { ino, dev, padding: 0 })
+    Ok(InodeKey {
+        ino,
+        dev,
+        padding: 0,
+    })
 }
 
 /// Real and effective uid of a `cred`.
 #[inline(always)]
 pub fn cred_uids(cred: u64) -> Result<(u32, u32), ReadError> {
-    Ok((read(cred, &CRED_UID_OFFSET)?, read(cred, &CRED_EUID_OFFSET)?))
+    Ok((
+        read(cred, &CRED_UID_OFFSET)?,
+        read(cred, &CRED_EUID_OFFSET)?,
+    ))
+}
+
+/// The cgroup v2 cgroup a task belongs to.
+#[inline(always)]
+pub fn task_cgroup(task: u64) -> Result<u64, ReadError> {
+    let css_set: u64 = read(task, &TASK_CGROUPS_OFFSET)?;
+    read(css_set, &CSS_SET_DFL_CGRP_OFFSET)
 }
 
 /// Depth of a cgroup below the root (the root is level 0).

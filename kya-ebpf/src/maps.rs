@@ -40,8 +40,7 @@ pub static CGROUP_DEPTH: Array<u32> = Array::with_max_entries(1, 0);
 /// Thread ids the daemon wants tagged (processes that predate it, `kya run`), with their tag.
 /// Written and cleared by the daemon; read by the `adopt_tasks` iterator.
 #[map]
-pub static ADOPT_REQUESTS: HashMap<u32, TaskTag> =
-    HashMap::with_max_entries(MAX_ADOPT_REQUESTS, 0);
+pub static ADOPT_REQUESTS: HashMap<u32, TaskTag> = HashMap::with_max_entries(MAX_ADOPT_REQUESTS, 0);
 
 /// Counters of internal errors, indexed by `kya_common::maps::tag_error`, one per CPU so
 /// increments need no atomics. Read (and summed) by the daemon.

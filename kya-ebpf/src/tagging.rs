@@ -84,6 +84,12 @@ fn rule_depth() -> u32 {
         .min(MAX_CGROUP_DEPTH)
 }
 
+/// Whether any cgroup rule exists: without one, no cgroup needs reading.
+#[inline(always)]
+pub fn has_cgroup_rules() -> bool {
+    rule_depth() > 0
+}
+
 #[inline(always)]
 fn match_cgroup_id(id: u64) -> Option<TaskTag> {
     // SAFETY: the value is copied out.

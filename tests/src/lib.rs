@@ -33,7 +33,11 @@ pub fn require_vm() {
 #[must_use]
 pub fn bin(name: &str) -> PathBuf {
     let path = Path::new("/usr/local/bin").join(name);
-    assert!(path.exists(), "{} is missing from the VM image", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing from the VM image",
+        path.display()
+    );
     path
 }
 
@@ -79,6 +83,8 @@ impl Daemon {
         require_vm();
         let mut child = Command::new(bin("kya-agent"))
             .args(args)
+            // Warnings and errors only: the test output stays readable.
+            .env("KYA_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn kya-agent");
@@ -210,7 +216,13 @@ impl Probe {
     #[must_use]
     pub fn as_agent(agent: &str, args: &[&str]) -> Self {
         let probe = bin("kya-probe");
-        let mut all = vec!["run", "--agent", agent, "--", probe.to_str().expect("utf-8")];
+        let mut all = vec![
+            "run",
+            "--agent",
+            agent,
+            "--",
+            probe.to_str().expect("utf-8"),
+        ];
         all.extend_from_slice(args);
         Self::start(bin("kya"), &all)
     }
@@ -243,6 +255,12 @@ impl Probe {
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.pids[0]
+    }
+
+    /// The pid of the process the test started (which reported the others).
+    #[must_use]
+    pub fn launcher_pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -15,7 +15,10 @@ fn check_config_names_file_line_column_value_and_fix() {
     assert!(!output.status.success(), "a bad config must fail the check");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let file = path.display().to_string();
-    assert!(stderr.contains(&format!("{file}:6:1")), "unknown key located: {stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:6:1")),
+        "unknown key located: {stderr}"
+    );
     assert!(stderr.contains("color"), "unknown key named: {stderr}");
 }
 
@@ -33,9 +36,18 @@ fn check_config_reports_every_validation_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let file = path.display().to_string();
-    assert!(stderr.contains(&format!("{file}:2:8")), "bad name located: {stderr}");
-    assert!(stderr.contains(&format!("{file}:5:8")), "uid 0 located: {stderr}");
-    assert!(stderr.contains("fix:"), "each error says how to fix it: {stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:2:8")),
+        "bad name located: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:5:8")),
+        "uid 0 located: {stderr}"
+    );
+    assert!(
+        stderr.contains("fix:"),
+        "each error says how to fix it: {stderr}"
+    );
 }
 
 #[test]
@@ -48,10 +60,16 @@ fn check_config_shows_what_rules_resolve_to() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "valid config: {stdout}");
     assert!(
-        stdout.contains(&format!("coder exe {} -> file dev", fixture.coder_exe.display())),
+        stdout.contains(&format!(
+            "coder exe {} -> file dev",
+            fixture.coder_exe.display()
+        )),
         "exe resolved to a file identity: {stdout}"
     );
-    assert!(stdout.contains("coder cgroup /agents/coder -> cgroup id"), "{stdout}");
+    assert!(
+        stdout.contains("coder cgroup /agents/coder -> cgroup id"),
+        "{stdout}"
+    );
     assert!(stdout.contains("coder uid 1001 -> uid 1001"), "{stdout}");
 }
 
@@ -75,7 +93,10 @@ fn the_daemon_refuses_a_bad_config_before_loading_anything() {
 fn the_daemon_runs_with_the_embedded_default_config() {
     require_vm();
     let daemon = Daemon::start_with_args(&[]);
-    assert!(daemon.ps().is_empty(), "the default config matches nothing here");
+    assert!(
+        daemon.ps().is_empty(),
+        "the default config matches nothing here"
+    );
     let status = daemon.stop();
     assert!(status.success(), "SIGTERM is a clean stop: {status}");
 }

@@ -74,7 +74,10 @@ fn exec_of_a_setuid_binary_keeps_the_tag() {
         "self",
     ]);
     let status = std::fs::read_to_string(format!("/proc/{}/status", probe.pid())).unwrap();
-    let uids = status.lines().find(|line| line.starts_with("Uid:")).unwrap();
+    let uids = status
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .unwrap();
     assert!(
         uids.split_whitespace().nth(2) == Some("0"),
         "the setuid binary really ran with euid 0: {uids}"
@@ -110,7 +113,10 @@ fn a_tagged_process_cannot_use_kya_run_to_change_agent() {
         "--",
         "/bin/true",
     ]);
-    assert!(!output.status.success(), "the nested kya run must be refused");
+    assert!(
+        !output.status.success(),
+        "the nested kya run must be refused"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("agent processes cannot use the control socket"),

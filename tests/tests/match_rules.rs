@@ -1,9 +1,7 @@
 //! Each match rule tags the processes it names, and nothing else.
 use std::{os::unix::fs::symlink, time::Duration};
 
-use kya_tests::{
-    CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, scratch,
-};
+use kya_tests::{CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, scratch};
 
 #[test]
 fn exe_rule_matches_the_file_through_any_path_but_not_a_copy() {
@@ -22,7 +20,9 @@ fn exe_rule_matches_the_file_through_any_path_but_not_a_copy() {
     let via_symlink = Probe::start(&symlinked, &["self"]);
     let via_relative_path = {
         let mut command = std::process::Command::new("./coder-agent");
-        command.current_dir(fixture.coder_exe.parent().unwrap()).arg("self");
+        command
+            .current_dir(fixture.coder_exe.parent().unwrap())
+            .arg("self");
         Probe::spawn(command)
     };
     let same_bytes_other_file = Probe::start(&copy, &["self"]);
@@ -89,6 +89,18 @@ fn cgroup_rule_tags_processes_moved_into_the_subtree() {
 }
 
 #[test]
+fn cgroup_rule_tags_a_child_created_inside_the_subtree() {
+    let fixture = Fixture::new();
+    let daemon = Daemon::start(&fixture.config);
+    let inside = Probe::plain(&["clone-into-cgroup", CODER_CGROUP]);
+    let elsewhere = Probe::plain(&["clone-into-cgroup", "/agents/other"]);
+    daemon.assert_tagged(inside.pid(), "coder", "cgroup");
+    daemon.assert_untagged(elsewhere.pid());
+    // The untagged creator outside the subtree stays untagged.
+    daemon.assert_untagged(inside.launcher_pid());
+}
+
+#[test]
 fn kya_run_tags_the_command_as_the_named_agent() {
     let fixture = Fixture::new();
     let daemon = Daemon::start(&fixture.config);
@@ -109,7 +121,10 @@ fn kya_run_refuses_an_unknown_agent() {
     let fixture = Fixture::new();
     let _daemon = Daemon::start(&fixture.config);
     let output = kya(&["run", "--agent", "nobody", "--", "/bin/true"]);
-    assert!(!output.status.success(), "kya run with an unknown agent must fail");
+    assert!(
+        !output.status.success(),
+        "kya run with an unknown agent must fail"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("unknown agent `nobody`") && stderr.contains("coder, ops"),
@@ -130,8 +145,16 @@ fn processes_running_before_the_daemon_are_adopted() {
         let entry = daemon.assert_tagged(pid, "coder", "exe");
         assert_eq!(entry.origin, "adopted");
     }
-    assert_eq!(daemon.assert_tagged(by_uid.pid(), "coder", "uid").origin, "adopted");
-    assert_eq!(daemon.assert_tagged(by_cgroup.pid(), "coder", "cgroup").origin, "adopted");
+    assert_eq!(
+        daemon.assert_tagged(by_uid.pid(), "coder", "uid").origin,
+        "adopted"
+    );
+    assert_eq!(
+        daemon
+            .assert_tagged(by_cgroup.pid(), "coder", "cgroup")
+            .origin,
+        "adopted"
+    );
     for &pid in &unrelated.pids {
         daemon.assert_untagged(pid);
     }

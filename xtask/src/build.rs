@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context as _, Result, anyhow, bail};
 use cargo_metadata::{Artifact, Message, TargetKind};
 
-use crate::cmd;
+use crate::{cmd, setup};
 
 /// The package with the daemon and the CLI.
 const AGENT_PACKAGE: &str = "kya-agent";
@@ -34,6 +34,8 @@ pub struct TestExecutable {
 
 /// `cargo xtask build`: builds everything and says where it is.
 pub fn run() -> Result<()> {
+    // The kernel programs need the nightly toolchain and bpf-linker.
+    setup::run()?;
     let binaries = binaries()?;
     let tests = test_executables()?;
     for path in [&binaries.kya, &binaries.kya_agent, &binaries.kya_probe] {

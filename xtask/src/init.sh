@@ -4,6 +4,8 @@
 # Problems are printed rather than fatal: the host shows the console when the command fails.
 
 export PATH=/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin HOME=/root KYA_IN_VM=1
+# The console is a terminal to the guest but ends up in logs and CI output on the host.
+export NO_COLOR=1
 
 mnt() { # mnt TYPE DIR [mount options...]
 	type=$1 dir=$2

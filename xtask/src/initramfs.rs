@@ -180,8 +180,8 @@ impl Initramfs {
         self.write(COMMAND, &format!("{}\n", line.join(" ")), 0o755)
     }
 
-    /// Packs the tree into an uncompressed newc cpio archive at `out`. Uncompressed, because
-    /// under TCG the guest decompresses far slower than QEMU loads a larger file.
+    /// Packs the tree into a newc cpio archive at `out`. Uncompressed: gzip -1 made the 32 MB
+    /// test initramfs 12 MB but booted no faster under TCG (about 5 s either way).
     pub fn pack(&self, out: &Path) -> Result<()> {
         let archive =
             fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;

@@ -134,6 +134,15 @@ fn ensure_series(series: &Series, apt: &mut Apt, dir: &Path) -> Result<Kernel> {
         std::os::unix::fs::symlink(&vmlinuz, &tmp)?;
         fs::rename(&tmp, &link)?;
     }
+    // Kernels this series used before: only the newest is tested.
+    for entry in fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name != package && series.number(&name).is_some() {
+            fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
     Ok(Kernel {
         label: series.label.to_owned(),
         release,

@@ -120,13 +120,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 /// Every workspace test that needs no kernel support: kya-tests needs the VM, and kya-ebpf only
-/// builds for the BPF target.
+/// builds for the BPF target. `--no-fail-fast`: one crate's failure must not hide the others'.
 fn unit_tests() -> Result<Tally> {
     let mut command = cmd::cargo();
     command
         .args([
             "test",
             "--workspace",
+            "--no-fail-fast",
             "--exclude",
             "kya-tests",
             "--exclude",

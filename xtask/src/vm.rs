@@ -20,9 +20,10 @@ use crate::{build, initramfs::Initramfs, kernels::Kernel, setup};
 /// The marker `/init` prints after the command, followed by its exit status.
 const EXIT_MARKER: &str = "KYA-VM-EXIT-STATUS=";
 
-/// `quiet loglevel=3` keeps the console to the command's own output. The LSM list is the one the
-/// Debian cloud kernels enable by default, named explicitly so that `bpf` is on whatever the
-/// kernel's built-in default; LSMs a kernel lacks (ipe before 6.12) are skipped by the kernel.
+/// `quiet loglevel=3` keeps the console to the command's own output. The LSM list is what the
+/// Debian cloud kernels enable by default (booting without `lsm=` lists the same on 6.1 and
+/// 6.12), named explicitly so that `bpf` is on whatever a kernel's built-in default; the kernel
+/// skips LSMs it lacks (ipe before 6.12).
 const KERNEL_CMDLINE: &str = "console=ttyS0 quiet loglevel=3 panic=-1 lsm=lockdown,capability,landlock,yama,apparmor,tomoyo,bpf,ipe";
 
 /// How long QEMU may take to power off after the marker before it is killed.

@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn requests_have_a_stable_wire_form() {
         assert_eq!(
-            serde_json::to_string(&Request::Run { agent: "coder".into() }).unwrap(),
+            serde_json::to_string(&Request::Run {
+                agent: "coder".into()
+            })
+            .unwrap(),
             r#"{"request":"run","agent":"coder"}"#
         );
         assert_eq!(

@@ -9,11 +9,7 @@ use tokio::{
 };
 
 use super::protocol::{MAX_REQUEST_BYTES, Request, Response};
-use crate::{
-    config::Config,
-    daemon::kernel_task::KernelHandle,
-    tagging::listing,
-};
+use crate::{config::Config, daemon::kernel_task::KernelHandle, tagging::listing};
 
 /// What request handlers share.
 pub struct ServerState {
@@ -89,11 +85,20 @@ async fn handle_request(request: Request, caller: u32, state: &ServerState) -> R
 
 async fn run(agent_name: &str, caller: u32, state: &ServerState) -> Response {
     let Some(agent) = state.config.agent_by_name(agent_name) else {
-        let known: Vec<&str> = state.config.agents().iter().map(crate::config::Agent::name).collect();
+        let known: Vec<&str> = state
+            .config
+            .agents()
+            .iter()
+            .map(crate::config::Agent::name)
+            .collect();
         return error(format!(
             "unknown agent `{agent_name}`; agents in {}: {}",
             state.config.origin().display(),
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
         ));
     };
     let tag = TaskTag::new(agent.id().get(), MatchReason::Run, origin::MATCHED);
@@ -114,7 +119,11 @@ async fn run(agent_name: &str, caller: u32, state: &ServerState) -> Response {
             "process {caller} could not be tagged as {agent_name}; the command was not started"
         ));
     }
-    tracing::info!(pid = caller, agent = agent_name, "process tagged by kya run");
+    tracing::info!(
+        pid = caller,
+        agent = agent_name,
+        "process tagged by kya run"
+    );
     Response::Tagged {
         pid: caller,
         agent: agent_name.to_owned(),

@@ -94,7 +94,9 @@ impl Kernel {
         // Deepen before adding rules and shallow after removing them, so no rule is ever
         // deeper than the walk that looks for it.
         let mut depth_map: Array<&mut MapData, u32> = self.map(map_names::CGROUP_DEPTH)?;
-        let old_depth = depth_map.get(&0, 0).map_err(KernelError::map(map_names::CGROUP_DEPTH))?;
+        let old_depth = depth_map
+            .get(&0, 0)
+            .map_err(KernelError::map(map_names::CGROUP_DEPTH))?;
         depth_map
             .set(0, depth.max(old_depth), 0)
             .map_err(KernelError::map(map_names::CGROUP_DEPTH))?;

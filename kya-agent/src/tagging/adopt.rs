@@ -46,7 +46,10 @@ pub fn plan<S: std::hash::BuildHasher>(
             Some(*tag)
         } else {
             let tag = inherited
-                .map(|tag| TaskTag { origin: origin::ADOPTED, ..tag })
+                .map(|tag| TaskTag {
+                    origin: origin::ADOPTED,
+                    ..tag
+                })
                 .or_else(|| rules.match_process(process));
             if let Some(tag) = tag {
                 wanted.insert(process.pid, tag);
@@ -119,11 +122,18 @@ mod tests {
             &config,
             std::path::Path::new("/nonexistent"),
         );
-        compiled.kernel.exe.insert(AGENT_EXE, config.agents()[0].id().get());
+        compiled
+            .kernel
+            .exe
+            .insert(AGENT_EXE, config.agents()[0].id().get());
         compiled
     }
 
-    const AGENT_EXE: InodeKey = InodeKey { ino: 77, dev: 3, padding: 0 };
+    const AGENT_EXE: InodeKey = InodeKey {
+        ino: 77,
+        dev: 3,
+        padding: 0,
+    };
     const CONFIG: &str = r#"
 [[agents]]
 name = "coder"
@@ -138,7 +148,11 @@ cgroup = ["/agents/coder"]
             pid,
             ppid,
             exe: Some(PathBuf::from("/bin/sh")),
-            exe_identity: Some(InodeKey { ino: 1, dev: 3, padding: 0 }),
+            exe_identity: Some(InodeKey {
+                ino: 1,
+                dev: 3,
+                padding: 0,
+            }),
             real_uid: 0,
             effective_uid: 0,
             cgroup: Some("/".to_owned()),
@@ -159,8 +173,11 @@ cgroup = ["/agents/coder"]
         ];
         let wanted = plan(&rules, &processes, &HashMap::new(), 999);
         assert_eq!(wanted.keys().copied().collect::<Vec<_>>(), vec![10, 11, 12]);
-        assert!(wanted.values().all(|tag| tag.reason == MatchReason::Exe as u8
-            && tag.origin == origin::ADOPTED));
+        assert!(
+            wanted
+                .values()
+                .all(|tag| tag.reason == MatchReason::Exe as u8 && tag.origin == origin::ADOPTED)
+        );
     }
 
     #[test]
@@ -176,7 +193,10 @@ cgroup = ["/agents/coder"]
         let wanted = plan(&rules, &processes, &HashMap::new(), 999);
         assert_eq!(wanted[&30].reason, MatchReason::Uid as u8);
         assert_eq!(wanted[&31].reason, MatchReason::Cgroup as u8);
-        assert!(!wanted.contains_key(&32), "a sibling path prefix is not a subtree");
+        assert!(
+            !wanted.contains_key(&32),
+            "a sibling path prefix is not a subtree"
+        );
     }
 
     #[test]
@@ -199,7 +219,12 @@ cgroup = ["/agents/coder"]
         let mut kthread = process(51, 2);
         kthread.exe = None;
         kthread.real_uid = 1001;
-        let wanted = plan(&rules, &[process(1, 0), daemon, kthread], &HashMap::new(), 50);
+        let wanted = plan(
+            &rules,
+            &[process(1, 0), daemon, kthread],
+            &HashMap::new(),
+            50,
+        );
         assert!(wanted.is_empty(), "{wanted:?}");
     }
 }

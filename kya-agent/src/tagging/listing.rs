@@ -37,7 +37,10 @@ pub fn describe(records: &[TaggedTaskRecord], config: &Config) -> Vec<TaggedProc
 fn agent_name(config: &Config, raw: u32) -> String {
     AgentId::from_raw(raw)
         .and_then(|id| config.agent_by_id(id))
-        .map_or_else(|| format!("unknown-agent-{raw}"), |agent| agent.name().to_owned())
+        .map_or_else(
+            || format!("unknown-agent-{raw}"),
+            |agent| agent.name().to_owned(),
+        )
 }
 
 fn reason_name(reason: u8) -> &'static str {

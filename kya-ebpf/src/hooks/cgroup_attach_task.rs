@@ -23,7 +23,7 @@ pub fn cgroup_attach_task(ctx: BtfTracePointContext) -> i32 {
     match match_cgroup(destination as u64) {
         Ok(Some(tag)) => {
             if record_new(task, &tag).is_err() {
-                count_error(tag_error::CGROUP_ATTACH_INSERT);
+                count_error(tag_error::CGROUP_INSERT);
             }
         }
         Ok(None) => {}

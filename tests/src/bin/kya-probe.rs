@@ -86,9 +86,22 @@ fn main() {
         // Move this process into a cgroup (path below /sys/fs/cgroup), then wait.
         "cgroup" => {
             let path = rest.first().unwrap_or_else(|| usage());
-            let procs = format!("/sys/fs/cgroup/{}/cgroup.procs", path.trim_start_matches('/'));
+            let procs = format!(
+                "/sys/fs/cgroup/{}/cgroup.procs",
+                path.trim_start_matches('/')
+            );
             std::fs::write(&procs, std::process::id().to_string()).expect("join cgroup");
             report_and_wait(&[std::process::id()]);
+        }
+        // A child created directly inside a cgroup (clone3 with CLONE_INTO_CGROUP), which
+        // never passes through a cgroup migration.
+        "clone-into-cgroup" => {
+            let path = rest.first().unwrap_or_else(|| usage());
+            let dir =
+                std::fs::File::open(format!("/sys/fs/cgroup/{}", path.trim_start_matches('/')))
+                    .expect("open cgroup directory");
+            let child = clone_into_cgroup(&dir);
+            report_and_wait(&[child]);
         }
         // Optionally drop to a uid, then execute another program with arguments.
         "exec" => {
@@ -108,7 +121,7 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: kya-probe self|fork|thread|double-fork|setsid|daemonize|namespaces|setuid UID|\
-         cgroup PATH|exec PROGRAM [ARGS...]|setuid-exec UID PROGRAM [ARGS...]"
+         cgroup PATH|clone-into-cgroup PATH|exec PROGRAM [ARGS...]|setuid-exec UID PROGRAM [ARGS...]"
     );
     exit(2)
 }
@@ -146,6 +159,53 @@ fn spawn_sleeper(prepare: impl FnOnce()) -> u32 {
     }
 }
 
+/// `struct clone_args` of `clone3(2)`, up to the `cgroup` member.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` from `linux/sched.h`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Like `spawn_sleeper`, but the child starts life in the cgroup `dir`.
+fn clone_into_cgroup(dir: &std::fs::File) -> u32 {
+    use std::os::fd::AsRawFd as _;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: u64::try_from(libc::SIGCHLD).expect("signal number"),
+        cgroup: u64::try_from(dir.as_raw_fd()).expect("open fd"),
+        ..CloneArgs::default()
+    };
+    // SAFETY: a fork-like clone3 (no shared memory or stack); the child only sleeps and exits.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::from_ref(&args),
+            size_of::<CloneArgs>(),
+        )
+    };
+    match pid {
+        0 => {
+            std::thread::sleep(LIFETIME);
+            exit(0)
+        }
+        pid if pid < 0 => panic!("clone3: {}", std::io::Error::last_os_error()),
+        pid => u32::try_from(pid).expect("pid"),
+    }
+}
+
 /// Forks an intermediate child that runs `prepare`, forks the final process and exits; returns
 /// the final process's pid (sent back over a pipe).
 fn through_intermediate(prepare: impl FnOnce()) -> u32 {
@@ -164,7 +224,8 @@ fn through_intermediate(prepare: impl FnOnce()) -> u32 {
                 }
                 ForkResult::Parent { child } => {
                     let mut pipe = std::fs::File::from(write_end);
-                    pipe.write_all(&child.as_raw().to_ne_bytes()).expect("report");
+                    pipe.write_all(&child.as_raw().to_ne_bytes())
+                        .expect("report");
                     exit(0)
                 }
             }

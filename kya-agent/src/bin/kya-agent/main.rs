@@ -11,7 +11,11 @@ use kya_agent::{
 };
 
 #[derive(Parser)]
-#[command(name = "kya-agent", version, about = "Know Your Agent: the enforcement daemon")]
+#[command(
+    name = "kya-agent",
+    version,
+    about = "Know Your Agent: the enforcement daemon"
+)]
 struct Cli {
     /// Config file; without it the embedded default config is used.
     #[arg(long, value_name = "PATH")]

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use kya_agent::paths::CONTROL_SOCKET;
 
 #[derive(Parser)]
-#[command(name = "kya", version, about = "Know Your Agent: see and steer what agents may do")]
+#[command(
+    name = "kya",
+    version,
+    about = "Know Your Agent: see and steer what agents may do"
+)]
 struct Cli {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = CONTROL_SOCKET, global = true)]
