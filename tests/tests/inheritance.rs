@@ -91,8 +91,10 @@ fn executing_another_agents_file_does_not_change_the_agent() {
     let ops_exe = fixture.ops_exe.to_str().unwrap();
     let probe = Probe::as_agent("coder", &["exec", ops_exe, "self"]);
     daemon.assert_tagged(probe.pid(), "coder", "run");
-    // Switching to the coder uid from an ops process keeps it ops, too.
+    // Switching to the coder uid, or moving into coder's cgroup, keeps an ops process ops.
     let probe = Probe::start(&fixture.ops_exe, &["setuid", "1001"]);
+    daemon.assert_tagged(probe.pid(), "ops", "exe");
+    let probe = Probe::start(&fixture.ops_exe, &["cgroup", kya_tests::CODER_CGROUP]);
     daemon.assert_tagged(probe.pid(), "ops", "exe");
 }
 

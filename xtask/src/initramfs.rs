@@ -108,8 +108,9 @@ impl Initramfs {
     /// Adds a dynamically linked executable at `guest` with the shared libraries `ldd` says it
     /// loads, at the same paths as on the host (so the dynamic loader finds them unconfigured).
     pub fn add_executable(&mut self, host: &Path, guest: &str) -> Result<()> {
-        // Debug info is most of a debug build's size and the guest unpacks everything into RAM.
-        // Symbols stay, so backtraces still name functions; panic locations are not debug info.
+        // Debug info is most of a debug build's size (kya-agent: 76 MB, 15 MB without) and the
+        // guest unpacks everything into RAM. Symbols stay, so backtraces still name functions;
+        // panic messages carry their locations without debug info.
         let dest = self.guest_path(guest)?;
         fs::create_dir_all(dest.parent().expect("guest paths are absolute"))?;
         cmd::run(
@@ -131,17 +132,12 @@ impl Initramfs {
         Ok(())
     }
 
-    /// Adds one of kya's binaries to /usr/local/bin, which is on the guest's PATH. Its host path
-    /// becomes a symlink to it too: kya-tests finds its own binaries through
-    /// `env!("CARGO_BIN_EXE_...")`, a host path fixed at compile time.
+    /// Adds one of kya's binaries to /usr/local/bin, which is on the guest's PATH and where the
+    /// integration tests look for them.
     pub fn add_tool(&mut self, host: &Path) -> Result<()> {
         let name = host.file_name().context("a binary path names no file")?;
-        let installed = Path::new("/usr/local/bin").join(name);
-        let installed = installed.to_str().context("binary name is not UTF-8")?;
-        self.add_executable(host, installed)?;
-        let host_path = self.guest_path(host.to_str().context("binary path is not UTF-8")?)?;
-        fs::create_dir_all(host_path.parent().expect("guest paths are absolute"))?;
-        symlink(installed, &host_path).with_context(|| format!("linking {}", host_path.display()))
+        let guest = Path::new("/usr/local/bin").join(name);
+        self.add_executable(host, guest.to_str().context("binary name is not UTF-8")?)
     }
 
     /// Copies a host file, or a directory recursively, to `guest`.

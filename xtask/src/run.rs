@@ -67,7 +67,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .filter(|out| !out.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
-    println!("run: this host cannot run kya-agent: {why}");
+    if why.is_empty() {
+        println!(
+            "run: `kya-agent probe` failed ({}) without saying why",
+            probe.status
+        );
+    } else {
+        println!("run: {why}");
+    }
     println!(
         "run: running the same agent in a VM (kernel {DEMO_KERNEL}) with a scripted demo instead"
     );

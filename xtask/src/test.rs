@@ -5,7 +5,7 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{ExitCode, Stdio},
     time::Duration,
 };
@@ -158,11 +158,7 @@ fn unit_tests() -> Result<Tally> {
 }
 
 /// Builds everything and packs one initramfs that all kernels boot.
-fn integration_initramfs(
-    setup: &setup::Setup,
-    test_args: &[String],
-    dir: &std::path::Path,
-) -> Result<PathBuf> {
+fn integration_initramfs(setup: &setup::Setup, filter: &[String], dir: &Path) -> Result<PathBuf> {
     let binaries = build::binaries()?;
     let tests = build::test_executables()?;
     let mut initramfs = Initramfs::new(&dir.join("root"), &setup.busybox)?;
@@ -176,7 +172,7 @@ fn integration_initramfs(
     let command: Vec<String> = ["sh", "/kya/run-tests.sh"]
         .into_iter()
         .map(str::to_owned)
-        .chain(test_args.iter().cloned())
+        .chain(filter.iter().cloned())
         .collect();
     initramfs.set_command(&command)?;
     let initrd = dir.join("initrd.cpio");
@@ -184,12 +180,7 @@ fn integration_initramfs(
     Ok(initrd)
 }
 
-fn on_kernel(
-    kernel: &Kernel,
-    initrd: &std::path::Path,
-    machine: &Machine,
-    dir: &std::path::Path,
-) -> Tally {
+fn on_kernel(kernel: &Kernel, initrd: &Path, machine: &Machine, dir: &Path) -> Tally {
     let log_name = format!("console-{}.log", kernel.label.replace('/', "_"));
     let outcome = vm::boot(kernel, initrd, machine, &dir.join(log_name));
     let mut tally = guest_results(&outcome.console);
