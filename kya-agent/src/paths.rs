@@ -27,3 +27,11 @@ pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
 
 /// The proc filesystem, walked to adopt agent processes already running at start-up.
 pub const PROC: &str = "/proc";
+
+/// The local user database, read for every user's home directory: `~/` in the built-in
+/// credential catalogue and in `[agents.files]` means that path in each of them.
+pub const PASSWD: &str = "/etc/passwd";
+
+/// root's home directory, always one of the homes `~/` expands to, even if the user database
+/// cannot be read or says otherwise.
+pub const ROOT_HOME: &str = "/root";

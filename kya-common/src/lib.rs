@@ -4,7 +4,9 @@
 //! so both sides agree on the bytes. Enums cross the boundary as integers.
 #![no_std]
 
+pub mod event;
 pub mod maps;
 pub mod offsets;
 pub mod programs;
+pub mod protect;
 pub mod tag;

@@ -12,6 +12,16 @@ pub const CGROUP_RULES: &str = "CGROUP_RULES";
 pub const CGROUP_DEPTH: &str = "CGROUP_DEPTH";
 /// Thread ids the daemon asks the adoption iterator to tag.
 pub const ADOPT_REQUESTS: &str = "ADOPT_REQUESTS";
+/// Protected objects by identity.
+pub const PROTECTED_INODES: &str = "PROTECTED_INODES";
+/// Protected directory entries by name.
+pub const PROTECTED_NAMES: &str = "PROTECTED_NAMES";
+/// Ring buffer of `DenyEvent`s.
+pub const EVENTS: &str = "EVENTS";
+/// Events lost because `EVENTS` was full.
+pub const EVENTS_LOST: &str = "EVENTS_LOST";
+/// Denials by kind.
+pub const DENIALS: &str = "DENIALS";
 /// Internal error counters of the tagging programs.
 pub const TAG_ERRORS: &str = "TAG_ERRORS";
 
@@ -21,6 +31,12 @@ pub const MAX_EXE_RULES: u32 = 1_024;
 pub const MAX_UID_RULES: u32 = 1_024;
 pub const MAX_CGROUP_RULES: u32 = 1_024;
 pub const MAX_ADOPT_REQUESTS: u32 = 16_384;
+pub const MAX_PROTECTED_INODES: u32 = 65_536;
+pub const MAX_PROTECTED_NAMES: u32 = 16_384;
+/// Size of the `EVENTS` ring buffer (a power of two, a multiple of the page size).
+pub const EVENTS_BYTES: u32 = 1 << 20;
+/// Slots of `DENIALS`: one per `DenyKind` value (0 is unused).
+pub const DENY_KINDS: u32 = 8;
 
 /// Deepest cgroup level the kernel walks when matching a cgroup subtree rule.
 pub const MAX_CGROUP_DEPTH: u32 = 16;

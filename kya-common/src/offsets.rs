@@ -20,6 +20,10 @@ pub mod global {
     pub const KERNFS_NODE_ID: &str = "KERNFS_NODE_ID_OFFSET";
     pub const TASK_CGROUPS: &str = "TASK_CGROUPS_OFFSET";
     pub const CSS_SET_DFL_CGRP: &str = "CSS_SET_DFL_CGRP_OFFSET";
+    pub const FILE_DENTRY: &str = "FILE_DENTRY_OFFSET";
+    pub const DENTRY_PARENT: &str = "DENTRY_PARENT_OFFSET";
+    pub const DENTRY_INODE: &str = "DENTRY_INODE_OFFSET";
+    pub const DENTRY_NAME: &str = "DENTRY_NAME_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -40,4 +44,8 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::KERNFS_NODE_ID, "kernfs_node", "id"),
     (global::TASK_CGROUPS, "task_struct", "cgroups"),
     (global::CSS_SET_DFL_CGRP, "css_set", "dfl_cgrp"),
+    (global::FILE_DENTRY, "file", "f_path.dentry"),
+    (global::DENTRY_PARENT, "dentry", "d_parent"),
+    (global::DENTRY_INODE, "dentry", "d_inode"),
+    (global::DENTRY_NAME, "dentry", "d_name.name"),
 ];

@@ -6,6 +6,12 @@ pub const LSM_HOOKS: &[&str] = &[
     "task_free",
     "bprm_check_security",
     "task_fix_setuid",
+    "file_open",
+    "file_permission",
+    "mmap_file",
+    "inode_link",
+    "inode_rename",
+    "ptrace_access_check",
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.

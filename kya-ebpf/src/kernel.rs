@@ -32,6 +32,10 @@ offsets!(
     KERNFS_NODE_ID_OFFSET,
     TASK_CGROUPS_OFFSET,
     CSS_SET_DFL_CGRP_OFFSET,
+    FILE_DENTRY_OFFSET,
+    DENTRY_PARENT_OFFSET,
+    DENTRY_INODE_OFFSET,
+    DENTRY_NAME_OFFSET,
 );
 
 /// A field read from kernel memory failed.
@@ -75,6 +79,51 @@ pub fn bprm_file_identity(bprm: u64) -> Result<InodeKey, ReadError> {
         dev,
         padding: 0,
     })
+}
+
+/// The dentry a `file` was opened through.
+#[inline(always)]
+pub fn file_dentry(file: u64) -> Result<u64, ReadError> {
+    read(file, &FILE_DENTRY_OFFSET)
+}
+
+/// A dentry's inode number and device, or `None` for a negative dentry (no inode).
+#[inline(always)]
+pub fn dentry_identity(dentry: u64) -> Result<Option<(u64, u32)>, ReadError> {
+    let inode: u64 = read(dentry, &DENTRY_INODE_OFFSET)?;
+    if inode == 0 {
+        return Ok(None);
+    }
+    let ino: u64 = read(inode, &INODE_INO_OFFSET)?;
+    let sb: u64 = read(inode, &INODE_SB_OFFSET)?;
+    let dev: u32 = read(sb, &SB_DEV_OFFSET)?;
+    Ok(Some((ino, dev)))
+}
+
+/// A dentry's inode number (its device is the same as its children's).
+#[inline(always)]
+pub fn dentry_ino(dentry: u64) -> Result<u64, ReadError> {
+    let inode: u64 = read(dentry, &DENTRY_INODE_OFFSET)?;
+    read(inode, &INODE_INO_OFFSET)
+}
+
+/// A dentry's parent (itself at the root of its filesystem).
+#[inline(always)]
+pub fn dentry_parent(dentry: u64) -> Result<u64, ReadError> {
+    read(dentry, &DENTRY_PARENT_OFFSET)
+}
+
+/// Copies a dentry's name (NUL-terminated, cut to fit) into `buf`.
+#[inline(always)]
+pub fn dentry_name(
+    dentry: u64,
+    buf: &mut [u8; kya_common::protect::NAME_LEN],
+) -> Result<(), ReadError> {
+    let name: u64 = read(dentry, &DENTRY_NAME_OFFSET)?;
+    // SAFETY: the helper copes with any address and reports faults as errors.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes(name as *const u8, buf) }
+        .map(|_| ())
+        .map_err(|_| ReadError)
 }
 
 /// Real and effective uid of a `cred`.

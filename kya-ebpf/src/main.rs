@@ -11,6 +11,7 @@ mod hooks;
 mod iters;
 mod kernel;
 mod maps;
+mod protect;
 mod tagging;
 
 #[cfg(not(test))]

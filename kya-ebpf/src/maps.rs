@@ -1,13 +1,14 @@
 //! Every map of the kernel programs, with who writes it and who reads it.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use kya_common::{
     maps::{
-        MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_EXE_RULES, MAX_TAGGED_TASKS, MAX_UID_RULES,
-        tag_error,
+        DENY_KINDS, EVENTS_BYTES, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_EXE_RULES,
+        MAX_PROTECTED_INODES, MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, tag_error,
     },
+    protect::{InodeRuleKey, NameRuleKey, ProtectRule},
     tag::{InodeKey, TaskTag},
 };
 
@@ -49,7 +50,39 @@ pub static TAG_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(tag_erro
 
 /// Adds one to an internal error counter.
 pub fn count_error(index: u32) {
-    if let Some(counter) = TAG_ERRORS.get_ptr_mut(index) {
+    count(&TAG_ERRORS, index);
+}
+
+/// Protected objects by identity, per agent (`ALL_AGENTS` for the built-in catalogue).
+/// Written by the daemon; read by the file hooks.
+#[map]
+pub static PROTECTED_INODES: HashMap<InodeRuleKey, ProtectRule> =
+    HashMap::with_max_entries(MAX_PROTECTED_INODES, 0);
+
+/// Protected directory entries by (directory, name), per agent: a file created or replaced at
+/// a protected path is protected before the daemon hears of it.
+/// Written by the daemon; read by the file hooks.
+#[map]
+pub static PROTECTED_NAMES: HashMap<NameRuleKey, ProtectRule> =
+    HashMap::with_max_entries(MAX_PROTECTED_NAMES, 0);
+
+/// Denial events for the daemon. A full buffer never turns a denial into an allow: the
+/// operation is refused anyway and the loss counted in `EVENTS_LOST`.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+/// Index 0: events that did not fit in `EVENTS`, one counter per CPU. Read by the daemon.
+#[map]
+pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Denials by `DenyKind` (index = kind), one counter per CPU, counted whether or not the event
+/// reached the daemon. Read by the daemon.
+#[map]
+pub static DENIALS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DENY_KINDS, 0);
+
+/// Adds one to slot `index` of a per-CPU counter array.
+pub fn count(counters: &PerCpuArray<u64>, index: u32) {
+    if let Some(counter) = counters.get_ptr_mut(index) {
         // SAFETY: the slot belongs to this CPU and the program cannot be preempted on it.
         unsafe { *counter += 1 };
     }

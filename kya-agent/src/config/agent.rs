@@ -3,6 +3,8 @@
 
 use std::{fmt, path::PathBuf};
 
+use super::path_pattern::PathPattern;
+
 /// Longest agent name, in bytes (names are ASCII).
 pub const MAX_NAME_LEN: usize = 32;
 
@@ -81,6 +83,7 @@ pub struct Agent {
     pub(super) name: String,
     pub(super) owner: String,
     pub(super) rules: MatchRules,
+    pub(super) files: FileRules,
 }
 
 impl Agent {
@@ -104,6 +107,13 @@ impl Agent {
     #[must_use]
     pub fn rules(&self) -> &MatchRules {
         &self.rules
+    }
+
+    /// The `[agents.files]` additions to and exemptions from the built-in credential catalogue;
+    /// both empty when the agent has no such table.
+    #[must_use]
+    pub fn files(&self) -> &FileRules {
+        &self.files
     }
 }
 
@@ -139,5 +149,35 @@ impl MatchRules {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.exe.is_empty() && self.cgroup.is_empty() && self.uid.is_empty()
+    }
+}
+
+/// `[agents.files]`: how this agent's file protection differs from the built-in catalogue,
+/// which applies to every agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileRules {
+    pub(super) protect: Vec<PathPattern>,
+    pub(super) allow: Vec<PathPattern>,
+}
+
+impl FileRules {
+    /// Files and trees protected from this agent in addition to the catalogue, in file order
+    /// (repeats kept).
+    #[must_use]
+    pub fn protect(&self) -> &[PathPattern] {
+        &self.protect
+    }
+
+    /// Files and trees this agent may read although the catalogue (or its own `protect`)
+    /// covers them, in file order (repeats kept).
+    #[must_use]
+    pub fn allow(&self) -> &[PathPattern] {
+        &self.allow
+    }
+
+    /// Whether the agent has neither additions nor exemptions.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.protect.is_empty() && self.allow.is_empty()
     }
 }

@@ -9,6 +9,7 @@ use std::{
 
 use thiserror::Error;
 
+use super::path_pattern::PatternProblem;
 use crate::paths;
 
 /// Longest source excerpt shown on a `value:` line before it is cut short.
@@ -104,6 +105,22 @@ impl fmt::Display for PathProblem {
     }
 }
 
+/// Which list of `[agents.files]` a pattern is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileList {
+    Protect,
+    Allow,
+}
+
+impl fmt::Display for FileList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Protect => "files.protect",
+            Self::Allow => "files.allow",
+        })
+    }
+}
+
 /// What is wrong. The `Display` text is the error's message.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -147,6 +164,12 @@ pub enum ConfigErrorKind {
     },
     #[error("match.uid of agent {agent:?} contains uid 0 (root)")]
     RootUid { agent: String },
+    #[error("{list} path of agent {agent:?} {problem}")]
+    InvalidFilePattern {
+        agent: String,
+        list: FileList,
+        problem: PatternProblem,
+    },
 }
 
 impl ConfigErrorKind {
@@ -240,6 +263,7 @@ impl ConfigErrorKind {
             Self::RootUid { .. } => "tagging uid 0 would confine every root process; use exe \
                                      or cgroup"
                 .into(),
+            Self::InvalidFilePattern { problem, .. } => problem.fix().into(),
         }
     }
 }

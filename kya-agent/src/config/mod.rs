@@ -4,10 +4,12 @@
 //! - `schema`: the file as written, with byte spans (serde, `deny_unknown_fields`).
 //! - `validate`: checks each value and the agents against each other.
 //! - `agent`: the validated types the rest of the daemon uses.
+//! - `path_pattern`: the `/…` and `~/…` path patterns of `[agents.files]`.
 //! - `error`: how problems are located and reported.
 
 mod agent;
 mod error;
+mod path_pattern;
 mod schema;
 mod validate;
 
@@ -20,8 +22,11 @@ use std::{
 };
 
 pub use self::{
-    agent::{Agent, AgentId, MAX_NAME_LEN, MatchRules, is_valid_name},
-    error::{ConfigError, ConfigErrorKind, ConfigErrors, Location, PathProblem, TomlProblem},
+    agent::{Agent, AgentId, FileRules, MAX_NAME_LEN, MatchRules, is_valid_name},
+    error::{
+        ConfigError, ConfigErrorKind, ConfigErrors, FileList, Location, PathProblem, TomlProblem,
+    },
+    path_pattern::{PathPattern, PatternBase, PatternProblem},
 };
 use self::{error::Diagnostics, schema::RawConfig};
 

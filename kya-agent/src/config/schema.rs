@@ -24,6 +24,8 @@ pub(super) struct RawAgent {
     pub owner: Spanned<String>,
     #[serde(default, rename = "match")]
     pub rules: RawMatch,
+    #[serde(default)]
+    pub files: RawFiles,
 }
 
 /// `[agents.match]`.
@@ -36,4 +38,14 @@ pub(super) struct RawMatch {
     pub cgroup: Vec<Spanned<String>>,
     #[serde(default)]
     pub uid: Vec<Spanned<u32>>,
+}
+
+/// `[agents.files]`: path patterns, checked by `validate` (see `PathPattern`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFiles {
+    #[serde(default)]
+    pub protect: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
 }

@@ -507,3 +507,235 @@ fn load_reads_the_file_and_names_it_when_it_cannot() {
 
     std::fs::remove_dir_all(&dir).expect("remove the temporary directory");
 }
+
+/// A config with one agent called coder owned by alice, with `body` as its files table body.
+fn files(body: &str) -> String {
+    format!("[[agents]]\nname = \"coder\"\nowner = \"alice\"\n[agents.files]\n{body}\n")
+}
+
+#[track_caller]
+fn pattern(text: &str) -> PathPattern {
+    PathPattern::parse(text)
+        .unwrap_or_else(|problem| panic!("expected {text:?} to be a valid pattern: {problem}"))
+}
+
+#[test]
+fn files_example_parses_with_its_values() {
+    let text = format!(
+        "{EXAMPLE}[agents.files]\nprotect = [\"/srv/app/secrets/\", \"/opt/billing/token.txt\", \
+         \"~/.config/acme/\"]\nallow = [\"~/.aws/config\"]\n"
+    );
+    let config = parse(&text);
+    let coder = &config.agents()[0];
+    assert_eq!(coder.rules().uid(), [1001], "the match table is unaffected");
+    let files = coder.files();
+    assert_eq!(
+        files.protect(),
+        [
+            pattern("/srv/app/secrets/"),
+            pattern("/opt/billing/token.txt"),
+            pattern("~/.config/acme/"),
+        ]
+    );
+    assert_eq!(files.allow(), [pattern("~/.aws/config")]);
+
+    let secrets = &files.protect()[0];
+    assert_eq!(secrets.base(), PatternBase::Absolute);
+    assert_eq!(secrets.components(), ["srv", "app", "secrets"]);
+    assert!(secrets.is_tree(), "a trailing '/' means a tree");
+    let token = &files.protect()[1];
+    assert!(!token.is_tree(), "no trailing '/' means one file");
+    let acme = &files.protect()[2];
+    assert_eq!(acme.base(), PatternBase::Home);
+    assert_eq!(acme.components(), [".config", "acme"]);
+    assert!(acme.is_tree());
+    assert_eq!(files.allow()[0].base(), PatternBase::Home);
+    assert!(!files.allow()[0].is_tree());
+}
+
+#[test]
+fn files_and_its_lists_default_to_empty() {
+    let config = parse(EXAMPLE);
+    assert!(config.agents()[0].files().is_empty(), "no [agents.files]");
+    assert!(
+        Config::embedded_default().agents()[0].files().is_empty(),
+        "the default's [agents.files] is commented out"
+    );
+
+    let config = parse(&files(""));
+    assert!(config.agents()[0].files().is_empty(), "an empty table");
+
+    let config = parse(&files("allow = [\"/etc/shadow\"]"));
+    let only_allow = config.agents()[0].files();
+    assert!(only_allow.protect().is_empty());
+    assert_eq!(only_allow.allow(), [pattern("/etc/shadow")]);
+
+    let config = parse(
+        "agents = [{ name = \"a\", owner = \"bob\", files = { protect = [\"~/.secret\"] } }]\n",
+    );
+    assert_eq!(config.agents()[0].files().protect(), [pattern("~/.secret")]);
+    assert!(config.agents()[0].rules().is_empty());
+}
+
+#[test]
+fn files_repeats_and_allows_that_exempt_nothing_are_fine() {
+    let config = parse(&files(
+        "protect = [\"/srv/x\", \"/srv/x\"]\nallow = [\"/srv/x\", \"/not/protected/anywhere\"]",
+    ));
+    let rules = config.agents()[0].files();
+    assert_eq!(rules.protect(), [pattern("/srv/x"), pattern("/srv/x")]);
+    assert_eq!(
+        rules.allow(),
+        [pattern("/srv/x"), pattern("/not/protected/anywhere")]
+    );
+}
+
+#[test]
+fn files_patterns_must_be_absolute_or_home_paths() {
+    for (path, in_message, in_fix) in [
+        ("", "is empty", "write a path"),
+        ("srv/app/secrets", "is relative", "start the path with '/'"),
+        ("./secrets", "is relative", "'~/' for the same path"),
+        ("~alice/.aws/", "another user's home", "/home/alice/"),
+        ("~root", "another user's home", "absolute path"),
+        ("/srv/../etc/shadow", "'..'", "without '..'"),
+        ("~/../alice/.aws", "'..'", "without '..'"),
+        ("/srv/./app", "'.' component", "without '.'"),
+        ("/srv//app", "'//'", "each '/' once"),
+        ("~//.aws", "'//'", "each '/' once"),
+        ("//", "'//'", "each '/' once"),
+        ("/", "root directory", "name the files or directories"),
+        ("~/", "whole home directory", "in the home"),
+        ("~", "whole home directory", "in the home"),
+        ("~/.ssh/*", "glob character", "not supported in the config"),
+        ("*.pem", "glob character", "end a directory with '/'"),
+        ("/srv/key?", "glob character", "not supported"),
+        ("/srv/[ab]", "glob character", "not supported"),
+        ("/srv/a\\u0000b", "NUL", "remove the NUL"),
+    ] {
+        let error = only_error(&files(&format!("protect = [\"/ok\", \"{path}\"]")));
+        assert_at(&error, 5, 19);
+        assert_mentions(&error, in_message, in_fix);
+        assert!(
+            error
+                .message()
+                .contains("files.protect path of agent \"coder\""),
+            "{error}"
+        );
+        assert_eq!(error.value(), Some(format!("\"{path}\"").as_str()));
+
+        let error = only_error(&files(&format!("allow = [\"/ok\", \"{path}\"]")));
+        assert_at(&error, 5, 17);
+        assert_mentions(&error, in_message, in_fix);
+        assert!(
+            error
+                .message()
+                .contains("files.allow path of agent \"coder\""),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn files_errors_are_all_reported_and_rendered_like_the_others() {
+    let text = files("protect = [\"secrets\", \"/ok/\", \"/\"]\nallow = [\"~bob/x\"]");
+    let errors = errors(&text);
+    let positions: Vec<_> = errors
+        .iter()
+        .map(|error| (error.line(), error.column()))
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            (Some(5), Some(12)),
+            (Some(5), Some(31)),
+            (Some(6), Some(10))
+        ],
+        "unexpected errors:\n{errors:#?}"
+    );
+    assert!(matches!(
+        errors[0].kind(),
+        ConfigErrorKind::InvalidFilePattern {
+            list: FileList::Protect,
+            problem: PatternProblem::NotAbsolute,
+            ..
+        }
+    ));
+    assert!(matches!(
+        errors[2].kind(),
+        ConfigErrorKind::InvalidFilePattern {
+            list: FileList::Allow,
+            problem: PatternProblem::OtherUserHome,
+            ..
+        }
+    ));
+    assert_eq!(
+        errors[1].to_string(),
+        format!(
+            "{FILE}:5:31: files.protect path of agent \"coder\" is the root directory '/', which \
+             would cover every file on the host\n  value: \"/\"\n  fix: {}",
+            PatternProblem::Root.fix()
+        )
+    );
+}
+
+#[test]
+fn files_unknown_keys_and_wrong_types_are_located() {
+    let error = only_error(&files("protect = []\nprotects = [\"/x\"]"));
+    assert_at(&error, 6, 1);
+    assert_mentions(&error, "unknown field `protects`", "spelling");
+    for key in ["`protect`", "`allow`"] {
+        assert!(
+            error.message().contains(key),
+            "expected {key} listed:\n{error}"
+        );
+    }
+
+    let error = only_error("[[agents]]\nname = \"coder\"\nowner = \"alice\"\nfile = {}\n");
+    assert_at(&error, 4, 1);
+    assert!(error.message().contains("`files`"), "{error}");
+
+    let error = only_error(&files("protect = \"/srv/secrets/\""));
+    assert_at(&error, 5, 11);
+    assert_mentions(&error, "invalid type", "lists are in [brackets]");
+}
+
+#[test]
+fn path_patterns_display_in_config_form() {
+    for text in [
+        "/etc/shadow",
+        "/srv/app/secrets/",
+        "~/.aws/credentials",
+        "~/.config/gcloud/",
+        "/a",
+        "~/a/",
+        "/home/~/odd but valid",
+    ] {
+        let parsed = pattern(text);
+        assert_eq!(parsed.to_string(), text, "Display must round-trip");
+        assert_eq!(text.parse::<PathPattern>(), Ok(parsed));
+    }
+    assert_eq!("x".parse::<PathPattern>(), Err(PatternProblem::NotAbsolute));
+}
+
+#[test]
+fn path_patterns_expand_once_or_per_home() {
+    let homes = [PathBuf::from("/root"), PathBuf::from("/home/alice")];
+    assert_eq!(
+        pattern("/srv/app/secrets/").expand(&homes),
+        [PathBuf::from("/srv/app/secrets")]
+    );
+    assert_eq!(
+        pattern("/etc/shadow").expand(&[]),
+        [PathBuf::from("/etc/shadow")],
+        "an absolute pattern needs no home"
+    );
+    assert_eq!(
+        pattern("~/.config/acme/").expand(&homes),
+        [
+            PathBuf::from("/root/.config/acme"),
+            PathBuf::from("/home/alice/.config/acme"),
+        ]
+    );
+    assert!(pattern("~/.netrc").expand(&[]).is_empty());
+}

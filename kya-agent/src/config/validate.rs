@@ -9,9 +9,10 @@ use std::{
 use toml::Spanned;
 
 use super::{
-    agent::{Agent, AgentId, MatchRules, is_valid_name},
-    error::{ConfigErrorKind, Diagnostics, PathProblem},
-    schema::{RawAgent, RawMatch},
+    agent::{Agent, AgentId, FileRules, MatchRules, is_valid_name},
+    error::{ConfigErrorKind, Diagnostics, FileList, PathProblem},
+    path_pattern::PathPattern,
+    schema::{RawAgent, RawFiles, RawMatch},
 };
 use crate::paths;
 
@@ -31,7 +32,13 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
     let mut claims = Claims::default();
     let mut agents = Vec::with_capacity(raw.len());
 
-    for RawAgent { name, owner, rules } in raw {
+    for RawAgent {
+        name,
+        owner,
+        rules,
+        files,
+    } in raw
+    {
         let span = name.span();
         let name = name.into_inner();
         if !is_valid_name(&name) {
@@ -78,11 +85,13 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
         let owner = owner.into_inner().trim().to_owned();
 
         let rules = match_rules(&name, rules, &mut claims, diag);
+        let files = file_rules(&name, files, diag);
         agents.push(Agent {
             id,
             name,
             owner,
             rules,
+            files,
         });
     }
     agents
@@ -136,6 +145,41 @@ fn match_rules(
     }
 
     rules
+}
+
+/// Validates one `[agents.files]` table of the agent `agent`. Repeats are harmless and kept; an
+/// `allow` entry that exempts nothing is not an error (it may name a file inside a protected
+/// tree that does not exist yet).
+fn file_rules(agent: &str, raw: RawFiles, diag: &mut Diagnostics<'_>) -> FileRules {
+    FileRules {
+        protect: path_patterns(agent, FileList::Protect, raw.protect, diag),
+        allow: path_patterns(agent, FileList::Allow, raw.allow, diag),
+    }
+}
+
+/// Parses the patterns of one `files` list, recording each invalid one at its span.
+fn path_patterns(
+    agent: &str,
+    list: FileList,
+    raw: Vec<Spanned<String>>,
+    diag: &mut Diagnostics<'_>,
+) -> Vec<PathPattern> {
+    let mut patterns = Vec::with_capacity(raw.len());
+    for text in raw {
+        match PathPattern::parse(text.get_ref()) {
+            Ok(pattern) => patterns.push(pattern),
+            Err(problem) => {
+                let agent = agent.to_owned();
+                let kind = ConfigErrorKind::InvalidFilePattern {
+                    agent,
+                    list,
+                    problem,
+                };
+                diag.error(text.span(), kind);
+            }
+        }
+    }
+    patterns
 }
 
 /// Claims `rule` for `agent`; returns the other agent that already claimed it, if any. Repeating

@@ -1,0 +1,20 @@
+//! Credential files: which files agents may not read, and which each agent may read after all.
+//!
+//! - `catalogue`: the built-in list, protected from every agent, and the file-name rules the
+//!   kernel matches itself (ssh private keys, dotenv files).
+//! - `homes`: the home directories that `~/` expands to.
+//! - `plan`: the catalogue and every agent's `[agents.files]` expanded to concrete paths.
+//!
+//! Everything here is pure but [`system_homes`]; turning the plan into inodes is the loader's.
+
+mod catalogue;
+mod homes;
+mod plan;
+
+pub use self::{
+    catalogue::{
+        CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR, is_dotenv_name, is_ssh_private_key_name,
+    },
+    homes::{homes_from_passwd, homes_with_root, system_homes},
+    plan::{AgentFiles, PlannedPath, ProtectionPlan, Scope, Why, resolve},
+};

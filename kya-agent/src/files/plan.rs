@@ -1,0 +1,368 @@
+//! Compiles the catalogue and every agent's `[agents.files]` into concrete paths on this host:
+//! what the daemon resolves to inodes and hands to the kernel, and what `check-config` shows.
+//! Pure: nothing here touches the filesystem, so a path that does not exist is still listed.
+
+use std::{collections::HashSet, fmt, path::PathBuf};
+
+use super::catalogue::{CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR};
+use crate::config::{AgentId, Config, PathPattern};
+
+/// Which agents a protected path is protected from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every agent: the catalogue.
+    AllAgents,
+    /// One agent: its `files.protect` and `files.allow`.
+    Agent(AgentId),
+}
+
+/// Why a path is in the plan; its `Display` is the label shown in events and `check-config`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Why {
+    /// A catalogue entry, with its label.
+    Catalogue(&'static str),
+    /// The agent's `files.protect`.
+    Protect { agent: String },
+    /// The agent's `files.allow`.
+    Allow { agent: String },
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Catalogue(label) => write!(f, "catalogue: {label}"),
+            Self::Protect { agent } => write!(f, "agent {agent} files.protect"),
+            Self::Allow { agent } => write!(f, "agent {agent} files.allow"),
+        }
+    }
+}
+
+/// One concrete path of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedPath {
+    /// Absolute, without a trailing `/`.
+    pub path: PathBuf,
+    /// Whether everything below `path` is covered too.
+    pub tree: bool,
+    pub scope: Scope,
+    pub why: Why,
+    /// The pattern `path` was expanded from.
+    pub pattern: PathPattern,
+}
+
+/// One agent's own additions to and exemptions from the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentFiles {
+    pub id: AgentId,
+    pub name: String,
+    /// Protected from this agent only (scope: this agent), in config order.
+    pub protect: Vec<PlannedPath>,
+    /// Readable by this agent although the catalogue or `protect` covers them, in config order.
+    pub allow: Vec<PlannedPath>,
+}
+
+/// Everything that file protection covers on this host.
+///
+/// Within each list a path appears once (with a given `tree`), at its first occurrence; the same
+/// path may still be in the catalogue and in an agent's list, since those differ in scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtectionPlan {
+    /// The catalogue's paths (scope: all agents), in catalogue order.
+    pub all_agents: Vec<PlannedPath>,
+    /// Every agent of the config, in config order, even those without `[agents.files]`.
+    pub agents: Vec<AgentFiles>,
+    /// `~/.ssh` in every home (scope: all agents): the directories whose
+    /// [`NamePattern::SshPrivateKey`] files are protected.
+    pub ssh_key_dirs: Vec<PathBuf>,
+    /// The name rules the kernel applies (scope: all agents).
+    pub names: Vec<NamePattern>,
+}
+
+impl ProtectionPlan {
+    /// The own rules of the agent `id`, if the config defines it.
+    #[must_use]
+    pub fn agent(&self, id: AgentId) -> Option<&AgentFiles> {
+        self.agents.iter().find(|agent| agent.id == id)
+    }
+
+    /// Every path protected from the agent `id`: the catalogue's, then its own.
+    pub fn protected_from(&self, id: AgentId) -> impl Iterator<Item = &PlannedPath> {
+        let own = self.agent(id).map(|agent| agent.protect.as_slice());
+        self.all_agents.iter().chain(own.unwrap_or_default())
+    }
+}
+
+/// Expands the catalogue and every agent's `[agents.files]` over `homes` (normally
+/// [`system_homes`](super::system_homes)).
+#[must_use]
+pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
+    let mut all_agents = PathList::default();
+    let mut names = Vec::new();
+    for entry in CATALOGUE {
+        match *entry {
+            CatalogueEntry::Path { why, .. } => {
+                let pattern = entry.path_pattern().expect("a path entry has a pattern");
+                all_agents.add(&pattern, homes, Scope::AllAgents, &Why::Catalogue(why));
+            }
+            CatalogueEntry::Name(name) => names.push(name),
+        }
+    }
+
+    let agents = config
+        .agents()
+        .iter()
+        .map(|agent| {
+            let scope = Scope::Agent(agent.id());
+            let name = agent.name().to_owned();
+            let mut protect = PathList::default();
+            let why = Why::Protect {
+                agent: name.clone(),
+            };
+            for pattern in agent.files().protect() {
+                protect.add(pattern, homes, scope, &why);
+            }
+            let mut allow = PathList::default();
+            let why = Why::Allow {
+                agent: name.clone(),
+            };
+            for pattern in agent.files().allow() {
+                allow.add(pattern, homes, scope, &why);
+            }
+            AgentFiles {
+                id: agent.id(),
+                name,
+                protect: protect.paths,
+                allow: allow.paths,
+            }
+        })
+        .collect();
+
+    let mut seen = HashSet::new();
+    let ssh_key_dirs = homes
+        .iter()
+        .map(|home| home.join(SSH_DIR))
+        .filter(|dir| seen.insert(dir.clone()))
+        .collect();
+
+    ProtectionPlan {
+        all_agents: all_agents.paths,
+        agents,
+        ssh_key_dirs,
+        names,
+    }
+}
+
+/// A list of planned paths without repeats.
+#[derive(Default)]
+struct PathList {
+    paths: Vec<PlannedPath>,
+    seen: HashSet<(PathBuf, bool)>,
+}
+
+impl PathList {
+    fn add(&mut self, pattern: &PathPattern, homes: &[PathBuf], scope: Scope, why: &Why) {
+        let tree = pattern.is_tree();
+        for path in pattern.expand(homes) {
+            if self.seen.insert((path.clone(), tree)) {
+                self.paths.push(PlannedPath {
+                    path,
+                    tree,
+                    scope,
+                    why: why.clone(),
+                    pattern: pattern.clone(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const FILE: &str = "/etc/kya/test.toml";
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(text, Path::new(FILE))
+            .unwrap_or_else(|errors| panic!("expected a valid config, got:\n{errors}"))
+    }
+
+    fn homes() -> Vec<PathBuf> {
+        ["/home/alice", "/home/bob", "/root"]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    }
+
+    fn paths_of(list: &[PlannedPath]) -> impl Iterator<Item = &Path> {
+        list.iter().map(|planned| planned.path.as_path())
+    }
+
+    fn find<'a>(list: &'a [PlannedPath], path: &str) -> &'a PlannedPath {
+        list.iter()
+            .find(|planned| planned.path == Path::new(path))
+            .unwrap_or_else(|| panic!("expected {path} in the plan: {list:#?}"))
+    }
+
+    const CODER: &str = r#"
+[[agents]]
+name = "coder"
+owner = "alice"
+[agents.files]
+protect = ["/srv/app/secrets/", "/opt/billing/token.txt", "~/.config/acme/", "/srv/app/secrets/"]
+allow = ["~/.aws/config"]
+
+[[agents]]
+name = "reviewer"
+owner = "bob"
+"#;
+
+    #[test]
+    fn catalogue_expands_over_every_home_for_all_agents() {
+        let plan = resolve(&config(""), &homes());
+        assert!(plan.agents.is_empty());
+        // 13 home patterns × 3 homes + 4 absolute patterns.
+        assert_eq!(plan.all_agents.len(), 13 * 3 + 4, "{:#?}", plan.all_agents);
+        for home in ["/home/alice", "/home/bob", "/root"] {
+            let aws = find(&plan.all_agents, &format!("{home}/.aws/credentials"));
+            assert!(!aws.tree);
+            assert_eq!(aws.scope, Scope::AllAgents);
+            assert_eq!(aws.why.to_string(), "catalogue: AWS credentials");
+            assert_eq!(aws.pattern.to_string(), "~/.aws/credentials");
+
+            let gcloud = find(&plan.all_agents, &format!("{home}/.config/gcloud"));
+            assert!(gcloud.tree, "~/.config/gcloud/ is a tree");
+            let azure = find(&plan.all_agents, &format!("{home}/.azure"));
+            assert!(azure.tree, "~/.azure/ is a tree");
+            find(&plan.all_agents, &format!("{home}/.cargo/credentials"));
+            find(&plan.all_agents, &format!("{home}/.config/gh/hosts.yml"));
+        }
+        let shadow = find(&plan.all_agents, "/etc/shadow");
+        assert_eq!(
+            (shadow.tree, shadow.why.to_string()),
+            (false, "catalogue: password hashes".to_owned())
+        );
+        for dir in [
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            "/run/secrets/kubernetes.io/serviceaccount",
+        ] {
+            let token = find(&plan.all_agents, dir);
+            assert!(token.tree, "{dir} is a tree");
+            assert_eq!(token.scope, Scope::AllAgents);
+        }
+        assert_eq!(
+            plan.ssh_key_dirs,
+            [
+                PathBuf::from("/home/alice/.ssh"),
+                PathBuf::from("/home/bob/.ssh"),
+                PathBuf::from("/root/.ssh"),
+            ]
+        );
+        assert_eq!(
+            plan.names,
+            [NamePattern::SshPrivateKey, NamePattern::Dotenv]
+        );
+    }
+
+    #[test]
+    fn home_patterns_expand_for_every_home_and_absolute_ones_once() {
+        let plan = resolve(&config(""), &[PathBuf::from("/root")]);
+        assert_eq!(plan.all_agents.len(), 13 + 4);
+        assert!(
+            plan.all_agents
+                .iter()
+                .all(|planned| planned.path.is_absolute()
+                    && (planned.path.starts_with("/root")
+                        || planned.pattern.to_string().starts_with('/'))),
+            "{:#?}",
+            plan.all_agents
+        );
+
+        let plan = resolve(&config(""), &[]);
+        assert_eq!(
+            paths_of(&plan.all_agents).collect::<Vec<_>>(),
+            [
+                Path::new("/etc/shadow"),
+                Path::new("/etc/gshadow"),
+                Path::new("/var/run/secrets/kubernetes.io/serviceaccount"),
+                Path::new("/run/secrets/kubernetes.io/serviceaccount"),
+            ],
+            "without homes only the absolute entries remain"
+        );
+        assert!(plan.ssh_key_dirs.is_empty());
+
+        let twice = [PathBuf::from("/root"), PathBuf::from("/root")];
+        let plan = resolve(&config(""), &twice);
+        assert_eq!(
+            plan.all_agents.len(),
+            13 + 4,
+            "a repeated home adds nothing"
+        );
+        assert_eq!(plan.ssh_key_dirs, [PathBuf::from("/root/.ssh")]);
+    }
+
+    #[test]
+    fn agent_protect_and_allow_lists_are_scoped_to_the_agent() {
+        let config = config(CODER);
+        let plan = resolve(&config, &homes());
+        let coder_id = AgentId::from_name("coder");
+        let coder = plan.agent(coder_id).expect("coder is planned");
+        assert_eq!(coder.name, "coder");
+        assert_eq!(
+            paths_of(&coder.protect).collect::<Vec<_>>(),
+            [
+                Path::new("/srv/app/secrets"),
+                Path::new("/opt/billing/token.txt"),
+                Path::new("/home/alice/.config/acme"),
+                Path::new("/home/bob/.config/acme"),
+                Path::new("/root/.config/acme"),
+            ],
+            "expected the repeated /srv/app/secrets/ once"
+        );
+        for planned in &coder.protect {
+            assert_eq!(planned.scope, Scope::Agent(coder_id));
+            assert_eq!(planned.why.to_string(), "agent coder files.protect");
+        }
+        assert!(find(&coder.protect, "/srv/app/secrets").tree);
+        assert!(!find(&coder.protect, "/opt/billing/token.txt").tree);
+        assert!(find(&coder.protect, "/root/.config/acme").tree);
+
+        assert_eq!(
+            paths_of(&coder.allow).collect::<Vec<_>>(),
+            [
+                Path::new("/home/alice/.aws/config"),
+                Path::new("/home/bob/.aws/config"),
+                Path::new("/root/.aws/config"),
+            ]
+        );
+        let allowed = &coder.allow[0];
+        assert_eq!(allowed.scope, Scope::Agent(coder_id));
+        assert_eq!(allowed.why.to_string(), "agent coder files.allow");
+        assert!(!allowed.tree);
+
+        let reviewer_id = AgentId::from_name("reviewer");
+        let reviewer = plan.agent(reviewer_id).expect("reviewer is planned");
+        assert!(reviewer.protect.is_empty() && reviewer.allow.is_empty());
+        assert_eq!(
+            plan.protected_from(reviewer_id).count(),
+            plan.all_agents.len(),
+            "an agent without [agents.files] gets the catalogue"
+        );
+        assert_eq!(
+            plan.protected_from(coder_id).count(),
+            plan.all_agents.len() + 5
+        );
+        assert!(
+            plan.all_agents
+                .iter()
+                .all(|planned| planned.scope == Scope::AllAgents),
+            "the catalogue is listed once, for all agents"
+        );
+        assert!(
+            plan.agent(AgentId::from_name("nobody")).is_none(),
+            "unknown agents have no plan"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Denial events the kernel sends to the daemon over the `EVENTS` ring buffer.
+
+/// What was refused. Crosses the boundary as `DenyEvent::kind`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenyKind {
+    /// Opening a protected file.
+    FileOpen = 1,
+    /// Reading or writing through a descriptor to a protected file (inherited, received or
+    /// opened before the process was tagged).
+    FileAccess = 2,
+    /// Mapping a protected file into memory.
+    FileMmap = 3,
+    /// Making a new hard link to a protected file.
+    FileLink = 4,
+    /// Renaming or moving a protected file, or replacing one.
+    FileRename = 5,
+    /// Reading another process's memory or environment, or tracing it.
+    ProcessAccess = 6,
+}
+
+impl TryFrom<u32> for DenyKind {
+    type Error = u32;
+
+    fn try_from(value: u32) -> Result<Self, Self::Error> {
+        Ok(match value {
+            1 => Self::FileOpen,
+            2 => Self::FileAccess,
+            3 => Self::FileMmap,
+            4 => Self::FileLink,
+            5 => Self::FileRename,
+            6 => Self::ProcessAccess,
+            other => return Err(other),
+        })
+    }
+}
+
+/// Why a file counted as protected. Crosses the boundary as `DenyEvent::matched`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// The object itself is a protected object (by identity: any path to it).
+    Object = 1,
+    /// It is the entry at a protected path (a file replaced or created later).
+    Path = 2,
+    /// It lies inside a protected directory tree.
+    Tree = 3,
+    /// Its name is `.env` or `.env.*`.
+    Dotenv = 4,
+    /// Its name looks like an ssh private key inside a `~/.ssh` directory.
+    SshKey = 5,
+    /// It lies deeper than the kernel looks; refused because its protection is unknown.
+    TooDeep = 6,
+    /// A kernel structure could not be read; refused (fail closed).
+    ReadError = 7,
+    /// The target process is not part of the same agent.
+    OtherProcess = 8,
+}
+
+impl TryFrom<u32> for MatchedBy {
+    type Error = u32;
+
+    fn try_from(value: u32) -> Result<Self, Self::Error> {
+        Ok(match value {
+            1 => Self::Object,
+            2 => Self::Path,
+            3 => Self::Tree,
+            4 => Self::Dotenv,
+            5 => Self::SshKey,
+            6 => Self::TooDeep,
+            7 => Self::ReadError,
+            8 => Self::OtherProcess,
+            other => return Err(other),
+        })
+    }
+}
+
+/// Rule index of a match that comes from no configured rule (name patterns, errors).
+pub const NO_RULE: u32 = u32::MAX;
+
+/// One refused operation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenyEvent {
+    /// `DenyKind`.
+    pub kind: u32,
+    pub agent: u32,
+    pub tgid: u32,
+    pub pid: u32,
+    /// `MatchedBy`.
+    pub matched: u32,
+    /// Index of the daemon's resolved rule, or `NO_RULE`.
+    pub rule: u32,
+    /// The file's inode and device (kernel encoding); for `ProcessAccess`, zero.
+    pub ino: u64,
+    pub dev: u32,
+    /// For `ProcessAccess`, the target's process id; otherwise how many directories above the
+    /// file the matching rule sits (0: the file itself).
+    pub detail: u32,
+    /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty.
+    pub name: [u8; crate::protect::NAME_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<DenyEvent>() == 40 + crate::protect::NAME_LEN);
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: integers and a byte array, no padding (size asserted above).
+    unsafe impl aya::Pod for super::DenyEvent {}
+}

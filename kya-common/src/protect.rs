@@ -1,0 +1,147 @@
+//! What the kernel needs to decide whether an agent may touch a file, and what it reports when
+//! it may not.
+
+/// Entries are keyed by agent: `ALL_AGENTS` holds the built-in catalogue.
+pub const ALL_AGENTS: u32 = 0;
+
+/// `ProtectRule::flags` bits.
+pub mod flag {
+    /// The object itself is protected.
+    pub const FILE: u32 = 1 << 0;
+    /// Everything below this directory is protected too.
+    pub const TREE: u32 = 1 << 1;
+    /// Files directly in this directory whose names look like ssh private keys are protected.
+    pub const SSH_KEYS: u32 = 1 << 2;
+    /// The object (and with `TREE`, everything below it) is exempt for this agent.
+    pub const ALLOW: u32 = 1 << 3;
+}
+
+/// How far above a file the kernel looks for a protected directory. A file deeper than this
+/// below its filesystem's root is refused to agents (fail closed), as its protection is unknown.
+pub const MAX_WALK_DEPTH: u32 = 40;
+
+/// Bytes of a file name the kernel reads (and hashes), including the terminating NUL.
+pub const NAME_LEN: usize = 64;
+
+/// Key of `PROTECTED_INODES`: an object by identity.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InodeRuleKey {
+    pub agent: u32,
+    /// Kernel-internal device number (`major << 20 | minor`).
+    pub dev: u32,
+    pub ino: u64,
+}
+
+/// Key of `PROTECTED_NAMES`: the entry called `name` in directory `dir_ino`, whatever inode it
+/// holds now or later (a file that is replaced or created after the daemon started).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NameRuleKey {
+    pub agent: u32,
+    pub dev: u32,
+    pub dir_ino: u64,
+    /// `name_hash` of the entry's name.
+    pub name_hash: u64,
+}
+
+/// Value of both rule maps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtectRule {
+    /// Index into the daemon's table of resolved rules, to explain a denial.
+    pub rule: u32,
+    /// `flag` bits.
+    pub flags: u32,
+}
+
+/// FNV-1a (64 bit) of a file name, stopping at the first NUL or after `NAME_LEN - 1` bytes:
+/// exactly what the kernel side can compute.
+#[must_use]
+pub fn name_hash(name: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut index = 0;
+    while index < name.len() && index < NAME_LEN - 1 {
+        let byte = name[index];
+        if byte == 0 {
+            break;
+        }
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        index += 1;
+    }
+    hash
+}
+
+/// Whether `name` is a dotenv file: `.env` or `.env.<anything>`.
+#[must_use]
+pub fn is_dotenv_name(name: &[u8]) -> bool {
+    let name = until_nul(name);
+    name.starts_with(b".env") && (name.len() == 4 || name[4] == b'.')
+}
+
+/// Whether `name` looks like an ssh private key: `id_*`, but not a `.pub` public key.
+#[must_use]
+pub fn is_ssh_private_key_name(name: &[u8]) -> bool {
+    let name = until_nul(name);
+    name.starts_with(b"id_") && !name.ends_with(b".pub")
+}
+
+fn until_nul(name: &[u8]) -> &[u8] {
+    let mut end = 0;
+    while end < name.len() && name[end] != 0 {
+        end += 1;
+    }
+    &name[..end]
+}
+
+const _: () = assert!(core::mem::size_of::<InodeRuleKey>() == 16);
+const _: () = assert!(core::mem::size_of::<NameRuleKey>() == 24);
+const _: () = assert!(core::mem::size_of::<ProtectRule>() == 8);
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: integers only, no padding (sizes asserted above).
+    unsafe impl aya::Pod for super::InodeRuleKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::NameRuleKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ProtectRule {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_names() {
+        for name in [&b".env"[..], b".env.local", b".env.", b".env\0junk"] {
+            assert!(is_dotenv_name(name), "{name:?}");
+        }
+        for name in [&b".envrc"[..], b"env", b"x.env", b".en", b""] {
+            assert!(!is_dotenv_name(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn ssh_private_key_names() {
+        assert!(is_ssh_private_key_name(b"id_rsa"));
+        assert!(is_ssh_private_key_name(b"id_ed25519\0"));
+        for name in [
+            &b"id_rsa.pub"[..],
+            b"known_hosts",
+            b"authorized_keys",
+            b"config",
+        ] {
+            assert!(!is_ssh_private_key_name(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn name_hash_stops_at_nul_and_at_the_kernel_limit() {
+        assert_eq!(name_hash(b"credentials"), name_hash(b"credentials\0tail"));
+        assert_ne!(name_hash(b"credentials"), name_hash(b"config"));
+        let long = [b'a'; 100];
+        assert_eq!(name_hash(&long), name_hash(&long[..NAME_LEN - 1]));
+    }
+}

@@ -1,0 +1,26 @@
+use aya_ebpf::{macros::lsm, programs::LsmContext};
+use kya_common::event::DenyKind;
+
+use crate::{
+    decision::ALLOW,
+    protect::guard_dentry,
+    tagging::{current_task, tag_of},
+};
+
+/// `inode_link(old_dentry, dir, new_dentry)`: an agent cannot make a new hard link to a
+/// protected file (a name outside every protected directory that it could later read through).
+///
+/// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
+/// denies too (fail closed).
+#[lsm(hook = "inode_link")]
+pub fn inode_link(ctx: LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(3);
+    if previous != ALLOW {
+        return previous;
+    }
+    let Some(tag) = tag_of(current_task()) else {
+        return ALLOW;
+    };
+    let old_dentry: *const u8 = ctx.arg(0);
+    guard_dentry(old_dentry as u64, tag, DenyKind::FileLink)
+}

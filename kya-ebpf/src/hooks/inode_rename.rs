@@ -1,0 +1,32 @@
+use aya_ebpf::{macros::lsm, programs::LsmContext};
+use kya_common::event::DenyKind;
+
+use crate::{
+    decision::ALLOW,
+    protect::guard_dentry,
+    tagging::{current_task, tag_of},
+};
+
+/// `inode_rename(old_dir, old_dentry, new_dir, new_dentry)`: an agent cannot move a protected
+/// file out of its protected place, nor replace one.
+///
+/// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
+/// denies too (fail closed).
+#[lsm(hook = "inode_rename")]
+pub fn inode_rename(ctx: LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(4);
+    if previous != ALLOW {
+        return previous;
+    }
+    let Some(tag) = tag_of(current_task()) else {
+        return ALLOW;
+    };
+    let old_dentry: *const u8 = ctx.arg(1);
+    let decision = guard_dentry(old_dentry as u64, tag, DenyKind::FileRename);
+    if decision != ALLOW {
+        return decision;
+    }
+    // A negative target (nothing there yet) is allowed inside guard_dentry.
+    let new_dentry: *const u8 = ctx.arg(3);
+    guard_dentry(new_dentry as u64, tag, DenyKind::FileRename)
+}

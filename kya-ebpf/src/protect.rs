@@ -1,0 +1,259 @@
+//! Whether a file is protected from an agent, and refusing (with an event) when it is.
+//!
+//! A file is protected for agent A when, walking from the file up to its filesystem's root,
+//! the first applicable rule protects it: by identity (any path to the same object), by its
+//! entry in a protected directory (a replaced or later-created file), by a protected directory
+//! tree above it, or by its name (dotenv files, ssh private keys). Agent-specific entries are
+//! consulted before the catalogue's, so an `allow` beats the catalogue at the same level, and a
+//! deeper rule beats a shallower one.
+use aya_ebpf::helpers::bpf_get_current_pid_tgid;
+use kya_common::{
+    event::{DenyEvent, DenyKind, MatchedBy, NO_RULE},
+    protect::{
+        ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NAME_LEN, NameRuleKey, ProtectRule, flag,
+        is_dotenv_name, is_ssh_private_key_name, name_hash,
+    },
+    tag::TaskTag,
+};
+
+use crate::{
+    decision::{ALLOW, DENY},
+    kernel::{self, ReadError},
+    maps::{DENIALS, EVENTS, EVENTS_LOST, PROTECTED_INODES, PROTECTED_NAMES, count},
+};
+
+/// Why a file is refused.
+#[derive(Clone, Copy)]
+pub struct Denial {
+    pub matched: MatchedBy,
+    pub rule: u32,
+    /// Directories between the file and the rule (0: the file itself).
+    pub level: u32,
+}
+
+impl Denial {
+    const fn without_rule(matched: MatchedBy) -> Self {
+        Self {
+            matched,
+            rule: NO_RULE,
+            level: 0,
+        }
+    }
+}
+
+/// The object a check looked at, for the event.
+pub struct Object {
+    pub ino: u64,
+    pub dev: u32,
+    pub name: [u8; NAME_LEN],
+}
+
+impl Object {
+    pub const fn empty() -> Self {
+        Self {
+            ino: 0,
+            dev: 0,
+            name: [0; NAME_LEN],
+        }
+    }
+}
+
+/// Refuses `kind` on `file` for the agent `tag` when the file is protected from it.
+#[inline(always)]
+pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind) -> i32 {
+    match kernel::file_dentry(file) {
+        Ok(dentry) => guard_dentry(dentry, tag, kind),
+        Err(ReadError) => refuse(
+            kind,
+            tag,
+            Denial::without_rule(MatchedBy::ReadError),
+            &Object::empty(),
+        ),
+    }
+}
+
+/// Refuses `kind` on the object behind `dentry` for the agent `tag` when it is protected.
+#[inline(always)]
+pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
+    let mut object = Object::empty();
+    let verdict = match check(dentry, tag.agent, &mut object) {
+        Ok(verdict) => verdict,
+        // Fail closed: the caller is an agent and the file may be a secret.
+        Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
+    };
+    match verdict {
+        None => ALLOW,
+        Some(denial) => refuse(kind, tag, denial, &object),
+    }
+}
+
+/// Counts the denial, reports it and returns `DENY`. A full ring buffer loses the event (and
+/// counts the loss), never the denial.
+#[inline(always)]
+pub fn refuse(kind: DenyKind, tag: TaskTag, denial: Denial, object: &Object) -> i32 {
+    report(kind, tag, denial, object.ino, object.dev, &object.name);
+    DENY
+}
+
+/// Refuses access to another process: counted and reported like a file denial, with the
+/// target's pid in place of the level.
+#[inline(always)]
+pub fn refuse_process(tag: TaskTag, denial: Denial) -> i32 {
+    refuse(DenyKind::ProcessAccess, tag, denial, &Object::empty())
+}
+
+/// Counts a denial and sends its event.
+#[inline(always)]
+pub fn report(
+    kind: DenyKind,
+    tag: TaskTag,
+    denial: Denial,
+    ino: u64,
+    dev: u32,
+    name: &[u8; NAME_LEN],
+) {
+    count(&DENIALS, kind as u32);
+    let Some(mut entry) = EVENTS.reserve::<DenyEvent>(0) else {
+        count(&EVENTS_LOST, 0);
+        return;
+    };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    #[expect(clippy::cast_possible_truncation, reason = "the helper packs two u32s")]
+    entry.write(DenyEvent {
+        kind: kind as u32,
+        agent: tag.agent,
+        tgid: (pid_tgid >> 32) as u32,
+        pid: pid_tgid as u32,
+        matched: denial.matched as u32,
+        rule: denial.rule,
+        ino,
+        dev,
+        detail: denial.level,
+        name: *name,
+    });
+    entry.submit(0);
+}
+
+/// The rule that decides about the object behind `dentry` for `agent`, if any protects it.
+#[inline(always)]
+fn check(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>, ReadError> {
+    let Some((ino, dev)) = kernel::dentry_identity(dentry)? else {
+        // A negative dentry has no bytes to protect.
+        return Ok(None);
+    };
+    object.ino = ino;
+    object.dev = dev;
+    kernel::dentry_name(dentry, &mut object.name)?;
+    let mut current = dentry;
+    let mut current_ino = ino;
+    for level in 0..MAX_WALK_DEPTH {
+        if let Some(decision) = inode_rule(agent, dev, current_ino, level) {
+            return Ok(decision);
+        }
+        let parent = kernel::dentry_parent(current)?;
+        if parent == current {
+            return Ok(None);
+        }
+        let parent_ino = kernel::dentry_ino(parent)?;
+        let hash = if level == 0 {
+            name_hash(&object.name)
+        } else {
+            let mut name = [0; NAME_LEN];
+            kernel::dentry_name(current, &mut name)?;
+            name_hash(&name)
+        };
+        if let Some(decision) = name_rule(agent, dev, parent_ino, hash, level) {
+            return Ok(decision);
+        }
+        if level == 0 {
+            if is_dotenv_name(&object.name) {
+                return Ok(Some(Denial::without_rule(MatchedBy::Dotenv)));
+            }
+            if is_ssh_private_key_name(&object.name) && is_ssh_directory(dev, parent_ino) {
+                return Ok(Some(Denial::without_rule(MatchedBy::SshKey)));
+            }
+        }
+        current = parent;
+        current_ino = parent_ino;
+    }
+    Ok(Some(Denial::without_rule(MatchedBy::TooDeep)))
+}
+
+/// `Some(None)`: allowed by a rule; `Some(Some(_))`: protected; `None`: no rule here.
+type Decision = Option<Option<Denial>>;
+
+/// Whether a rule found `level` directories above the file applies to it: rules on the file
+/// itself always do, rules on directories above only when they cover the whole tree.
+#[inline(always)]
+fn applies(rule: &ProtectRule, level: u32) -> bool {
+    if level == 0 {
+        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW) != 0
+    } else {
+        rule.flags & flag::TREE != 0
+    }
+}
+
+#[inline(always)]
+fn decide(rule: &ProtectRule, level: u32, matched: MatchedBy) -> Decision {
+    if !applies(rule, level) {
+        return None;
+    }
+    if rule.flags & flag::ALLOW != 0 {
+        return Some(None);
+    }
+    let matched = if level == 0 { matched } else { MatchedBy::Tree };
+    Some(Some(Denial {
+        matched,
+        rule: rule.rule,
+        level,
+    }))
+}
+
+#[inline(always)]
+fn inode_rule(agent: u32, dev: u32, ino: u64, level: u32) -> Decision {
+    for scope in [agent, ALL_AGENTS] {
+        let key = InodeRuleKey {
+            agent: scope,
+            dev,
+            ino,
+        };
+        // SAFETY: the value is copied out.
+        if let Some(rule) = unsafe { PROTECTED_INODES.get(&key) }
+            && let Some(decision) = decide(rule, level, MatchedBy::Object)
+        {
+            return Some(decision);
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn name_rule(agent: u32, dev: u32, dir_ino: u64, name_hash: u64, level: u32) -> Decision {
+    for scope in [agent, ALL_AGENTS] {
+        let key = NameRuleKey {
+            agent: scope,
+            dev,
+            dir_ino,
+            name_hash,
+        };
+        // SAFETY: the value is copied out.
+        if let Some(rule) = unsafe { PROTECTED_NAMES.get(&key) }
+            && let Some(decision) = decide(rule, level, MatchedBy::Path)
+        {
+            return Some(decision);
+        }
+    }
+    None
+}
+
+/// Whether the directory is a `~/.ssh` the catalogue watches.
+#[inline(always)]
+fn is_ssh_directory(dev: u32, ino: u64) -> bool {
+    let key = InodeRuleKey {
+        agent: ALL_AGENTS,
+        dev,
+        ino,
+    };
+    // SAFETY: the value is copied out.
+    unsafe { PROTECTED_INODES.get(&key) }.is_some_and(|rule| rule.flags & flag::SSH_KEYS != 0)
+}
