@@ -3,6 +3,7 @@ pub mod btf;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod events;
 pub mod files;
 pub mod kernel;
 pub mod paths;

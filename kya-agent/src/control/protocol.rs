@@ -9,6 +9,8 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 pub enum Request {
     /// List tagged processes. (A struct variant, so unknown fields are refused.)
     Ps {},
+    /// Denials recorded after sequence number `after` (0: all that are kept).
+    Events { after: u64 },
     /// Tag the calling process as `agent` (used by `kya run` right before it executes the
     /// command, so the command and everything it starts are that agent).
     Run { agent: String },
@@ -19,6 +21,7 @@ pub enum Request {
 pub enum Response {
     Processes { processes: Vec<TaggedProcess> },
     Tagged { pid: u32, agent: String },
+    Events { events: Vec<DenialRecord> },
     Error { message: String },
 }
 
@@ -37,6 +40,34 @@ pub struct TaggedProcess {
     /// already running when the daemon started).
     pub origin: String,
     pub threads: u32,
+}
+
+/// One refused operation, as `kya events` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenialRecord {
+    /// Increases by one per denial the daemon received.
+    pub seq: u64,
+    /// When the daemon received it (milliseconds since the Unix epoch).
+    pub time_ms: u64,
+    /// `file-open`, `file-access`, `file-mmap`, `file-link`, `file-rename` or `procfs`.
+    pub kind: String,
+    pub agent: String,
+    /// Process id, and the thread that made the attempt.
+    pub pid: u32,
+    pub tid: u32,
+    pub exe: Option<String>,
+    /// The protected path, when the rule names one.
+    pub path: Option<String>,
+    /// The file's own name, as the kernel saw it.
+    pub name: Option<String>,
+    /// Device (`major:minor`) and inode of the file.
+    pub dev: Option<String>,
+    pub ino: Option<u64>,
+    /// For `procfs`: the process the agent tried to reach.
+    pub target_pid: Option<u32>,
+    /// Why the object is protected.
+    pub why: String,
 }
 
 #[cfg(test)]

@@ -9,12 +9,15 @@ use tokio::{
 };
 
 use super::protocol::{MAX_REQUEST_BYTES, Request, Response};
-use crate::{config::Config, daemon::kernel_task::KernelHandle, tagging::listing};
+use crate::{
+    config::Config, daemon::kernel_task::KernelHandle, events::EventLog, tagging::listing,
+};
 
 /// What request handlers share.
 pub struct ServerState {
     pub config: Arc<Config>,
     pub kernel: KernelHandle,
+    pub events: Arc<EventLog>,
 }
 
 /// Accepts connections until the listener fails; each connection carries one request.
@@ -80,6 +83,9 @@ async fn handle_request(request: Request, caller: u32, state: &ServerState) -> R
             processes: listing::describe(&records, &state.config),
         },
         Request::Run { agent } => run(&agent, caller, state).await,
+        Request::Events { after } => Response::Events {
+            events: state.events.since(after),
+        },
     }
 }
 

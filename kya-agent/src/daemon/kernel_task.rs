@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, thread};
 use kya_common::tag::{TaggedTaskRecord, TaskTag};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{error_chain, kernel::Kernel, tagging::adopt};
+use crate::{error_chain, files::tables::FileTables, kernel::Kernel, tagging::adopt};
 
 /// Commands the kernel thread carries out.
 enum Command {
@@ -14,6 +14,12 @@ enum Command {
         processes: BTreeMap<u32, TaskTag>,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    SetFileTables {
+        tables: Box<FileTables>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Drop the kernel programs (detaching them) and end the thread.
+    Shutdown,
 }
 
 /// A cloneable handle to the kernel thread.
@@ -45,13 +51,33 @@ impl KernelHandle {
         answer.await.map_err(|_| KernelGone)
     }
 
+    /// Replaces the file protection rules; callable from a plain thread.
+    pub fn set_file_tables_blocking(
+        &self,
+        tables: FileTables,
+    ) -> Result<Result<(), String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .blocking_send(Command::SetFileTables {
+                tables: Box::new(tables),
+                reply,
+            })
+            .map_err(|_| KernelGone)?;
+        answer.blocking_recv().map_err(|_| KernelGone)
+    }
+
+    /// Detaches everything and ends the kernel thread, whoever else still holds a handle.
+    pub fn shutdown_blocking(&self) {
+        let _ = self.commands.blocking_send(Command::Shutdown);
+    }
+
     async fn send(&self, command: Command) -> Result<(), KernelGone> {
         self.commands.send(command).await.map_err(|_| KernelGone)
     }
 }
 
-/// Moves `kernel` onto its own thread. The thread, and with it the kernel programs, ends when
-/// every handle is dropped.
+/// Moves `kernel` onto its own thread. The thread, and with it the kernel programs, ends on
+/// `shutdown_blocking` or when every handle is dropped.
 pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(64);
     let thread = thread::Builder::new()
@@ -61,6 +87,13 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                 match command {
                     Command::TaggedTasks(reply) => {
                         let _ = reply.send(kernel.tagged_tasks().map_err(|e| error_chain(&e)));
+                    }
+                    Command::Shutdown => break,
+                    Command::SetFileTables { tables, reply } => {
+                        let result = kernel
+                            .set_file_tables(&tables)
+                            .map_err(|e| error_chain(&e));
+                        let _ = reply.send(result);
                     }
                     Command::Tag { processes, reply } => {
                         let result = adopt::tag_processes(&mut kernel, &processes)

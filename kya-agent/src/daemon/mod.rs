@@ -1,12 +1,14 @@
 //! The daemon: loads the kernel programs, applies the config, adopts running agents and
 //! serves the control socket until it is told to stop.
+mod event_reader;
+mod file_watch;
 pub mod kernel_task;
 
 use std::{
     fs, io,
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, RwLock},
 };
 
 use tokio::{net::UnixListener, signal::unix::SignalKind};
@@ -15,6 +17,7 @@ use crate::{
     config::{Config, ConfigErrors},
     control::server::{self, ServerState},
     error_chain,
+    events::EventLog,
     kernel::{
         Kernel, KernelError,
         support::{self, Unsupported},
@@ -58,6 +61,12 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     support::check_preconditions().map_err(DaemonError::Unsupported)?;
     let mut kernel =
         Kernel::load().map_err(|error| DaemonError::Unsupported(support::explain(&error)))?;
+    // Files first: a process is protected from the moment it is tagged.
+    let file_tables = file_watch::resolve_now(&config);
+    kernel
+        .set_file_tables(&file_tables)
+        .map_err(DaemonError::Kernel)?;
+    let events = kernel.take_events().map_err(DaemonError::Kernel)?;
     let compiled = rules::compile(&config);
     for rule in &compiled.resolved {
         if let Err(problem) = &rule.outcome {
@@ -72,6 +81,8 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         config = %config.origin().display(),
         agents = config.agents().len(),
         adopted,
+        protected_objects = file_tables.inodes.len(),
+        protected_paths = file_tables.names.len(),
         "enforcing"
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -80,13 +91,35 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         .build()
         .map_err(DaemonError::Runtime)?;
     let (handle, kernel_thread) = kernel_task::spawn(kernel);
+    let config = Arc::new(config);
+    let log = Arc::new(EventLog::default());
+    let file_rules = Arc::new(RwLock::new(file_tables.rules.clone()));
+    let watcher = file_watch::spawn(
+        Arc::clone(&config),
+        file_tables,
+        handle.clone(),
+        Arc::clone(&file_rules),
+    );
+    if let Err(error) = watcher {
+        tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
+    }
+    let explainer = event_reader::Explainer {
+        config: Arc::clone(&config),
+        file_rules,
+    };
     let state = Arc::new(ServerState {
-        config: Arc::new(config),
-        kernel: handle,
+        config,
+        kernel: handle.clone(),
+        events: Arc::clone(&log),
     });
-    let result = runtime.block_on(serve_until_signal(&options.socket, state));
+    let result = runtime.block_on(async {
+        let reader = tokio::spawn(event_reader::run(events, explainer, log));
+        let result = serve_until_signal(&options.socket, state).await;
+        reader.abort();
+        result
+    });
     drop(runtime);
-    // The last handle went with the runtime; the thread now drops the kernel programs.
+    handle.shutdown_blocking();
     let _ = kernel_thread.join();
     let _ = fs::remove_file(&options.socket);
     tracing::info!("stopped; kernel programs detached");

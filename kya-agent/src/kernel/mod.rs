@@ -9,7 +9,7 @@ use std::collections::HashMap as StdHashMap;
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, Iter, Lsm},
 };
 pub use error::KernelError;
@@ -18,6 +18,8 @@ use kya_common::{
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
     tag::{InodeKey, TaggedTaskRecord, TaskTag},
 };
+
+use crate::files::tables::FileTables;
 
 /// The kernel object built from `kya-ebpf` by this crate's build script.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kya"));
@@ -107,6 +109,36 @@ impl Kernel {
             .map_err(KernelError::map(map_names::CGROUP_DEPTH))
     }
 
+    /// Replaces the file protection rules with `tables`, new entries first so that an object
+    /// protected before and after is never unprotected in between.
+    pub fn set_file_tables(&mut self, tables: &FileTables) -> Result<(), KernelError> {
+        replace_entries(self.hash_map(map_names::PROTECTED_INODES)?, &tables.inodes)?;
+        replace_entries(self.hash_map(map_names::PROTECTED_NAMES)?, &tables.names)
+    }
+
+    /// Takes the denial event ring buffer out, for the task that reads it.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, KernelError> {
+        let map = self
+            .ebpf
+            .take_map(map_names::EVENTS)
+            .ok_or(KernelError::MissingMap(map_names::EVENTS))?;
+        RingBuf::try_from(map).map_err(KernelError::map(map_names::EVENTS))
+    }
+
+    /// Denials counted in the kernel, by `DenyKind` value (index 0 is unused).
+    pub fn denial_counts(&self) -> Result<Vec<u64>, KernelError> {
+        self.per_cpu_sums(map_names::DENIALS)
+    }
+
+    /// Events that found the ring buffer full.
+    pub fn events_lost(&self) -> Result<u64, KernelError> {
+        Ok(self
+            .per_cpu_sums(map_names::EVENTS_LOST)?
+            .first()
+            .copied()
+            .unwrap_or(0))
+    }
+
     /// Tags the given threads (thread id → tag) unless they are tagged already.
     pub fn adopt(&mut self, requests: &StdHashMap<u32, TaskTag>) -> Result<(), KernelError> {
         for chunk in requests
@@ -142,18 +174,20 @@ impl Kernel {
 
     /// Internal error counters of the kernel programs, summed over CPUs.
     pub fn error_counts(&self) -> Result<Vec<u64>, KernelError> {
-        let map = self
-            .ebpf
-            .map(map_names::TAG_ERRORS)
-            .ok_or(KernelError::MissingMap(map_names::TAG_ERRORS))?;
+        self.per_cpu_sums(map_names::TAG_ERRORS)
+    }
+
+    /// Every slot of a per-CPU counter array, summed over CPUs.
+    fn per_cpu_sums(&self, name: &'static str) -> Result<Vec<u64>, KernelError> {
+        let map = self.ebpf.map(name).ok_or(KernelError::MissingMap(name))?;
         let counters: PerCpuArray<&MapData, u64> =
-            PerCpuArray::try_from(map).map_err(KernelError::map(map_names::TAG_ERRORS))?;
+            PerCpuArray::try_from(map).map_err(KernelError::map(name))?;
         counters
             .iter()
             .map(|per_cpu| {
                 per_cpu
                     .map(|values| values.iter().sum())
-                    .map_err(KernelError::map(map_names::TAG_ERRORS))
+                    .map_err(KernelError::map(name))
             })
             .collect()
     }

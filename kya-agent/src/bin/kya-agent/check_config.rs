@@ -1,7 +1,7 @@
 //! `kya-agent check-config PATH`: validate a config and show what it resolves to here.
 use std::{path::PathBuf, process::ExitCode};
 
-use kya_agent::{config::Config, tagging::rules};
+use kya_agent::{config::Config, files, tagging::rules};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,6 +38,7 @@ pub fn run(args: &Args) -> ExitCode {
             agent.owner()
         );
     }
+    println!("processes:");
     for rule in rules::compile(&config).resolved {
         match rule.outcome {
             Ok(target) => println!("  {} {} {} -> {target}", rule.agent, rule.kind, rule.value),
@@ -47,5 +48,41 @@ pub fn run(args: &Args) -> ExitCode {
             ),
         }
     }
+    print_files(&config);
     ExitCode::SUCCESS
+}
+
+/// What the credential catalogue and the `[agents.files]` rules resolve to on this host.
+fn print_files(config: &Config) {
+    let plan = files::resolve(config, &files::system_homes());
+    let tables = files::tables::resolve(&plan);
+    println!("protected files (catalogue for every agent, plus each agent's own) that exist now:");
+    let absent = tables.rules.iter().filter(|rule| !rule.exists).count();
+    for rule in tables.rules.iter().filter(|rule| rule.exists) {
+        let scope = match rule.scope {
+            files::Scope::AllAgents => "all agents".to_owned(),
+            files::Scope::Agent(id) => config
+                .agent_by_id(id)
+                .map_or_else(|| id.to_string(), |agent| agent.name().to_owned()),
+        };
+        println!(
+            "  {}{} [{}] {}",
+            rule.path.display(),
+            if rule.tree { "/ (tree)" } else { "" },
+            scope,
+            rule.why,
+        );
+    }
+    println!(
+        "  ({absent} more configured paths do not exist now; each is protected as soon as it \
+         appears)"
+    );
+    for pattern in &plan.names {
+        println!("  {} [all agents] anywhere", pattern.describe());
+    }
+    println!(
+        "  {} objects by identity, {} paths by name",
+        tables.inodes.len(),
+        tables.names.len()
+    );
 }

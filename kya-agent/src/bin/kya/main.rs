@@ -1,4 +1,5 @@
 //! `kya`: the command-line tool that talks to the running daemon.
+mod events;
 mod ps;
 mod run;
 
@@ -27,6 +28,8 @@ enum Command {
     Ps(ps::Args),
     /// Run a command as an agent: it and everything it starts are tagged.
     Run(run::Args),
+    /// Show what agents were refused.
+    Events(events::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +37,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Ps(args) => ps::run(&cli.socket, &args),
         Command::Run(args) => run::run(&cli.socket, &args),
+        Command::Events(args) => events::run(&cli.socket, &args),
     }
 }

@@ -1,0 +1,80 @@
+//! `kya events [--json] [--follow]`: what agents were refused, newest last.
+use std::{path::Path, process::ExitCode, thread, time::Duration};
+
+use kya_agent::control::{
+    client,
+    protocol::{DenialRecord, Request, Response},
+};
+
+/// How often `--follow` asks for new events.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Keep printing new events as they happen.
+    #[arg(long)]
+    follow: bool,
+}
+
+pub fn run(socket: &Path, args: &Args) -> ExitCode {
+    let mut after = 0;
+    loop {
+        let events = match client::call(socket, &Request::Events { after }) {
+            Ok(Response::Events { events }) => events,
+            Ok(Response::Error { message }) => {
+                eprintln!("kya events: {message}");
+                return ExitCode::FAILURE;
+            }
+            Ok(other) => {
+                eprintln!("kya events: unexpected answer from kya-agent: {other:?}");
+                return ExitCode::FAILURE;
+            }
+            Err(error) => {
+                eprintln!("kya events: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for event in &events {
+            print_event(event, args.json);
+            after = after.max(event.seq);
+        }
+        if !args.follow {
+            return ExitCode::SUCCESS;
+        }
+        thread::sleep(FOLLOW_INTERVAL);
+    }
+}
+
+fn print_event(event: &DenialRecord, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(event).expect("events serialize")
+        );
+        return;
+    }
+    let object = match (&event.path, &event.name, event.target_pid) {
+        (_, _, Some(target)) => format!("process {target}"),
+        (Some(path), _, None) => path.clone(),
+        (None, Some(name), None) => name.clone(),
+        (None, None, None) => "-".to_owned(),
+    };
+    let identity = match (&event.dev, event.ino) {
+        (Some(dev), Some(ino)) => format!(" [{dev} inode {ino}]"),
+        _ => String::new(),
+    };
+    println!(
+        "#{} {} agent={} pid={} exe={} {}{}: {}",
+        event.seq,
+        event.kind,
+        event.agent,
+        event.pid,
+        event.exe.as_deref().unwrap_or("-"),
+        object,
+        identity,
+        event.why
+    );
+}

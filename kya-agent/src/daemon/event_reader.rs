@@ -1,0 +1,58 @@
+//! Reads denial events from the kernel's ring buffer as they arrive, explains them and keeps
+//! them for `kya events`.
+use std::sync::{Arc, RwLock};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    config::Config,
+    events::{self, EventLog},
+    files::tables::ResolvedFileRule,
+};
+
+/// What explaining an event needs: the config and the file rules as last resolved.
+pub struct Explainer {
+    pub config: Arc<Config>,
+    pub file_rules: Arc<RwLock<Vec<ResolvedFileRule>>>,
+}
+
+/// Reads events until the ring buffer fails (it only does when the daemon stops).
+pub async fn run(
+    ring: RingBuf<MapData>,
+    explainer: Explainer,
+    log: Arc<EventLog>,
+) -> std::io::Result<()> {
+    // SAFETY: the ring buffer owns its descriptor and keeps it open for as long as the AsyncFd
+    // holds it.
+    let mut ring = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
+    loop {
+        let mut ready = ring.readable_mut().await?;
+        let ring = ready.get_inner_mut();
+        while let Some(item) = ring.next() {
+            let Some(event) = events::decode(&item) else {
+                tracing::warn!(bytes = item.len(), "short denial event ignored");
+                continue;
+            };
+            let record = {
+                let rules = explainer.file_rules.read().expect("file rules lock");
+                events::describe(&event, &explainer.config, &rules)
+            };
+            tracing::warn!(
+                kind = %record.kind,
+                agent = %record.agent,
+                pid = record.pid,
+                exe = record.exe.as_deref().unwrap_or("-"),
+                path = record.path.as_deref().unwrap_or("-"),
+                name = record.name.as_deref().unwrap_or("-"),
+                dev = record.dev.as_deref().unwrap_or("-"),
+                ino = record.ino.unwrap_or(0),
+                target_pid = record.target_pid.unwrap_or(0),
+                why = %record.why,
+                "denied"
+            );
+            log.push(record);
+        }
+        ready.clear_ready();
+    }
+}

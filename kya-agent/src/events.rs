@@ -1,0 +1,233 @@
+//! Denial events: decoding what the kernel sends, explaining it in the config's terms, and the
+//! bounded in-memory log that `kya events` reads.
+use std::{
+    collections::VecDeque,
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use kya_common::{
+    event::{DenyEvent, DenyKind, MatchedBy, NO_RULE},
+    protect::NAME_LEN,
+};
+
+use crate::{
+    config::{AgentId, Config},
+    control::protocol::DenialRecord,
+    files::tables::ResolvedFileRule,
+    procfs,
+};
+
+/// Events kept for `kya events`; older ones are dropped (and counted) first.
+pub const EVENT_LOG_CAPACITY: usize = 4_096;
+
+/// Decodes one ring buffer record.
+#[must_use]
+pub fn decode(bytes: &[u8]) -> Option<DenyEvent> {
+    (bytes.len() >= size_of::<DenyEvent>()).then(|| {
+        // SAFETY: the record holds at least one DenyEvent and every bit pattern is valid;
+        // read_unaligned copes with the ring buffer's 8-byte alignment.
+        unsafe { bytes.as_ptr().cast::<DenyEvent>().read_unaligned() }
+    })
+}
+
+/// Explains a kernel event with the config and the resolved file rules.
+#[must_use]
+pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) -> DenialRecord {
+    let name = name_of(&event.name);
+    let rule = (event.rule != NO_RULE)
+        .then(|| rules.get(event.rule as usize))
+        .flatten();
+    let matched = MatchedBy::try_from(event.matched).ok();
+    let kind = DenyKind::try_from(event.kind).ok();
+    let (path, why) = match (matched, rule) {
+        (Some(MatchedBy::Object | MatchedBy::Path), Some(rule)) => {
+            (Some(rule.path.display().to_string()), rule.why.to_string())
+        }
+        (Some(MatchedBy::Tree), Some(rule)) => (
+            Some(format!("{}/…/{name}", rule.path.display())),
+            format!("inside {} ({})", rule.path.display(), rule.why),
+        ),
+        (Some(MatchedBy::Dotenv), _) => (None, "catalogue: dotenv file".to_owned()),
+        (Some(MatchedBy::SshKey), _) => (None, "catalogue: ssh private key".to_owned()),
+        (Some(MatchedBy::TooDeep), _) => (
+            None,
+            "deeper below its filesystem root than kya checks; refused because its protection \
+             is unknown"
+                .to_owned(),
+        ),
+        (Some(MatchedBy::ReadError), _) => (
+            None,
+            "a kernel structure could not be read; refused (fail closed)".to_owned(),
+        ),
+        (Some(MatchedBy::OtherProcess), _) => (
+            None,
+            format!("process {} is not part of this agent", event.detail),
+        ),
+        _ => (None, format!("rule {} (no longer configured)", event.rule)),
+    };
+    DenialRecord {
+        seq: 0,
+        time_ms: now_ms(),
+        kind: kind.map_or_else(|| format!("unknown-{}", event.kind), kind_name),
+        agent: AgentId::from_raw(event.agent)
+            .and_then(|id| config.agent_by_id(id))
+            .map_or_else(|| format!("unknown-agent-{}", event.agent), |a| a.name().to_owned()),
+        pid: event.tgid,
+        tid: event.pid,
+        exe: procfs::exe_path(event.tgid).map(|path| path.display().to_string()),
+        path,
+        name: (kind != Some(DenyKind::ProcessAccess)).then_some(name),
+        dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
+        ino: (event.ino != 0).then_some(event.ino),
+        target_pid: (kind == Some(DenyKind::ProcessAccess)).then_some(event.detail),
+        why,
+    }
+}
+
+/// The name used in events, metrics and `kya events` for a kind of denial.
+#[must_use]
+pub fn kind_name(kind: DenyKind) -> String {
+    match kind {
+        DenyKind::FileOpen => "file-open",
+        DenyKind::FileAccess => "file-access",
+        DenyKind::FileMmap => "file-mmap",
+        DenyKind::FileLink => "file-link",
+        DenyKind::FileRename => "file-rename",
+        DenyKind::ProcessAccess => "procfs",
+    }
+    .to_owned()
+}
+
+fn name_of(raw: &[u8; NAME_LEN]) -> String {
+    let end = raw.iter().position(|&byte| byte == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The most recent denials, numbered in arrival order.
+#[derive(Default)]
+pub struct EventLog {
+    inner: Mutex<LogInner>,
+}
+
+#[derive(Default)]
+struct LogInner {
+    next_seq: u64,
+    records: VecDeque<DenialRecord>,
+}
+
+impl EventLog {
+    /// Appends a record, numbering it; drops the oldest beyond the capacity.
+    pub fn push(&self, mut record: DenialRecord) {
+        let mut inner = self.inner.lock().expect("event log lock");
+        inner.next_seq += 1;
+        record.seq = inner.next_seq;
+        if inner.records.len() == EVENT_LOG_CAPACITY {
+            inner.records.pop_front();
+        }
+        inner.records.push_back(record);
+    }
+
+    /// Every kept record numbered after `after`.
+    pub fn since(&self, after: u64) -> Vec<DenialRecord> {
+        let inner = self.inner.lock().expect("event log lock");
+        inner
+            .records
+            .iter()
+            .filter(|record| record.seq > after)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::files::{Scope, Why};
+
+    fn event(matched: MatchedBy, rule: u32, detail: u32) -> DenyEvent {
+        let mut name = [0; NAME_LEN];
+        name[..11].copy_from_slice(b"credentials");
+        DenyEvent {
+            kind: DenyKind::FileOpen as u32,
+            agent: AgentId::from_name("coder").get(),
+            tgid: 4_000_000,
+            pid: 4_000_001,
+            matched: matched as u32,
+            rule,
+            ino: 42,
+            dev: (8 << 20) | 1,
+            detail,
+            name,
+        }
+    }
+
+    fn config() -> Config {
+        Config::from_toml_str(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap()
+    }
+
+    fn rules() -> Vec<ResolvedFileRule> {
+        vec![ResolvedFileRule {
+            path: PathBuf::from("/home/alice/.aws/credentials"),
+            tree: false,
+            scope: Scope::AllAgents,
+            why: Why::Catalogue("AWS credentials"),
+            exists: true,
+        }]
+    }
+
+    #[test]
+    fn object_matches_name_the_rule_path_and_reason() {
+        let record = describe(&event(MatchedBy::Object, 0, 0), &config(), &rules());
+        assert_eq!(record.agent, "coder");
+        assert_eq!(record.kind, "file-open");
+        assert_eq!(record.path.as_deref(), Some("/home/alice/.aws/credentials"));
+        assert_eq!(record.why, "catalogue: AWS credentials");
+        assert_eq!(record.dev.as_deref(), Some("8:1"));
+        assert_eq!(record.ino, Some(42));
+        assert_eq!((record.pid, record.tid), (4_000_000, 4_000_001));
+    }
+
+    #[test]
+    fn tree_matches_show_the_tree_and_the_name() {
+        let record = describe(&event(MatchedBy::Tree, 0, 2), &config(), &rules());
+        assert_eq!(
+            record.path.as_deref(),
+            Some("/home/alice/.aws/credentials/…/credentials")
+        );
+        assert!(record.why.starts_with("inside /home/alice/.aws/credentials"));
+    }
+
+    #[test]
+    fn name_patterns_and_unknown_rules_are_explained() {
+        let record = describe(&event(MatchedBy::Dotenv, NO_RULE, 0), &config(), &[]);
+        assert_eq!(record.why, "catalogue: dotenv file");
+        assert_eq!(record.name.as_deref(), Some("credentials"));
+        let record = describe(&event(MatchedBy::Object, 7, 0), &config(), &rules());
+        assert!(record.why.contains("no longer configured"), "{}", record.why);
+    }
+
+    #[test]
+    fn the_log_numbers_records_and_forgets_the_oldest() {
+        let log = EventLog::default();
+        for _ in 0..EVENT_LOG_CAPACITY + 5 {
+            log.push(describe(&event(MatchedBy::Object, 0, 0), &config(), &rules()));
+        }
+        let all = log.since(0);
+        assert_eq!(all.len(), EVENT_LOG_CAPACITY);
+        assert_eq!(all[0].seq, 6);
+        assert_eq!(log.since(all.last().unwrap().seq).len(), 0);
+    }
+}

@@ -1,0 +1,303 @@
+//! Resolves the protection plan against this host's filesystem into the kernel's rule tables,
+//! and lists what each rule resolved to (for events, `check-config` and the watcher).
+use std::{
+    collections::HashMap,
+    fs,
+    os::unix::{ffi::OsStrExt as _, fs::MetadataExt as _},
+    path::{Path, PathBuf},
+};
+
+use kya_common::protect::{
+    ALL_AGENTS, InodeRuleKey, NameRuleKey, ProtectRule, flag, is_ssh_private_key_name, name_hash,
+};
+
+use super::plan::{PlannedPath, ProtectionPlan, Scope, Why};
+use crate::procfs::kernel_dev;
+
+/// Files registered by identity below one protected tree, at most: enough for credential
+/// directories, bounded so a mistaken tree (a whole home) cannot exhaust the kernel map.
+const MAX_FILES_PER_TREE: usize = 4_096;
+
+/// One resolved rule; its index in `FileTables::rules` is what the kernel reports in events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedFileRule {
+    pub path: PathBuf,
+    pub tree: bool,
+    pub scope: Scope,
+    pub why: Why,
+    /// Whether the object exists now (it is protected by path either way once its directory
+    /// exists).
+    pub exists: bool,
+}
+
+/// The kernel's file rule maps, plus the table that explains them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileTables {
+    pub inodes: HashMap<InodeRuleKey, ProtectRule>,
+    pub names: HashMap<NameRuleKey, ProtectRule>,
+    pub rules: Vec<ResolvedFileRule>,
+    /// Directories whose changes can change the tables (parents of protected paths, protected
+    /// trees, ssh directories, and the nearest existing ancestor of missing ones).
+    pub watch: Vec<PathBuf>,
+}
+
+/// Resolves `plan` against the filesystem as it is now.
+#[must_use]
+pub fn resolve(plan: &ProtectionPlan) -> FileTables {
+    let mut tables = FileTables::default();
+    for planned in &plan.all_agents {
+        tables.add(planned, 0);
+    }
+    for agent in &plan.agents {
+        for planned in &agent.protect {
+            tables.add(planned, 0);
+        }
+        for planned in &agent.allow {
+            tables.add(planned, flag::ALLOW);
+        }
+    }
+    for dir in &plan.ssh_key_dirs {
+        tables.add_ssh_dir(dir);
+    }
+    tables.watch.sort();
+    tables.watch.dedup();
+    tables
+}
+
+impl FileTables {
+    fn add(&mut self, planned: &PlannedPath, extra_flags: u32) {
+        let agent = match planned.scope {
+            Scope::AllAgents => ALL_AGENTS,
+            Scope::Agent(id) => id.get(),
+        };
+        let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        let flags = extra_flags | if planned.tree { flag::TREE } else { flag::FILE };
+        let rule = ProtectRule { rule: index, flags };
+        let identity = fs::metadata(&planned.path).ok();
+        self.rules.push(ResolvedFileRule {
+            path: planned.path.clone(),
+            tree: planned.tree,
+            scope: planned.scope,
+            why: planned.why.clone(),
+            exists: identity.is_some(),
+        });
+        if let Some(metadata) = &identity {
+            self.insert_inode(agent, metadata, rule);
+            if planned.tree && metadata.is_dir() {
+                self.watch.push(planned.path.clone());
+                self.add_tree_files(agent, &planned.path, rule);
+            }
+        }
+        self.add_name(agent, &planned.path, rule);
+    }
+
+    /// Protects the entry `path` by (directory, name), and watches the directory.
+    fn add_name(&mut self, agent: u32, path: &Path, rule: ProtectRule) {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        match fs::metadata(parent) {
+            Ok(dir) => {
+                self.names.insert(
+                    NameRuleKey {
+                        agent,
+                        dev: kernel_dev(dir.dev()),
+                        dir_ino: dir.ino(),
+                        name_hash: name_hash(name.as_bytes()),
+                    },
+                    rule,
+                );
+                self.watch.push(parent.to_owned());
+            }
+            Err(_) => {
+                // Watch the nearest ancestor that exists: when the missing directories appear,
+                // the tables are resolved again.
+                if let Some(existing) = parent.ancestors().find(|dir| dir.is_dir()) {
+                    self.watch.push(existing.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Registers every file already inside a protected tree by identity, so a hard link made
+    /// to it before the daemon started is protected too.
+    fn add_tree_files(&mut self, agent: u32, root: &Path, rule: ProtectRule) {
+        let file_rule = ProtectRule {
+            flags: (rule.flags & flag::ALLOW) | flag::FILE,
+            ..rule
+        };
+        let mut pending = vec![root.to_owned()];
+        let mut registered = 0;
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let Ok(metadata) = entry.metadata() else {
+                    continue;
+                };
+                if metadata.is_dir() {
+                    self.watch.push(entry.path());
+                    pending.push(entry.path());
+                } else if registered < MAX_FILES_PER_TREE {
+                    self.insert_inode(agent, &metadata, file_rule);
+                    registered += 1;
+                }
+            }
+        }
+    }
+
+    fn add_ssh_dir(&mut self, dir: &Path) {
+        let Ok(metadata) = fs::metadata(dir) else {
+            if let Some(existing) = dir.ancestors().find(|dir| dir.is_dir()) {
+                self.watch.push(existing.to_owned());
+            }
+            return;
+        };
+        let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        self.rules.push(ResolvedFileRule {
+            path: dir.to_owned(),
+            tree: false,
+            scope: Scope::AllAgents,
+            why: Why::Catalogue("ssh private keys"),
+            exists: true,
+        });
+        let key = inode_key(ALL_AGENTS, &metadata);
+        let entry = self.inodes.entry(key).or_insert(ProtectRule {
+            rule: index,
+            flags: 0,
+        });
+        entry.flags |= flag::SSH_KEYS;
+        self.watch.push(dir.to_owned());
+        // Existing keys also by identity, against hard links made before the daemon started.
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if is_ssh_private_key_name(entry.file_name().as_bytes())
+                && let Ok(metadata) = entry.metadata()
+                && metadata.is_file()
+            {
+                let rule = ProtectRule {
+                    rule: index,
+                    flags: flag::FILE,
+                };
+                self.insert_inode(ALL_AGENTS, &metadata, rule);
+            }
+        }
+    }
+
+    /// Adds an identity rule; where two rules name the same object for the same scope, their
+    /// flags combine (an `allow` exempts it, a tree stays a tree).
+    fn insert_inode(&mut self, agent: u32, metadata: &fs::Metadata, rule: ProtectRule) {
+        let entry = self
+            .inodes
+            .entry(inode_key(agent, metadata))
+            .or_insert(ProtectRule { flags: 0, ..rule });
+        entry.flags |= rule.flags;
+    }
+}
+
+fn inode_key(agent: u32, metadata: &fs::Metadata) -> InodeRuleKey {
+    InodeRuleKey {
+        agent,
+        dev: kernel_dev(metadata.dev()),
+        ino: metadata.ino(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::{config::Config, files::plan};
+
+    fn tables_for(config: &str, home: &Path) -> FileTables {
+        let config = Config::from_toml_str(config, Path::new("t.toml")).expect("config");
+        resolve(&plan::resolve(&config, &[home.to_owned()]))
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kya-tables-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const AGENT: &str = "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n";
+
+    #[test]
+    fn existing_files_are_protected_by_identity_and_by_name() {
+        let home = scratch("identity");
+        fs::create_dir_all(home.join(".aws")).unwrap();
+        fs::write(home.join(".aws/credentials"), "secret").unwrap();
+        let tables = tables_for(AGENT, &home);
+        let file = fs::metadata(home.join(".aws/credentials")).unwrap();
+        let rule = tables.inodes[&inode_key(ALL_AGENTS, &file)];
+        assert_eq!(rule.flags, flag::FILE);
+        let resolved = &tables.rules[rule.rule as usize];
+        assert_eq!(resolved.path, home.join(".aws/credentials"));
+        assert!(resolved.exists);
+        let dir = fs::metadata(home.join(".aws")).unwrap();
+        let by_name = NameRuleKey {
+            agent: ALL_AGENTS,
+            dev: kernel_dev(dir.dev()),
+            dir_ino: dir.ino(),
+            name_hash: name_hash(b"credentials"),
+        };
+        assert_eq!(tables.names[&by_name], rule);
+        assert!(tables.watch.contains(&home.join(".aws")));
+    }
+
+    #[test]
+    fn missing_directories_are_watched_from_the_nearest_existing_ancestor() {
+        let home = scratch("missing");
+        let tables = tables_for(AGENT, &home);
+        assert!(tables.watch.contains(&home), "{:?}", tables.watch);
+        assert!(
+            tables
+                .rules
+                .iter()
+                .any(|rule| rule.path == home.join(".kube/config") && !rule.exists)
+        );
+    }
+
+    #[test]
+    fn trees_register_their_files_and_allow_exempts_one_agent() {
+        let home = scratch("tree");
+        let gcloud = home.join(".config/gcloud");
+        fs::create_dir_all(gcloud.join("legacy")).unwrap();
+        fs::write(gcloud.join("legacy/token"), "t").unwrap();
+        let tables = tables_for(
+            &format!("{AGENT}[agents.files]\nallow = [\"~/.config/gcloud/\"]\n"),
+            &home,
+        );
+        let dir = fs::metadata(&gcloud).unwrap();
+        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags, flag::TREE);
+        let coder = crate::config::AgentId::from_name("coder").get();
+        assert_eq!(
+            tables.inodes[&inode_key(coder, &dir)].flags,
+            flag::TREE | flag::ALLOW
+        );
+        let token = fs::metadata(gcloud.join("legacy/token")).unwrap();
+        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &token)].flags, flag::FILE);
+        assert!(tables.watch.contains(&gcloud.join("legacy")));
+    }
+
+    #[test]
+    fn ssh_directories_flag_their_private_keys() {
+        let home = scratch("ssh");
+        fs::create_dir_all(home.join(".ssh")).unwrap();
+        fs::write(home.join(".ssh/id_ed25519"), "key").unwrap();
+        fs::write(home.join(".ssh/id_ed25519.pub"), "pub").unwrap();
+        symlink("id_ed25519", home.join(".ssh/id_link")).unwrap();
+        let tables = tables_for(AGENT, &home);
+        let dir = fs::metadata(home.join(".ssh")).unwrap();
+        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags, flag::SSH_KEYS);
+        let key = fs::metadata(home.join(".ssh/id_ed25519")).unwrap();
+        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &key)].flags, flag::FILE);
+        let public = fs::metadata(home.join(".ssh/id_ed25519.pub")).unwrap();
+        assert!(!tables.inodes.contains_key(&inode_key(ALL_AGENTS, &public)));
+    }
+}
