@@ -6,10 +6,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use kya_common::{
-    event::{DenyEvent, DenyKind, MatchedBy, NO_RULE},
-    protect::NAME_LEN,
-};
+use kya_common::event::{DenyEvent, DenyKind, MatchedBy, NO_RULE};
 
 use crate::{
     config::{AgentId, Config},
@@ -75,7 +72,13 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
             .map_or_else(|| format!("unknown-agent-{}", event.agent), |a| a.name().to_owned()),
         pid: event.tgid,
         tid: event.pid,
-        exe: procfs::exe_path(event.tgid).map(|path| path.display().to_string()),
+        // The process may be gone by now; its command name came with the event.
+        exe: procfs::exe_path(event.tgid)
+            .map(|path| path.display().to_string())
+            .or_else(|| {
+                let comm = name_of(&event.comm);
+                (!comm.is_empty()).then_some(comm)
+            }),
         path,
         name: (kind != Some(DenyKind::ProcessAccess)).then_some(name),
         dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
@@ -99,7 +102,7 @@ pub fn kind_name(kind: DenyKind) -> String {
     .to_owned()
 }
 
-fn name_of(raw: &[u8; NAME_LEN]) -> String {
+fn name_of(raw: &[u8]) -> String {
     let end = raw.iter().position(|&byte| byte == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
@@ -150,6 +153,8 @@ impl EventLog {
 mod tests {
     use std::path::{Path, PathBuf};
 
+    use kya_common::protect::NAME_LEN;
+
     use super::*;
     use crate::files::{Scope, Why};
 
@@ -167,6 +172,7 @@ mod tests {
             dev: (8 << 20) | 1,
             detail,
             name,
+            comm: *b"kya-probe\0\0\0\0\0\0\0",
         }
     }
 
@@ -198,6 +204,7 @@ mod tests {
         assert_eq!(record.dev.as_deref(), Some("8:1"));
         assert_eq!(record.ino, Some(42));
         assert_eq!((record.pid, record.tid), (4_000_000, 4_000_001));
+        assert_eq!(record.exe.as_deref(), Some("kya-probe"), "gone: the command name");
     }
 
     #[test]

@@ -99,9 +99,16 @@ pub struct DenyEvent {
     pub detail: u32,
     /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty.
     pub name: [u8; crate::protect::NAME_LEN],
+    /// The acting task's command name (NUL-padded): the executable's name, still known when
+    /// the process has exited before the daemon reads the event.
+    pub comm: [u8; COMM_LEN],
 }
 
-const _: () = assert!(core::mem::size_of::<DenyEvent>() == 40 + crate::protect::NAME_LEN);
+/// Bytes of a task's command name.
+pub const COMM_LEN: usize = 16;
+
+const _: () =
+    assert!(core::mem::size_of::<DenyEvent>() == 40 + crate::protect::NAME_LEN + COMM_LEN);
 
 #[cfg(feature = "user")]
 mod user {

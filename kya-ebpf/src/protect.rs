@@ -6,9 +6,9 @@
 //! tree above it, or by its name (dotenv files, ssh private keys). Agent-specific entries are
 //! consulted before the catalogue's, so an `allow` beats the catalogue at the same level, and a
 //! deeper rule beats a shallower one.
-use aya_ebpf::helpers::bpf_get_current_pid_tgid;
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
 use kya_common::{
-    event::{DenyEvent, DenyKind, MatchedBy, NO_RULE},
+    event::{COMM_LEN, DenyEvent, DenyKind, MatchedBy, NO_RULE},
     protect::{
         ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NAME_LEN, NameRuleKey, ProtectRule, flag,
         is_dotenv_name, is_ssh_private_key_name, name_hash,
@@ -130,6 +130,7 @@ pub fn report(
         dev,
         detail: denial.level,
         name: *name,
+        comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
     });
     entry.submit(0);
 }

@@ -361,3 +361,108 @@ impl Default for Fixture {
 pub fn cgroup_dir(cgroup: &str) -> PathBuf {
     Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'))
 }
+
+/// What a one-shot `kya-probe` operation reported: `Ok(detail)` or `Err(errno)`.
+pub type OpResult = Result<String, i32>;
+
+/// `EPERM`, what every kya denial returns.
+pub const EPERM: i32 = 1;
+
+/// Runs `kya-probe OP ARGS` as `agent` (through `kya run`) or untagged (`None`).
+pub fn op(agent: Option<&str>, args: &[&str]) -> OpResult {
+    op_command(op_invocation(agent, args))
+}
+
+/// Like [`op`], with `file` open as descriptor 3 in the process (inherited across `kya run`,
+/// so opened before the process was tagged).
+pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> OpResult {
+    use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
+    let mut command = op_invocation(agent, args);
+    let fd = file.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe; it runs in the child between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // dup2 onto itself would keep close-on-exec; clear it instead.
+            let result = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if result < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    op_command(command)
+}
+
+fn op_invocation(agent: Option<&str>, args: &[&str]) -> Command {
+    let probe = bin("kya-probe");
+    match agent {
+        Some(agent) => {
+            let mut command = Command::new(bin("kya"));
+            command.args(["run", "--agent", agent, "--"]).arg(probe).args(args);
+            command
+        }
+        None => {
+            let mut command = Command::new(probe);
+            command.args(args);
+            command
+        }
+    }
+}
+
+fn op_command(mut command: Command) -> OpResult {
+    let output = command.output().expect("run kya-probe");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("result "))
+        .unwrap_or_else(|| {
+            panic!(
+                "{command:?} reported no result ({}): {stdout} {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    if let Some(errno) = line.strip_prefix("errno ") {
+        Err(errno.parse().expect("numeric errno"))
+    } else {
+        Ok(line.trim_start_matches("ok").trim().to_owned())
+    }
+}
+
+/// Every denial the daemon reports, from `kya events --json`.
+pub fn events() -> Vec<serde_json::Value> {
+    let output = kya(&["events", "--json"]);
+    assert!(
+        output.status.success(),
+        "kya events failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("kya events --json prints JSON lines"))
+        .collect()
+}
+
+/// Serves `file` once over a Unix socket at `path` (SCM_RIGHTS), from a background thread.
+pub fn serve_descriptor(path: &Path, file: std::fs::File) -> thread::JoinHandle<()> {
+    use std::os::{fd::AsRawFd as _, unix::net::UnixListener};
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).expect("bind descriptor socket");
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let fds = [file.as_raw_fd()];
+        let control = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+        nix::sys::socket::sendmsg::<()>(
+            stream.as_raw_fd(),
+            &[std::io::IoSlice::new(b"x")],
+            &control,
+            nix::sys::socket::MsgFlags::empty(),
+            None,
+        )
+        .expect("send descriptor");
+    })
+}

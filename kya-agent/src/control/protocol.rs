@@ -56,6 +56,7 @@ pub struct DenialRecord {
     /// Process id, and the thread that made the attempt.
     pub pid: u32,
     pub tid: u32,
+    /// The executable's path, or its command name if the process exited first.
     pub exe: Option<String>,
     /// The protected path, when the rule names one.
     pub path: Option<String>,

@@ -1,8 +1,12 @@
 //! `kya-probe SCENARIO [ARGS...]`: a test program that creates processes in a given way and
-//! reports them, so the integration tests can check which ones the kernel tagged.
+//! reports them, so the integration tests can check which ones the kernel tagged; or performs
+//! one operation on a file or process and reports what the kernel answered (`ops`).
 //!
-//! It prints `pid N` for every process the test should check, then `ready`, and keeps every
-//! one of them alive until its standard input closes (or 120 s pass).
+//! A scenario prints `pid N` for every process the test should check, then `ready`, and keeps
+//! every one of them alive until its standard input closes (or 120 s pass). An operation prints
+//! `result ok ...` or `result errno N` and exits.
+mod ops;
+
 use std::{
     ffi::CString,
     io::{Read as _, Write as _},
@@ -24,6 +28,13 @@ fn main() {
     let Some((scenario, rest)) = args.split_first() else {
         usage();
     };
+    if let Some(outcome) = ops::run(scenario, rest) {
+        match outcome {
+            Ok(detail) => println!("result ok {detail}"),
+            Err(errno) => println!("result errno {}", errno as i32),
+        }
+        return;
+    }
     match scenario.as_str() {
         // This process itself.
         "self" => report_and_wait(&[std::process::id()]),

@@ -1,0 +1,280 @@
+//! One-shot operations on files and processes: each prints `result ok` or `result errno N`
+//! (the errno of the first step that failed), so tests can assert on exactly what the kernel
+//! answered.
+use std::{
+    ffi::CString,
+    fs::File,
+    io::{IoSliceMut, Read as _},
+    os::{
+        fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
+        unix::net::UnixStream,
+    },
+    path::Path,
+};
+
+use nix::{
+    errno::Errno,
+    sys::{
+        mman::{MapFlags, ProtFlags, mmap},
+        ptrace,
+        socket::{ControlMessageOwned, MsgFlags, recvmsg},
+        uio::{RemoteIoVec, process_vm_readv},
+    },
+    unistd::Pid,
+};
+
+type Outcome = Result<String, Errno>;
+
+/// Runs operation `name` with `args`; `None` when there is no such operation.
+pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
+    let arg = |index: usize| args.get(index).map_or("", String::as_str);
+    Some(match name {
+        "read" => read_path(arg(0)),
+        "read-fd" => read_fd(parse_fd(arg(0))),
+        "recv-fd-read" => recv_fd(arg(0)).and_then(read_fd),
+        "mmap-fd" => mmap_fd(parse_fd(arg(0))),
+        "sendfile-fd" => sendfile_fd(parse_fd(arg(0))),
+        "aio-read-fd" => aio_read_fd(parse_fd(arg(0))),
+        "uring-read-fd" => uring_read_fd(parse_fd(arg(0))),
+        "uring-open-read" => uring_open_read(arg(0)),
+        "link" => errno(std::fs::hard_link(arg(0), arg(1)).map_err(io_errno)),
+        "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(io_errno)),
+        "walk" => walk(Path::new(arg(0))),
+        "environ" => read_path(&format!("/proc/{}/environ", arg(0))),
+        "mem" => read_mem(arg(0)),
+        "vm-readv" => vm_readv(arg(0)),
+        "ptrace" => ptrace_attach(arg(0)),
+        _ => return None,
+    })
+}
+
+fn parse_fd(text: &str) -> RawFd {
+    text.parse().expect("a descriptor number")
+}
+
+fn io_errno(error: std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(0))
+}
+
+fn errno<T>(result: Result<T, Errno>) -> Outcome {
+    result.map(|_| String::new())
+}
+
+fn read_path(path: &str) -> Outcome {
+    let mut file = File::open(path).map_err(io_errno)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_errno)?;
+    Ok(format!("{} bytes", bytes.len()))
+}
+
+/// Reads through a descriptor this process did not open itself.
+fn read_fd(fd: RawFd) -> Outcome {
+    let mut buf = [0u8; 64];
+    let read = nix::unistd::read(borrow(fd), &mut buf)?;
+    Ok(format!("{read} bytes"))
+}
+
+fn borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the descriptor stays open for the life of this one-shot process.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Connects to a Unix socket and receives one descriptor (SCM_RIGHTS).
+fn recv_fd(socket: &str) -> Result<RawFd, Errno> {
+    let stream = UnixStream::connect(socket).map_err(io_errno)?;
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let message = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )?;
+    for control in message.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = control
+            && let Some(&fd) = fds.first()
+        {
+            return Ok(fd);
+        }
+    }
+    Err(Errno::ENOMSG)
+}
+
+fn mmap_fd(fd: RawFd) -> Outcome {
+    // SAFETY: a fresh read-only private mapping that nothing else references.
+    let mapping = unsafe {
+        mmap(
+            None,
+            std::num::NonZeroUsize::new(4096).expect("nonzero"),
+            ProtFlags::PROT_READ,
+            MapFlags::MAP_PRIVATE,
+            borrow(fd),
+            0,
+        )
+    }?;
+    // SAFETY: the mapping is 4096 readable bytes.
+    let first = unsafe { *mapping.cast::<u8>().as_ptr() };
+    Ok(format!("first byte {first}"))
+}
+
+fn sendfile_fd(fd: RawFd) -> Outcome {
+    let sink = File::create("/dev/null").map_err(io_errno)?;
+    // SAFETY: both descriptors are open; a null offset uses the file position.
+    let sent = Errno::result(unsafe {
+        libc::sendfile(sink.as_raw_fd(), fd, std::ptr::null_mut(), 64)
+    })?;
+    Ok(format!("{sent} bytes"))
+}
+
+/// Reads through Linux AIO (`io_submit`).
+fn aio_read_fd(fd: RawFd) -> Outcome {
+    #[repr(C)]
+    #[derive(Default)]
+    struct Iocb {
+        data: u64,
+        key: u32,
+        rw_flags: i32,
+        opcode: u16,
+        reqprio: i16,
+        fildes: u32,
+        buf: u64,
+        nbytes: u64,
+        offset: i64,
+        reserved: u64,
+        flags: u32,
+        resfd: u32,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct IoEvent {
+        data: u64,
+        obj: u64,
+        res: i64,
+        res2: i64,
+    }
+    const IOCB_CMD_PREAD: u16 = 0;
+    let mut context: libc::c_ulong = 0;
+    // SAFETY: raw AIO syscalls with valid pointers to local values.
+    unsafe {
+        Errno::result(libc::syscall(libc::SYS_io_setup, 1, &raw mut context))?;
+        let mut buf = [0u8; 64];
+        let mut iocb = Iocb {
+            opcode: IOCB_CMD_PREAD,
+            fildes: u32::try_from(fd).expect("fd"),
+            buf: buf.as_mut_ptr() as u64,
+            nbytes: 64,
+            ..Iocb::default()
+        };
+        let mut list = [&raw mut iocb];
+        Errno::result(libc::syscall(
+            libc::SYS_io_submit,
+            context,
+            1,
+            list.as_mut_ptr(),
+        ))?;
+        let mut event = IoEvent::default();
+        Errno::result(libc::syscall(
+            libc::SYS_io_getevents,
+            context,
+            1,
+            1,
+            &raw mut event,
+            std::ptr::null::<libc::timespec>(),
+        ))?;
+        if event.res < 0 {
+            return Err(Errno::from_raw(i32::try_from(-event.res).unwrap_or(0)));
+        }
+        Ok(format!("{} bytes", event.res))
+    }
+}
+
+/// Reads through io_uring from an existing descriptor.
+fn uring_read_fd(fd: RawFd) -> Outcome {
+    let mut buf = [0u8; 64];
+    let entry = io_uring::opcode::Read::new(io_uring::types::Fd(fd), buf.as_mut_ptr(), 64).build();
+    uring_one(&entry).map(|read| format!("{read} bytes"))
+}
+
+/// Opens with io_uring, then reads with io_uring.
+fn uring_open_read(path: &str) -> Outcome {
+    let path = CString::new(path).expect("no NUL");
+    let open = io_uring::opcode::OpenAt::new(io_uring::types::Fd(libc::AT_FDCWD), path.as_ptr())
+        .flags(libc::O_RDONLY)
+        .build();
+    let fd = uring_one(&open)?;
+    // SAFETY: the kernel just returned this descriptor to us.
+    let owned = unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).expect("fd")) };
+    uring_read_fd(owned.as_raw_fd())
+}
+
+fn uring_one(entry: &io_uring::squeue::Entry) -> Result<u32, Errno> {
+    let mut ring = io_uring::IoUring::new(4).map_err(io_errno)?;
+    // SAFETY: the entry's buffers outlive the submission (we wait for its completion).
+    unsafe { ring.submission().push(entry) }.map_err(|_| Errno::EBUSY)?;
+    ring.submit_and_wait(1).map_err(io_errno)?;
+    let completion = ring.completion().next().ok_or(Errno::EIO)?;
+    let result = completion.result();
+    if result < 0 {
+        return Err(Errno::from_raw(-result));
+    }
+    Ok(u32::try_from(result).expect("non-negative"))
+}
+
+/// Reads every regular file below `root`; fails with the first errno seen, naming the file.
+fn walk(root: &Path) -> Outcome {
+    let mut pending = vec![root.to_owned()];
+    let mut files = 0;
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(io_errno)?;
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                if let Err(errno) = read_path(entry.path().to_str().expect("utf-8 path")) {
+                    eprintln!("kya-probe: {}: {errno}", entry.path().display());
+                    return Err(errno);
+                }
+                files += 1;
+            }
+        }
+    }
+    Ok(format!("{files} files"))
+}
+
+fn target(pid: &str) -> Pid {
+    Pid::from_raw(pid.parse().expect("a pid"))
+}
+
+/// Opens `/proc/PID/mem` and reads at the target's stack.
+fn read_mem(pid: &str) -> Outcome {
+    let mut file = File::open(format!("/proc/{pid}/mem")).map_err(io_errno)?;
+    let mut buf = [0u8; 8];
+    // The open is what the kernel checks; a read at offset 0 (unmapped) would fail anyway.
+    let _ = file.read(&mut buf);
+    Ok("opened".to_owned())
+}
+
+fn vm_readv(pid: &str) -> Outcome {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(io_errno)?;
+    let start = maps
+        .lines()
+        .next()
+        .and_then(|line| line.split('-').next())
+        .and_then(|start| usize::from_str_radix(start, 16).ok())
+        .ok_or(Errno::EINVAL)?;
+    let mut buf = [0u8; 8];
+    let read = process_vm_readv(
+        target(pid),
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &[RemoteIoVec { base: start, len: 8 }],
+    )?;
+    Ok(format!("{read} bytes"))
+}
+
+fn ptrace_attach(pid: &str) -> Outcome {
+    ptrace::seize(target(pid), ptrace::Options::empty())?;
+    ptrace::detach(target(pid), None)?;
+    Ok("attached".to_owned())
+}
