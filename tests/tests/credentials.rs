@@ -135,13 +135,16 @@ fn every_other_path_to_a_protected_file_is_denied() {
     let _daemon = Daemon::start(&config_with_coder_files(&fixture));
 
     let bind_path = mount_point.join("credentials");
-    let via_proc_root = format!("/proc/1/root{ALICE_AWS}");
     let via_self_root = format!("/proc/self/root{ALICE_AWS}");
+    // Another process's root is another process: refused by the process rule (the kernel
+    // reports it as EACCES).
+    let via_proc_root = format!("/proc/1/root{ALICE_AWS}");
+    assert_eq!(op(Some("coder"), &["read", &via_proc_root]), Err(EACCES), "{via_proc_root}");
+    assert_allowed(&op(None, &["read", &via_proc_root]), "untagged /proc/1/root");
     for path in [
         hardlink.to_str().unwrap(),
         symlinked.to_str().unwrap(),
         bind_path.to_str().unwrap(),
-        via_proc_root.as_str(),
         via_self_root.as_str(),
         "/home/alice/.aws/../.aws/./credentials",
     ] {

@@ -56,7 +56,8 @@ fn watch(
             return;
         }
         thread::sleep(SETTLE);
-        let next = resolve_now(config);
+        let mut next = resolve_now(config);
+        next.keep_identities_from(&current);
         add_watches(inotify, &next.watch, &mut watched);
         if next == current {
             continue;

@@ -148,20 +148,23 @@ impl FileTables {
     }
 
     fn add_ssh_dir(&mut self, dir: &Path) {
-        let Ok(metadata) = fs::metadata(dir) else {
-            if let Some(existing) = dir.ancestors().find(|dir| dir.is_dir()) {
-                self.watch.push(existing.to_owned());
-            }
-            return;
-        };
+        // Every configured rule gets its index whether or not it exists, so indexes stay the
+        // same from one resolution to the next.
         let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        let metadata = fs::metadata(dir).ok();
         self.rules.push(ResolvedFileRule {
             path: dir.to_owned(),
             tree: false,
             scope: Scope::AllAgents,
             why: Why::Catalogue("ssh private keys"),
-            exists: true,
+            exists: metadata.is_some(),
         });
+        let Some(metadata) = metadata else {
+            if let Some(existing) = dir.ancestors().find(|dir| dir.is_dir()) {
+                self.watch.push(existing.to_owned());
+            }
+            return;
+        };
         let key = inode_key(ALL_AGENTS, &metadata);
         let entry = self.inodes.entry(key).or_insert(ProtectRule {
             rule: index,
@@ -184,6 +187,17 @@ impl FileTables {
                 };
                 self.insert_inode(ALL_AGENTS, &metadata, rule);
             }
+        }
+    }
+
+    /// Keeps protecting, by identity, every object `previous` protected that is no longer at a
+    /// protected path: a credentials file moved elsewhere is still the same secret. Indexes of
+    /// rules are the same across resolutions of one config, so the kept entries still explain
+    /// themselves. (An inode number reused after a deletion stays protected until the daemon
+    /// restarts: a refusal too many, never one too few.)
+    pub fn keep_identities_from(&mut self, previous: &Self) {
+        for (key, rule) in &previous.inodes {
+            self.inodes.entry(*key).or_insert(*rule);
         }
     }
 

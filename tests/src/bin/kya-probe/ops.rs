@@ -256,25 +256,30 @@ fn read_mem(pid: &str) -> Outcome {
     Ok("opened".to_owned())
 }
 
+/// Reads another process's memory. The address is one no process maps, so an access the kernel
+/// grants ends in EFAULT, reported as success: what is tested is the access check, which the
+/// kernel makes first.
 fn vm_readv(pid: &str) -> Outcome {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(io_errno)?;
-    let start = maps
-        .lines()
-        .next()
-        .and_then(|line| line.split('-').next())
-        .and_then(|start| usize::from_str_radix(start, 16).ok())
-        .ok_or(Errno::EINVAL)?;
+    const UNMAPPED: usize = 0x1000;
     let mut buf = [0u8; 8];
-    let read = process_vm_readv(
+    match process_vm_readv(
         target(pid),
         &mut [std::io::IoSliceMut::new(&mut buf)],
-        &[RemoteIoVec { base: start, len: 8 }],
-    )?;
-    Ok(format!("{read} bytes"))
+        &[RemoteIoVec {
+            base: UNMAPPED,
+            len: 8,
+        }],
+    ) {
+        Ok(read) => Ok(format!("{read} bytes")),
+        Err(Errno::EFAULT) => Ok("access granted".to_owned()),
+        Err(errno) => Err(errno),
+    }
 }
 
 fn ptrace_attach(pid: &str) -> Outcome {
+    // The access check happens at attach. A seized tracee that is running cannot be detached
+    // (ESRCH); it is released when this process exits a moment later.
     ptrace::seize(target(pid), ptrace::Options::empty())?;
-    ptrace::detach(target(pid), None)?;
+    let _ = ptrace::detach(target(pid), None);
     Ok("attached".to_owned())
 }
