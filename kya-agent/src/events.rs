@@ -61,6 +61,15 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
             None,
             format!("process {} is not part of this agent", event.detail),
         ),
+        (Some(MatchedBy::NotAllowed), _) => (
+            None,
+            "the peer is on none of the agent's network allowlists".to_owned(),
+        ),
+        (Some(MatchedBy::SshAgent), _) => (None, "catalogue: ssh agent socket".to_owned()),
+        (Some(MatchedBy::SocketType), _) => (
+            None,
+            "raw and packet sockets bypass every address rule".to_owned(),
+        ),
         _ => (None, format!("rule {} (no longer configured)", event.rule)),
     };
     DenialRecord {
@@ -69,7 +78,10 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         kind: kind.map_or_else(|| format!("unknown-{}", event.kind), kind_name),
         agent: AgentId::from_raw(event.agent)
             .and_then(|id| config.agent_by_id(id))
-            .map_or_else(|| format!("unknown-agent-{}", event.agent), |a| a.name().to_owned()),
+            .map_or_else(
+                || format!("unknown-agent-{}", event.agent),
+                |a| a.name().to_owned(),
+            ),
         pid: event.tgid,
         tid: event.pid,
         // The process may be gone by now; its command name came with the event.
@@ -84,6 +96,11 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
         ino: (event.ino != 0).then_some(event.ino),
         target_pid: (kind == Some(DenyKind::ProcessAccess)).then_some(event.detail),
+        peer: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
+            .then(|| peer(&event.addr, event.port)),
+        protocol: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
+            .then(|| protocol_name(event.protocol).to_owned()),
+        host: None,
         why,
     }
 }
@@ -98,8 +115,30 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::FileLink => "file-link",
         DenyKind::FileRename => "file-rename",
         DenyKind::ProcessAccess => "procfs",
+        DenyKind::Connect => "connect",
+        DenyKind::Send => "send",
+        DenyKind::Unix => "unix",
+        DenyKind::RawSocket => "raw-socket",
     }
     .to_owned()
+}
+
+/// `1.2.3.4:80` or `[::1]:80`, IPv4-mapped addresses shown as IPv4.
+#[must_use]
+pub fn peer(addr: &[u8; 16], port: u16) -> String {
+    let ip = std::net::Ipv6Addr::from(*addr);
+    match ip.to_ipv4_mapped() {
+        Some(v4) => format!("{v4}:{port}"),
+        None => format!("[{ip}]:{port}"),
+    }
+}
+
+fn protocol_name(protocol: u16) -> &'static str {
+    match protocol {
+        kya_common::net::protocol::TCP => "tcp",
+        kya_common::net::protocol::UDP => "udp",
+        _ => "other",
+    }
 }
 
 fn name_of(raw: &[u8]) -> String {
@@ -110,7 +149,9 @@ fn name_of(raw: &[u8]) -> String {
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// The most recent denials, numbered in arrival order.
@@ -173,6 +214,10 @@ mod tests {
             detail,
             name,
             comm: *b"kya-probe\0\0\0\0\0\0\0",
+            addr: [0; 16],
+            port: 0,
+            protocol: 0,
+            padding: 0,
         }
     }
 
@@ -204,7 +249,11 @@ mod tests {
         assert_eq!(record.dev.as_deref(), Some("8:1"));
         assert_eq!(record.ino, Some(42));
         assert_eq!((record.pid, record.tid), (4_000_000, 4_000_001));
-        assert_eq!(record.exe.as_deref(), Some("kya-probe"), "gone: the command name");
+        assert_eq!(
+            record.exe.as_deref(),
+            Some("kya-probe"),
+            "gone: the command name"
+        );
     }
 
     #[test]
@@ -214,7 +263,11 @@ mod tests {
             record.path.as_deref(),
             Some("/home/alice/.aws/credentials/…/credentials")
         );
-        assert!(record.why.starts_with("inside /home/alice/.aws/credentials"));
+        assert!(
+            record
+                .why
+                .starts_with("inside /home/alice/.aws/credentials")
+        );
     }
 
     #[test]
@@ -223,14 +276,22 @@ mod tests {
         assert_eq!(record.why, "catalogue: dotenv file");
         assert_eq!(record.name.as_deref(), Some("credentials"));
         let record = describe(&event(MatchedBy::Object, 7, 0), &config(), &rules());
-        assert!(record.why.contains("no longer configured"), "{}", record.why);
+        assert!(
+            record.why.contains("no longer configured"),
+            "{}",
+            record.why
+        );
     }
 
     #[test]
     fn the_log_numbers_records_and_forgets_the_oldest() {
         let log = EventLog::default();
         for _ in 0..EVENT_LOG_CAPACITY + 5 {
-            log.push(describe(&event(MatchedBy::Object, 0, 0), &config(), &rules()));
+            log.push(describe(
+                &event(MatchedBy::Object, 0, 0),
+                &config(),
+                &rules(),
+            ));
         }
         let all = log.since(0);
         assert_eq!(all.len(), EVENT_LOG_CAPACITY);

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod events;
 pub mod files;
 pub mod kernel;
+pub mod network;
 pub mod paths;
 pub mod procfs;
 pub mod tagging;

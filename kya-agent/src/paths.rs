@@ -35,3 +35,7 @@ pub const PASSWD: &str = "/etc/passwd";
 /// root's home directory, always one of the homes `~/` expands to, even if the user database
 /// cannot be read or says otherwise.
 pub const ROOT_HOME: &str = "/root";
+
+/// The resolver configuration, read for its `nameserver` lines: with `network.allow_dns` agents
+/// may reach those resolvers on port 53.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";

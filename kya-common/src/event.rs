@@ -17,6 +17,15 @@ pub enum DenyKind {
     FileRename = 5,
     /// Reading another process's memory or environment, or tracing it.
     ProcessAccess = 6,
+    /// Connecting to a network peer that is not allowed.
+    Connect = 7,
+    /// Sending a datagram (or a TCP Fast Open payload) to a peer that is not allowed, or on a
+    /// socket connected to one.
+    Send = 8,
+    /// Connecting to (or sending to) a Unix socket that hands out authority.
+    Unix = 9,
+    /// Opening a raw or packet socket, which bypasses every address rule.
+    RawSocket = 10,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -30,6 +39,10 @@ impl TryFrom<u32> for DenyKind {
             4 => Self::FileLink,
             5 => Self::FileRename,
             6 => Self::ProcessAccess,
+            7 => Self::Connect,
+            8 => Self::Send,
+            9 => Self::Unix,
+            10 => Self::RawSocket,
             other => return Err(other),
         })
     }
@@ -55,6 +68,12 @@ pub enum MatchedBy {
     ReadError = 7,
     /// The target process is not part of the same agent.
     OtherProcess = 8,
+    /// The peer is on no allowlist of the agent.
+    NotAllowed = 9,
+    /// The socket's name looks like an ssh agent's.
+    SshAgent = 10,
+    /// The socket type bypasses address rules.
+    SocketType = 11,
 }
 
 impl TryFrom<u32> for MatchedBy {
@@ -70,6 +89,9 @@ impl TryFrom<u32> for MatchedBy {
             6 => Self::TooDeep,
             7 => Self::ReadError,
             8 => Self::OtherProcess,
+            9 => Self::NotAllowed,
+            10 => Self::SshAgent,
+            11 => Self::SocketType,
             other => return Err(other),
         })
     }
@@ -102,13 +124,19 @@ pub struct DenyEvent {
     /// The acting task's command name (NUL-padded): the executable's name, still known when
     /// the process has exited before the daemon reads the event.
     pub comm: [u8; COMM_LEN],
+    /// For network denials: the peer (canonical 16-byte form), its port (host order) and
+    /// `net::protocol`.
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub protocol: u16,
+    pub padding: u32,
 }
 
 /// Bytes of a task's command name.
 pub const COMM_LEN: usize = 16;
 
 const _: () =
-    assert!(core::mem::size_of::<DenyEvent>() == 40 + crate::protect::NAME_LEN + COMM_LEN);
+    assert!(core::mem::size_of::<DenyEvent>() == 64 + crate::protect::NAME_LEN + COMM_LEN);
 
 #[cfg(feature = "user")]
 mod user {

@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod maps;
+pub mod net;
 pub mod offsets;
 pub mod programs;
 pub mod protect;

@@ -16,6 +16,10 @@ pub const ADOPT_REQUESTS: &str = "ADOPT_REQUESTS";
 pub const PROTECTED_INODES: &str = "PROTECTED_INODES";
 /// Protected directory entries by name.
 pub const PROTECTED_NAMES: &str = "PROTECTED_NAMES";
+/// Allowed network peers per agent (longest-prefix match).
+pub const NET_ALLOW: &str = "NET_ALLOW";
+/// Sockets agents accepted.
+pub const INBOUND_SOCKETS: &str = "INBOUND_SOCKETS";
 /// Ring buffer of `DenyEvent`s.
 pub const EVENTS: &str = "EVENTS";
 /// Events lost because `EVENTS` was full.
@@ -36,7 +40,9 @@ pub const MAX_PROTECTED_NAMES: u32 = 16_384;
 /// Size of the `EVENTS` ring buffer (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 20;
 /// Slots of `DENIALS`: one per `DenyKind` value (0 is unused).
-pub const DENY_KINDS: u32 = 8;
+pub const DENY_KINDS: u32 = 16;
+pub const MAX_NET_RULES: u32 = 65_536;
+pub const MAX_INBOUND_SOCKETS: u32 = 65_536;
 
 /// Deepest cgroup level the kernel walks when matching a cgroup subtree rule.
 pub const MAX_CGROUP_DEPTH: u32 = 16;

@@ -24,6 +24,14 @@ pub mod global {
     pub const DENTRY_PARENT: &str = "DENTRY_PARENT_OFFSET";
     pub const DENTRY_INODE: &str = "DENTRY_INODE_OFFSET";
     pub const DENTRY_NAME: &str = "DENTRY_NAME_OFFSET";
+    pub const MSGHDR_NAME: &str = "MSGHDR_NAME_OFFSET";
+    pub const SOCKET_SK: &str = "SOCKET_SK_OFFSET";
+    pub const SOCKET_TYPE: &str = "SOCKET_TYPE_OFFSET";
+    pub const SK_FAMILY: &str = "SK_FAMILY_OFFSET";
+    pub const SK_DADDR: &str = "SK_DADDR_OFFSET";
+    pub const SK_DPORT: &str = "SK_DPORT_OFFSET";
+    pub const SK_V6_DADDR: &str = "SK_V6_DADDR_OFFSET";
+    pub const UNIX_PATH_DENTRY: &str = "UNIX_PATH_DENTRY_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -48,4 +56,12 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::DENTRY_PARENT, "dentry", "d_parent"),
     (global::DENTRY_INODE, "dentry", "d_inode"),
     (global::DENTRY_NAME, "dentry", "d_name.name"),
+    (global::MSGHDR_NAME, "msghdr", "msg_name"),
+    (global::SOCKET_SK, "socket", "sk"),
+    (global::SOCKET_TYPE, "socket", "type"),
+    (global::SK_FAMILY, "sock", "__sk_common.skc_family"),
+    (global::SK_DADDR, "sock", "__sk_common.skc_daddr"),
+    (global::SK_DPORT, "sock", "__sk_common.skc_dport"),
+    (global::SK_V6_DADDR, "sock", "__sk_common.skc_v6_daddr"),
+    (global::UNIX_PATH_DENTRY, "unix_sock", "path.dentry"),
 ];

@@ -12,6 +12,13 @@ pub const LSM_HOOKS: &[&str] = &[
     "inode_link",
     "inode_rename",
     "ptrace_access_check",
+    "socket_create",
+    "socket_post_create",
+    "socket_connect",
+    "socket_sendmsg",
+    "socket_accept",
+    "unix_stream_connect",
+    "unix_may_send",
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.

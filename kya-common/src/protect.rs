@@ -87,6 +87,19 @@ pub fn is_ssh_private_key_name(name: &[u8]) -> bool {
     name.starts_with(b"id_") && !name.ends_with(b".pub")
 }
 
+/// Whether a socket called `name` in a directory called `dir` is an ssh agent's: OpenSSH's
+/// `ssh-*/agent.*`, systemd's `ssh-agent.socket`, `GnuPG`'s `S.gpg-agent.ssh` and GNOME
+/// Keyring's `keyring/ssh`.
+#[must_use]
+pub fn is_ssh_agent_socket(dir: &[u8], name: &[u8]) -> bool {
+    let dir = until_nul(dir);
+    let name = until_nul(name);
+    (dir.starts_with(b"ssh-") && name.starts_with(b"agent."))
+        || name == b"ssh-agent.socket"
+        || name == b"S.gpg-agent.ssh"
+        || (dir == b"keyring" && name == b"ssh")
+}
+
 fn until_nul(name: &[u8]) -> &[u8] {
     let mut end = 0;
     while end < name.len() && name[end] != 0 {
@@ -135,6 +148,17 @@ mod tests {
         ] {
             assert!(!is_ssh_private_key_name(name), "{name:?}");
         }
+    }
+
+    #[test]
+    fn ssh_agent_sockets() {
+        assert!(is_ssh_agent_socket(b"ssh-XXXXabcd", b"agent.1234"));
+        assert!(is_ssh_agent_socket(b"1000", b"ssh-agent.socket"));
+        assert!(is_ssh_agent_socket(b"gnupg", b"S.gpg-agent.ssh"));
+        assert!(is_ssh_agent_socket(b"keyring", b"ssh\0"));
+        assert!(!is_ssh_agent_socket(b"tmp", b"agent.1234"));
+        assert!(!is_ssh_agent_socket(b"ssh-x", b"socket"));
+        assert!(!is_ssh_agent_socket(b"run", b"ssh"));
     }
 
     #[test]

@@ -36,6 +36,14 @@ offsets!(
     DENTRY_PARENT_OFFSET,
     DENTRY_INODE_OFFSET,
     DENTRY_NAME_OFFSET,
+    MSGHDR_NAME_OFFSET,
+    SOCKET_SK_OFFSET,
+    SOCKET_TYPE_OFFSET,
+    SK_FAMILY_OFFSET,
+    SK_DADDR_OFFSET,
+    SK_DPORT_OFFSET,
+    SK_V6_DADDR_OFFSET,
+    UNIX_PATH_DENTRY_OFFSET,
 );
 
 /// A field read from kernel memory failed.
@@ -124,6 +132,53 @@ pub fn dentry_name(
     unsafe { aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes(name as *const u8, buf) }
         .map(|_| ())
         .map_err(|_| ReadError)
+}
+
+/// The destination address a `msghdr` names (null when the socket's own peer is meant).
+#[inline(always)]
+pub fn msghdr_name(msg: u64) -> Result<u64, ReadError> {
+    read(msg, &MSGHDR_NAME_OFFSET)
+}
+
+/// A `struct socket`'s type (`SOCK_STREAM`, `SOCK_DGRAM`, ...).
+#[inline(always)]
+pub fn socket_type(socket: u64) -> Result<u16, ReadError> {
+    read(socket, &SOCKET_TYPE_OFFSET)
+}
+
+/// The `struct sock` behind a `struct socket`.
+#[inline(always)]
+pub fn socket_sock(socket: u64) -> Result<u64, ReadError> {
+    read(socket, &SOCKET_SK_OFFSET)
+}
+
+/// A connected socket's address family, peer address (canonical) and peer port (host order).
+#[inline(always)]
+pub fn sock_peer(sock: u64) -> Result<(u16, [u8; 16], u16), ReadError> {
+    let family: u16 = read(sock, &SK_FAMILY_OFFSET)?;
+    let port: u16 = read(sock, &SK_DPORT_OFFSET)?;
+    let addr = if family == crate::net::AF_INET6 {
+        read::<[u8; 16]>(sock, &SK_V6_DADDR_OFFSET)?
+    } else {
+        kya_common::net::mapped_ipv4(read::<[u8; 4]>(sock, &SK_DADDR_OFFSET)?)
+    };
+    Ok((family, addr, u16::from_be(port)))
+}
+
+/// The dentry an AF_UNIX socket is bound to (0 for unbound and abstract sockets).
+#[inline(always)]
+pub fn unix_sock_dentry(sock: u64) -> Result<u64, ReadError> {
+    read(sock, &UNIX_PATH_DENTRY_OFFSET)
+}
+
+/// Reads `len` bytes of plain memory the kernel handed to a hook (a `sockaddr` copy).
+#[inline(always)]
+pub fn read_plain<T>(address: u64, offset: usize) -> Result<T, ReadError> {
+    if address == 0 {
+        return Err(ReadError);
+    }
+    // SAFETY: bpf_probe_read_kernel copes with any address and reports faults as errors.
+    unsafe { bpf_probe_read_kernel((address as usize + offset) as *const T) }.map_err(|_| ReadError)
 }
 
 /// Real and effective uid of a `cred`.

@@ -7,10 +7,12 @@
 #![no_main]
 
 mod decision;
+mod events;
 mod hooks;
 mod iters;
 mod kernel;
 mod maps;
+mod net;
 mod protect;
 mod tagging;
 

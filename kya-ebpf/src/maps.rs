@@ -1,13 +1,15 @@
 //! Every map of the kernel programs, with who writes it and who reads it.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use kya_common::{
     maps::{
         DENY_KINDS, EVENTS_BYTES, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_EXE_RULES,
-        MAX_PROTECTED_INODES, MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, tag_error,
+        MAX_INBOUND_SOCKETS, MAX_NET_RULES, MAX_PROTECTED_INODES, MAX_PROTECTED_NAMES,
+        MAX_TAGGED_TASKS, MAX_UID_RULES, tag_error,
     },
+    net::NetKey,
     protect::{InodeRuleKey, NameRuleKey, ProtectRule},
     tag::{InodeKey, TaskTag},
 };
@@ -87,3 +89,17 @@ pub fn count(counters: &PerCpuArray<u64>, index: u32) {
         unsafe { *counter += 1 };
     }
 }
+
+/// Allowed network peers per agent, longest-prefix match on (agent, port, address); port 0
+/// allows every port. Written by the daemon (allowlists, resolved host names, resolvers);
+/// read by the network hooks.
+#[map]
+pub static NET_ALLOW: LpmTrie<NetKey, u32> = LpmTrie::with_max_entries(MAX_NET_RULES, 0);
+
+/// Sockets an agent accepted (inbound connections), keyed by `struct socket` address, with the
+/// agent: replies on them are not outbound traffic. Written by `socket_accept` (for agents
+/// only), read by `socket_sendmsg`. LRU, so it never fails to record; an evicted entry only
+/// means that socket's peer is checked like an outbound one.
+#[map]
+pub static INBOUND_SOCKETS: LruHashMap<u64, u32> =
+    LruHashMap::with_max_entries(MAX_INBOUND_SOCKETS, 0);

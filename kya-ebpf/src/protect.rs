@@ -6,20 +6,20 @@
 //! tree above it, or by its name (dotenv files, ssh private keys). Agent-specific entries are
 //! consulted before the catalogue's, so an `allow` beats the catalogue at the same level, and a
 //! deeper rule beats a shallower one.
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
 use kya_common::{
-    event::{COMM_LEN, DenyEvent, DenyKind, MatchedBy, NO_RULE},
+    event::{DenyKind, MatchedBy, NO_RULE},
     protect::{
         ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NAME_LEN, NameRuleKey, ProtectRule, flag,
-        is_dotenv_name, is_ssh_private_key_name, name_hash,
+        is_dotenv_name, is_ssh_agent_socket, is_ssh_private_key_name, name_hash,
     },
     tag::TaskTag,
 };
 
 use crate::{
     decision::{ALLOW, DENY},
+    events::report,
     kernel::{self, ReadError},
-    maps::{DENIALS, EVENTS, EVENTS_LOST, PROTECTED_INODES, PROTECTED_NAMES, count},
+    maps::{PROTECTED_INODES, PROTECTED_NAMES},
 };
 
 /// Why a file is refused.
@@ -87,11 +87,46 @@ pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     }
 }
 
+/// Refuses a connection or datagram to the AF_UNIX socket bound at `dentry` when it is
+/// protected from the agent (`unix_deny` and the built-in sockets are protected objects) or is
+/// named like an ssh agent's socket.
+#[inline(always)]
+pub fn guard_unix_dentry(dentry: u64, tag: TaskTag) -> i32 {
+    let mut object = Object::empty();
+    let verdict = match check(dentry, tag.agent, &mut object) {
+        Ok(None) => match ssh_agent_socket(dentry, &object) {
+            Ok(true) => Some(Denial::without_rule(MatchedBy::SshAgent)),
+            Ok(false) => None,
+            Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
+        },
+        Ok(verdict) => verdict,
+        Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
+    };
+    match verdict {
+        None => ALLOW,
+        Some(denial) => refuse(DenyKind::Unix, tag, denial, &object),
+    }
+}
+
+#[inline(always)]
+fn ssh_agent_socket(dentry: u64, object: &Object) -> Result<bool, ReadError> {
+    let parent = kernel::dentry_parent(dentry)?;
+    let mut dir = [0; NAME_LEN];
+    kernel::dentry_name(parent, &mut dir)?;
+    Ok(is_ssh_agent_socket(&dir, &object.name))
+}
+
 /// Counts the denial, reports it and returns `DENY`. A full ring buffer loses the event (and
 /// counts the loss), never the denial.
 #[inline(always)]
 pub fn refuse(kind: DenyKind, tag: TaskTag, denial: Denial, object: &Object) -> i32 {
-    report(kind, tag, denial, object.ino, object.dev, &object.name);
+    report(kind, tag, denial.matched, |event| {
+        event.rule = denial.rule;
+        event.ino = object.ino;
+        event.dev = object.dev;
+        event.detail = denial.level;
+        event.name = object.name;
+    });
     DENY
 }
 
@@ -100,39 +135,6 @@ pub fn refuse(kind: DenyKind, tag: TaskTag, denial: Denial, object: &Object) -> 
 #[inline(always)]
 pub fn refuse_process(tag: TaskTag, denial: Denial) -> i32 {
     refuse(DenyKind::ProcessAccess, tag, denial, &Object::empty())
-}
-
-/// Counts a denial and sends its event.
-#[inline(always)]
-pub fn report(
-    kind: DenyKind,
-    tag: TaskTag,
-    denial: Denial,
-    ino: u64,
-    dev: u32,
-    name: &[u8; NAME_LEN],
-) {
-    count(&DENIALS, kind as u32);
-    let Some(mut entry) = EVENTS.reserve::<DenyEvent>(0) else {
-        count(&EVENTS_LOST, 0);
-        return;
-    };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    #[expect(clippy::cast_possible_truncation, reason = "the helper packs two u32s")]
-    entry.write(DenyEvent {
-        kind: kind as u32,
-        agent: tag.agent,
-        tgid: (pid_tgid >> 32) as u32,
-        pid: pid_tgid as u32,
-        matched: denial.matched as u32,
-        rule: denial.rule,
-        ino,
-        dev,
-        detail: denial.level,
-        name: *name,
-        comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
-    });
-    entry.submit(0);
 }
 
 /// The rule that decides about the object behind `dentry` for `agent`, if any protects it.

@@ -399,17 +399,17 @@ pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> O
 
 fn op_invocation(agent: Option<&str>, args: &[&str]) -> Command {
     let probe = bin("kya-probe");
-    match agent {
-        Some(agent) => {
-            let mut command = Command::new(bin("kya"));
-            command.args(["run", "--agent", agent, "--"]).arg(probe).args(args);
-            command
-        }
-        None => {
-            let mut command = Command::new(probe);
-            command.args(args);
-            command
-        }
+    if let Some(agent) = agent {
+        let mut command = Command::new(bin("kya"));
+        command
+            .args(["run", "--agent", agent, "--"])
+            .arg(probe)
+            .args(args);
+        command
+    } else {
+        let mut command = Command::new(probe);
+        command.args(args);
+        command
     }
 }
 

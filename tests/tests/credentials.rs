@@ -3,7 +3,7 @@
 use std::{fs, os::unix::fs::symlink, path::Path, process::Command, time::Duration};
 
 use kya_tests::{
-    Daemon, EPERM, Fixture, OpResult, Probe, eventually, events, op, op_with_fd, require_vm,
+    Daemon, EPERM, Fixture, OpResult, Probe, events, eventually, op, op_with_fd, require_vm,
     scratch, serve_descriptor,
 };
 
@@ -75,13 +75,32 @@ fn catalogue_files_are_denied_to_agents_and_open_to_everyone_else() {
     let fixture = Fixture::new();
     plant_all();
     let _daemon = Daemon::start(&config_with_coder_files(&fixture));
-    for path in [ALICE_AWS, ROOT_KUBE, BOB_SSH_KEY, GCLOUD_TOKEN, APP_DOTENV, "/etc/shadow"] {
-        assert_denied(&op(Some("coder"), &["read", path]), &format!("coder reading {path}"));
-        assert_denied(&op(Some("ops"), &["read", path]), &format!("ops reading {path}"));
-        assert_allowed(&op(None, &["read", path]), &format!("untagged reading {path}"));
+    for path in [
+        ALICE_AWS,
+        ROOT_KUBE,
+        BOB_SSH_KEY,
+        GCLOUD_TOKEN,
+        APP_DOTENV,
+        "/etc/shadow",
+    ] {
+        assert_denied(
+            &op(Some("coder"), &["read", path]),
+            &format!("coder reading {path}"),
+        );
+        assert_denied(
+            &op(Some("ops"), &["read", path]),
+            &format!("ops reading {path}"),
+        );
+        assert_allowed(
+            &op(None, &["read", path]),
+            &format!("untagged reading {path}"),
+        );
     }
     assert_allowed(&op(Some("coder"), &["read", BOB_SSH_PUB]), "a public key");
-    assert_allowed(&op(Some("coder"), &["read", APP_README]), "an ordinary file");
+    assert_allowed(
+        &op(Some("coder"), &["read", APP_README]),
+        "an ordinary file",
+    );
 }
 
 #[test]
@@ -89,7 +108,10 @@ fn a_denial_reaches_the_daemon_with_agent_process_file_and_reason() {
     let fixture = Fixture::new();
     plant_all();
     let _daemon = Daemon::start(&config_with_coder_files(&fixture));
-    assert_denied(&op(Some("coder"), &["read", ALICE_AWS]), "coder reading AWS credentials");
+    assert_denied(
+        &op(Some("coder"), &["read", ALICE_AWS]),
+        "coder reading AWS credentials",
+    );
     let metadata = fs::metadata(ALICE_AWS).unwrap();
     let found = eventually(Duration::from_secs(5), || {
         events().iter().any(|event| {
@@ -98,7 +120,9 @@ fn a_denial_reaches_the_daemon_with_agent_process_file_and_reason() {
                 && event["path"] == ALICE_AWS
                 && event["ino"] == std::os::unix::fs::MetadataExt::ino(&metadata)
                 && event["why"] == "catalogue: AWS credentials"
-                && event["exe"].as_str().is_some_and(|exe| exe.ends_with("kya-probe"))
+                && event["exe"]
+                    .as_str()
+                    .is_some_and(|exe| exe.ends_with("kya-probe"))
         })
     });
     assert!(found, "no matching event in {:#?}", events());
@@ -109,10 +133,22 @@ fn per_agent_protect_and_allow_apply_to_that_agent_only() {
     let fixture = Fixture::new();
     plant_all();
     let _daemon = Daemon::start(&config_with_coder_files(&fixture));
-    assert_allowed(&op(Some("coder"), &["read", ALICE_AWS_CONFIG]), "coder's allowed file");
-    assert_denied(&op(Some("ops"), &["read", ALICE_AWS_CONFIG]), "ops reading AWS config");
-    assert_denied(&op(Some("coder"), &["read", APP_SECRET]), "coder's own protected tree");
-    assert_allowed(&op(Some("ops"), &["read", APP_SECRET]), "ops reading coder's protect");
+    assert_allowed(
+        &op(Some("coder"), &["read", ALICE_AWS_CONFIG]),
+        "coder's allowed file",
+    );
+    assert_denied(
+        &op(Some("ops"), &["read", ALICE_AWS_CONFIG]),
+        "ops reading AWS config",
+    );
+    assert_denied(
+        &op(Some("coder"), &["read", APP_SECRET]),
+        "coder's own protected tree",
+    );
+    assert_allowed(
+        &op(Some("ops"), &["read", APP_SECRET]),
+        "ops reading coder's protect",
+    );
 }
 
 #[test]
@@ -139,8 +175,15 @@ fn every_other_path_to_a_protected_file_is_denied() {
     // Another process's root is another process: refused by the process rule (the kernel
     // reports it as EACCES).
     let via_proc_root = format!("/proc/1/root{ALICE_AWS}");
-    assert_eq!(op(Some("coder"), &["read", &via_proc_root]), Err(EACCES), "{via_proc_root}");
-    assert_allowed(&op(None, &["read", &via_proc_root]), "untagged /proc/1/root");
+    assert_eq!(
+        op(Some("coder"), &["read", &via_proc_root]),
+        Err(EACCES),
+        "{via_proc_root}"
+    );
+    assert_allowed(
+        &op(None, &["read", &via_proc_root]),
+        "untagged /proc/1/root",
+    );
     for path in [
         hardlink.to_str().unwrap(),
         symlinked.to_str().unwrap(),
@@ -177,7 +220,10 @@ fn protected_files_moved_replaced_or_created_later_stay_protected() {
     // Moved away by someone else: the object is still the credentials.
     let moved = dir.join("moved-credentials");
     fs::rename(ALICE_AWS, &moved).unwrap();
-    assert_denied(&op(Some("coder"), &["read", moved.to_str().unwrap()]), "moved file");
+    assert_denied(
+        &op(Some("coder"), &["read", moved.to_str().unwrap()]),
+        "moved file",
+    );
     // Replaced at its path (write a new file, rename it over): protected by path at once.
     let fresh = dir.join("fresh");
     fs::write(&fresh, "new secret").unwrap();
@@ -186,11 +232,17 @@ fn protected_files_moved_replaced_or_created_later_stay_protected() {
     // Created later inside a protected tree, and as a dotenv file anywhere.
     plant("/home/alice/.config/gcloud/new-token.json");
     assert_denied(
-        &op(Some("coder"), &["read", "/home/alice/.config/gcloud/new-token.json"]),
+        &op(
+            Some("coder"),
+            &["read", "/home/alice/.config/gcloud/new-token.json"],
+        ),
         "file created in a protected tree",
     );
     plant("/srv/other/.env");
-    assert_denied(&op(Some("coder"), &["read", "/srv/other/.env"]), "new dotenv file");
+    assert_denied(
+        &op(Some("coder"), &["read", "/srv/other/.env"]),
+        "new dotenv file",
+    );
     // A protected directory that did not exist when the daemon started.
     plant("/home/alice/.azure/accessTokens.json");
     assert!(
@@ -234,7 +286,10 @@ fn descriptors_from_before_tagging_or_from_elsewhere_cannot_read() {
             &format!("untagged {scenario}"),
         );
     }
-    assert_denied(&op(Some("coder"), &["uring-open-read", ALICE_AWS]), "io_uring open");
+    assert_denied(
+        &op(Some("coder"), &["uring-open-read", ALICE_AWS]),
+        "io_uring open",
+    );
 
     let socket = scratch("descriptors").join("fd.sock");
     let server = serve_descriptor(&socket, secret());
@@ -253,17 +308,29 @@ fn agents_cannot_link_or_move_protected_files() {
     let _daemon = Daemon::start(&config_with_coder_files(&fixture));
     let target = dir.join("copy");
     assert_denied(
-        &op(Some("coder"), &["link", ALICE_AWS, target.to_str().unwrap()]),
+        &op(
+            Some("coder"),
+            &["link", ALICE_AWS, target.to_str().unwrap()],
+        ),
         "a new hard link",
     );
     assert_denied(
-        &op(Some("coder"), &["rename", ALICE_AWS, target.to_str().unwrap()]),
+        &op(
+            Some("coder"),
+            &["rename", ALICE_AWS, target.to_str().unwrap()],
+        ),
         "moving the file out",
     );
-    assert!(Path::new(ALICE_AWS).exists(), "the file stayed where it was");
+    assert!(
+        Path::new(ALICE_AWS).exists(),
+        "the file stayed where it was"
+    );
     let readme_link = dir.join("readme-link");
     assert_allowed(
-        &op(Some("coder"), &["link", APP_README, readme_link.to_str().unwrap()]),
+        &op(
+            Some("coder"),
+            &["link", APP_README, readme_link.to_str().unwrap()],
+        ),
         "linking an ordinary file",
     );
 }
@@ -281,7 +348,12 @@ fn agents_cannot_read_other_processes() {
     // The kernel reports a refused /proc open as EACCES and maps it to EPERM for
     // process_vm_readv; ptrace returns the hook's EPERM. The untagged control below, run by the
     // same user, proves the refusal is kya's.
-    for (scenario, errno) in [("environ", EACCES), ("mem", EACCES), ("vm-readv", EPERM), ("ptrace", EPERM)] {
+    for (scenario, errno) in [
+        ("environ", EACCES),
+        ("mem", EACCES),
+        ("vm-readv", EPERM),
+        ("ptrace", EPERM),
+    ] {
         assert_eq!(
             op(Some("coder"), &[scenario, &victim_pid]),
             Err(errno),
@@ -322,11 +394,12 @@ fn agents_read_ordinary_trees_without_a_single_denial() {
     let fixture = Fixture::new();
     plant_all();
     let _daemon = Daemon::start(&config_with_coder_files(&fixture));
-    for tree in ["/usr", "/lib", "/bin", "/kya", "/srv/app/readme-dir"] {
-        if !Path::new(tree).exists() {
-            continue;
-        }
-        assert_allowed(&op(Some("coder"), &["walk", tree]), &format!("walking {tree}"));
+    for tree in ["/kya/workspace", "/usr", "/lib", "/bin", "/kya"] {
+        assert!(Path::new(tree).is_dir(), "{tree} exists in the test VM");
+        assert_allowed(
+            &op(Some("coder"), &["walk", tree]),
+            &format!("walking {tree}"),
+        );
     }
     assert!(
         events().is_empty(),

@@ -53,6 +53,9 @@ fn check_config_reports_every_validation_error() {
 #[test]
 fn check_config_shows_what_rules_resolve_to() {
     let fixture = Fixture::new();
+    if !std::path::Path::new("/etc/shadow").exists() {
+        std::fs::write("/etc/shadow", "root:*:19000:0:99999:7:::\n").unwrap();
+    }
     let dir = scratch("check_config_ok");
     let path = dir.join("kya.toml");
     std::fs::write(&path, &fixture.config).unwrap();
@@ -71,6 +74,14 @@ fn check_config_shows_what_rules_resolve_to() {
         "{stdout}"
     );
     assert!(stdout.contains("coder uid 1001 -> uid 1001"), "{stdout}");
+    assert!(
+        stdout.contains("/etc/shadow [all agents] catalogue: password hashes"),
+        "the catalogue is listed as resolved here: {stdout}"
+    );
+    assert!(
+        stdout.contains(".env and .env.* in any directory"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -157,6 +157,18 @@ fn unit_tests() -> Result<Tally> {
     Ok(tally)
 }
 
+/// The workspace's own sources, copied into the test VM at `/kya/workspace`.
+const WORKSPACE_SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "README.md",
+    "kya-agent/src",
+    "kya-common/src",
+    "kya-ebpf/src",
+    "tests/src",
+    "tests/tests",
+    "xtask/src",
+];
+
 /// Builds everything and packs one initramfs that all kernels boot.
 fn integration_initramfs(setup: &setup::Setup, filter: &[String], dir: &Path) -> Result<PathBuf> {
     let binaries = build::binaries()?;
@@ -167,6 +179,13 @@ fn integration_initramfs(setup: &setup::Setup, filter: &[String], dir: &Path) ->
     }
     for test in &tests {
         initramfs.add_executable(&test.path, &format!("/kya/tests/{}", test.name))?;
+    }
+    // An ordinary tree for the tests to read as an agent (no file of it may be refused).
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives inside the workspace")?;
+    for source in WORKSPACE_SOURCES {
+        initramfs.add_path(&workspace.join(source), &format!("/kya/workspace/{source}"))?;
     }
     initramfs.write("/kya/run-tests.sh", RUN_TESTS, 0o755)?;
     let command: Vec<String> = ["sh", "/kya/run-tests.sh"]

@@ -4,6 +4,7 @@
 use std::{fmt, path::PathBuf};
 
 use super::path_pattern::PathPattern;
+use crate::network::NetworkRule;
 
 /// Longest agent name, in bytes (names are ASCII).
 pub const MAX_NAME_LEN: usize = 32;
@@ -84,6 +85,7 @@ pub struct Agent {
     pub(super) owner: String,
     pub(super) rules: MatchRules,
     pub(super) files: FileRules,
+    pub(super) network: NetworkRules,
 }
 
 impl Agent {
@@ -114,6 +116,13 @@ impl Agent {
     #[must_use]
     pub fn files(&self) -> &FileRules {
         &self.files
+    }
+
+    /// The `[agents.network]` rules; [`NetworkRules::default`] when the agent has no such
+    /// table.
+    #[must_use]
+    pub fn network(&self) -> &NetworkRules {
+        &self.network
     }
 }
 
@@ -179,5 +188,62 @@ impl FileRules {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.protect.is_empty() && self.allow.is_empty()
+    }
+}
+
+/// `[agents.network]`: which peers this agent may connect to, and how its `AF_UNIX` socket
+/// denials differ from the built-in defaults (see [`crate::network::BUILTIN_SOCKETS`]), which
+/// apply to every agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkRules {
+    pub(super) allow: Vec<NetworkRule>,
+    pub(super) unix_deny: Vec<PathBuf>,
+    pub(super) unix_allow: Vec<PathBuf>,
+    pub(super) allow_dns: bool,
+}
+
+impl NetworkRules {
+    /// Whether the agent may reach the host's resolvers (see [`crate::network::nameservers`])
+    /// on port 53 when `allow_dns` is not written.
+    pub const DEFAULT_ALLOW_DNS: bool = true;
+
+    /// The peers this agent may connect to, in file order (repeats kept): addresses and
+    /// networks as written, host names lowercased.
+    #[must_use]
+    pub fn allow(&self) -> &[NetworkRule] {
+        &self.allow
+    }
+
+    /// Socket paths denied to this agent in addition to the built-in defaults, in file order
+    /// (repeats kept). Absolute, without `.`, `..`, `//`, globs or a trailing `/`.
+    #[must_use]
+    pub fn unix_deny(&self) -> &[PathBuf] {
+        &self.unix_deny
+    }
+
+    /// Socket paths this agent may connect to although the built-in defaults (or its own
+    /// `unix_deny`) cover them, in file order (repeats kept). Same form as `unix_deny`.
+    #[must_use]
+    pub fn unix_allow(&self) -> &[PathBuf] {
+        &self.unix_allow
+    }
+
+    /// Whether the agent may reach the resolvers in `/etc/resolv.conf` on port 53.
+    #[must_use]
+    pub fn allow_dns(&self) -> bool {
+        self.allow_dns
+    }
+}
+
+impl Default for NetworkRules {
+    /// What an agent without `[agents.network]` gets: no peers but DNS, and the built-in
+    /// socket denials unchanged.
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            unix_deny: Vec::new(),
+            unix_allow: Vec::new(),
+            allow_dns: Self::DEFAULT_ALLOW_DNS,
+        }
     }
 }

@@ -10,7 +10,10 @@ use std::{
 use thiserror::Error;
 
 use super::path_pattern::PatternProblem;
-use crate::paths;
+use crate::{
+    network::{RuleProblem, SocketPathProblem},
+    paths,
+};
 
 /// Longest source excerpt shown on a `value:` line before it is cut short.
 const MAX_VALUE_CHARS: usize = 80;
@@ -121,6 +124,22 @@ impl fmt::Display for FileList {
     }
 }
 
+/// Which socket list of `[agents.network]` a path is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnixList {
+    Deny,
+    Allow,
+}
+
+impl fmt::Display for UnixList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Deny => "network.unix_deny",
+            Self::Allow => "network.unix_allow",
+        })
+    }
+}
+
 /// What is wrong. The `Display` text is the error's message.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -170,6 +189,14 @@ pub enum ConfigErrorKind {
         list: FileList,
         problem: PatternProblem,
     },
+    #[error("network.allow entry of agent {agent:?}: {problem}")]
+    InvalidNetworkRule { agent: String, problem: RuleProblem },
+    #[error("{list} path of agent {agent:?} {problem}")]
+    InvalidSocketPath {
+        agent: String,
+        list: UnixList,
+        problem: SocketPathProblem,
+    },
 }
 
 impl ConfigErrorKind {
@@ -199,9 +226,10 @@ impl ConfigErrorKind {
                         .into()
                 }
                 TomlProblem::MissingKey => "add the missing key to this table".into(),
-                TomlProblem::WrongType => "write the value with the type named above: paths \
-                                           and names are quoted strings, uids are unquoted \
-                                           integers, lists are in [brackets]"
+                TomlProblem::WrongType => "write the value with the type named above: paths, \
+                                           names and addresses are quoted strings, uids are \
+                                           unquoted integers, allow_dns is true or false, \
+                                           lists are in [brackets]"
                     .into(),
                 TomlProblem::DuplicateKey => "keep only one of the two keys".into(),
             },
@@ -264,6 +292,8 @@ impl ConfigErrorKind {
                                      or cgroup"
                 .into(),
             Self::InvalidFilePattern { problem, .. } => problem.fix().into(),
+            Self::InvalidNetworkRule { problem, .. } => problem.fix(),
+            Self::InvalidSocketPath { problem, .. } => problem.fix().into(),
         }
     }
 }

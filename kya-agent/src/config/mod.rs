@@ -22,9 +22,10 @@ use std::{
 };
 
 pub use self::{
-    agent::{Agent, AgentId, FileRules, MAX_NAME_LEN, MatchRules, is_valid_name},
+    agent::{Agent, AgentId, FileRules, MAX_NAME_LEN, MatchRules, NetworkRules, is_valid_name},
     error::{
         ConfigError, ConfigErrorKind, ConfigErrors, FileList, Location, PathProblem, TomlProblem,
+        UnixList,
     },
     path_pattern::{PathPattern, PatternBase, PatternProblem},
 };

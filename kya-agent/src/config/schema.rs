@@ -26,6 +26,8 @@ pub(super) struct RawAgent {
     pub rules: RawMatch,
     #[serde(default)]
     pub files: RawFiles,
+    #[serde(default)]
+    pub network: RawNetwork,
 }
 
 /// `[agents.match]`.
@@ -48,4 +50,19 @@ pub(super) struct RawFiles {
     pub protect: Vec<Spanned<String>>,
     #[serde(default)]
     pub allow: Vec<Spanned<String>>,
+}
+
+/// `[agents.network]`: address rules and socket paths, checked by `validate` (see
+/// `NetworkRule`). `allow_dns` is `None` when absent; its default is applied in `validate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub unix_deny: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub unix_allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_dns: Option<bool>,
 }

@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::network::{
+    IpCidr, NetworkRule, PortSpec, RuleProblem, SocketPathProblem, Target, canonical_cidr,
+};
 
 const FILE: &str = "/etc/kya/test.toml";
 
@@ -738,4 +741,562 @@ fn path_patterns_expand_once_or_per_home() {
         ]
     );
     assert!(pattern("~/.netrc").expand(&[]).is_empty());
+}
+
+/// A config with one agent called coder owned by alice, with `body` as its network table body.
+fn network_table(body: &str) -> String {
+    format!("[[agents]]\nname = \"coder\"\nowner = \"alice\"\n[agents.network]\n{body}\n")
+}
+
+#[track_caller]
+fn rule(text: &str) -> NetworkRule {
+    NetworkRule::parse(text)
+        .unwrap_or_else(|problem| panic!("expected {text:?} to be a valid rule: {problem}"))
+}
+
+#[track_caller]
+fn host_net(addr: &str, prefix_len: u8) -> Target {
+    let addr = addr
+        .parse()
+        .unwrap_or_else(|error| panic!("{addr:?} is an IP address: {error}"));
+    Target::Cidr(
+        IpCidr::new(addr, prefix_len)
+            .unwrap_or_else(|| panic!("{addr}/{prefix_len} is a valid network")),
+    )
+}
+
+const NETWORK_EXAMPLE: &str = r#"
+[agents.network]
+allow = [
+  "127.0.0.2:8080",        # one address, one port
+  "10.0.0.0/8:443",        # a CIDR and a port
+  "[fd00::/8]:*",          # IPv6 CIDR, any port
+  "[::1]:9000",            # IPv6 address
+  "db.internal:5432",      # a host name, resolved by the daemon
+  "localhost:*",
+]
+unix_deny = ["/run/containerd/containerd.sock"]
+unix_allow = ["/var/run/docker.sock"]
+allow_dns = true
+"#;
+
+#[test]
+fn network_example_parses_with_its_values() {
+    let config = parse(&format!("{EXAMPLE}{NETWORK_EXAMPLE}"));
+    let coder = &config.agents()[0];
+    assert_eq!(coder.rules().uid(), [1001], "the match table is unaffected");
+    let network = coder.network();
+    assert_eq!(
+        network.allow(),
+        [
+            NetworkRule {
+                target: host_net("127.0.0.2", 32),
+                port: PortSpec::One(8080)
+            },
+            NetworkRule {
+                target: host_net("10.0.0.0", 8),
+                port: PortSpec::One(443)
+            },
+            NetworkRule {
+                target: host_net("fd00::", 8),
+                port: PortSpec::Any
+            },
+            NetworkRule {
+                target: host_net("::1", 128),
+                port: PortSpec::One(9000)
+            },
+            NetworkRule {
+                target: Target::Host("db.internal".into()),
+                port: PortSpec::One(5432)
+            },
+            NetworkRule {
+                target: Target::Host("localhost".into()),
+                port: PortSpec::Any
+            },
+        ]
+    );
+    assert_eq!(
+        network.unix_deny(),
+        [PathBuf::from("/run/containerd/containerd.sock")]
+    );
+    assert_eq!(
+        network.unix_allow(),
+        [PathBuf::from("/var/run/docker.sock")]
+    );
+    assert!(network.allow_dns());
+}
+
+#[test]
+fn network_rules_take_every_form() {
+    let text = network_table(
+        "allow = [\"127.0.0.2:8080\", \"10.0.0.0/8:443\", \"0.0.0.0/0:*\", \"[fd00::/8]:*\", \
+         \"[::/0]:1-1024\", \"[::1]:9000\", \"[::ffff:127.0.0.2]:80\", \"DB.Internal:5432\", \
+         \"localhost:8000-8099\", \"10.1.2.3/32:65535\"]",
+    );
+    let config = parse(&text);
+    let allow = config.agents()[0].network().allow();
+    let expected = [
+        (host_net("127.0.0.2", 32), PortSpec::One(8080)),
+        (host_net("10.0.0.0", 8), PortSpec::One(443)),
+        (host_net("0.0.0.0", 0), PortSpec::Any),
+        (host_net("fd00::", 8), PortSpec::Any),
+        (host_net("::", 0), PortSpec::Range(1, 1024)),
+        (host_net("::1", 128), PortSpec::One(9000)),
+        (host_net("::ffff:127.0.0.2", 128), PortSpec::One(80)),
+        (Target::Host("db.internal".into()), PortSpec::One(5432)),
+        (
+            Target::Host("localhost".into()),
+            PortSpec::Range(8000, 8099),
+        ),
+        (host_net("10.1.2.3", 32), PortSpec::One(65535)),
+    ]
+    .map(|(target, port)| NetworkRule { target, port });
+    assert_eq!(allow, expected);
+
+    // A mapped IPv6 address is the same peer as the IPv4 address.
+    let Target::Cidr(mapped) = allow[6].target else {
+        panic!("expected an address, got {:?}", allow[6]);
+    };
+    assert_eq!(
+        canonical_cidr(mapped),
+        canonical_cidr(IpCidr::host("127.0.0.2".parse().expect("an address")))
+    );
+}
+
+#[test]
+fn network_and_its_keys_default_to_no_peers_but_dns() {
+    let config = parse(EXAMPLE);
+    let network = config.agents()[0].network();
+    assert_eq!(network, &NetworkRules::default(), "no [agents.network]");
+    assert!(network.allow().is_empty());
+    assert!(network.unix_deny().is_empty() && network.unix_allow().is_empty());
+    assert!(network.allow_dns(), "allow_dns defaults to true");
+
+    let config = parse(&network_table(""));
+    assert_eq!(
+        config.agents()[0].network(),
+        &NetworkRules::default(),
+        "an empty table"
+    );
+
+    let config = parse(&network_table("allow_dns = false"));
+    let no_dns = config.agents()[0].network();
+    assert!(!no_dns.allow_dns());
+    assert!(no_dns.allow().is_empty());
+
+    let config =
+        parse("agents = [{ name = \"a\", owner = \"bob\", network = { allow = [\"x:1\"] } }]\n");
+    let network = config.agents()[0].network();
+    assert_eq!(network.allow(), [rule("x:1")]);
+    assert!(network.allow_dns());
+}
+
+#[test]
+fn network_repeats_and_allows_that_exempt_nothing_are_fine() {
+    let config = parse(&network_table(
+        "allow = [\"x:1\", \"X:1\"]\nunix_deny = [\"/run/a.sock\", \"/run/a.sock\"]\n\
+         unix_allow = [\"/run/a.sock\", \"/not/a/default.sock\"]",
+    ));
+    let network = config.agents()[0].network();
+    assert_eq!(network.allow(), [rule("x:1"), rule("x:1")]);
+    assert_eq!(
+        network.unix_deny(),
+        [PathBuf::from("/run/a.sock"), PathBuf::from("/run/a.sock")]
+    );
+    assert_eq!(
+        network.unix_allow(),
+        [
+            PathBuf::from("/run/a.sock"),
+            PathBuf::from("/not/a/default.sock")
+        ]
+    );
+}
+
+/// Asserts that `text`, second in `network.allow`, is reported at its position with a message
+/// and a fix mentioning `in_message` and `in_fix`.
+#[track_caller]
+fn assert_rule_error(text: &str, in_message: &str, in_fix: &str) {
+    let error = only_error(&network_table(&format!("allow = [\"ok:1\", \"{text}\"]")));
+    assert_at(&error, 5, 18);
+    assert_mentions(&error, in_message, in_fix);
+    assert!(
+        error
+            .message()
+            .starts_with("network.allow entry of agent \"coder\": "),
+        "{error}"
+    );
+    assert!(
+        matches!(error.kind(), ConfigErrorKind::InvalidNetworkRule { .. }),
+        "{error}"
+    );
+    if text.chars().count() < 70 {
+        assert_eq!(error.value(), Some(format!("\"{text}\"").as_str()));
+    }
+}
+
+#[test]
+fn network_rule_shape_mistakes_are_located_and_explained() {
+    for (text, in_message, in_fix) in [
+        ("", "empty rule", "remove the empty string"),
+        ("10.0.0.1 :80", "whitespace", "\"10.0.0.1:80\""),
+        ("a:b:c", "not an address", "ADDRESS:PORT"),
+        (
+            "::1:9000",
+            "IPv6 address without brackets",
+            "\"[::1]:9000\"",
+        ),
+        (
+            "fd00::/8:443",
+            "IPv6 address without brackets",
+            "\"[fd00::/8]:443\"",
+        ),
+        ("::1", "IPv6 address without brackets", "\"[::1]:443\""),
+        ("[::1:80", "'[' without a closing ']'", "close the bracket"),
+        (
+            "[::1]9000",
+            "unexpected \"9000\" after ']'",
+            "right after ']'",
+        ),
+        (
+            "[10.0.0.1]:80",
+            "\"10.0.0.1\" is in brackets, which are only",
+            "\"10.0.0.1:80\"",
+        ),
+        (
+            "[db.internal]:80",
+            "only for IPv6 addresses",
+            "\"db.internal:80\"",
+        ),
+        (":443", "missing address", "before the ':'"),
+        (
+            "*:443",
+            "'*' is not an address",
+            "\"0.0.0.0/0:443\" and \"[::/0]:443\"",
+        ),
+        (
+            "10.0.0.1",
+            "missing port",
+            "\"10.0.0.1:443\", or \"10.0.0.1:*\"",
+        ),
+        ("10.0.0.1:", "missing port", "\"10.0.0.1:443\""),
+        ("[::1]", "missing port", "\"[::1]:443\", or \"[::1]:*\""),
+        ("db.internal", "missing port", "\"db.internal:443\""),
+    ] {
+        assert_rule_error(text, in_message, in_fix);
+    }
+}
+
+#[test]
+fn network_rule_address_mistakes_are_located_and_explained() {
+    for (text, in_message, in_fix) in [
+        (
+            "10.0.0.256:80",
+            "\"10.0.0.256\" is not a valid IPv4 address",
+            "four numbers",
+        ),
+        (
+            "010.0.0.1:80",
+            "\"010.0.0.1\" is not a valid IPv4 address",
+            "leading zeros",
+        ),
+        (
+            "db/8:80",
+            "\"db\" is not a valid IPv4 address",
+            "host names do not",
+        ),
+        (
+            "[fd00::g]:80",
+            "\"fd00::g\" is not a valid IPv6 address",
+            "[fd00::/8]:*",
+        ),
+        (
+            "[fe80::1%eth0]:80",
+            "is not a valid IPv6 address",
+            "zone index",
+        ),
+        (
+            "10.0.0.0/33:80",
+            "prefix length \"33\" is not a number from 0 to 32",
+            "0 to 32",
+        ),
+        ("10.0.0.0/:80", "prefix length \"\"", "0 to 32"),
+        ("[fd00::/129]:80", "prefix length \"129\"", "0 to 128"),
+        (
+            "10.0.0.1/8:443",
+            "10.0.0.1/8 has bits set past the prefix; the network is 10.0.0.0/8",
+            "write the network address: \"10.0.0.0/8:443\"",
+        ),
+        (
+            "[fd00::1/8]:*",
+            "fd00::1/8 has bits set past the prefix; the network is fd00::/8",
+            "write the network address: \"[fd00::/8]:*\"",
+        ),
+    ] {
+        assert_rule_error(text, in_message, in_fix);
+    }
+}
+
+#[test]
+fn network_rule_host_name_mistakes_are_located_and_explained() {
+    let long_host = format!("{}.com", "a".repeat(250));
+    let long_label = format!("{}.com", "a".repeat(64));
+    for (text, in_message, in_fix) in [
+        (
+            "db_1.internal:80",
+            "host name contains '_'",
+            "letters, digits, '-' and '.'",
+        ),
+        ("bücher.de:80", "host name contains 'ü'", "punycode"),
+        (
+            &long_host,
+            "254 characters long, more than 253",
+            "at most 253",
+        ),
+        ("db..internal:80", "empty part", "without '..'"),
+        ("db.internal.:80", "empty part", "trailing '.'"),
+        (&long_label, "longer than 63 characters", "at most 63"),
+        (
+            "-db.internal:80",
+            "part \"-db\" starts or ends with '-'",
+            "cannot start or end",
+        ),
+    ] {
+        assert_rule_error(text, in_message, in_fix);
+    }
+}
+
+#[test]
+fn network_rule_port_mistakes_are_located_and_explained() {
+    for (text, in_message, in_fix) in [
+        (
+            "10.0.0.1:http",
+            "port \"http\" is not a number, a range or '*'",
+            "1 to 65535",
+        ),
+        ("10.0.0.1:80-", "port \"80-\" is not a number", "8000-8099"),
+        (
+            "10.0.0.1:0",
+            "port 0 is not a valid port",
+            "or * for any port",
+        ),
+        ("10.0.0.1:0-80", "port 0 is not a valid port", "1 to 65535"),
+        ("10.0.0.1:70000", "port 70000 is out of range", "1 to 65535"),
+        (
+            "10.0.0.1:8000-70000",
+            "port 70000 is out of range",
+            "1 to 65535",
+        ),
+        (
+            "10.0.0.1:8099-8000",
+            "port range 8099-8000 is inverted",
+            "lower port first: 8000-8099",
+        ),
+    ] {
+        assert_rule_error(text, in_message, in_fix);
+    }
+}
+
+#[test]
+fn network_rule_errors_render_like_the_others() {
+    let error = only_error(&network_table("allow = [\"10.0.0.1:70000\"]"));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{FILE}:5:10: network.allow entry of agent \"coder\": port 70000 is out of range (1 \
+             to 65535)\n  value: \"10.0.0.1:70000\"\n  fix: write a port from 1 to 65535, a \
+             range such as 8000-8099, or * for any port"
+        )
+    );
+    let error = only_error(&network_table("allow = [\n  \"fd00::1:443\",\n]"));
+    assert_at(&error, 6, 3);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{FILE}:6:3: network.allow entry of agent \"coder\": IPv6 address without \
+             brackets\n  value: \"fd00::1:443\"\n  fix: write an IPv6 address in [brackets] \
+             before ':' and the port: \"[fd00::1]:443\", or \"[fd00::1:443]:443\" if all of it \
+             is the address"
+        )
+    );
+}
+
+#[test]
+fn socket_paths_must_be_absolute_and_exact() {
+    for (path, in_message, in_fix) in [
+        ("", "is empty", "write the socket's path"),
+        ("run/docker.sock", "does not start with '/'", "full path"),
+        ("~/agent.sock", "does not start with '/'", "full path"),
+        ("/run/../var/run/docker.sock", "'..'", "without '..'"),
+        ("/run/./docker.sock", "'.' component", "without '.'"),
+        ("/run//docker.sock", "'//'", "each '/' once"),
+        ("/run/docker/", "ends with '/'", "trailing '/'"),
+        ("/", "ends with '/'", "trailing '/'"),
+        ("/run/*.sock", "glob character", "full path"),
+        ("/tmp/ssh-?/agent.1", "glob character", "not supported"),
+        ("/run/[ab].sock", "glob character", "not supported"),
+        ("/run/a\\u0000b", "NUL", "remove the NUL"),
+    ] {
+        let error = only_error(&network_table(&format!(
+            "unix_deny = [\"/ok\", \"{path}\"]"
+        )));
+        assert_at(&error, 5, 21);
+        assert_mentions(&error, in_message, in_fix);
+        assert!(
+            error
+                .message()
+                .starts_with("network.unix_deny path of agent \"coder\" "),
+            "{error}"
+        );
+        assert_eq!(error.value(), Some(format!("\"{path}\"").as_str()));
+
+        let error = only_error(&network_table(&format!(
+            "unix_allow = [\"/ok\", \"{path}\"]"
+        )));
+        assert_at(&error, 5, 22);
+        assert_mentions(&error, in_message, in_fix);
+        assert!(
+            error
+                .message()
+                .starts_with("network.unix_allow path of agent \"coder\" "),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn network_errors_are_all_reported_in_file_order() {
+    let text = network_table(
+        "allow = [\"10.0.0.1\", \"ok:1\", \"x:0\"]\nunix_deny = [\"sock\"]\n\
+         unix_allow = [\"/a/\"]",
+    );
+    let errors = errors(&text);
+    let positions: Vec<_> = errors
+        .iter()
+        .map(|error| (error.line(), error.column()))
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            (Some(5), Some(10)),
+            (Some(5), Some(30)),
+            (Some(6), Some(14)),
+            (Some(7), Some(15)),
+        ],
+        "unexpected errors:\n{errors:#?}"
+    );
+    assert!(matches!(
+        errors[0].kind(),
+        ConfigErrorKind::InvalidNetworkRule {
+            problem: RuleProblem::MissingPort { .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        errors[1].kind(),
+        ConfigErrorKind::InvalidNetworkRule {
+            problem: RuleProblem::PortZero,
+            ..
+        }
+    ));
+    assert!(matches!(
+        errors[2].kind(),
+        ConfigErrorKind::InvalidSocketPath {
+            list: UnixList::Deny,
+            problem: SocketPathProblem::NotAbsolute,
+            ..
+        }
+    ));
+    assert!(matches!(
+        errors[3].kind(),
+        ConfigErrorKind::InvalidSocketPath {
+            list: UnixList::Allow,
+            problem: SocketPathProblem::TrailingSlash,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn network_unknown_keys_and_wrong_types_are_located() {
+    let error = only_error(&network_table("allow = []\nallows = [\"x:1\"]"));
+    assert_at(&error, 6, 1);
+    assert_mentions(&error, "unknown field `allows`", "spelling");
+    for key in ["`allow`", "`unix_deny`", "`unix_allow`", "`allow_dns`"] {
+        assert!(
+            error.message().contains(key),
+            "expected {key} listed:\n{error}"
+        );
+    }
+
+    let error = only_error("[[agents]]\nname = \"coder\"\nowner = \"alice\"\nnet = {}\n");
+    assert_at(&error, 4, 1);
+    assert!(error.message().contains("`network`"), "{error}");
+
+    let error = only_error(&network_table("allow_dns = \"yes\""));
+    assert_at(&error, 5, 13);
+    assert_mentions(&error, "invalid type", "allow_dns is true or false");
+
+    let error = only_error(&network_table("allow = \"10.0.0.1:80\""));
+    assert_at(&error, 5, 9);
+    assert_mentions(&error, "invalid type", "lists are in [brackets]");
+
+    let error = only_error(&network_table("allow = [443]"));
+    assert_at(&error, 5, 10);
+    assert_mentions(&error, "invalid type", "addresses are quoted strings");
+}
+
+/// The lines of `DEFAULT_TOML` from the commented-out table header `header` to the next blank
+/// line, uncommented.
+fn uncommented_default_example(header: &str) -> String {
+    let start = DEFAULT_TOML
+        .find(&format!("# {header}\n"))
+        .unwrap_or_else(|| panic!("expected a commented-out {header} in the default config"));
+    DEFAULT_TOML[start..]
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .fold(String::new(), |mut example, line| {
+            let uncommented = line.strip_prefix("# ").unwrap_or_else(|| {
+                panic!("expected every line of the {header} example commented: {line:?}")
+            });
+            example.push_str(uncommented);
+            example.push('\n');
+            example
+        })
+}
+
+#[test]
+fn default_network_example_is_commented_out_and_valid() {
+    assert_eq!(
+        Config::embedded_default().agents()[0].network(),
+        &NetworkRules::default(),
+        "the default's [agents.network] is commented out"
+    );
+    let example = uncommented_default_example("[agents.network]");
+    let config = parse(&format!("{DEFAULT_TOML}\n{example}"));
+    let network = config.agents()[0].network();
+    assert_eq!(
+        network.allow(),
+        [
+            rule("10.0.0.0/8:443"),
+            rule("[fd00::/8]:*"),
+            rule("db.internal:5432"),
+            rule("localhost:8000-8099"),
+        ]
+    );
+    assert_eq!(
+        network.unix_deny(),
+        [PathBuf::from("/run/buildkit/buildkitd.sock")]
+    );
+    assert_eq!(
+        network.unix_allow(),
+        [PathBuf::from("/var/run/docker.sock")]
+    );
+    assert!(network.allow_dns());
+
+    let example = uncommented_default_example("[agents.files]");
+    let config = parse(&format!("{DEFAULT_TOML}\n{example}"));
+    assert_eq!(
+        config.agents()[0].files().allow(),
+        [pattern("~/.aws/config")]
+    );
 }

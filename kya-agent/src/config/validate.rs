@@ -9,12 +9,15 @@ use std::{
 use toml::Spanned;
 
 use super::{
-    agent::{Agent, AgentId, FileRules, MatchRules, is_valid_name},
-    error::{ConfigErrorKind, Diagnostics, FileList, PathProblem},
+    agent::{Agent, AgentId, FileRules, MatchRules, NetworkRules, is_valid_name},
+    error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
     path_pattern::PathPattern,
-    schema::{RawAgent, RawFiles, RawMatch},
+    schema::{RawAgent, RawFiles, RawMatch, RawNetwork},
 };
-use crate::paths;
+use crate::{
+    network::{NetworkRule, parse_socket_path},
+    paths,
+};
 
 /// Rules already claimed by an earlier agent, by the name of that agent: a process matching a
 /// rule claimed twice would belong to two agents.
@@ -37,6 +40,7 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
         owner,
         rules,
         files,
+        network,
     } in raw
     {
         let span = name.span();
@@ -86,12 +90,14 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
 
         let rules = match_rules(&name, rules, &mut claims, diag);
         let files = file_rules(&name, files, diag);
+        let network = network_rules(&name, network, diag);
         agents.push(Agent {
             id,
             name,
             owner,
             rules,
             files,
+            network,
         });
     }
     agents
@@ -180,6 +186,53 @@ fn path_patterns(
         }
     }
     patterns
+}
+
+/// Validates one `[agents.network]` table of the agent `agent`. As in `[agents.files]`, repeats
+/// are harmless and kept, and a `unix_allow` entry that exempts nothing is not an error.
+fn network_rules(agent: &str, raw: RawNetwork, diag: &mut Diagnostics<'_>) -> NetworkRules {
+    let mut allow = Vec::with_capacity(raw.allow.len());
+    for text in raw.allow {
+        match NetworkRule::parse(text.get_ref()) {
+            Ok(rule) => allow.push(rule),
+            Err(problem) => {
+                let agent = agent.to_owned();
+                let kind = ConfigErrorKind::InvalidNetworkRule { agent, problem };
+                diag.error(text.span(), kind);
+            }
+        }
+    }
+    NetworkRules {
+        allow,
+        unix_deny: socket_paths(agent, UnixList::Deny, raw.unix_deny, diag),
+        unix_allow: socket_paths(agent, UnixList::Allow, raw.unix_allow, diag),
+        allow_dns: raw.allow_dns.unwrap_or(NetworkRules::DEFAULT_ALLOW_DNS),
+    }
+}
+
+/// Checks the paths of one `network.unix_*` list, recording each invalid one at its span.
+fn socket_paths(
+    agent: &str,
+    list: UnixList,
+    raw: Vec<Spanned<String>>,
+    diag: &mut Diagnostics<'_>,
+) -> Vec<PathBuf> {
+    let mut sockets = Vec::with_capacity(raw.len());
+    for text in raw {
+        match parse_socket_path(text.get_ref()) {
+            Ok(path) => sockets.push(path),
+            Err(problem) => {
+                let agent = agent.to_owned();
+                let kind = ConfigErrorKind::InvalidSocketPath {
+                    agent,
+                    list,
+                    problem,
+                };
+                diag.error(text.span(), kind);
+            }
+        }
+    }
+    sockets
 }
 
 /// Claims `rule` for `agent`; returns the other agent that already claimed it, if any. Repeating

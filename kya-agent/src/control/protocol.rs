@@ -50,7 +50,8 @@ pub struct DenialRecord {
     pub seq: u64,
     /// When the daemon received it (milliseconds since the Unix epoch).
     pub time_ms: u64,
-    /// `file-open`, `file-access`, `file-mmap`, `file-link`, `file-rename` or `procfs`.
+    /// `file-open`, `file-access`, `file-mmap`, `file-link`, `file-rename`, `procfs`,
+    /// `connect`, `send`, `unix` or `raw-socket`.
     pub kind: String,
     pub agent: String,
     /// Process id, and the thread that made the attempt.
@@ -67,6 +68,11 @@ pub struct DenialRecord {
     pub ino: Option<u64>,
     /// For `procfs`: the process the agent tried to reach.
     pub target_pid: Option<u32>,
+    /// For `connect` and `send`: the peer (`1.2.3.4:80`, `[::1]:80`) and `tcp` or `udp`.
+    pub peer: Option<String>,
+    pub protocol: Option<String>,
+    /// The host name the daemon resolved to the peer's address, when it knows one.
+    pub host: Option<String>,
     /// Why the object is protected.
     pub why: String,
 }

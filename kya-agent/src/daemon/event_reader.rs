@@ -15,6 +15,8 @@ use crate::{
 pub struct Explainer {
     pub config: Arc<Config>,
     pub file_rules: Arc<RwLock<Vec<ResolvedFileRule>>>,
+    /// Host names of allowlisted addresses, to name a refused peer the daemon knows.
+    pub hosts: super::net_refresh::HostNames,
 }
 
 /// Reads events until the ring buffer fails (it only does when the daemon stops).
@@ -34,10 +36,18 @@ pub async fn run(
                 tracing::warn!(bytes = item.len(), "short denial event ignored");
                 continue;
             };
-            let record = {
+            let mut record = {
                 let rules = explainer.file_rules.read().expect("file rules lock");
                 events::describe(&event, &explainer.config, &rules)
             };
+            if record.peer.is_some() {
+                record.host = explainer
+                    .hosts
+                    .read()
+                    .expect("hosts lock")
+                    .get(&event.addr)
+                    .cloned();
+            }
             tracing::warn!(
                 kind = %record.kind,
                 agent = %record.agent,
@@ -48,6 +58,8 @@ pub async fn run(
                 dev = record.dev.as_deref().unwrap_or("-"),
                 ino = record.ino.unwrap_or(0),
                 target_pid = record.target_pid.unwrap_or(0),
+                peer = record.peer.as_deref().unwrap_or("-"),
+                protocol = record.protocol.as_deref().unwrap_or("-"),
                 why = %record.why,
                 "denied"
             );

@@ -15,7 +15,10 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use super::kernel_task::KernelHandle;
 use crate::{
     config::Config,
-    files::{self, tables::{self, FileTables, ResolvedFileRule}},
+    files::{
+        self,
+        tables::{self, FileTables, ResolvedFileRule},
+    },
 };
 
 /// Changes often come in bursts (an editor's write-and-rename); resolve once per burst.
@@ -24,7 +27,9 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// Resolves the catalogue and the config's file rules against the filesystem now.
 #[must_use]
 pub fn resolve_now(config: &Config) -> FileTables {
-    tables::resolve(&files::resolve(config, &files::system_homes()))
+    let mut tables = tables::resolve(&files::resolve(config, &files::system_homes()));
+    tables.add_sockets(config);
+    tables
 }
 
 /// Watches the directories behind `initial` and re-resolves on every change, until the
@@ -64,7 +69,10 @@ fn watch(
         }
         match kernel.set_file_tables_blocking(next.clone()) {
             Ok(Ok(())) => {
-                *file_rules.write().expect("file rules lock") = next.rules.clone();
+                file_rules
+                    .write()
+                    .expect("file rules lock")
+                    .clone_from(&next.rules);
                 tracing::info!(
                     objects = next.inodes.len(),
                     paths = next.names.len(),

@@ -5,7 +5,10 @@ use std::{collections::BTreeMap, thread};
 use kya_common::tag::{TaggedTaskRecord, TaskTag};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{error_chain, files::tables::FileTables, kernel::Kernel, tagging::adopt};
+use crate::{
+    error_chain, files::tables::FileTables, kernel::Kernel, network::table::NetTable,
+    tagging::adopt,
+};
 
 /// Commands the kernel thread carries out.
 enum Command {
@@ -16,6 +19,10 @@ enum Command {
     },
     SetFileTables {
         tables: Box<FileTables>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    SetNetTable {
+        table: Box<NetTable>,
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// Drop the kernel programs (detaching them) and end the thread.
@@ -66,6 +73,21 @@ impl KernelHandle {
         answer.blocking_recv().map_err(|_| KernelGone)
     }
 
+    /// Replaces the network allowlist; callable from a plain thread.
+    pub fn set_net_table_blocking(
+        &self,
+        table: NetTable,
+    ) -> Result<Result<(), String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .blocking_send(Command::SetNetTable {
+                table: Box::new(table),
+                reply,
+            })
+            .map_err(|_| KernelGone)?;
+        answer.blocking_recv().map_err(|_| KernelGone)
+    }
+
     /// Detaches everything and ends the kernel thread, whoever else still holds a handle.
     pub fn shutdown_blocking(&self) {
         let _ = self.commands.blocking_send(Command::Shutdown);
@@ -89,10 +111,12 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                         let _ = reply.send(kernel.tagged_tasks().map_err(|e| error_chain(&e)));
                     }
                     Command::Shutdown => break,
+                    Command::SetNetTable { table, reply } => {
+                        let result = kernel.set_net_table(&table).map_err(|e| error_chain(&e));
+                        let _ = reply.send(result);
+                    }
                     Command::SetFileTables { tables, reply } => {
-                        let result = kernel
-                            .set_file_tables(&tables)
-                            .map_err(|e| error_chain(&e));
+                        let result = kernel.set_file_tables(&tables).map_err(|e| error_chain(&e));
                         let _ = reply.send(result);
                     }
                     Command::Tag { processes, reply } => {

@@ -3,6 +3,7 @@
 mod event_reader;
 mod file_watch;
 pub mod kernel_task;
+mod net_refresh;
 
 use std::{
     fs, io,
@@ -66,6 +67,10 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     kernel
         .set_file_tables(&file_tables)
         .map_err(DaemonError::Kernel)?;
+    let net_table = net_refresh::compile_now(&config);
+    kernel
+        .set_net_table(&net_table)
+        .map_err(DaemonError::Kernel)?;
     let events = kernel.take_events().map_err(DaemonError::Kernel)?;
     let compiled = rules::compile(&config);
     for rule in &compiled.resolved {
@@ -103,9 +108,19 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     if let Err(error) = watcher {
         tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
     }
+    let hosts: net_refresh::HostNames = Arc::new(RwLock::new(net_table.hosts.clone()));
+    if let Err(error) = net_refresh::spawn(
+        Arc::clone(&config),
+        net_table,
+        handle.clone(),
+        Arc::clone(&hosts),
+    ) {
+        tracing::error!(error = %error, "cannot refresh host names; their addresses stay as resolved at start");
+    }
     let explainer = event_reader::Explainer {
         config: Arc::clone(&config),
         file_rules,
+        hosts,
     };
     let state = Arc::new(ServerState {
         config,

@@ -128,8 +128,6 @@ impl NamePattern {
     }
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

@@ -12,7 +12,11 @@ use kya_common::protect::{
 };
 
 use super::plan::{PlannedPath, ProtectionPlan, Scope, Why};
-use crate::procfs::kernel_dev;
+use crate::{
+    config::{Config, PathPattern},
+    network::BUILTIN_SOCKETS,
+    procfs::kernel_dev,
+};
 
 /// Files registered by identity below one protected tree, at most: enough for credential
 /// directories, bounded so a mistaken tree (a whole home) cannot exhaust the kernel map.
@@ -190,6 +194,60 @@ impl FileTables {
         }
     }
 
+    /// Adds the AF_UNIX sockets that hand out authority: the built-in ones for every agent
+    /// (unless an agent's `unix_allow` exempts them) and each agent's `unix_deny`. They are
+    /// protected objects like files: the kernel's socket hooks consult the same tables.
+    pub fn add_sockets(&mut self, config: &Config) {
+        for socket in BUILTIN_SOCKETS {
+            self.add_socket(
+                Scope::AllAgents,
+                Path::new(socket.path),
+                Why::Catalogue(socket.why),
+                0,
+            );
+        }
+        for agent in config.agents() {
+            let scope = Scope::Agent(agent.id());
+            let name = agent.name().to_owned();
+            for path in agent.network().unix_deny() {
+                self.add_socket(
+                    scope,
+                    path,
+                    Why::Protect {
+                        agent: name.clone(),
+                    },
+                    0,
+                );
+            }
+            for path in agent.network().unix_allow() {
+                self.add_socket(
+                    scope,
+                    path,
+                    Why::Allow {
+                        agent: name.clone(),
+                    },
+                    flag::ALLOW,
+                );
+            }
+        }
+    }
+
+    fn add_socket(&mut self, scope: Scope, path: &Path, why: Why, flags: u32) {
+        let Ok(pattern) = PathPattern::parse(&path.display().to_string()) else {
+            return;
+        };
+        self.add(
+            &PlannedPath {
+                path: path.to_owned(),
+                tree: false,
+                scope,
+                why,
+                pattern,
+            },
+            flags,
+        );
+    }
+
     /// Keeps protecting, by identity, every object `previous` protected that is no longer at a
     /// protected path: a credentials file moved elsewhere is still the same secret. Indexes of
     /// rules are the same across resolutions of one config, so the kept entries still explain
@@ -288,14 +346,20 @@ mod tests {
             &home,
         );
         let dir = fs::metadata(&gcloud).unwrap();
-        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags, flag::TREE);
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
+            flag::TREE
+        );
         let coder = crate::config::AgentId::from_name("coder").get();
         assert_eq!(
             tables.inodes[&inode_key(coder, &dir)].flags,
             flag::TREE | flag::ALLOW
         );
         let token = fs::metadata(gcloud.join("legacy/token")).unwrap();
-        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &token)].flags, flag::FILE);
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &token)].flags,
+            flag::FILE
+        );
         assert!(tables.watch.contains(&gcloud.join("legacy")));
     }
 
@@ -308,9 +372,15 @@ mod tests {
         symlink("id_ed25519", home.join(".ssh/id_link")).unwrap();
         let tables = tables_for(AGENT, &home);
         let dir = fs::metadata(home.join(".ssh")).unwrap();
-        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags, flag::SSH_KEYS);
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
+            flag::SSH_KEYS
+        );
         let key = fs::metadata(home.join(".ssh/id_ed25519")).unwrap();
-        assert_eq!(tables.inodes[&inode_key(ALL_AGENTS, &key)].flags, flag::FILE);
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &key)].flags,
+            flag::FILE
+        );
         let public = fs::metadata(home.join(".ssh/id_ed25519.pub")).unwrap();
         assert!(!tables.inodes.contains_key(&inode_key(ALL_AGENTS, &public)));
     }

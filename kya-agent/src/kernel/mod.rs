@@ -9,17 +9,21 @@ use std::collections::HashMap as StdHashMap;
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{
+        Array, HashMap, MapData, PerCpuArray, RingBuf,
+        lpm_trie::{Key, LpmTrie},
+    },
     programs::{BtfTracePoint, Iter, Lsm},
 };
 pub use error::KernelError;
 use kya_common::{
     maps as map_names,
+    net::NetKey,
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
     tag::{InodeKey, TaggedTaskRecord, TaskTag},
 };
 
-use crate::files::tables::FileTables;
+use crate::{files::tables::FileTables, network::table::NetTable};
 
 /// The kernel object built from `kya-ebpf` by this crate's build script.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kya"));
@@ -114,6 +118,26 @@ impl Kernel {
     pub fn set_file_tables(&mut self, tables: &FileTables) -> Result<(), KernelError> {
         replace_entries(self.hash_map(map_names::PROTECTED_INODES)?, &tables.inodes)?;
         replace_entries(self.hash_map(map_names::PROTECTED_NAMES)?, &tables.names)
+    }
+
+    /// Replaces the network allowlist entries with `table`'s, new entries first so that a peer
+    /// allowed before and after is never refused in between.
+    pub fn set_net_table(&mut self, table: &NetTable) -> Result<(), KernelError> {
+        let name = map_names::NET_ALLOW;
+        let mut trie: LpmTrie<&mut MapData, NetKey, u32> = self.map(name)?;
+        for (&(prefix, key), rule) in &table.entries {
+            trie.insert(&Key::new(prefix, key), rule, 0)
+                .map_err(KernelError::map(name))?;
+        }
+        let stale: Vec<Key<NetKey>> = trie
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|key| !table.entries.contains_key(&(key.prefix_len(), key.data())))
+            .collect();
+        for key in stale {
+            trie.remove(&key).map_err(KernelError::map(name))?;
+        }
+        Ok(())
     }
 
     /// Takes the denial event ring buffer out, for the task that reads it.

@@ -49,13 +49,34 @@ pub fn run(args: &Args) -> ExitCode {
         }
     }
     print_files(&config);
+    print_network(&config);
     ExitCode::SUCCESS
+}
+
+/// What every agent's network allowlist resolves to on this host now.
+fn print_network(config: &Config) {
+    println!("network allowlists (everything else is refused to agents):");
+    let table = kya_agent::network::table::compile(
+        config,
+        &kya_agent::network::system_nameservers(),
+        &kya_agent::network::table::system_resolve,
+    );
+    for rule in &table.rules {
+        match &rule.outcome {
+            Ok(networks) => println!("  {} {} -> {}", rule.agent, rule.rule, networks.join(", ")),
+            Err(problem) => println!(
+                "  {} {} -> allows nothing now: {problem}",
+                rule.agent, rule.rule
+            ),
+        }
+    }
 }
 
 /// What the credential catalogue and the `[agents.files]` rules resolve to on this host.
 fn print_files(config: &Config) {
     let plan = files::resolve(config, &files::system_homes());
-    let tables = files::tables::resolve(&plan);
+    let mut tables = files::tables::resolve(&plan);
+    tables.add_sockets(config);
     println!("protected files (catalogue for every agent, plus each agent's own) that exist now:");
     let absent = tables.rules.iter().filter(|rule| !rule.exists).count();
     for rule in tables.rules.iter().filter(|rule| rule.exists) {

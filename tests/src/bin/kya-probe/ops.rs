@@ -37,8 +37,8 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "aio-read-fd" => aio_read_fd(parse_fd(arg(0))),
         "uring-read-fd" => uring_read_fd(parse_fd(arg(0))),
         "uring-open-read" => uring_open_read(arg(0)),
-        "link" => errno(std::fs::hard_link(arg(0), arg(1)).map_err(io_errno)),
-        "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(io_errno)),
+        "link" => errno(std::fs::hard_link(arg(0), arg(1)).map_err(|error| io_errno(&error))),
+        "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "walk" => walk(Path::new(arg(0))),
         "environ" => read_path(&format!("/proc/{}/environ", arg(0))),
         "mem" => read_mem(arg(0)),
@@ -52,7 +52,7 @@ fn parse_fd(text: &str) -> RawFd {
     text.parse().expect("a descriptor number")
 }
 
-fn io_errno(error: std::io::Error) -> Errno {
+fn io_errno(error: &std::io::Error) -> Errno {
     Errno::from_raw(error.raw_os_error().unwrap_or(0))
 }
 
@@ -61,9 +61,10 @@ fn errno<T>(result: Result<T, Errno>) -> Outcome {
 }
 
 fn read_path(path: &str) -> Outcome {
-    let mut file = File::open(path).map_err(io_errno)?;
+    let mut file = File::open(path).map_err(|error| io_errno(&error))?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io_errno)?;
+    file.read_to_end(&mut bytes)
+        .map_err(|error| io_errno(&error))?;
     Ok(format!("{} bytes", bytes.len()))
 }
 
@@ -81,7 +82,7 @@ fn borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
 
 /// Connects to a Unix socket and receives one descriptor (SCM_RIGHTS).
 fn recv_fd(socket: &str) -> Result<RawFd, Errno> {
-    let stream = UnixStream::connect(socket).map_err(io_errno)?;
+    let stream = UnixStream::connect(socket).map_err(|error| io_errno(&error))?;
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
     let mut space = nix::cmsg_space!(RawFd);
@@ -119,11 +120,10 @@ fn mmap_fd(fd: RawFd) -> Outcome {
 }
 
 fn sendfile_fd(fd: RawFd) -> Outcome {
-    let sink = File::create("/dev/null").map_err(io_errno)?;
+    let sink = File::create("/dev/null").map_err(|error| io_errno(&error))?;
     // SAFETY: both descriptors are open; a null offset uses the file position.
-    let sent = Errno::result(unsafe {
-        libc::sendfile(sink.as_raw_fd(), fd, std::ptr::null_mut(), 64)
-    })?;
+    let sent =
+        Errno::result(unsafe { libc::sendfile(sink.as_raw_fd(), fd, std::ptr::null_mut(), 64) })?;
     Ok(format!("{sent} bytes"))
 }
 
@@ -209,10 +209,10 @@ fn uring_open_read(path: &str) -> Outcome {
 }
 
 fn uring_one(entry: &io_uring::squeue::Entry) -> Result<u32, Errno> {
-    let mut ring = io_uring::IoUring::new(4).map_err(io_errno)?;
+    let mut ring = io_uring::IoUring::new(4).map_err(|error| io_errno(&error))?;
     // SAFETY: the entry's buffers outlive the submission (we wait for its completion).
     unsafe { ring.submission().push(entry) }.map_err(|_| Errno::EBUSY)?;
-    ring.submit_and_wait(1).map_err(io_errno)?;
+    ring.submit_and_wait(1).map_err(|error| io_errno(&error))?;
     let completion = ring.completion().next().ok_or(Errno::EIO)?;
     let result = completion.result();
     if result < 0 {
@@ -226,9 +226,11 @@ fn walk(root: &Path) -> Outcome {
     let mut pending = vec![root.to_owned()];
     let mut files = 0;
     while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(io_errno)?;
+        let entries = std::fs::read_dir(&dir).map_err(|error| io_errno(&error))?;
         for entry in entries.filter_map(Result::ok) {
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 pending.push(entry.path());
             } else if kind.is_file() {
@@ -249,7 +251,7 @@ fn target(pid: &str) -> Pid {
 
 /// Opens `/proc/PID/mem` and reads at the target's stack.
 fn read_mem(pid: &str) -> Outcome {
-    let mut file = File::open(format!("/proc/{pid}/mem")).map_err(io_errno)?;
+    let mut file = File::open(format!("/proc/{pid}/mem")).map_err(|error| io_errno(&error))?;
     let mut buf = [0u8; 8];
     // The open is what the kernel checks; a read at offset 0 (unmapped) would fail anyway.
     let _ = file.read(&mut buf);

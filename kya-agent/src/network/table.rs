@@ -1,0 +1,266 @@
+//! Compiles every agent's network allowlist into the kernel's `NET_ALLOW` entries: addresses in
+//! canonical form, host names resolved by the daemon, and the system's resolvers on port 53.
+use std::{
+    collections::HashMap,
+    io,
+    net::{IpAddr, ToSocketAddrs as _},
+};
+
+use kya_common::net::{NET_KEY_HEADER_BITS, NetKey};
+
+use super::{
+    DNS_PORT,
+    canonical::{canonical, canonical_cidr, display},
+    rule::{NetworkRule, PortSpec, Target},
+};
+use crate::config::Config;
+
+/// Ports one rule may expand to: a range beyond this is refused (with a warning), so a typo
+/// cannot fill the kernel map.
+const MAX_PORTS_PER_RULE: usize = 4_096;
+
+/// A `NET_ALLOW` key: prefix length and data.
+pub type NetEntry = (u32, NetKey);
+
+/// What the kernel allows, plus what explains it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetTable {
+    /// Entry → index into `rules`.
+    pub entries: HashMap<NetEntry, u32>,
+    /// One line per configured rule (and one per agent for DNS), for `check-config` and logs.
+    pub rules: Vec<ResolvedNetRule>,
+    /// Canonical address → the host name it was resolved from, for events.
+    pub hosts: HashMap<[u8; 16], String>,
+}
+
+/// What one rule resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedNetRule {
+    pub agent: String,
+    pub rule: String,
+    /// The networks the rule allows, or why it allows nothing right now.
+    pub outcome: Result<Vec<String>, String>,
+}
+
+/// Compiles `config`'s allowlists, resolving host names with `resolve` and allowing each
+/// agent with `allow_dns` to reach `nameservers` on port 53.
+pub fn compile(
+    config: &Config,
+    nameservers: &[IpAddr],
+    resolve: &dyn Fn(&str) -> io::Result<Vec<IpAddr>>,
+) -> NetTable {
+    let mut table = NetTable::default();
+    for agent in config.agents() {
+        let id = agent.id().get();
+        for rule in agent.network().allow() {
+            let index = u32::try_from(table.rules.len()).unwrap_or(u32::MAX);
+            let outcome = table.add_rule(id, rule, index, resolve);
+            table.rules.push(ResolvedNetRule {
+                agent: agent.name().to_owned(),
+                rule: rule.to_string(),
+                outcome,
+            });
+        }
+        if agent.network().allow_dns() {
+            let index = u32::try_from(table.rules.len()).unwrap_or(u32::MAX);
+            for server in nameservers {
+                table.insert(
+                    id,
+                    (canonical(*server), 128),
+                    PortSpec::One(DNS_PORT),
+                    index,
+                );
+            }
+            table.rules.push(ResolvedNetRule {
+                agent: agent.name().to_owned(),
+                rule: format!("allow_dns: resolvers in /etc/resolv.conf, port {DNS_PORT}"),
+                outcome: if nameservers.is_empty() {
+                    Err("no nameserver in /etc/resolv.conf".to_owned())
+                } else {
+                    Ok(nameservers.iter().map(ToString::to_string).collect())
+                },
+            });
+        }
+    }
+    table
+}
+
+/// Resolves a host name with the system resolver (`/etc/hosts`, then DNS).
+pub fn system_resolve(host: &str) -> io::Result<Vec<IpAddr>> {
+    let mut addrs: Vec<IpAddr> = (host, 0).to_socket_addrs()?.map(|addr| addr.ip()).collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    Ok(addrs)
+}
+
+impl NetTable {
+    fn add_rule(
+        &mut self,
+        agent: u32,
+        rule: &NetworkRule,
+        index: u32,
+        resolve: &dyn Fn(&str) -> io::Result<Vec<IpAddr>>,
+    ) -> Result<Vec<String>, String> {
+        if let PortSpec::Range(low, high) = rule.port
+            && usize::from(high - low) + 1 > MAX_PORTS_PER_RULE
+        {
+            return Err(format!(
+                "the range {low}-{high} has more than {MAX_PORTS_PER_RULE} ports; use `*` or \
+                 narrower ranges"
+            ));
+        }
+        let networks: Vec<([u8; 16], u8)> = match &rule.target {
+            Target::Cidr(cidr) => vec![canonical_cidr(*cidr)],
+            Target::Host(host) => {
+                let addrs = resolve(host).map_err(|error| {
+                    format!("{host} does not resolve ({error}); it allows nothing until it does")
+                })?;
+                if addrs.is_empty() {
+                    return Err(format!("{host} resolves to no address"));
+                }
+                addrs
+                    .into_iter()
+                    .map(|addr| {
+                        let addr = canonical(addr);
+                        self.hosts.insert(addr, host.clone());
+                        (addr, 128)
+                    })
+                    .collect()
+            }
+        };
+        let mut shown = Vec::new();
+        for network in networks {
+            self.insert(agent, network, rule.port, index);
+            shown.push(format!("{}/{}", display(network.0), network.1));
+        }
+        Ok(shown)
+    }
+
+    fn insert(&mut self, agent: u32, (addr, prefix): ([u8; 16], u8), port: PortSpec, index: u32) {
+        let ports: Vec<u16> = match port {
+            PortSpec::Any => vec![0],
+            PortSpec::One(port) => vec![port],
+            PortSpec::Range(low, high) => (low..=high).collect(),
+        };
+        for port in ports {
+            let key = NetKey {
+                agent,
+                port,
+                padding: 0,
+                addr,
+            };
+            self.entries
+                .entry((NET_KEY_HEADER_BITS + u32::from(prefix), key))
+                .or_insert(index);
+        }
+    }
+
+    /// The host name a canonical address was resolved from, if any.
+    #[must_use]
+    pub fn host_of(&self, addr: &[u8; 16]) -> Option<&str> {
+        self.hosts.get(addr).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(allow: &str, allow_dns: bool) -> Config {
+        Config::from_toml_str(
+            &format!(
+                "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n[agents.network]\nallow = \
+                 [{allow}]\nallow_dns = {allow_dns}\n"
+            ),
+            Path::new("t.toml"),
+        )
+        .expect("config")
+    }
+
+    fn fake_resolve(host: &str) -> io::Result<Vec<IpAddr>> {
+        match host {
+            "db.internal" => Ok(vec!["127.0.0.5".parse().unwrap(), "::1".parse().unwrap()]),
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "no such host")),
+        }
+    }
+
+    fn agent() -> u32 {
+        crate::config::AgentId::from_name("coder").get()
+    }
+
+    fn key(addr: &str, prefix: u32, port: u16) -> NetEntry {
+        let addr: IpAddr = addr.parse().unwrap();
+        (
+            NET_KEY_HEADER_BITS + prefix,
+            NetKey {
+                agent: agent(),
+                port,
+                padding: 0,
+                addr: canonical(addr),
+            },
+        )
+    }
+
+    #[test]
+    fn addresses_and_networks_become_canonical_entries() {
+        let table = compile(
+            &config(
+                r#""127.0.0.2:8080", "10.0.0.0/8:443", "[fd00::/8]:*""#,
+                false,
+            ),
+            &[],
+            &fake_resolve,
+        );
+        assert!(table.entries.contains_key(&key("127.0.0.2", 128, 8080)));
+        assert!(table.entries.contains_key(&key("10.0.0.0", 96 + 8, 443)));
+        assert!(table.entries.contains_key(&key("fd00::", 8, 0)));
+        assert_eq!(table.entries.len(), 3);
+    }
+
+    #[test]
+    fn host_names_resolve_to_every_address_and_are_remembered() {
+        let table = compile(&config(r#""db.internal:5432""#, false), &[], &fake_resolve);
+        assert!(table.entries.contains_key(&key("127.0.0.5", 128, 5432)));
+        assert!(table.entries.contains_key(&key("::1", 128, 5432)));
+        assert_eq!(
+            table.host_of(&canonical("127.0.0.5".parse().unwrap())),
+            Some("db.internal")
+        );
+    }
+
+    #[test]
+    fn an_unresolvable_name_allows_nothing_and_says_why() {
+        let table = compile(
+            &config(r#""nowhere.invalid:80""#, false),
+            &[],
+            &fake_resolve,
+        );
+        assert!(table.entries.is_empty());
+        let outcome = table.rules[0].outcome.as_ref().unwrap_err();
+        assert!(outcome.contains("does not resolve"), "{outcome}");
+    }
+
+    #[test]
+    fn resolvers_are_reachable_on_port_53_unless_turned_off() {
+        let servers: Vec<IpAddr> = vec!["127.0.0.53".parse().unwrap()];
+        let table = compile(&config("", true), &servers, &fake_resolve);
+        assert!(table.entries.contains_key(&key("127.0.0.53", 128, 53)));
+        let table = compile(&config("", false), &servers, &fake_resolve);
+        assert!(table.entries.is_empty());
+    }
+
+    #[test]
+    fn port_ranges_expand_and_huge_ones_are_refused() {
+        let table = compile(
+            &config(r#""127.0.0.2:8000-8002""#, false),
+            &[],
+            &fake_resolve,
+        );
+        assert_eq!(table.entries.len(), 3);
+        let table = compile(&config(r#""127.0.0.2:1-65535""#, false), &[], &fake_resolve);
+        assert!(table.entries.is_empty());
+        assert!(table.rules[0].outcome.is_err());
+    }
+}

@@ -1,0 +1,424 @@
+//! `AF_UNIX` sockets that hand out authority: a process that can talk to the Docker daemon is
+//! root on the host, and one that can talk to an ssh agent can sign in wherever its keys can.
+//! Every agent is denied the built-in list below unless its `network.unix_allow` exempts a
+//! socket; `network.unix_deny` adds sockets for one agent.
+//!
+//! Like the credential catalogue, the defaults are fixed paths, resolved when the daemon starts,
+//! and file-name rules that the kernel matches itself, because such sockets are created at any
+//! time under per-session names (`/tmp/ssh-XXXXXXXXXX/agent.1234`).
+
+use std::{fmt, path::PathBuf};
+
+/// One fixed socket path of [`BUILTIN_SOCKETS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuiltinSocket {
+    /// Absolute, in the form [`parse_socket_path`] accepts.
+    pub path: &'static str,
+    /// What talking to it gives, shown in events and `kya-agent check-config`.
+    pub why: &'static str,
+}
+
+/// Shorthand for the table below.
+const fn socket(path: &'static str, why: &'static str) -> BuiltinSocket {
+    BuiltinSocket { path, why }
+}
+
+/// Denied to every agent. `/var/run` is normally a link to `/run`, but not everywhere, so some
+/// sockets are listed under both; resolving both to the same inode is harmless.
+pub const BUILTIN_SOCKETS: &[BuiltinSocket] = &[
+    socket("/var/run/docker.sock", "Docker daemon (root on the host)"),
+    socket("/run/docker.sock", "Docker daemon (root on the host)"),
+    socket(
+        "/run/containerd/containerd.sock",
+        "containerd (root on the host)",
+    ),
+    socket(
+        "/run/podman/podman.sock",
+        "rootful Podman (root on the host)",
+    ),
+    socket("/var/run/crio/crio.sock", "CRI-O (root on the host)"),
+    socket("/run/crio/crio.sock", "CRI-O (root on the host)"),
+];
+
+/// A socket-name rule that the kernel matches itself at every connect: it sees the socket's
+/// file name and the name of the directory holding it, not the whole path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SocketName {
+    /// OpenSSH's `ssh-agent` and sshd's agent forwarding: `agent.*` in a directory `ssh-*`
+    /// (`/tmp/ssh-XXXXXXXXXX/agent.1234`).
+    SshAgent,
+    /// systemd's user unit for ssh-agent: `ssh-agent.socket`, in any directory.
+    SshAgentUnit,
+    /// gpg-agent's ssh agent: `S.gpg-agent.ssh`, in any directory.
+    GpgAgentSsh,
+    /// GNOME Keyring's ssh agent: `ssh` in a directory `keyring`.
+    GnomeKeyringSsh,
+}
+
+impl SocketName {
+    /// Every rule, denied to every agent.
+    pub const ALL: [Self; 4] = [
+        Self::SshAgent,
+        Self::SshAgentUnit,
+        Self::GpgAgentSsh,
+        Self::GnomeKeyringSsh,
+    ];
+
+    /// What talking to such a socket gives.
+    #[must_use]
+    pub fn why(self) -> &'static str {
+        match self {
+            Self::SshAgent | Self::SshAgentUnit => "ssh agent (a user's ssh keys)",
+            Self::GpgAgentSsh => "gpg-agent's ssh agent (a user's ssh keys)",
+            Self::GnomeKeyringSsh => "GNOME Keyring's ssh agent (a user's ssh keys)",
+        }
+    }
+
+    /// Which sockets the rule covers, for people.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::SshAgent => "agent.* in a directory named ssh-*",
+            Self::SshAgentUnit => "ssh-agent.socket in any directory",
+            Self::GpgAgentSsh => "S.gpg-agent.ssh in any directory",
+            Self::GnomeKeyringSsh => "ssh in a directory named keyring",
+        }
+    }
+
+    /// Whether a socket file called `name`, in a directory called `dir_name` (each one path
+    /// component, without `/`), is covered.
+    #[must_use]
+    pub fn matches(self, dir_name: &[u8], name: &[u8]) -> bool {
+        match self {
+            Self::SshAgent => dir_name.starts_with(b"ssh-") && name.starts_with(b"agent."),
+            Self::SshAgentUnit => name == b"ssh-agent.socket",
+            Self::GpgAgentSsh => name == b"S.gpg-agent.ssh",
+            Self::GnomeKeyringSsh => dir_name == b"keyring" && name == b"ssh",
+        }
+    }
+}
+
+/// The label of the first built-in default, fixed path or name rule, that denies the socket at
+/// `path` (absolute, as bytes), if one does. An agent's `unix_deny` and `unix_allow` are not
+/// consulted.
+#[must_use]
+pub fn builtin_denial(path: &[u8]) -> Option<&'static str> {
+    if let Some(builtin) = BUILTIN_SOCKETS
+        .iter()
+        .find(|builtin| builtin.path.as_bytes() == path)
+    {
+        return Some(builtin.why);
+    }
+    let (dir, name) = split_last(path)?;
+    let dir_name = split_last(dir).map_or(dir, |(_, dir_name)| dir_name);
+    SocketName::ALL
+        .into_iter()
+        .find(|rule| rule.matches(dir_name, name))
+        .map(SocketName::why)
+}
+
+/// `path` split at its last `/`: the directory and the file name.
+fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let slash = path.iter().rposition(|&b| b == b'/')?;
+    Some((&path[..slash], &path[slash + 1..]))
+}
+
+/// Checks the config form of a socket path: absolute, each component named (no `//`, `.` or
+/// `..`), no glob characters and no trailing `/`.
+pub fn parse_socket_path(text: &str) -> Result<PathBuf, SocketPathProblem> {
+    if text.is_empty() {
+        return Err(SocketPathProblem::Empty);
+    }
+    if text.contains('\0') {
+        return Err(SocketPathProblem::Nul);
+    }
+    // Checked before the rest so that "*.sock" is reported as a glob, not as relative.
+    if text.contains(['*', '?', '[']) {
+        return Err(SocketPathProblem::Glob);
+    }
+    let Some(rest) = text.strip_prefix('/') else {
+        return Err(SocketPathProblem::NotAbsolute);
+    };
+    if text.ends_with('/') {
+        return Err(SocketPathProblem::TrailingSlash);
+    }
+    for component in rest.split('/') {
+        match component {
+            "" => return Err(SocketPathProblem::EmptyComponent),
+            "." => return Err(SocketPathProblem::CurrentComponent),
+            ".." => return Err(SocketPathProblem::ParentComponent),
+            _ => {}
+        }
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// Why a string is not a socket path for `network.unix_deny` or `network.unix_allow`. The
+/// `Display` text completes "the path …".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketPathProblem {
+    /// `""`.
+    Empty,
+    /// It contains a NUL character, which no path can.
+    Nul,
+    /// It contains `*`, `?` or `[`.
+    Glob,
+    /// It does not start with `/`.
+    NotAbsolute,
+    /// It ends with `/` (this includes `/` itself).
+    TrailingSlash,
+    /// It has an empty component (`//`).
+    EmptyComponent,
+    /// It has a `.` component.
+    CurrentComponent,
+    /// It has a `..` component.
+    ParentComponent,
+}
+
+impl SocketPathProblem {
+    /// What the user should write instead.
+    #[must_use]
+    pub fn fix(self) -> &'static str {
+        match self {
+            Self::Empty => {
+                "write the socket's path, e.g. \"/run/containerd/containerd.sock\", or remove \
+                 the empty string"
+            }
+            Self::Nul => "remove the NUL character ('\\u0000') from the path",
+            Self::Glob => {
+                "glob patterns are not supported: name each socket by its full path, e.g. \
+                 \"/run/containerd/containerd.sock\""
+            }
+            Self::NotAbsolute => {
+                "write the full path of the socket, starting with '/', e.g. \
+                 \"/run/containerd/containerd.sock\""
+            }
+            Self::TrailingSlash => "name the socket file itself, without a trailing '/'",
+            Self::EmptyComponent => "write each '/' once",
+            Self::CurrentComponent => "write the path without '.' components",
+            Self::ParentComponent => "write the path without '..' components",
+        }
+    }
+}
+
+impl fmt::Display for SocketPathProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "is empty",
+            Self::Nul => "contains a NUL character",
+            Self::Glob => "contains a glob character ('*', '?' or '['), which is not supported",
+            Self::NotAbsolute => "does not start with '/'",
+            Self::TrailingSlash => "ends with '/'",
+            Self::EmptyComponent => "contains an empty component ('//')",
+            Self::CurrentComponent => "contains a '.' component",
+            Self::ParentComponent => "contains a '..' component",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn builtin_sockets_are_the_documented_ones_and_valid() {
+        let paths: Vec<&str> = BUILTIN_SOCKETS.iter().map(|socket| socket.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "/var/run/docker.sock",
+                "/run/docker.sock",
+                "/run/containerd/containerd.sock",
+                "/run/podman/podman.sock",
+                "/var/run/crio/crio.sock",
+                "/run/crio/crio.sock",
+            ]
+        );
+        for socket in BUILTIN_SOCKETS {
+            assert_eq!(
+                parse_socket_path(socket.path),
+                Ok(PathBuf::from(socket.path)),
+                "{} must be in config form",
+                socket.path
+            );
+            assert!(!socket.why.is_empty(), "{} needs a label", socket.path);
+        }
+        let distinct: HashSet<&str> = paths.iter().copied().collect();
+        assert_eq!(distinct.len(), paths.len(), "expected no repeats");
+    }
+
+    #[test]
+    fn ssh_agent_sockets_match_in_ssh_directories_only() {
+        let rule = SocketName::SshAgent;
+        assert!(rule.matches(b"ssh-XXXXabcd12", b"agent.1234"));
+        assert!(
+            rule.matches(b"ssh-", b"agent."),
+            "the globs allow empty tails"
+        );
+        assert!(
+            !rule.matches(b"ssh", b"agent.1234"),
+            "the directory needs 'ssh-'"
+        );
+        assert!(!rule.matches(b"tmp", b"agent.1234"));
+        assert!(!rule.matches(b"xssh-abc", b"agent.1234"));
+        assert!(
+            !rule.matches(b"ssh-abc", b"agent"),
+            "the name needs 'agent.'"
+        );
+        assert!(!rule.matches(b"ssh-abc", b"xagent.1"));
+        assert!(
+            !rule.matches(b"SSH-abc", b"agent.1"),
+            "names are case-sensitive"
+        );
+    }
+
+    #[test]
+    fn fixed_name_sockets_match_in_any_directory() {
+        for dir in [&b"1000"[..], b"gnupg", b".gnupg", b""] {
+            assert!(SocketName::SshAgentUnit.matches(dir, b"ssh-agent.socket"));
+            assert!(SocketName::GpgAgentSsh.matches(dir, b"S.gpg-agent.ssh"));
+        }
+        assert!(!SocketName::SshAgentUnit.matches(b"1000", b"ssh-agent.sock"));
+        assert!(!SocketName::SshAgentUnit.matches(b"1000", b"ssh-agent.socket.bak"));
+        assert!(!SocketName::GpgAgentSsh.matches(b"gnupg", b"S.gpg-agent"));
+        assert!(!SocketName::GpgAgentSsh.matches(b"gnupg", b"S.gpg-agent.extra"));
+        assert!(!SocketName::GpgAgentSsh.matches(b"gnupg", b"s.gpg-agent.ssh"));
+    }
+
+    #[test]
+    fn gnome_keyring_socket_matches_in_keyring_directories_only() {
+        let rule = SocketName::GnomeKeyringSsh;
+        assert!(rule.matches(b"keyring", b"ssh"));
+        assert!(!rule.matches(b"keyring", b"control"));
+        assert!(!rule.matches(b"keyring", b"ssh.sock"));
+        assert!(!rule.matches(b"keyrings", b"ssh"));
+        assert!(!rule.matches(b"1000", b"ssh"));
+    }
+
+    #[test]
+    fn every_name_rule_is_listed_and_described() {
+        let all: HashSet<SocketName> = SocketName::ALL.into_iter().collect();
+        assert_eq!(all.len(), SocketName::ALL.len(), "expected no repeats");
+        for rule in SocketName::ALL {
+            assert!(!rule.why().is_empty() && !rule.describe().is_empty());
+        }
+    }
+
+    #[test]
+    fn builtin_denial_covers_paths_and_names() {
+        assert_eq!(
+            builtin_denial(b"/var/run/docker.sock"),
+            Some("Docker daemon (root on the host)")
+        );
+        assert_eq!(
+            builtin_denial(b"/run/containerd/containerd.sock"),
+            Some("containerd (root on the host)")
+        );
+        assert_eq!(
+            builtin_denial(b"/tmp/ssh-AbCdEf1234/agent.4321"),
+            Some("ssh agent (a user's ssh keys)")
+        );
+        assert_eq!(
+            builtin_denial(b"/run/user/1000/ssh-agent.socket"),
+            Some("ssh agent (a user's ssh keys)")
+        );
+        assert_eq!(
+            builtin_denial(b"/run/user/1000/gnupg/S.gpg-agent.ssh"),
+            Some("gpg-agent's ssh agent (a user's ssh keys)")
+        );
+        assert_eq!(
+            builtin_denial(b"/run/user/1000/keyring/ssh"),
+            Some("GNOME Keyring's ssh agent (a user's ssh keys)")
+        );
+        assert_eq!(
+            builtin_denial(b"/ssh-x/agent.1"),
+            Some("ssh agent (a user's ssh keys)"),
+            "a directory just below the root is still a directory"
+        );
+        for path in [
+            &b"/run/docker.sock.bak"[..],
+            b"/var/run/docker",
+            b"/run/user/1000/bus",
+            b"/tmp/ssh-x",
+            b"/run/systemd/journal/socket",
+            b"agent.1",
+            b"",
+        ] {
+            assert_eq!(
+                builtin_denial(path),
+                None,
+                "{} must not be denied",
+                String::from_utf8_lossy(path)
+            );
+        }
+    }
+
+    #[test]
+    fn socket_paths_must_be_absolute_and_exact() {
+        assert_eq!(
+            parse_socket_path("/var/run/docker.sock"),
+            Ok(PathBuf::from("/var/run/docker.sock"))
+        );
+        assert_eq!(
+            parse_socket_path("/run/user/1000/..hidden/x.sock"),
+            Ok(PathBuf::from("/run/user/1000/..hidden/x.sock")),
+            "'..' inside a name is not a component"
+        );
+        for (text, problem) in [
+            ("", SocketPathProblem::Empty),
+            ("/run/a\0b", SocketPathProblem::Nul),
+            ("/run/*.sock", SocketPathProblem::Glob),
+            ("*.sock", SocketPathProblem::Glob),
+            ("/run/docker?.sock", SocketPathProblem::Glob),
+            ("/run/[ab].sock", SocketPathProblem::Glob),
+            ("run/docker.sock", SocketPathProblem::NotAbsolute),
+            ("~/agent.sock", SocketPathProblem::NotAbsolute),
+            ("/run/docker/", SocketPathProblem::TrailingSlash),
+            ("/", SocketPathProblem::TrailingSlash),
+            ("/run//docker.sock", SocketPathProblem::EmptyComponent),
+            ("/run/./docker.sock", SocketPathProblem::CurrentComponent),
+            (
+                "/run/../var/run/docker.sock",
+                SocketPathProblem::ParentComponent,
+            ),
+            ("/run/..", SocketPathProblem::ParentComponent),
+        ] {
+            assert_eq!(parse_socket_path(text), Err(problem), "for {text:?}");
+            assert!(!problem.fix().is_empty() && !problem.to_string().is_empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod kernel_agreement {
+    use super::SocketName;
+
+    /// The kernel matches ssh agent sockets with one shared function; the patterns named here
+    /// (for explanations) must agree with it.
+    #[test]
+    fn socket_names_agree_with_the_kernel_rule() {
+        let samples: [(&[u8], &[u8]); 8] = [
+            (b"ssh-XXXX", b"agent.1"),
+            (b"tmp", b"agent.1"),
+            (b"1000", b"ssh-agent.socket"),
+            (b"gnupg", b"S.gpg-agent.ssh"),
+            (b"keyring", b"ssh"),
+            (b"run", b"ssh"),
+            (b"ssh-x", b"sock"),
+            (b"docker", b"docker.sock"),
+        ];
+        for (dir, name) in samples {
+            assert_eq!(
+                SocketName::ALL
+                    .iter()
+                    .any(|pattern| pattern.matches(dir, name)),
+                kya_common::protect::is_ssh_agent_socket(dir, name),
+                "{:?}/{:?}",
+                String::from_utf8_lossy(dir),
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! What the kernel needs to decide whether an agent may reach a network peer.
+
+/// Bits of `NetKey` before the address: agent (32), port (16), padding (16).
+pub const NET_KEY_HEADER_BITS: u32 = 64;
+
+/// Data of a `NET_ALLOW` longest-prefix-match key. The prefix always covers the agent and the
+/// port exactly; the rest of the prefix is the address prefix. Port 0 stands for any port.
+/// Addresses are canonical: IPv4 `a.b.c.d` is the IPv4-mapped `::ffff:a.b.c.d`, so a rule and
+/// an address written either way are the same peer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NetKey {
+    pub agent: u32,
+    /// Host byte order; 0 = any port.
+    pub port: u16,
+    pub padding: u16,
+    pub addr: [u8; 16],
+}
+
+/// The canonical 16-byte form of an IPv4 address (`::ffff:a.b.c.d`).
+#[must_use]
+pub const fn mapped_ipv4(octets: [u8; 4]) -> [u8; 16] {
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, octets[0], octets[1], octets[2], octets[3],
+    ]
+}
+
+/// `DenyEvent::protocol` values.
+pub mod protocol {
+    pub const TCP: u16 = 6;
+    pub const UDP: u16 = 17;
+    /// A socket of another type (raw, packet) or an `AF_UNIX` socket.
+    pub const OTHER: u16 = 0;
+}
+
+const _: () = assert!(core::mem::size_of::<NetKey>() == 24);
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: integers and a byte array, explicit padding, no implicit padding.
+    unsafe impl aya::Pod for super::NetKey {}
+}

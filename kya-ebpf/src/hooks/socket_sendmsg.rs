@@ -1,0 +1,61 @@
+use aya_ebpf::{macros::lsm, programs::LsmContext};
+use kya_common::event::{DenyKind, MatchedBy};
+
+use crate::{
+    decision::ALLOW,
+    kernel::{self, ReadError},
+    maps::INBOUND_SOCKETS,
+    net::{AF_INET, AF_INET6, Peer, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_peer},
+    tagging::{current_task, tag_of},
+};
+
+/// `socket_sendmsg(sock, msg, size)`: every send (`send`, `sendto`, `sendmsg`, `sendmmsg`,
+/// `write` on a socket, io_uring sends). With a destination address (UDP without `connect`,
+/// TCP Fast Open) the address must be on the agent's allowlist; without one, the socket's own
+/// peer must be, so a socket connected elsewhere (inherited, or received from another process)
+/// cannot be used. Replies on connections the agent accepted are allowed.
+///
+/// Untagged tasks leave after one lookup. Non-IP sockets are judged by the AF_UNIX hooks.
+/// Denies with EPERM and an event; a read error denies too (fail closed).
+#[lsm(hook = "socket_sendmsg")]
+pub fn socket_sendmsg(ctx: LsmContext) -> i32 {
+    let previous: i32 = ctx.arg(3);
+    if previous != ALLOW {
+        return previous;
+    }
+    let Some(tag) = tag_of(current_task()) else {
+        return ALLOW;
+    };
+    let socket: *const u8 = ctx.arg(0);
+    let msg: *const u8 = ctx.arg(1);
+    let socket = socket as u64;
+    match destination(socket, msg as u64, tag.agent) {
+        Ok(Some(peer)) => guard_peer(DenyKind::Send, tag, socket, &peer),
+        Ok(None) => ALLOW,
+        Err(ReadError) => refuse_peer(
+            DenyKind::Send,
+            tag,
+            socket,
+            &UNKNOWN_PEER,
+            MatchedBy::ReadError,
+        ),
+    }
+}
+
+/// The peer this send goes to, if it is an IP peer the allowlist must cover.
+fn destination(socket: u64, msg: u64, agent: u32) -> Result<Option<Peer>, ReadError> {
+    let name = kernel::msghdr_name(msg)?;
+    if name != 0 {
+        return sockaddr_peer(name);
+    }
+    // SAFETY: the value is copied out.
+    if unsafe { INBOUND_SOCKETS.get(&socket) }.is_some_and(|owner| *owner == agent) {
+        return Ok(None);
+    }
+    let (family, addr, port) = kernel::sock_peer(kernel::socket_sock(socket)?)?;
+    if (family != AF_INET && family != AF_INET6) || port == 0 {
+        // Not an IP socket, or not connected: the kernel refuses the send by itself.
+        return Ok(None);
+    }
+    Ok(Some(Peer { addr, port }))
+}
