@@ -260,6 +260,30 @@ fn unix_sockets_that_hand_out_authority_are_refused() {
 }
 
 #[test]
+fn an_agent_can_answer_connections_it_accepts() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let fixture = Fixture::new();
+    let _daemon = Daemon::start(&config(&fixture));
+    let mut server = std::process::Command::new(kya_tests::bin("kya"))
+        .args(["run", "--agent", "coder", "--"])
+        .arg(kya_tests::bin("kya-probe"))
+        .args(["tcp-serve-once", "127.0.0.4", "7100"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "listening");
+    // The client (untagged) is on no allowlist of the agent; the reply still reaches it.
+    let mut client = TcpStream::connect("127.0.0.4:7100").unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "hello", "the agent's reply arrived");
+    let result = lines.next().unwrap().unwrap();
+    assert!(result.starts_with("result ok answered"), "{result}");
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
 fn raw_and_packet_sockets_are_refused_to_agents() {
     let fixture = Fixture::new();
     let _daemon = Daemon::start(&config(&fixture));

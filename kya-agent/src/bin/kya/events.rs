@@ -57,6 +57,15 @@ fn print_event(event: &DenialRecord, json: bool) {
         return;
     }
     let object = match (&event.path, &event.name, event.target_pid) {
+        _ if event.peer.is_some() => format!(
+            "{} {}{}",
+            event.protocol.as_deref().unwrap_or("-"),
+            event.peer.as_deref().unwrap_or("-"),
+            event
+                .host
+                .as_deref()
+                .map_or_else(String::new, |host| format!(" ({host})"))
+        ),
         (_, _, Some(target)) => format!("process {target}"),
         (Some(path), _, None) => path.clone(),
         (None, Some(name), None) => name.clone(),

@@ -29,6 +29,7 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "tcp-fastopen" => tcp_fastopen(peer()),
         "uring-connect" => uring_connect(peer()),
         "send-fd" => send_fd(arg(0).parse().expect("a descriptor")),
+        "tcp-serve-once" => tcp_serve_once(peer()),
         "unix-connect" => unix_connect(arg(0)),
         "unix-sendto" => unix_sendto(arg(0)),
         "raw-socket" => raw_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP),
@@ -145,6 +146,21 @@ fn uring_connect(peer: SocketAddr) -> Outcome {
         return Err(Errno::from_raw(-result));
     }
     Ok("connected".to_owned())
+}
+
+/// Listens on `address`, prints `listening`, accepts one connection and answers on it: a
+/// server's replies are not outbound traffic, whoever the client is.
+fn tcp_serve_once(address: SocketAddr) -> Outcome {
+    let listener = std::net::TcpListener::bind(address).map_err(|error| io_errno(&error))?;
+    println!("listening");
+    std::io::stdout()
+        .flush()
+        .map_err(|error| io_errno(&error))?;
+    let (mut stream, client) = listener.accept().map_err(|error| io_errno(&error))?;
+    stream
+        .write_all(b"hello")
+        .map_err(|error| io_errno(&error))?;
+    Ok(format!("answered {client}"))
 }
 
 /// Writes on a socket this process did not create (inherited as a descriptor).
