@@ -10,7 +10,7 @@ use kya_common::{
     event::{DenyKind, MatchedBy, NO_RULE},
     protect::{
         ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NAME_LEN, NameRuleKey, ProtectRule, flag,
-        is_dotenv_name, is_ssh_agent_socket, is_ssh_private_key_name, name_hash,
+        is_dotenv_name, is_ssh_private_key_name, name_hash,
     },
     tag::TaskTag,
 };
@@ -88,17 +88,13 @@ pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
 }
 
 /// Refuses a connection or datagram to the AF_UNIX socket bound at `dentry` when it is
-/// protected from the agent (`unix_deny` and the built-in sockets are protected objects) or is
-/// named like an ssh agent's socket.
+/// protected from the agent (`unix_deny` and the built-in sockets are protected objects, by
+/// identity or by their entry in their directory) or is named like an ssh agent's socket.
+/// No directory tree applies to sockets, which keeps this check (and its verification) small.
 #[inline(always)]
 pub fn guard_unix_dentry(dentry: u64, tag: TaskTag) -> i32 {
     let mut object = Object::empty();
-    let verdict = match check(dentry, tag.agent, &mut object) {
-        Ok(None) => match ssh_agent_socket(dentry, &object) {
-            Ok(true) => Some(Denial::without_rule(MatchedBy::SshAgent)),
-            Ok(false) => None,
-            Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
-        },
+    let verdict = match check_socket(dentry, tag.agent, &mut object) {
         Ok(verdict) => verdict,
         Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
     };
@@ -109,11 +105,37 @@ pub fn guard_unix_dentry(dentry: u64, tag: TaskTag) -> i32 {
 }
 
 #[inline(always)]
-fn ssh_agent_socket(dentry: u64, object: &Object) -> Result<bool, ReadError> {
+fn check_socket(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>, ReadError> {
+    let Some((ino, dev)) = kernel::dentry_identity(dentry)? else {
+        return Ok(None);
+    };
+    object.ino = ino;
+    object.dev = dev;
+    kernel::dentry_name(dentry, &mut object.name)?;
+    if let Some(decision) = inode_rule(agent, dev, ino, 0) {
+        return Ok(decision);
+    }
     let parent = kernel::dentry_parent(dentry)?;
+    let parent_ino = kernel::dentry_ino(parent)?;
+    if let Some(decision) = name_rule(agent, dev, parent_ino, name_hash(&object.name), 0) {
+        return Ok(decision);
+    }
     let mut dir = [0; NAME_LEN];
     kernel::dentry_name(parent, &mut dir)?;
-    Ok(is_ssh_agent_socket(&dir, &object.name))
+    if is_ssh_agent_socket_name(&dir, &object.name) {
+        return Ok(Some(Denial::without_rule(MatchedBy::SshAgent)));
+    }
+    Ok(None)
+}
+
+/// `kya_common::protect::is_ssh_agent_socket` for the kernel's NUL-terminated name buffers:
+/// an exact name is a prefix that includes the terminating NUL, which needs no loop to find.
+#[inline(always)]
+fn is_ssh_agent_socket_name(dir: &[u8; NAME_LEN], name: &[u8; NAME_LEN]) -> bool {
+    (dir.starts_with(b"ssh-") && name.starts_with(b"agent."))
+        || name.starts_with(b"ssh-agent.socket\0")
+        || name.starts_with(b"S.gpg-agent.ssh\0")
+        || (dir.starts_with(b"keyring\0") && name.starts_with(b"ssh\0"))
 }
 
 /// Counts the denial, reports it and returns `DENY`. A full ring buffer loses the event (and
@@ -147,9 +169,31 @@ fn check(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>,
     object.ino = ino;
     object.dev = dev;
     kernel::dentry_name(dentry, &mut object.name)?;
-    let mut current = dentry;
-    let mut current_ino = ino;
-    for level in 0..MAX_WALK_DEPTH {
+    // The file itself: by identity, by its entry in its directory (a file replaced or created
+    // at a protected path), and by name.
+    if let Some(decision) = inode_rule(agent, dev, ino, 0) {
+        return Ok(decision);
+    }
+    let parent = kernel::dentry_parent(dentry)?;
+    if parent == dentry {
+        return Ok(None);
+    }
+    let parent_ino = kernel::dentry_ino(parent)?;
+    if let Some(decision) = name_rule(agent, dev, parent_ino, name_hash(&object.name), 0) {
+        return Ok(decision);
+    }
+    if is_dotenv_name(&object.name) {
+        return Ok(Some(Denial::without_rule(MatchedBy::Dotenv)));
+    }
+    if is_ssh_private_key_name(&object.name) && is_ssh_directory(dev, parent_ino) {
+        return Ok(Some(Denial::without_rule(MatchedBy::SshKey)));
+    }
+    // The directories above it, by identity: protected trees. (A tree created after the daemon
+    // started is registered by identity by the daemon's watcher; hashing every level's name
+    // would multiply the cost of each check and of verifying it.)
+    let mut current = parent;
+    let mut current_ino = parent_ino;
+    for level in 1..MAX_WALK_DEPTH {
         if let Some(decision) = inode_rule(agent, dev, current_ino, level) {
             return Ok(decision);
         }
@@ -157,27 +201,8 @@ fn check(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>,
         if parent == current {
             return Ok(None);
         }
-        let parent_ino = kernel::dentry_ino(parent)?;
-        let hash = if level == 0 {
-            name_hash(&object.name)
-        } else {
-            let mut name = [0; NAME_LEN];
-            kernel::dentry_name(current, &mut name)?;
-            name_hash(&name)
-        };
-        if let Some(decision) = name_rule(agent, dev, parent_ino, hash, level) {
-            return Ok(decision);
-        }
-        if level == 0 {
-            if is_dotenv_name(&object.name) {
-                return Ok(Some(Denial::without_rule(MatchedBy::Dotenv)));
-            }
-            if is_ssh_private_key_name(&object.name) && is_ssh_directory(dev, parent_ino) {
-                return Ok(Some(Denial::without_rule(MatchedBy::SshKey)));
-            }
-        }
+        current_ino = kernel::dentry_ino(parent)?;
         current = parent;
-        current_ino = parent_ino;
     }
     Ok(Some(Denial::without_rule(MatchedBy::TooDeep)))
 }

@@ -55,10 +55,16 @@ impl Kernel {
         }
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
         for &hook in LSM_HOOKS {
+            let started = std::time::Instant::now();
             let program: &mut Lsm = program_mut(&mut ebpf, hook)?;
             program
                 .load(hook, &btf)
                 .map_err(|source| KernelError::program(hook, source))?;
+            tracing::debug!(
+                program = hook,
+                elapsed_ms = started.elapsed().as_millis(),
+                "loaded"
+            );
             program
                 .attach()
                 .map_err(|source| KernelError::program(hook, source))?;
