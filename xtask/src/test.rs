@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long)]
     kernel: Option<String>,
     /// Seconds each kernel's VM may run before it is killed and counts as failed.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 2700)]
     timeout: u64,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 2048)]
