@@ -101,6 +101,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         protocol: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
             .then(|| protocol_name(event.protocol).to_owned()),
         host: None,
+        grant: (event.grant != 0).then(|| crate::grants::grant_label(event.grant)),
         why,
     }
 }
@@ -146,7 +147,9 @@ fn name_of(raw: &[u8]) -> String {
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch, now.
+#[must_use]
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {
@@ -217,7 +220,7 @@ mod tests {
             addr: [0; 16],
             port: 0,
             protocol: 0,
-            padding: 0,
+            grant: 0,
         }
     }
 

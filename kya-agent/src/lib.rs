@@ -1,10 +1,12 @@
 //! kya's user space: configuration, the kernel loader, tagging and the control socket.
+pub mod audit;
 pub mod btf;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod events;
 pub mod files;
+pub mod grants;
 pub mod kernel;
 pub mod network;
 pub mod paths;

@@ -12,6 +12,12 @@ pub const CONTROL_SOCKET: &str = "/run/kya/kya.sock";
 /// Persistent daemon state that must survive a restart.
 pub const STATE_DIR: &str = "/var/lib/kya";
 
+/// The append-only, hash-chained audit trail, a file in [`STATE_DIR`].
+pub const AUDIT_LOG_FILE: &str = "audit.jsonl";
+
+/// The daemon's persisted state (grants, the audit head), a file in [`STATE_DIR`].
+pub const STATE_FILE: &str = "state.json";
+
 /// Where the kernel programs and maps are pinned in bpffs, so that a daemon restart does not
 /// drop enforcement.
 pub const BPF_PIN_DIR: &str = "/sys/fs/bpf/kya";

@@ -1,4 +1,4 @@
-//! Denial events the kernel sends to the daemon over the `EVENTS` ring buffer.
+//! Denial (and grant use) events the kernel sends to the daemon over the `EVENTS` ring buffer.
 
 /// What was refused. Crosses the boundary as `DenyEvent::kind`.
 #[repr(u32)]
@@ -129,7 +129,9 @@ pub struct DenyEvent {
     pub addr: [u8; 16],
     pub port: u16,
     pub protocol: u16,
-    pub padding: u32,
+    /// 0 for a denial. Otherwise the operation was let through by the grant with this id (the
+    /// event reports the grant's use, not a denial).
+    pub grant: u32,
 }
 
 /// Bytes of a task's command name.

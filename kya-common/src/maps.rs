@@ -20,6 +20,18 @@ pub const PROTECTED_NAMES: &str = "PROTECTED_NAMES";
 pub const NET_ALLOW: &str = "NET_ALLOW";
 /// Sockets agents accepted.
 pub const INBOUND_SOCKETS: &str = "INBOUND_SOCKETS";
+/// Current grants on file objects, per agent.
+pub const FILE_GRANTS: &str = "FILE_GRANTS";
+/// Current grants on network peers, per agent.
+pub const PEER_GRANTS: &str = "PEER_GRANTS";
+/// The unspent use of each single-use grant, by grant id.
+pub const ONCE_TOKENS: &str = "ONCE_TOKENS";
+/// Files opened under a grant.
+pub const GRANTED_FILES: &str = "GRANTED_FILES";
+/// Sockets connected under a grant.
+pub const GRANTED_SOCKETS: &str = "GRANTED_SOCKETS";
+/// Operations let through by a grant, by kind.
+pub const GRANT_USES: &str = "GRANT_USES";
 /// Ring buffer of `DenyEvent`s.
 pub const EVENTS: &str = "EVENTS";
 /// Events lost because `EVENTS` was full.
@@ -43,6 +55,12 @@ pub const EVENTS_BYTES: u32 = 1 << 20;
 pub const DENY_KINDS: u32 = 16;
 pub const MAX_NET_RULES: u32 = 65_536;
 pub const MAX_INBOUND_SOCKETS: u32 = 65_536;
+
+pub const MAX_FILE_GRANTS: u32 = 4_096;
+pub const MAX_PEER_GRANTS: u32 = 4_096;
+pub const MAX_ONCE_TOKENS: u32 = 4_096;
+pub const MAX_GRANTED_FILES: u32 = 16_384;
+pub const MAX_GRANTED_SOCKETS: u32 = 16_384;
 
 /// Deepest cgroup level the kernel walks when matching a cgroup subtree rule.
 pub const MAX_CGROUP_DEPTH: u32 = 16;

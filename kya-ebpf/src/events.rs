@@ -6,7 +6,7 @@ use kya_common::{
     tag::TaskTag,
 };
 
-use crate::maps::{DENIALS, EVENTS, EVENTS_LOST, count};
+use crate::maps::{DENIALS, EVENTS, EVENTS_LOST, GRANT_USES, count};
 
 /// Counts a denial of `kind` and sends its event, filled in by `fill` after the common fields.
 /// A full ring buffer loses the event (counted in `EVENTS_LOST`), never the denial, which the
@@ -14,6 +14,38 @@ use crate::maps::{DENIALS, EVENTS, EVENTS_LOST, count};
 #[inline(always)]
 pub fn report(kind: DenyKind, tag: TaskTag, matched: MatchedBy, fill: impl FnOnce(&mut DenyEvent)) {
     count(&DENIALS, kind as u32);
+    send(kind, tag, matched, 0, fill);
+}
+
+/// Counts an operation of `kind` that the grant `grant` let through, and reports the use with
+/// why the operation would otherwise have been refused.
+#[inline(always)]
+pub fn report_grant_use(
+    kind: DenyKind,
+    tag: TaskTag,
+    matched: MatchedBy,
+    grant: u32,
+    fill: impl FnOnce(&mut DenyEvent),
+) {
+    count(&GRANT_USES, kind as u32);
+    send(kind, tag, matched, grant, fill);
+}
+
+/// Counts an operation of `kind` that a grant let through without an event: reads and sends
+/// through a file or socket whose opening was reported.
+#[inline(always)]
+pub fn count_grant_use(kind: DenyKind) {
+    count(&GRANT_USES, kind as u32);
+}
+
+#[inline(always)]
+fn send(
+    kind: DenyKind,
+    tag: TaskTag,
+    matched: MatchedBy,
+    grant: u32,
+    fill: impl FnOnce(&mut DenyEvent),
+) {
     let Some(mut entry) = EVENTS.reserve::<DenyEvent>(0) else {
         count(&EVENTS_LOST, 0);
         return;
@@ -35,7 +67,7 @@ pub fn report(kind: DenyKind, tag: TaskTag, matched: MatchedBy, fill: impl FnOnc
         addr: [0; 16],
         port: 0,
         protocol: 0,
-        padding: 0,
+        grant,
     });
     fill(event);
     entry.submit(0);

@@ -8,6 +8,7 @@
 
 mod decision;
 mod events;
+mod grants;
 mod hooks;
 mod iters;
 mod kernel;

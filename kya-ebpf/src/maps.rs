@@ -4,9 +4,11 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use kya_common::{
+    grant::{Grant, GrantedFile, GrantedSocket},
     maps::{
         DENY_KINDS, EVENTS_BYTES, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_EXE_RULES,
-        MAX_INBOUND_SOCKETS, MAX_NET_RULES, MAX_PROTECTED_INODES, MAX_PROTECTED_NAMES,
+        MAX_FILE_GRANTS, MAX_GRANTED_FILES, MAX_GRANTED_SOCKETS, MAX_INBOUND_SOCKETS,
+        MAX_NET_RULES, MAX_ONCE_TOKENS, MAX_PEER_GRANTS, MAX_PROTECTED_INODES, MAX_PROTECTED_NAMES,
         MAX_TAGGED_TASKS, MAX_UID_RULES, tag_error,
     },
     net::NetKey,
@@ -103,3 +105,43 @@ pub static NET_ALLOW: LpmTrie<NetKey, u32> = LpmTrie::with_max_entries(MAX_NET_R
 #[map]
 pub static INBOUND_SOCKETS: LruHashMap<u64, u32> =
     LruHashMap::with_max_entries(MAX_INBOUND_SOCKETS, 0);
+
+/// Current grants on file objects: (agent, device, inode). Written by the daemon (approve,
+/// grant, revoke); single-use grants are deleted by the file hooks when used. Read by the file
+/// hooks, only for files that are protected from the agent.
+#[map]
+pub static FILE_GRANTS: HashMap<InodeRuleKey, Grant> =
+    HashMap::with_max_entries(MAX_FILE_GRANTS, 0);
+
+/// Current grants on network peers: (agent, port, address), exact. Written by the daemon;
+/// single-use grants are deleted by the network hooks when used. Read by the network hooks,
+/// only for peers that are not on the agent's allowlist.
+#[map]
+pub static PEER_GRANTS: HashMap<NetKey, Grant> = HashMap::with_max_entries(MAX_PEER_GRANTS, 0);
+
+/// The unspent use of each single-use grant (grant id → 0). A single-use grant may cover
+/// several keys (a host's addresses); deleting its one token is what spends it, and the map's
+/// bucket lock lets exactly one of several racing operations delete it. Written by the daemon;
+/// deleted by the hook that spends it.
+#[map]
+pub static ONCE_TOKENS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_ONCE_TOKENS, 0);
+
+/// Files opened under a grant, keyed by `struct file` address: reads and mappings through them
+/// are allowed while the grant lasts. Written by `file_open`; read by `file_permission` and
+/// `mmap_file`; cleared of a revoked grant's files by the daemon. LRU, so recording never
+/// fails; an evicted entry only means reads through that descriptor are refused again.
+#[map]
+pub static GRANTED_FILES: LruHashMap<u64, GrantedFile> =
+    LruHashMap::with_max_entries(MAX_GRANTED_FILES, 0);
+
+/// Sockets connected under a grant, keyed by `struct socket` address: sends to that peer are
+/// allowed while the grant lasts. Written by `socket_connect`; read by `socket_sendmsg`;
+/// cleared of a revoked grant's sockets by the daemon. LRU, like `GRANTED_FILES`.
+#[map]
+pub static GRANTED_SOCKETS: LruHashMap<u64, GrantedSocket> =
+    LruHashMap::with_max_entries(MAX_GRANTED_SOCKETS, 0);
+
+/// Operations let through by a grant, by `DenyKind` (index = kind), one counter per CPU.
+/// Read by the daemon.
+#[map]
+pub static GRANT_USES: PerCpuArray<u64> = PerCpuArray::with_max_entries(DENY_KINDS, 0);

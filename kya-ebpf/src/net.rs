@@ -8,7 +8,8 @@ use kya_common::{
 
 use crate::{
     decision::{ALLOW, DENY},
-    events::report,
+    events::{count_grant_use, report, report_grant_use},
+    grants,
     kernel::{self, ReadError},
     maps::NET_ALLOW,
 };
@@ -78,10 +79,37 @@ pub fn protocol_of(socket: u64) -> u16 {
     }
 }
 
-/// Allows `peer` for `tag`'s agent or refuses with an event.
+/// How an operation reaches its peer, which decides how a grant applies to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// `connect`: a grant is used up (if single-use) and the socket remembered.
+    Connect,
+    /// A datagram (or Fast Open payload) with its own destination: one use of a grant.
+    Datagram,
+    /// A send on a connected socket: allowed if it was connected under a grant that lasts.
+    Connected,
+}
+
+/// Allows `peer` for `tag`'s agent (allowlist, then grants) or refuses with an event.
 #[inline(always)]
-pub fn guard_peer(kind: DenyKind, tag: TaskTag, socket: u64, peer: &Peer) -> i32 {
+pub fn guard_peer(kind: DenyKind, tag: TaskTag, socket: u64, peer: &Peer, reach: Reach) -> i32 {
     if allowed(tag.agent, peer) {
+        return ALLOW;
+    }
+    if reach == Reach::Connected {
+        if grants::use_peer(tag.agent, socket, peer).is_some() {
+            // Sends on a granted connection are part of the connect that was reported.
+            count_grant_use(kind);
+            return ALLOW;
+        }
+    } else if let Some(grant) = grants::open_peer(tag.agent, socket, peer, reach == Reach::Connect)
+    {
+        let protocol = protocol_of(socket);
+        report_grant_use(kind, tag, MatchedBy::NotAllowed, grant, |event| {
+            event.addr = peer.addr;
+            event.port = peer.port;
+            event.protocol = protocol;
+        });
         return ALLOW;
     }
     refuse_peer(kind, tag, socket, peer, MatchedBy::NotAllowed)

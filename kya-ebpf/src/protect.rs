@@ -7,7 +7,7 @@
 //! consulted before the catalogue's, so an `allow` beats the catalogue at the same level, and a
 //! deeper rule beats a shallower one.
 use kya_common::{
-    event::{DenyKind, MatchedBy, NO_RULE},
+    event::{DenyEvent, DenyKind, MatchedBy, NO_RULE},
     protect::{
         ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NAME_LEN, NameRuleKey, ProtectRule, flag,
         is_dotenv_name, is_ssh_private_key_name, name_hash,
@@ -17,7 +17,8 @@ use kya_common::{
 
 use crate::{
     decision::{ALLOW, DENY},
-    events::report,
+    events::{count_grant_use, report, report_grant_use},
+    grants,
     kernel::{self, ReadError},
     maps::{PROTECTED_INODES, PROTECTED_NAMES},
 };
@@ -58,21 +59,45 @@ impl Object {
     }
 }
 
-/// Refuses `kind` on `file` for the agent `tag` when the file is protected from it.
+/// Refuses `kind` (an open, a read or write, or a mapping) on `file` for the agent `tag` when
+/// the file is protected from it and no grant covers it.
 #[inline(always)]
 pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind) -> i32 {
-    match kernel::file_dentry(file) {
-        Ok(dentry) => guard_dentry(dentry, tag, kind),
-        Err(ReadError) => refuse(
+    let Ok(dentry) = kernel::file_dentry(file) else {
+        return refuse(
             kind,
             tag,
             Denial::without_rule(MatchedBy::ReadError),
             &Object::empty(),
-        ),
+        );
+    };
+    let mut object = Object::empty();
+    let denial = match check(dentry, tag.agent, &mut object) {
+        Ok(None) => return ALLOW,
+        Ok(Some(denial)) => denial,
+        // Fail closed: the caller is an agent and the file may be a secret.
+        Err(ReadError) => Denial::without_rule(MatchedBy::ReadError),
+    };
+    // Grants name an object; a file whose identity could not be read matches none.
+    if denial.matched != MatchedBy::ReadError {
+        if kind == DenyKind::FileOpen {
+            if let Some(grant) = grants::open_file(tag.agent, file, object.dev, object.ino) {
+                report_grant_use(kind, tag, denial.matched, grant, |event| {
+                    fill_file(event, denial, &object);
+                });
+                return ALLOW;
+            }
+        } else if grants::use_file(tag.agent, file, object.dev, object.ino).is_some() {
+            // Reads through a granted file are part of the open that was reported.
+            count_grant_use(kind);
+            return ALLOW;
+        }
     }
+    refuse(kind, tag, denial, &object)
 }
 
-/// Refuses `kind` on the object behind `dentry` for the agent `tag` when it is protected.
+/// Refuses `kind` (a link or rename) on the object behind `dentry` for the agent `tag` when it
+/// is protected. Grants never cover these: they let an agent read, not move, a secret.
 #[inline(always)]
 pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     let mut object = Object::empty();
@@ -143,13 +168,18 @@ fn is_ssh_agent_socket_name(dir: &[u8; NAME_LEN], name: &[u8; NAME_LEN]) -> bool
 #[inline(always)]
 pub fn refuse(kind: DenyKind, tag: TaskTag, denial: Denial, object: &Object) -> i32 {
     report(kind, tag, denial.matched, |event| {
-        event.rule = denial.rule;
-        event.ino = object.ino;
-        event.dev = object.dev;
-        event.detail = denial.level;
-        event.name = object.name;
+        fill_file(event, denial, object)
     });
     DENY
+}
+
+#[inline(always)]
+fn fill_file(event: &mut DenyEvent, denial: Denial, object: &Object) {
+    event.rule = denial.rule;
+    event.ino = object.ino;
+    event.dev = object.dev;
+    event.detail = denial.level;
+    event.name = object.name;
 }
 
 /// Refuses access to another process: counted and reported like a file denial, with the

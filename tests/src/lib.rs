@@ -17,6 +17,9 @@ use serde::Deserialize;
 pub const SOCKET: &str = "/run/kya/kya.sock";
 /// Scratch directory for configs and test executables.
 pub const SCRATCH: &str = "/tmp/kya-test";
+/// The daemon's state directory (grants, requests, audit trail) in the tests. `Daemon::start`
+/// empties it, so no test sees another's grants; `Daemon::restart` keeps it.
+pub const STATE_DIR: &str = "/tmp/kya-test/state";
 /// How long the daemon may take to start enforcing under emulation (the verifier alone takes
 /// tens of seconds there).
 const START_TIMEOUT: Duration = Duration::from_mins(3);
@@ -68,9 +71,17 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Writes `config` to a file and starts `kya-agent` with it; returns once `kya ps` answers.
+    /// Writes `config` to a file and starts `kya-agent` with it and an empty state directory;
+    /// returns once `kya ps` answers.
     #[must_use]
     pub fn start(config: &str) -> Self {
+        let _ = std::fs::remove_dir_all(STATE_DIR);
+        Self::restart(config)
+    }
+
+    /// Like `start`, but keeps the state directory as the last daemon left it.
+    #[must_use]
+    pub fn restart(config: &str) -> Self {
         require_vm();
         let path = Path::new(SCRATCH).join("kya.toml");
         std::fs::create_dir_all(SCRATCH).expect("scratch");
@@ -78,12 +89,13 @@ impl Daemon {
         Self::start_with_args(&["--config", path.to_str().expect("utf-8 path")])
     }
 
-    /// Starts `kya-agent ARGS`; returns once `kya ps` answers.
+    /// Starts `kya-agent ARGS --state-dir STATE_DIR`; returns once `kya ps` answers.
     #[must_use]
     pub fn start_with_args(args: &[&str]) -> Self {
         require_vm();
         let mut child = Command::new(bin("kya-agent"))
             .args(args)
+            .args(["--state-dir", STATE_DIR])
             // Warnings and errors only: the test output stays readable.
             .env("KYA_LOG", "warn")
             .stdin(Stdio::null())
@@ -143,6 +155,24 @@ impl Daemon {
         if let Some(entry) = self.tagged(pid) {
             panic!("expected pid {pid} to be untagged, but it is: {entry:?}");
         }
+    }
+
+    /// The daemon's process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal kya-agent");
+    }
+
+    /// Kills the daemon with SIGKILL (no clean-up at all) and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stops the daemon with SIGTERM and returns its exit status.
@@ -398,6 +428,26 @@ pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> O
         });
     }
     op_command(command)
+}
+
+/// Runs `EXE OP ARGS` directly, where `EXE` is a copy of `kya-probe` that a `match.exe` rule
+/// tags (needs no daemon, unlike `kya run`: works while the daemon is stopped).
+pub fn op_exe(exe: &Path, args: &[&str]) -> OpResult {
+    let mut command = Command::new(exe);
+    command.args(args);
+    op_command(command)
+}
+
+/// Runs `kya ARGS` as user `uid` (and its group of the same number).
+#[must_use]
+pub fn kya_as(uid: u32, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt as _;
+    Command::new(bin("kya"))
+        .args(args)
+        .uid(uid)
+        .gid(uid)
+        .output()
+        .expect("run kya")
 }
 
 fn op_invocation(agent: Option<&str>, args: &[&str]) -> Command {

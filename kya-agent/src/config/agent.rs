@@ -1,5 +1,5 @@
-//! A validated agent: its name, its numeric id, its accountable owner and the rules that tag
-//! its processes.
+//! A validated agent: its name, its numeric id, its accountable owner, the users who may
+//! approve access for it and the rules that tag its processes.
 
 use std::{fmt, path::PathBuf};
 
@@ -8,6 +8,9 @@ use crate::network::NetworkRule;
 
 /// Longest agent name, in bytes (names are ASCII).
 pub const MAX_NAME_LEN: usize = 32;
+
+/// Longest user name in `approvers`, in bytes: the limit `useradd` applies.
+pub const MAX_USER_NAME_LEN: usize = 32;
 
 /// An agent's numeric id, the one the kernel stores in each tagged task: the 32-bit FNV-1a hash
 /// of the agent's name, with 0 (which the kernel reads as "no agent") replaced by 1.
@@ -77,12 +80,31 @@ pub fn is_valid_name(name: &str) -> bool {
     }
 }
 
+/// Whether `name` matches `[a-z_][a-z0-9_-]*[$]?` and is at most [`MAX_USER_NAME_LEN`] bytes:
+/// the user names `useradd` accepts by default (the `$` ends Samba machine accounts).
+#[must_use]
+pub fn is_valid_user_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let body = bytes.strip_suffix(b"$").unwrap_or(bytes);
+    match body.split_first() {
+        Some((first, rest)) => {
+            bytes.len() <= MAX_USER_NAME_LEN
+                && matches!(first, b'a'..=b'z' | b'_')
+                && rest
+                    .iter()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+        }
+        None => false,
+    }
+}
+
 /// One `[[agents]]` entry, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
     pub(super) id: AgentId,
     pub(super) name: String,
     pub(super) owner: String,
+    pub(super) approvers: Vec<String>,
     pub(super) rules: MatchRules,
     pub(super) files: FileRules,
     pub(super) network: NetworkRules,
@@ -103,6 +125,21 @@ impl Agent {
     #[must_use]
     pub fn owner(&self) -> &str {
         &self.owner
+    }
+
+    /// The user names allowed to approve access for this agent, in file order, each once;
+    /// empty when the config lists none. Root may always approve, which the daemon enforces:
+    /// it is not added here. The users need not exist when the config is loaded.
+    #[must_use]
+    pub fn approvers(&self) -> &[String] {
+        &self.approvers
+    }
+
+    /// Whether `user_name` is listed in `approvers`. Root gets no special case here: the
+    /// daemon decides that, and whether the caller is one of the agent's own uids.
+    #[must_use]
+    pub fn may_be_approved_by(&self, user_name: &str) -> bool {
+        self.approvers.iter().any(|approver| approver == user_name)
     }
 
     /// The `[agents.match]` rules; all empty when the agent is only started with `kya run`.

@@ -167,6 +167,13 @@ pub enum ConfigErrorKind {
     },
     #[error("agent {agent:?} has an empty owner")]
     EmptyOwner { agent: String },
+    #[error(
+        "approvers entry {name:?} of agent {agent:?} is not a valid user name: user names \
+         match [a-z_][a-z0-9_-]*[$]? and are at most 32 characters long"
+    )]
+    InvalidApprover { agent: String, name: String },
+    #[error("approvers of agent {agent:?} list {name:?} twice")]
+    DuplicateApprover { agent: String, name: String },
     #[error("match.exe path of agent {agent:?} {problem}")]
     InvalidExe { agent: String, problem: PathProblem },
     #[error("match.cgroup path of agent {agent:?} {problem}")]
@@ -249,6 +256,10 @@ impl ConfigErrorKind {
             Self::EmptyOwner { .. } => "set owner to the user name of the human accountable \
                                         for this agent, e.g. owner = \"alice\""
                 .into(),
+            Self::InvalidApprover { name, .. } => user_name_fix(name),
+            Self::DuplicateApprover { name, .. } => {
+                format!("remove this {name:?}: listing a user once is enough")
+            }
             Self::InvalidExe { problem, .. } => match problem {
                 PathProblem::NotAbsolute => "write the full path of the executable, starting \
                                              with '/', e.g. \"/usr/local/bin/coder-agent\""
@@ -311,6 +322,20 @@ fn suggest_agent_name(name: &str) -> Option<String> {
     let mut suggestion = replaced.trim_start_matches(['-', '_']).to_owned();
     suggestion.truncate(super::agent::MAX_NAME_LEN);
     (super::agent::is_valid_name(&suggestion) && suggestion != name).then_some(suggestion)
+}
+
+/// The fix for the invalid user name `name`, with a valid one close to it if there is an obvious
+/// one: the same name without surrounding blanks, in lowercase.
+fn user_name_fix(name: &str) -> String {
+    let fix = "write the user's login name as useradd accepts it: 1 to 32 lowercase letters, \
+               digits, '_' or '-', starting with a letter or '_' (a final '$' is allowed); the \
+               user need not exist yet";
+    let suggestion = name.trim().to_ascii_lowercase();
+    if super::agent::is_valid_user_name(&suggestion) && suggestion != name {
+        format!("{fix}, for example {suggestion:?}")
+    } else {
+        fix.to_owned()
+    }
 }
 
 /// One problem in one config file.

@@ -22,6 +22,8 @@ pub(super) struct RawConfig {
 pub(super) struct RawAgent {
     pub name: Spanned<String>,
     pub owner: Spanned<String>,
+    #[serde(default)]
+    pub approvers: Vec<Spanned<String>>,
     #[serde(default, rename = "match")]
     pub rules: RawMatch,
     #[serde(default)]

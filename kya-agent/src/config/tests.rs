@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::*;
+use super::{agent::MAX_USER_NAME_LEN, *};
 use crate::network::{
     IpCidr, NetworkRule, PortSpec, RuleProblem, SocketPathProblem, Target, canonical_cidr,
 };
@@ -179,6 +179,10 @@ fn embedded_default_parses() {
     let coder = &config.agents()[0];
     assert_eq!(coder.name(), "coder");
     assert_eq!(coder.owner(), "root");
+    assert!(
+        coder.approvers().is_empty(),
+        "the default lists no approvers"
+    );
     assert_eq!(
         coder.rules().exe(),
         [PathBuf::from("/usr/local/bin/coder-agent")]
@@ -246,6 +250,190 @@ fn owner_must_not_be_empty() {
     let error = only_error("[[agents]]\nname = \"coder\"\n");
     assert_at(&error, 1, 1);
     assert_mentions(&error, "missing field `owner`", "add the missing key");
+}
+
+/// A config with one agent called coder owned by alice, with `list` as its approvers array body.
+fn approvers(list: &str) -> String {
+    format!("[[agents]]\nname = \"coder\"\nowner = \"alice\"\napprovers = [{list}]\n")
+}
+
+#[test]
+fn approvers_are_kept_in_file_order() {
+    let config = parse(&approvers(
+        r#""bob", "alice", "root", "_svc", "build-bot", "host$""#,
+    ));
+    let coder = &config.agents()[0];
+    assert_eq!(
+        coder.approvers(),
+        ["bob", "alice", "root", "_svc", "build-bot", "host$"]
+    );
+    for user in ["alice", "bob", "root", "host$"] {
+        assert!(coder.may_be_approved_by(user), "{user} is listed");
+    }
+    for user in ["carol", "Alice", "alice ", "", "host"] {
+        assert!(!coder.may_be_approved_by(user), "{user:?} is not listed");
+    }
+
+    let longest = "a".repeat(MAX_USER_NAME_LEN);
+    let longest_with_dollar = format!("{}$", "a".repeat(MAX_USER_NAME_LEN - 1));
+    for name in [
+        "a",
+        "_",
+        "_$",
+        "a-",
+        "a0",
+        longest.as_str(),
+        &longest_with_dollar,
+    ] {
+        let config = parse(&approvers(&format!("\"{name}\"")));
+        assert_eq!(config.agents()[0].approvers(), [name]);
+    }
+
+    // The same user may approve for several agents; whether the users exist is not checked.
+    let text = format!(
+        "{}{}",
+        approvers("\"no-such-user-kya\""),
+        "[[agents]]\nname = \"reviewer\"\nowner = \"alice\"\napprovers = [\"no-such-user-kya\"]\n"
+    );
+    let config = parse(&text);
+    assert!(
+        config
+            .agents()
+            .iter()
+            .all(|agent| agent.may_be_approved_by("no-such-user-kya")),
+        "{config:?}"
+    );
+}
+
+#[test]
+fn approvers_default_to_none() {
+    for text in [
+        "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n".to_owned(),
+        approvers(""),
+    ] {
+        let config = parse(&text);
+        let coder = &config.agents()[0];
+        assert!(
+            coder.approvers().is_empty(),
+            "expected no approvers: {coder:?}"
+        );
+        // Root's right to approve is the daemon's rule, not the config's.
+        assert!(!coder.may_be_approved_by("root"), "{coder:?}");
+        assert!(
+            !coder.may_be_approved_by("alice"),
+            "the owner is not implied: {coder:?}"
+        );
+    }
+}
+
+#[test]
+fn approvers_must_be_user_names() {
+    let too_long = "a".repeat(MAX_USER_NAME_LEN + 1);
+    for (name, suggestion) in [
+        ("Alice", Some("\"alice\"")),
+        (" bob", Some("\"bob\"")),
+        ("", None),
+        ("1alice", None),
+        ("-alice", None),
+        ("al ice", None),
+        ("al.ice", None),
+        ("a$b", None),
+        ("a$$", None),
+        ("$", None),
+        ("é", None),
+        (too_long.as_str(), None),
+    ] {
+        let error = only_error(&approvers(&format!("\"bob\", \"{name}\"")));
+        assert_at(&error, 4, 21);
+        assert_mentions(&error, "not a valid user name", "1 to 32 lowercase letters");
+        assert!(
+            error.message().contains(&format!("{name:?}")) && error.message().contains("\"coder\""),
+            "expected the name and the agent in the message:\n{error}"
+        );
+        assert_eq!(error.value(), Some(format!("\"{name}\"").as_str()));
+        match suggestion {
+            Some(suggestion) => assert!(
+                error.fix().ends_with(&format!("for example {suggestion}")),
+                "expected the fix to suggest {suggestion}:\n{error}"
+            ),
+            None => assert!(!error.fix().contains("for example"), "{error}"),
+        }
+    }
+
+    let error = only_error(&approvers("\"bob\", \"Alice\""));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{FILE}:4:21: approvers entry \"Alice\" of agent \"coder\" is not a valid user name: \
+             user names match [a-z_][a-z0-9_-]*[$]? and are at most 32 characters long\n  \
+             value: \"Alice\"\n  fix: write the user's login name as useradd accepts it: 1 to 32 \
+             lowercase letters, digits, '_' or '-', starting with a letter or '_' (a final '$' is \
+             allowed); the user need not exist yet, for example \"alice\""
+        )
+    );
+    assert!(matches!(
+        error.kind(),
+        ConfigErrorKind::InvalidApprover { agent, name } if agent == "coder" && name == "Alice"
+    ));
+
+    let error = only_error(&approvers("\"bob\", 7"));
+    assert_at(&error, 4, 21);
+    assert_mentions(
+        &error,
+        "invalid type",
+        "names and addresses are quoted strings",
+    );
+    let error =
+        only_error("[[agents]]\nname = \"coder\"\nowner = \"alice\"\napprovers = \"bob\"\n");
+    assert_at(&error, 4, 13);
+    assert_mentions(&error, "invalid type", "lists are in [brackets]");
+}
+
+#[test]
+fn approvers_must_not_repeat() {
+    let error = only_error(&approvers(r#""bob", "alice", "bob""#));
+    assert_at(&error, 4, 30);
+    assert_mentions(
+        &error,
+        "approvers of agent \"coder\" list \"bob\" twice",
+        "remove this \"bob\"",
+    );
+    assert_eq!(error.value(), Some("\"bob\""));
+    assert!(matches!(
+        error.kind(),
+        ConfigErrorKind::DuplicateApprover { agent, name } if agent == "coder" && name == "bob"
+    ));
+
+    // Each repeat is reported; an invalid name is reported as invalid, however often.
+    let errors = errors(&approvers(r#""bob", "bob", "bob", "Eve", "Eve""#));
+    let kinds: Vec<_> = errors
+        .iter()
+        .map(|error| {
+            let duplicate = matches!(error.kind(), ConfigErrorKind::DuplicateApprover { .. });
+            (error.column(), duplicate)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Some(21), true),
+            (Some(28), true),
+            (Some(35), false),
+            (Some(42), false),
+        ],
+        "unexpected errors:\n{errors:#?}"
+    );
+}
+
+#[test]
+fn default_approvers_example_is_commented_out_and_valid() {
+    let commented = "\n# approvers = [";
+    assert!(
+        DEFAULT_TOML.contains(commented),
+        "expected a commented-out approvers example in the default config"
+    );
+    let config = parse(&DEFAULT_TOML.replacen(commented, "\napprovers = [", 1));
+    assert_eq!(config.agents()[0].approvers(), ["alice", "bob"]);
 }
 
 #[test]
@@ -348,7 +536,7 @@ fn unknown_keys_are_located_and_the_allowed_ones_listed() {
     let error = only_error("[[agents]]\nname = \"coder\"\nowner = \"alice\"\n  ower = \"bob\"\n");
     assert_at(&error, 4, 3);
     assert_mentions(&error, "unknown field `ower`", "spelling");
-    for key in ["`name`", "`owner`", "`match`"] {
+    for key in ["`name`", "`owner`", "`approvers`", "`match`"] {
         assert!(
             error.message().contains(key),
             "expected {key} listed:\n{error}"

@@ -2,14 +2,16 @@
 //! the first, each at the span of the value at fault.
 
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::{HashMap, HashSet, hash_map::Entry},
     path::{Component, Path, PathBuf},
 };
 
 use toml::Spanned;
 
 use super::{
-    agent::{Agent, AgentId, FileRules, MatchRules, NetworkRules, is_valid_name},
+    agent::{
+        Agent, AgentId, FileRules, MatchRules, NetworkRules, is_valid_name, is_valid_user_name,
+    },
     error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
     path_pattern::PathPattern,
     schema::{RawAgent, RawFiles, RawMatch, RawNetwork},
@@ -38,6 +40,7 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
     for RawAgent {
         name,
         owner,
+        approvers,
         rules,
         files,
         network,
@@ -88,6 +91,7 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
         }
         let owner = owner.into_inner().trim().to_owned();
 
+        let approvers = approvers_of(&name, approvers, diag);
         let rules = match_rules(&name, rules, &mut claims, diag);
         let files = file_rules(&name, files, diag);
         let network = network_rules(&name, network, diag);
@@ -95,12 +99,35 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
             id,
             name,
             owner,
+            approvers,
             rules,
             files,
             network,
         });
     }
     agents
+}
+
+/// Validates the `approvers` of the agent `agent`: each a user name, each once. Whether the users
+/// exist is not checked: hosts add users later, and the daemon looks the approver up when they
+/// approve.
+fn approvers_of(agent: &str, raw: Vec<Spanned<String>>, diag: &mut Diagnostics<'_>) -> Vec<String> {
+    let mut approvers = Vec::with_capacity(raw.len());
+    let mut seen = HashSet::with_capacity(raw.len());
+    for approver in raw {
+        let span = approver.span();
+        let name = approver.into_inner();
+        if !is_valid_user_name(&name) {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::InvalidApprover { agent, name });
+        } else if !seen.insert(name.clone()) {
+            let agent = agent.to_owned();
+            diag.error(span, ConfigErrorKind::DuplicateApprover { agent, name });
+        } else {
+            approvers.push(name);
+        }
+    }
+    approvers
 }
 
 /// Validates one `[agents.match]` table of the agent `agent`.

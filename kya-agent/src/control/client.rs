@@ -18,6 +18,11 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "kya-agent's control socket {socket} refused this process: agent processes cannot use \
+         the control socket"
+    )]
+    Refused { socket: PathBuf },
     #[error("talking to kya-agent at {socket}")]
     Io {
         socket: PathBuf,
@@ -38,9 +43,18 @@ pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
         socket: socket.to_owned(),
         source,
     };
-    let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-        socket: socket.to_owned(),
-        source,
+    let mut stream = UnixStream::connect(socket).map_err(|source| {
+        // kya's kernel programs refuse agents the socket with EPERM.
+        if source.raw_os_error() == Some(libc::EPERM) {
+            ClientError::Refused {
+                socket: socket.to_owned(),
+            }
+        } else {
+            ClientError::Connect {
+                socket: socket.to_owned(),
+                source,
+            }
+        }
     })?;
     let mut line = serde_json::to_vec(request).expect("requests always serialize");
     line.push(b'\n');

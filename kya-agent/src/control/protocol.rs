@@ -14,15 +14,114 @@ pub enum Request {
     /// Tag the calling process as `agent` (used by `kya run` right before it executes the
     /// command, so the command and everything it starts are that agent).
     Run { agent: String },
+    /// List pending requests.
+    Pending {},
+    /// List grants in force.
+    Grants {},
+    /// Approve pending request `id` (`r12`): once, for `duration` (`15m`), or once within
+    /// `duration`.
+    Approve {
+        id: String,
+        once: bool,
+        duration: Option<String>,
+        reason: Option<String>,
+    },
+    /// Refuse pending request `id`.
+    Deny { id: String },
+    /// Grant ahead of time: `agent` may open the file at `file` (an absolute path) or connect to
+    /// `connect` (`host:port`, `1.2.3.4:443`, `[::1]:8080`).
+    Grant {
+        agent: String,
+        file: Option<String>,
+        connect: Option<String>,
+        once: bool,
+        duration: Option<String>,
+        reason: Option<String>,
+    },
+    /// End grants at once: grant `grant` (`g3`), every grant `approver` approved, or every grant
+    /// of `agent`. Exactly one must be given.
+    Revoke {
+        grant: Option<String>,
+        approver: Option<String>,
+        agent: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Response {
-    Processes { processes: Vec<TaggedProcess> },
-    Tagged { pid: u32, agent: String },
-    Events { events: Vec<DenialRecord> },
-    Error { message: String },
+    Processes {
+        processes: Vec<TaggedProcess>,
+    },
+    Tagged {
+        pid: u32,
+        agent: String,
+    },
+    Events {
+        events: Vec<DenialRecord>,
+    },
+    Pending {
+        requests: Vec<PendingView>,
+    },
+    Grants {
+        grants: Vec<GrantView>,
+    },
+    /// A grant is in force (durable on disk and in the kernel).
+    Granted {
+        grant: GrantView,
+    },
+    /// A pending request was refused.
+    Denied {
+        request: String,
+    },
+    /// These grants were ended.
+    Revoked {
+        grants: Vec<String>,
+    },
+    Error {
+        message: String,
+    },
+}
+
+/// One pending request as `kya pending` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingView {
+    /// `r12`.
+    pub id: String,
+    pub agent: String,
+    /// `file` or `connect`.
+    pub kind: String,
+    pub resource: String,
+    /// What was tried most recently (`file-open`, `connect`, ...), by which process.
+    pub operation: String,
+    pub pid: u32,
+    pub exe: Option<String>,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    pub count: u64,
+}
+
+/// One grant in force as `kya grants` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantView {
+    /// `g3`.
+    pub id: String,
+    pub agent: String,
+    /// `file` or `connect`.
+    pub kind: String,
+    pub resource: String,
+    pub approver: String,
+    pub approver_uid: u32,
+    pub reason: Option<String>,
+    /// The request it answered (`r12`), if any.
+    pub request: Option<String>,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    /// `Some(1)` for a single-use grant not yet used; `None` for a timed grant.
+    pub uses_left: Option<u64>,
+    pub uses: u64,
 }
 
 /// One tagged process as `kya ps` shows it.
@@ -73,8 +172,11 @@ pub struct DenialRecord {
     pub protocol: Option<String>,
     /// The host name the daemon resolved to the peer's address, when it knows one.
     pub host: Option<String>,
-    /// Why the object is protected.
+    /// Why the object is protected; for grant activity, what happened.
     pub why: String,
+    /// Set when the record is grant activity rather than a denial: the grant (`g3`) that let
+    /// the operation through, or that was approved, expired or revoked.
+    pub grant: Option<String>,
 }
 
 #[cfg(test)]

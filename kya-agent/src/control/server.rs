@@ -10,7 +10,11 @@ use tokio::{
 
 use super::protocol::{MAX_REQUEST_BYTES, Request, Response};
 use crate::{
-    config::Config, daemon::kernel_task::KernelHandle, events::EventLog, tagging::listing,
+    config::Config,
+    daemon::{grant_service::GrantHandle, kernel_task::KernelHandle},
+    events::EventLog,
+    grants::authority::Caller,
+    tagging::listing,
 };
 
 /// What request handlers share.
@@ -18,6 +22,7 @@ pub struct ServerState {
     pub config: Arc<Config>,
     pub kernel: KernelHandle,
     pub events: Arc<EventLog>,
+    pub grants: GrantHandle,
 }
 
 /// Accepts connections until the listener fails; each connection carries one request.
@@ -50,7 +55,7 @@ async fn handle_connection(mut stream: UnixStream, state: &ServerState) -> std::
             )),
             Ok(request) => match peer.pid().and_then(|pid| u32::try_from(pid).ok()) {
                 None => error("cannot identify the calling process".to_owned()),
-                Some(pid) => handle_request(request, pid, state).await,
+                Some(pid) => handle_request(request, Caller::new(pid, peer.uid()), state).await,
             },
         }
     };
@@ -63,7 +68,8 @@ fn error(message: String) -> Response {
     Response::Error { message }
 }
 
-async fn handle_request(request: Request, caller: u32, state: &ServerState) -> Response {
+async fn handle_request(request: Request, who: Caller, state: &ServerState) -> Response {
+    let caller = who.pid;
     let records = match state.kernel.tagged_tasks().await {
         Ok(Ok(records)) => records,
         Ok(Err(message)) => return error(format!("listing tagged tasks failed: {message}")),
@@ -86,6 +92,12 @@ async fn handle_request(request: Request, caller: u32, state: &ServerState) -> R
         Request::Events { after } => Response::Events {
             events: state.events.since(after),
         },
+        Request::Pending {}
+        | Request::Grants {}
+        | Request::Approve { .. }
+        | Request::Deny { .. }
+        | Request::Grant { .. }
+        | Request::Revoke { .. } => state.grants.call(request, who).await,
     }
 }
 

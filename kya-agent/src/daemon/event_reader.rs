@@ -5,16 +5,17 @@ use std::sync::{Arc, RwLock};
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
 
+use super::grant_service::{GrantHandle, Observation};
 use crate::{
     config::Config,
     events::{self, EventLog},
-    files::tables::ResolvedFileRule,
+    files::tables::FileTables,
 };
 
 /// What explaining an event needs: the config and the file rules as last resolved.
 pub struct Explainer {
     pub config: Arc<Config>,
-    pub file_rules: Arc<RwLock<Vec<ResolvedFileRule>>>,
+    pub file_tables: Arc<RwLock<FileTables>>,
     /// Host names of allowlisted addresses, to name a refused peer the daemon knows.
     pub hosts: super::net_refresh::HostNames,
 }
@@ -24,6 +25,7 @@ pub async fn run(
     ring: RingBuf<MapData>,
     explainer: Explainer,
     log: Arc<EventLog>,
+    grants: GrantHandle,
 ) -> std::io::Result<()> {
     // SAFETY: the ring buffer owns its descriptor and keeps it open for as long as the AsyncFd
     // holds it.
@@ -37,8 +39,8 @@ pub async fn run(
                 continue;
             };
             let mut record = {
-                let rules = explainer.file_rules.read().expect("file rules lock");
-                events::describe(&event, &explainer.config, &rules)
+                let tables = explainer.file_tables.read().expect("file tables lock");
+                events::describe(&event, &explainer.config, &tables.rules)
             };
             if record.peer.is_some() {
                 record.host = explainer
@@ -48,21 +50,36 @@ pub async fn run(
                     .get(&event.addr)
                     .cloned();
             }
-            tracing::warn!(
-                kind = %record.kind,
-                agent = %record.agent,
-                pid = record.pid,
-                exe = record.exe.as_deref().unwrap_or("-"),
-                path = record.path.as_deref().unwrap_or("-"),
-                name = record.name.as_deref().unwrap_or("-"),
-                dev = record.dev.as_deref().unwrap_or("-"),
-                ino = record.ino.unwrap_or(0),
-                target_pid = record.target_pid.unwrap_or(0),
-                peer = record.peer.as_deref().unwrap_or("-"),
-                protocol = record.protocol.as_deref().unwrap_or("-"),
-                why = %record.why,
-                "denied"
-            );
+            if let Some(grant) = &record.grant {
+                tracing::info!(
+                    kind = %record.kind,
+                    agent = %record.agent,
+                    pid = record.pid,
+                    grant = %grant,
+                    "allowed by grant"
+                );
+            } else {
+                tracing::warn!(
+                    kind = %record.kind,
+                    agent = %record.agent,
+                    pid = record.pid,
+                    exe = record.exe.as_deref().unwrap_or("-"),
+                    path = record.path.as_deref().unwrap_or("-"),
+                    name = record.name.as_deref().unwrap_or("-"),
+                    dev = record.dev.as_deref().unwrap_or("-"),
+                    ino = record.ino.unwrap_or(0),
+                    target_pid = record.target_pid.unwrap_or(0),
+                    peer = record.peer.as_deref().unwrap_or("-"),
+                    protocol = record.protocol.as_deref().unwrap_or("-"),
+                    why = %record.why,
+                    "denied"
+                );
+            }
+            if let Some(observation) = Observation::from_event(&event, &record)
+                && !grants.observe(observation)
+            {
+                tracing::warn!("grant service busy; a request or grant use was not recorded");
+            }
             log.push(record);
         }
         ready.clear_ready();

@@ -17,7 +17,7 @@ use crate::{
     config::Config,
     files::{
         self,
-        tables::{self, FileTables, ResolvedFileRule},
+        tables::{self, FileTables},
     },
 };
 
@@ -32,18 +32,18 @@ pub fn resolve_now(config: &Config) -> FileTables {
     tables
 }
 
-/// Watches the directories behind `initial` and re-resolves on every change, until the
-/// kernel thread stops.
+/// Watches the directories behind `initial` and re-resolves on every change, publishing each
+/// new set of tables in `published` once the kernel has it, until the kernel thread stops.
 pub fn spawn(
     config: Arc<Config>,
     initial: FileTables,
     kernel: KernelHandle,
-    file_rules: Arc<RwLock<Vec<ResolvedFileRule>>>,
+    published: Arc<RwLock<FileTables>>,
 ) -> std::io::Result<thread::JoinHandle<()>> {
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC).map_err(std::io::Error::from)?;
     thread::Builder::new()
         .name("kya-file-watch".to_owned())
-        .spawn(move || watch(&inotify, &config, initial, &kernel, &file_rules))
+        .spawn(move || watch(&inotify, &config, initial, &kernel, &published))
 }
 
 fn watch(
@@ -51,7 +51,7 @@ fn watch(
     config: &Config,
     mut current: FileTables,
     kernel: &KernelHandle,
-    file_rules: &RwLock<Vec<ResolvedFileRule>>,
+    published: &RwLock<FileTables>,
 ) {
     let mut watched = HashSet::new();
     add_watches(inotify, &current.watch, &mut watched);
@@ -69,10 +69,10 @@ fn watch(
         }
         match kernel.set_file_tables_blocking(next.clone()) {
             Ok(Ok(())) => {
-                file_rules
+                published
                     .write()
-                    .expect("file rules lock")
-                    .clone_from(&next.rules);
+                    .expect("file tables lock")
+                    .clone_from(&next);
                 tracing::info!(
                     objects = next.inodes.len(),
                     paths = next.names.len(),

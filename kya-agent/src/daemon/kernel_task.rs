@@ -1,12 +1,18 @@
 //! The one thread that owns the loaded kernel programs; everything else sends it commands and
 //! waits for the reply.
-use std::{collections::BTreeMap, thread};
+use std::{
+    collections::{BTreeMap, HashSet},
+    thread,
+};
 
 use kya_common::tag::{TaggedTaskRecord, TaskTag};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    error_chain, files::tables::FileTables, kernel::Kernel, network::table::NetTable,
+    error_chain,
+    files::tables::FileTables,
+    kernel::{Kernel, KernelGrant},
+    network::table::NetTable,
     tagging::adopt,
 };
 
@@ -25,6 +31,16 @@ enum Command {
         table: Box<NetTable>,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    InsertGrant {
+        grant: Box<KernelGrant>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    RemoveGrant {
+        id: u32,
+        keep_opened: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    UnspentOnceGrants(oneshot::Sender<Result<HashSet<u32>, String>>),
     /// Drop the kernel programs (detaching them) and end the thread.
     Shutdown,
 }
@@ -55,6 +71,40 @@ impl KernelHandle {
     ) -> Result<Result<(), String>, KernelGone> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Tag { processes, reply }).await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    /// Puts a grant in force.
+    pub async fn insert_grant(&self, grant: KernelGrant) -> Result<Result<(), String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::InsertGrant {
+            grant: Box::new(grant),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    /// Ends a grant at once; see `Kernel::remove_grant` for `keep_opened`.
+    pub async fn remove_grant(
+        &self,
+        id: u32,
+        keep_opened: bool,
+    ) -> Result<Result<(), String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::RemoveGrant {
+            id,
+            keep_opened,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    /// Ids of single-use grants the kernel has not spent.
+    pub async fn unspent_once_grants(&self) -> Result<Result<HashSet<u32>, String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::UnspentOnceGrants(reply)).await?;
         answer.await.map_err(|_| KernelGone)
     }
 
@@ -118,6 +168,22 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                     Command::SetFileTables { tables, reply } => {
                         let result = kernel.set_file_tables(&tables).map_err(|e| error_chain(&e));
                         let _ = reply.send(result);
+                    }
+                    Command::InsertGrant { grant, reply } => {
+                        let _ =
+                            reply.send(kernel.insert_grant(&grant).map_err(|e| error_chain(&e)));
+                    }
+                    Command::RemoveGrant {
+                        id,
+                        keep_opened,
+                        reply,
+                    } => {
+                        let result = kernel.remove_grant(id, keep_opened);
+                        let _ = reply.send(result.map_err(|e| error_chain(&e)));
+                    }
+                    Command::UnspentOnceGrants(reply) => {
+                        let _ =
+                            reply.send(kernel.unspent_once_grants().map_err(|e| error_chain(&e)));
                     }
                     Command::Tag { processes, reply } => {
                         let result = adopt::tag_processes(&mut kernel, &processes)

@@ -2,6 +2,7 @@
 //! serves the control socket until it is told to stop.
 mod event_reader;
 mod file_watch;
+pub mod grant_service;
 pub mod kernel_task;
 mod net_refresh;
 
@@ -14,11 +15,13 @@ use std::{
 
 use tokio::{net::UnixListener, signal::unix::SignalKind};
 
+use self::grant_service::{GrantHandle, GrantService, GrantThread};
 use crate::{
     config::{Config, ConfigErrors},
     control::server::{self, ServerState},
     error_chain,
     events::EventLog,
+    grants::store::{Store, StoreError},
     kernel::{
         Kernel, KernelError,
         support::{self, Unsupported},
@@ -42,6 +45,14 @@ pub enum DaemonError {
     },
     #[error("starting the async runtime")]
     Runtime(#[source] io::Error),
+    #[error("grant state in {dir}")]
+    State {
+        dir: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("starting the grant service")]
+    GrantService(#[source] io::Error),
 }
 
 /// Where the daemon reads its config and serves its socket.
@@ -50,16 +61,14 @@ pub struct DaemonOptions {
     /// `None` runs with the embedded default config.
     pub config: Option<PathBuf>,
     pub socket: PathBuf,
+    /// Where grants, pending requests and the audit trail are kept.
+    pub state_dir: PathBuf,
 }
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT. Returns only after every kernel
 /// program has been detached again.
 pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
-    let config = match &options.config {
-        Some(path) => Config::load(path).map_err(DaemonError::Config)?,
-        None => Config::embedded_default(),
-    };
-    support::check_preconditions().map_err(DaemonError::Unsupported)?;
+    let (config, store) = prepare(options)?;
     let mut kernel =
         Kernel::load().map_err(|error| DaemonError::Unsupported(support::explain(&error)))?;
     // Files first: a process is protected from the moment it is tagged.
@@ -98,12 +107,12 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let (handle, kernel_thread) = kernel_task::spawn(kernel);
     let config = Arc::new(config);
     let log = Arc::new(EventLog::default());
-    let file_rules = Arc::new(RwLock::new(file_tables.rules.clone()));
+    let published_tables = Arc::new(RwLock::new(file_tables.clone()));
     let watcher = file_watch::spawn(
         Arc::clone(&config),
         file_tables,
         handle.clone(),
-        Arc::clone(&file_rules),
+        Arc::clone(&published_tables),
     );
     if let Err(error) = watcher {
         tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
@@ -119,26 +128,72 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     }
     let explainer = event_reader::Explainer {
         config: Arc::clone(&config),
-        file_rules,
+        file_tables: Arc::clone(&published_tables),
         hosts,
     };
+    let (grants, grant_thread) = start_grant_service(
+        GrantService {
+            store,
+            config: Arc::clone(&config),
+            kernel: handle.clone(),
+            file_tables: published_tables,
+            events: Arc::clone(&log),
+            counts_changed: false,
+        },
+        &runtime,
+    )?;
     let state = Arc::new(ServerState {
         config,
         kernel: handle.clone(),
         events: Arc::clone(&log),
+        grants: grants.clone(),
     });
     let result = runtime.block_on(async {
-        let reader = tokio::spawn(event_reader::run(events, explainer, log));
+        let reader = tokio::spawn(event_reader::run(events, explainer, log, grants));
         let result = serve_until_signal(&options.socket, state).await;
         reader.abort();
         result
     });
+    grant_thread.stop();
     drop(runtime);
     handle.shutdown_blocking();
     let _ = kernel_thread.join();
     let _ = fs::remove_file(&options.socket);
     tracing::info!("stopped; kernel programs detached");
     result
+}
+
+/// Everything that can fail before any kernel program is loaded: the config, the host's
+/// support, the grant store, and the control socket's directory (which exists before the file
+/// tables are resolved, so agents are refused the socket by its path from the first moment).
+fn prepare(options: &DaemonOptions) -> Result<(Config, Store), DaemonError> {
+    let config = match &options.config {
+        Some(path) => Config::load(path).map_err(DaemonError::Config)?,
+        None => Config::embedded_default(),
+    };
+    support::check_preconditions().map_err(DaemonError::Unsupported)?;
+    let store = Store::open(&options.state_dir).map_err(|source| DaemonError::State {
+        dir: options.state_dir.clone(),
+        source,
+    })?;
+    if let Some(dir) = options.socket.parent() {
+        fs::create_dir_all(dir).map_err(|source| DaemonError::Socket {
+            path: options.socket.clone(),
+            source,
+        })?;
+    }
+    Ok((config, store))
+}
+
+/// Restores the stored grants into the kernel, then runs the grant service.
+fn start_grant_service(
+    mut service: GrantService,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(GrantHandle, GrantThread), DaemonError> {
+    runtime.block_on(service.restore());
+    service
+        .spawn(runtime.handle().clone())
+        .map_err(DaemonError::GrantService)
 }
 
 async fn serve_until_signal(socket: &Path, state: Arc<ServerState>) -> Result<(), DaemonError> {
@@ -190,6 +245,9 @@ pub fn describe(error: &DaemonError) -> String {
     match error {
         DaemonError::Config(errors) => errors.to_string(),
         DaemonError::Unsupported(reason) => reason.to_string(),
+        DaemonError::State { dir, source } => {
+            format!("grant state in {}: {}", dir.display(), error_chain(source))
+        }
         other => error_chain(other),
     }
 }

@@ -10,6 +10,7 @@
 mod catalogue;
 mod homes;
 mod plan;
+pub mod protection;
 pub mod tables;
 
 pub use self::{

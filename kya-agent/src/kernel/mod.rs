@@ -5,7 +5,7 @@ mod iter;
 mod offsets;
 pub mod support;
 
-use std::collections::HashMap as StdHashMap;
+use std::collections::{HashMap as StdHashMap, HashSet};
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -17,9 +17,11 @@ use aya::{
 };
 pub use error::KernelError;
 use kya_common::{
+    grant::{Grant, GrantedFile, GrantedSocket, flag as grant_flag},
     maps as map_names,
     net::NetKey,
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
+    protect::InodeRuleKey,
     tag::{InodeKey, TaggedTaskRecord, TaskTag},
 };
 
@@ -31,6 +33,14 @@ static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 /// The loaded and attached kernel programs. Dropping it detaches everything.
 pub struct Kernel {
     ebpf: Ebpf,
+}
+
+/// One grant in kernel terms: the keys it covers (a file object, or a host's addresses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelGrant {
+    pub grant: Grant,
+    pub files: Vec<InodeRuleKey>,
+    pub peers: Vec<NetKey>,
 }
 
 /// The rules the kernel matches tasks against, in kernel terms.
@@ -146,6 +156,79 @@ impl Kernel {
         Ok(())
     }
 
+    /// Puts a grant in force. A single-use grant's token goes in first and its keys after, so
+    /// no key is ever live without the token that spends it; a failure removes what was
+    /// written.
+    pub fn insert_grant(&mut self, entry: &KernelGrant) -> Result<(), KernelError> {
+        let result = self.write_grant(entry);
+        if result.is_err() {
+            let _ = self.remove_grant(entry.grant.id, false);
+        }
+        result
+    }
+
+    fn write_grant(&mut self, entry: &KernelGrant) -> Result<(), KernelError> {
+        if entry.grant.flags & grant_flag::ONCE != 0 {
+            let mut tokens: HashMap<&mut MapData, u32, u32> =
+                self.hash_map(map_names::ONCE_TOKENS)?;
+            tokens
+                .insert(entry.grant.id, 0, 0)
+                .map_err(KernelError::map(map_names::ONCE_TOKENS))?;
+        }
+        let mut files: HashMap<&mut MapData, InodeRuleKey, Grant> =
+            self.hash_map(map_names::FILE_GRANTS)?;
+        for key in &entry.files {
+            files
+                .insert(key, entry.grant, 0)
+                .map_err(KernelError::map(map_names::FILE_GRANTS))?;
+        }
+        let mut peers: HashMap<&mut MapData, NetKey, Grant> =
+            self.hash_map(map_names::PEER_GRANTS)?;
+        for key in &entry.peers {
+            peers
+                .insert(key, entry.grant, 0)
+                .map_err(KernelError::map(map_names::PEER_GRANTS))?;
+        }
+        Ok(())
+    }
+
+    /// Ends grant `id` in the kernel at once: its token and keys, and (unless `keep_opened`,
+    /// for a spent single-use grant whose one open file or connection stays usable until the
+    /// grant's end) the files and sockets opened under it.
+    pub fn remove_grant(&mut self, id: u32, keep_opened: bool) -> Result<(), KernelError> {
+        let mut tokens: HashMap<&mut MapData, u32, u32> = self.hash_map(map_names::ONCE_TOKENS)?;
+        match tokens.remove(&id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(error) => return Err(KernelError::map(map_names::ONCE_TOKENS)(error)),
+        }
+        remove_where::<InodeRuleKey, Grant>(self.hash_map(map_names::FILE_GRANTS)?, |grant| {
+            grant.id == id
+        })?;
+        remove_where::<NetKey, Grant>(self.hash_map(map_names::PEER_GRANTS)?, |grant| {
+            grant.id == id
+        })?;
+        if keep_opened {
+            return Ok(());
+        }
+        remove_where::<u64, GrantedFile>(self.hash_map(map_names::GRANTED_FILES)?, |file| {
+            file.grant == id
+        })?;
+        remove_where::<u64, GrantedSocket>(self.hash_map(map_names::GRANTED_SOCKETS)?, |socket| {
+            socket.grant == id
+        })
+    }
+
+    /// Ids of the single-use grants whose use is still unspent.
+    pub fn unspent_once_grants(&mut self) -> Result<HashSet<u32>, KernelError> {
+        let tokens: HashMap<&mut MapData, u32, u32> = self.hash_map(map_names::ONCE_TOKENS)?;
+        Ok(tokens.keys().filter_map(Result::ok).collect())
+    }
+
+    /// Operations let through by grants, by `DenyKind` value (index 0 is unused).
+    pub fn grant_use_counts(&self) -> Result<Vec<u64>, KernelError> {
+        self.per_cpu_sums(map_names::GRANT_USES)
+    }
+
     /// Takes the denial event ring buffer out, for the task that reads it.
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>, KernelError> {
         let map = self
@@ -251,6 +334,26 @@ where
     program
         .try_into()
         .map_err(|source| KernelError::program(name, source))
+}
+
+/// Removes every entry of a kernel hash map whose value matches. (LRU maps read the same way.)
+fn remove_where<K: aya::Pod, V: aya::Pod>(
+    mut map: HashMap<&mut MapData, K, V>,
+    matches: impl Fn(&V) -> bool,
+) -> Result<(), KernelError> {
+    let doomed: Vec<K> = map
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|(_, value)| matches(value))
+        .map(|(key, _)| key)
+        .collect();
+    for key in doomed {
+        match map.remove(&key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(error) => return Err(KernelError::map("grant map")(error)),
+        }
+    }
+    Ok(())
 }
 
 /// Makes a kernel hash map hold exactly `wanted`.

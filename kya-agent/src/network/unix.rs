@@ -38,6 +38,14 @@ pub const BUILTIN_SOCKETS: &[BuiltinSocket] = &[
     ),
     socket("/var/run/crio/crio.sock", "CRI-O (root on the host)"),
     socket("/run/crio/crio.sock", "CRI-O (root on the host)"),
+    socket(
+        crate::paths::CONTROL_SOCKET,
+        "kya's own control socket (approves grants)",
+    ),
+    socket(
+        "/var/run/kya/kya.sock",
+        "kya's own control socket (approves grants)",
+    ),
 ];
 
 /// A socket-name rule that the kernel matches itself at every connect: it sees the socket's
@@ -234,6 +242,8 @@ mod tests {
                 "/run/podman/podman.sock",
                 "/var/run/crio/crio.sock",
                 "/run/crio/crio.sock",
+                "/run/kya/kya.sock",
+                "/var/run/kya/kya.sock",
             ]
         );
         for socket in BUILTIN_SOCKETS {

@@ -5,7 +5,8 @@ use crate::{
     decision::ALLOW,
     kernel::ReadError,
     net::{
-        AF_INET, AF_INET6, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_family, sockaddr_peer,
+        AF_INET, AF_INET6, Reach, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_family,
+        sockaddr_peer,
     },
     tagging::{current_task, tag_of},
 };
@@ -13,7 +14,8 @@ use crate::{
 /// `socket_connect(sock, address, addrlen)`: an agent may connect (TCP, or UDP `connect`,
 /// through any interface including io_uring) only to peers on its allowlist. IPv4 and IPv6
 /// addresses are compared in one canonical form, so an IPv4-mapped IPv6 address is the IPv4
-/// peer it names.
+/// peer it names. A grant on the peer lets one connection (or connections until it expires)
+/// through.
 ///
 /// Untagged tasks leave after one lookup. AF_UNIX connections are judged by
 /// `unix_stream_connect`; AF_UNSPEC (disconnect) is allowed. Denies with EPERM and an event; an
@@ -38,7 +40,7 @@ pub fn socket_connect(ctx: LsmContext) -> i32 {
         }
     });
     match peer {
-        Ok(Some(peer)) => guard_peer(DenyKind::Connect, tag, socket, &peer),
+        Ok(Some(peer)) => guard_peer(DenyKind::Connect, tag, socket, &peer, Reach::Connect),
         Ok(None) => ALLOW,
         Err(ReadError) => refuse_peer(
             DenyKind::Connect,

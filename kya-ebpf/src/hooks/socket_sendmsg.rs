@@ -5,7 +5,7 @@ use crate::{
     decision::ALLOW,
     kernel::{self, ReadError},
     maps::INBOUND_SOCKETS,
-    net::{AF_INET, AF_INET6, Peer, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_peer},
+    net::{AF_INET, AF_INET6, Peer, Reach, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_peer},
     tagging::{current_task, tag_of},
 };
 
@@ -30,7 +30,7 @@ pub fn socket_sendmsg(ctx: LsmContext) -> i32 {
     let msg: *const u8 = ctx.arg(1);
     let socket = socket as u64;
     match destination(socket, msg as u64, tag.agent) {
-        Ok(Some(peer)) => guard_peer(DenyKind::Send, tag, socket, &peer),
+        Ok(Some((peer, reach))) => guard_peer(DenyKind::Send, tag, socket, &peer, reach),
         Ok(None) => ALLOW,
         Err(ReadError) => refuse_peer(
             DenyKind::Send,
@@ -43,10 +43,10 @@ pub fn socket_sendmsg(ctx: LsmContext) -> i32 {
 }
 
 /// The peer this send goes to, if it is an IP peer the allowlist must cover.
-fn destination(socket: u64, msg: u64, agent: u32) -> Result<Option<Peer>, ReadError> {
+fn destination(socket: u64, msg: u64, agent: u32) -> Result<Option<(Peer, Reach)>, ReadError> {
     let name = kernel::msghdr_name(msg)?;
     if name != 0 {
-        return sockaddr_peer(name);
+        return Ok(sockaddr_peer(name)?.map(|peer| (peer, Reach::Datagram)));
     }
     // SAFETY: the value is copied out.
     if unsafe { INBOUND_SOCKETS.get(&socket) }.is_some_and(|owner| *owner == agent) {
@@ -57,5 +57,5 @@ fn destination(socket: u64, msg: u64, agent: u32) -> Result<Option<Peer>, ReadEr
         // Not an IP socket, or not connected: the kernel refuses the send by itself.
         return Ok(None);
     }
-    Ok(Some(Peer { addr, port }))
+    Ok(Some((Peer { addr, port }, Reach::Connected)))
 }

@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use kya_agent::{
     daemon::{self, DaemonOptions},
-    paths::CONTROL_SOCKET,
+    paths::{CONTROL_SOCKET, STATE_DIR},
 };
 
 #[derive(Parser)]
@@ -23,6 +23,9 @@ struct Cli {
     /// Control socket the `kya` CLI talks to.
     #[arg(long, value_name = "PATH", default_value = CONTROL_SOCKET)]
     socket: PathBuf,
+    /// Directory for grants, pending requests and the audit trail.
+    #[arg(long, value_name = "DIR", default_value = STATE_DIR)]
+    state_dir: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         None => match daemon::run(&DaemonOptions {
             config: cli.config,
             socket: cli.socket,
+            state_dir: cli.state_dir,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

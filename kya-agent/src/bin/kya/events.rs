@@ -1,4 +1,5 @@
-//! `kya events [--json] [--follow]`: what agents were refused, newest last.
+//! `kya events [--json] [--follow]`: what agents were refused, and grant activity (approvals,
+//! uses, expiry, revocations), newest last.
 use std::{path::Path, process::ExitCode, thread, time::Duration};
 
 use kya_agent::control::{
@@ -56,6 +57,24 @@ fn print_event(event: &DenialRecord, json: bool) {
         );
         return;
     }
+    if matches!(
+        event.kind.as_str(),
+        "approve" | "grant" | "deny" | "expire" | "revoke"
+    ) {
+        // A human's decision or a grant's end.
+        println!(
+            "#{} {} agent={}{}: {}",
+            event.seq,
+            event.kind,
+            event.agent,
+            event
+                .grant
+                .as_deref()
+                .map_or_else(String::new, |grant| format!(" grant={grant}")),
+            event.why
+        );
+        return;
+    }
     let object = match (&event.path, &event.name, event.target_pid) {
         _ if event.peer.is_some() => format!(
             "{} {}{}",
@@ -75,8 +94,12 @@ fn print_event(event: &DenialRecord, json: bool) {
         (Some(dev), Some(ino)) => format!(" [{dev} inode {ino}]"),
         _ => String::new(),
     };
+    let outcome = event
+        .grant
+        .as_deref()
+        .map_or_else(String::new, |grant| format!(" allowed-by={grant}"));
     println!(
-        "#{} {} agent={} pid={} exe={} {}{}: {}",
+        "#{} {}{outcome} agent={} pid={} exe={} {}{}: {}",
         event.seq,
         event.kind,
         event.agent,

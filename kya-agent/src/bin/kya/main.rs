@@ -1,5 +1,10 @@
 //! `kya`: the command-line tool that talks to the running daemon.
+mod ask;
+mod audit;
+mod decide;
 mod events;
+mod grants;
+mod pending;
 mod ps;
 mod run;
 
@@ -28,8 +33,22 @@ enum Command {
     Ps(ps::Args),
     /// Run a command as an agent: it and everything it starts are tagged.
     Run(run::Args),
-    /// Show what agents were refused.
+    /// Show what agents were refused, and grant activity.
     Events(events::Args),
+    /// List requests waiting for a human: what agents were refused that a grant could allow.
+    Pending(pending::Args),
+    /// Approve a pending request: the agent may do it once, or for a while.
+    Approve(decide::ApproveArgs),
+    /// Refuse a pending request.
+    Deny(decide::DenyArgs),
+    /// Grant ahead of time: an agent may open a file or reach a peer.
+    Grant(decide::GrantArgs),
+    /// List grants in force.
+    Grants(grants::Args),
+    /// End grants now: one, every grant a user approved, or every grant of an agent.
+    Revoke(decide::RevokeArgs),
+    /// Check the audit trail.
+    Audit(audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +57,12 @@ fn main() -> ExitCode {
         Command::Ps(args) => ps::run(&cli.socket, &args),
         Command::Run(args) => run::run(&cli.socket, &args),
         Command::Events(args) => events::run(&cli.socket, &args),
+        Command::Pending(args) => pending::run(&cli.socket, &args),
+        Command::Approve(args) => decide::approve(&cli.socket, args),
+        Command::Deny(args) => decide::deny(&cli.socket, args),
+        Command::Grant(args) => decide::grant(&cli.socket, args),
+        Command::Grants(args) => grants::run(&cli.socket, &args),
+        Command::Revoke(args) => decide::revoke(&cli.socket, args),
+        Command::Audit(args) => audit::run(&args),
     }
 }

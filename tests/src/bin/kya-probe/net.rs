@@ -23,6 +23,11 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
     };
     Some(match name {
         "tcp-connect" => tcp_connect(peer()),
+        "tcp-connect-send" => tcp_connect_send(peer()),
+        "race-connect" => Ok(race_connect(
+            peer(),
+            arg(2).parse().expect("a thread count"),
+        )),
         "udp-connect-send" => udp_connect_send(peer()),
         "udp-sendto" => udp_sendto(peer()),
         "udp-sendmmsg" => udp_sendmmsg(peer()),
@@ -49,6 +54,35 @@ fn tcp_connect(peer: SocketAddr) -> Outcome {
         "connected from {}",
         stream.local_addr().map_err(|e| io_errno(&e))?
     ))
+}
+
+/// Connects and then sends on the connection: a grant must cover both.
+fn tcp_connect_send(peer: SocketAddr) -> Outcome {
+    let mut stream = TcpStream::connect_timeout(&peer, Duration::from_secs(5))
+        .map_err(|error| io_errno(&error))?;
+    stream.write_all(b"kya").map_err(|error| io_errno(&error))?;
+    Ok("connected and sent 3 bytes".to_owned())
+}
+
+/// Connects to `peer` from `threads` threads released at the same moment; reports how many
+/// connected (`ok N of M`).
+fn race_connect(peer: SocketAddr, threads: usize) -> String {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let start = std::sync::Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                TcpStream::connect_timeout(&peer, Duration::from_secs(5)).is_ok()
+            })
+        })
+        .collect();
+    let connected = handles
+        .into_iter()
+        .map(|handle| handle.join().expect("connect thread"))
+        .filter(|ok| *ok)
+        .count();
+    format!("{connected} of {threads}")
 }
 
 fn unbound_udp(peer: SocketAddr) -> Result<UdpSocket, Errno> {

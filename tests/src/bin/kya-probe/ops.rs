@@ -40,6 +40,7 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "link" => errno(std::fs::hard_link(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "walk" => walk(Path::new(arg(0))),
+        "race-read" => Ok(race_read(arg(0), arg(1).parse().expect("a thread count"))),
         "environ" => read_path(&format!("/proc/{}/environ", arg(0))),
         "mem" => read_mem(arg(0)),
         "vm-readv" => vm_readv(arg(0)),
@@ -58,6 +59,28 @@ fn io_errno(error: &std::io::Error) -> Errno {
 
 fn errno<T>(result: Result<T, Errno>) -> Outcome {
     result.map(|_| String::new())
+}
+
+/// Opens and reads `path` from `threads` threads released at the same moment; reports how many
+/// succeeded (`ok N of M`), which is what a single-use grant must hold to one.
+fn race_read(path: &str, threads: usize) -> String {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let start = std::sync::Arc::clone(&start);
+            let path = path.to_owned();
+            std::thread::spawn(move || {
+                start.wait();
+                read_path(&path).is_ok()
+            })
+        })
+        .collect();
+    let succeeded = handles
+        .into_iter()
+        .map(|handle| handle.join().expect("reader thread"))
+        .filter(|ok| *ok)
+        .count();
+    format!("{succeeded} of {threads}")
 }
 
 fn read_path(path: &str) -> Outcome {

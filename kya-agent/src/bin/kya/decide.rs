@@ -1,0 +1,157 @@
+//! The commands that change what agents may do: `kya approve`, `kya deny`, `kya grant` and
+//! `kya revoke`. The daemon checks who is asking; these only say what is asked.
+use std::{path::Path, process::ExitCode};
+
+use kya_agent::control::protocol::{GrantView, Request, Response};
+
+use crate::ask::{ask, time, unexpected};
+
+/// How long a grant lasts: at least one of `--once` and `--for`.
+#[derive(clap::Args)]
+#[group(required = true, multiple = true)]
+pub struct Lasts {
+    /// One use: the agent's next attempt succeeds, later ones are refused again. With --for,
+    /// the use must come within that time (otherwise within 10 minutes).
+    #[arg(long)]
+    once: bool,
+    /// How long the grant lasts, such as 30s, 15m or 2h (at most 1d).
+    #[arg(long = "for", value_name = "DURATION")]
+    duration: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ApproveArgs {
+    /// The pending request, as `kya pending` shows it (r12).
+    id: String,
+    #[command(flatten)]
+    lasts: Lasts,
+    /// Why it is approved, kept in the audit trail.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct DenyArgs {
+    /// The pending request, as `kya pending` shows it (r12).
+    id: String,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("resource").required(true).args(["file", "connect"])))]
+pub struct GrantArgs {
+    /// The agent the grant is for.
+    #[arg(long, value_name = "NAME")]
+    agent: String,
+    /// A file the agent may open (by identity: any path to the same file).
+    #[arg(long, value_name = "PATH")]
+    file: Option<std::path::PathBuf>,
+    /// A peer the agent may connect or send to: HOST:PORT, 1.2.3.4:443 or [::1]:8080.
+    #[arg(long, value_name = "HOST:PORT")]
+    connect: Option<String>,
+    #[command(flatten)]
+    lasts: Lasts,
+    /// Why it is granted, kept in the audit trail.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "approver", "agent"])))]
+pub struct RevokeArgs {
+    /// The grant, as `kya grants` shows it (g3).
+    id: Option<String>,
+    /// Every grant this user approved (for when they leave).
+    #[arg(long, value_name = "USER")]
+    approver: Option<String>,
+    /// Every grant of this agent.
+    #[arg(long, value_name = "NAME")]
+    agent: Option<String>,
+}
+
+pub fn approve(socket: &Path, args: ApproveArgs) -> ExitCode {
+    let request = Request::Approve {
+        id: args.id,
+        once: args.lasts.once,
+        duration: args.lasts.duration,
+        reason: args.reason,
+    };
+    granted(socket, "approve", &request)
+}
+
+pub fn grant(socket: &Path, args: GrantArgs) -> ExitCode {
+    // The daemon has its own working directory: send the file as an absolute path.
+    let file = match args
+        .file
+        .map(|path| std::path::absolute(&path).map(|p| (path, p)))
+    {
+        None => None,
+        Some(Ok((_, absolute))) => Some(absolute.display().to_string()),
+        Some(Err(error)) => {
+            eprintln!("kya grant: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = Request::Grant {
+        agent: args.agent,
+        file,
+        connect: args.connect,
+        once: args.lasts.once,
+        duration: args.lasts.duration,
+        reason: args.reason,
+    };
+    granted(socket, "grant", &request)
+}
+
+pub fn deny(socket: &Path, args: DenyArgs) -> ExitCode {
+    match ask(socket, "deny", &Request::Deny { id: args.id }) {
+        Ok(Response::Denied { request }) => {
+            println!("{request} refused");
+            ExitCode::SUCCESS
+        }
+        Ok(other) => unexpected("deny", &other),
+        Err(code) => code,
+    }
+}
+
+pub fn revoke(socket: &Path, args: RevokeArgs) -> ExitCode {
+    let request = Request::Revoke {
+        grant: args.id,
+        approver: args.approver,
+        agent: args.agent,
+    };
+    match ask(socket, "revoke", &request) {
+        Ok(Response::Revoked { grants }) if grants.is_empty() => {
+            println!("no grants matched; nothing revoked");
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Revoked { grants }) => {
+            println!("revoked {}", grants.join(" "));
+            ExitCode::SUCCESS
+        }
+        Ok(other) => unexpected("revoke", &other),
+        Err(code) => code,
+    }
+}
+
+fn granted(socket: &Path, command: &str, request: &Request) -> ExitCode {
+    match ask(socket, command, request) {
+        Ok(Response::Granted { grant }) => {
+            println!("{}", describe(&grant));
+            ExitCode::SUCCESS
+        }
+        Ok(other) => unexpected(command, &other),
+        Err(code) => code,
+    }
+}
+
+fn describe(grant: &GrantView) -> String {
+    let lasts = if grant.uses_left.is_some() {
+        format!("once, before {}", time(grant.expires_ms))
+    } else {
+        format!("until {}", time(grant.expires_ms))
+    };
+    format!(
+        "{} granted: agent {} may {} {lasts} (approved by {})",
+        grant.id, grant.agent, grant.resource, grant.approver
+    )
+}

@@ -1,0 +1,153 @@
+//! The grant service: one thread that owns the durable grant store and is the only writer of
+//! grants to the kernel. Control requests (approve, grant, revoke, ...) and what the kernel
+//! reports (denials that become requests, grant uses) arrive on separate channels; control
+//! requests are always served first, so a flooding agent cannot delay a human's decision.
+mod commands;
+mod observations;
+mod upkeep;
+mod views;
+
+use std::{
+    sync::{Arc, RwLock},
+    thread,
+    time::Duration,
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use self::observations::Observation;
+use super::kernel_task::KernelHandle;
+use crate::{
+    config::Config,
+    control::protocol::{Request, Response},
+    events::EventLog,
+    files::tables::FileTables,
+    grants::{authority::Caller, store::Store},
+};
+
+/// Kernel observations queued for the service at most; beyond this they are dropped (and
+/// counted) rather than letting a flood grow the daemon's memory.
+const OBSERVATION_QUEUE: usize = 4_096;
+
+/// How often grants are checked for expiry and single-use grants for their use.
+const UPKEEP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the service works with.
+pub struct GrantService {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub kernel: KernelHandle,
+    pub file_tables: Arc<RwLock<FileTables>>,
+    pub events: Arc<EventLog>,
+    /// Pending request counts changed since the last save.
+    pub counts_changed: bool,
+}
+
+struct ControlCall {
+    request: Request,
+    caller: Caller,
+    reply: oneshot::Sender<Response>,
+}
+
+/// A cloneable way in to the service.
+#[derive(Clone)]
+pub struct GrantHandle {
+    control: mpsc::Sender<ControlCall>,
+    observations: mpsc::Sender<Observation>,
+}
+
+impl GrantHandle {
+    /// Carries out a grant request for `caller` and returns the answer.
+    pub async fn call(&self, request: Request, caller: Caller) -> Response {
+        let (reply, answer) = oneshot::channel();
+        let call = ControlCall {
+            request,
+            caller,
+            reply,
+        };
+        if self.control.send(call).await.is_err() {
+            return stopped();
+        }
+        answer.await.unwrap_or_else(|_| stopped())
+    }
+
+    /// Queues what the kernel reported; `false` if the queue is full and it was dropped.
+    pub fn observe(&self, observation: Observation) -> bool {
+        self.observations.try_send(observation).is_ok()
+    }
+}
+
+fn stopped() -> Response {
+    Response::Error {
+        message: "the daemon's grant service has stopped".to_owned(),
+    }
+}
+
+impl GrantService {
+    /// Puts every stored grant that has not ended into the kernel (ending the ones that have),
+    /// so enforcement starts with the grants humans approved before.
+    pub async fn restore(&mut self) {
+        self.expire_due().await;
+        let grants: Vec<_> = self.store.state().grants.values().cloned().collect();
+        for grant in grants {
+            if let Err(message) = self.insert_in_kernel(&grant).await {
+                tracing::error!(grant = grant.id, error = %message, "cannot restore grant; it stays ended until granted again");
+            }
+        }
+    }
+
+    /// Runs the service on its own thread (its store writes block on disk syncs), driven by
+    /// `runtime`, until `GrantThread::stop`.
+    pub fn spawn(
+        mut self,
+        runtime: tokio::runtime::Handle,
+    ) -> std::io::Result<(GrantHandle, GrantThread)> {
+        let (control, mut control_inbox) = mpsc::channel::<ControlCall>(64);
+        let (observations, mut observation_inbox) = mpsc::channel(OBSERVATION_QUEUE);
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("kya-grants".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = &mut stopped => break,
+                            call = control_inbox.recv() => {
+                                let Some(call) = call else { break };
+                                let response = self.handle(call.request, &call.caller).await;
+                                let _ = call.reply.send(response);
+                            }
+                            _ = upkeep.tick() => self.upkeep().await,
+                            observation = observation_inbox.recv() => {
+                                let Some(observation) = observation else { break };
+                                self.observe(observation).await;
+                            }
+                        }
+                    }
+                });
+            })?;
+        Ok((
+            GrantHandle {
+                control,
+                observations,
+            },
+            GrantThread { stop, thread },
+        ))
+    }
+}
+
+/// The service's thread, to stop before the runtime that drives it goes away.
+pub struct GrantThread {
+    stop: oneshot::Sender<()>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl GrantThread {
+    /// Stops the service after the call it is serving, and waits for it.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}

@@ -1,0 +1,185 @@
+//! What the kernel reports that concerns grants: denials a human could grant (they become
+//! pending requests, repeats folded into one) and operations a grant let through.
+use std::net::IpAddr;
+
+use kya_common::event::{DenyEvent, DenyKind, MatchedBy};
+
+use super::GrantService;
+use crate::{
+    control::protocol::DenialRecord,
+    events::now_ms,
+    grants::{Decision, PendingRequest, Resource},
+};
+
+/// Pending requests kept at most. Beyond this, new requests are not recorded (the denials
+/// still happen and still show in `kya events`) until humans decide some.
+const MAX_PENDING: usize = 1_024;
+
+/// One kernel event, reduced to what the grant service needs.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    Denied {
+        agent: String,
+        resource: Resource,
+        pid: u32,
+        exe: Option<String>,
+        operation: String,
+    },
+    GrantUsed {
+        grant: u32,
+        pid: u32,
+        exe: Option<String>,
+        operation: String,
+    },
+}
+
+impl Observation {
+    /// The observation in a kernel event, if it concerns grants: a use of a grant, or the
+    /// denial of something a grant can cover (reading a file or reaching a peer).
+    #[must_use]
+    pub fn from_event(event: &DenyEvent, record: &DenialRecord) -> Option<Self> {
+        if event.grant != 0 {
+            return Some(Self::GrantUsed {
+                grant: event.grant,
+                pid: record.pid,
+                exe: record.exe.clone(),
+                operation: record.kind.clone(),
+            });
+        }
+        let kind = DenyKind::try_from(event.kind).ok()?;
+        let matched = MatchedBy::try_from(event.matched).ok()?;
+        let resource = match kind {
+            DenyKind::FileOpen | DenyKind::FileAccess | DenyKind::FileMmap
+                if matched != MatchedBy::ReadError && event.ino != 0 =>
+            {
+                Resource::File {
+                    dev: event.dev,
+                    ino: event.ino,
+                    path: record
+                        .path
+                        .clone()
+                        .or_else(|| record.name.clone())
+                        .unwrap_or_default(),
+                }
+            }
+            DenyKind::Connect | DenyKind::Send
+                if matched == MatchedBy::NotAllowed && event.port != 0 =>
+            {
+                Resource::Peer {
+                    addrs: vec![peer_address(event.addr)],
+                    port: event.port,
+                    host: record.host.clone(),
+                }
+            }
+            _ => return None,
+        };
+        Some(Self::Denied {
+            agent: record.agent.clone(),
+            resource,
+            pid: record.pid,
+            exe: record.exe.clone(),
+            operation: record.kind.clone(),
+        })
+    }
+}
+
+/// The canonical 16 bytes as the address a human would write: IPv4-mapped ones as IPv4.
+fn peer_address(addr: [u8; 16]) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from(addr);
+    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+}
+
+impl GrantService {
+    pub(super) async fn observe(&mut self, observation: Observation) {
+        match observation {
+            Observation::Denied {
+                agent,
+                resource,
+                pid,
+                exe,
+                operation,
+            } => self.denied(agent, resource, pid, exe, operation),
+            Observation::GrantUsed {
+                grant,
+                pid,
+                exe,
+                operation,
+            } => self.grant_used(grant, pid, exe, operation).await,
+        }
+    }
+
+    fn denied(
+        &mut self,
+        agent: String,
+        resource: Resource,
+        pid: u32,
+        exe: Option<String>,
+        operation: String,
+    ) {
+        let now = now_ms();
+        if let Some(id) = self.store.state().pending_for(&agent, &resource.key()) {
+            self.store.update_quietly(|state| {
+                if let Some(request) = state.pending.get_mut(&id) {
+                    request.count += 1;
+                    request.last_ms = now;
+                    request.pid = pid;
+                    request.exe = exe;
+                    request.operation = operation;
+                }
+            });
+            self.counts_changed = true;
+            return;
+        }
+        if self.store.state().pending.len() >= MAX_PENDING {
+            tracing::warn!(agent = %agent, resource = %resource, "too many pending requests; this one is not recorded");
+            return;
+        }
+        let request = PendingRequest {
+            id: self.store.state().new_request_id(),
+            agent,
+            resource,
+            pid,
+            exe,
+            operation,
+            first_ms: now,
+            last_ms: now,
+            count: 1,
+        };
+        tracing::info!(request = request.id, agent = %request.agent, resource = %request.resource, "access requested");
+        if let Err(message) = self.record(&Decision::Request { request }) {
+            tracing::error!(error = %message, "cannot record a request");
+        }
+    }
+
+    async fn grant_used(&mut self, id: u32, pid: u32, exe: Option<String>, operation: String) {
+        let Some(grant) = self.store.state().grants.get(&id).cloned() else {
+            // Already ended (or its use was noticed first by upkeep).
+            return;
+        };
+        if !grant.once && grant.uses > 0 {
+            // Later uses of a timed grant are counted, not each written to the trail.
+            self.store.update_quietly(|state| {
+                if let Some(grant) = state.grants.get_mut(&id) {
+                    grant.uses += 1;
+                }
+            });
+            self.counts_changed = true;
+            return;
+        }
+        let decision = Decision::GrantUsed {
+            grant: id,
+            agent: grant.agent.clone(),
+            resource: grant.resource.clone(),
+            pid: Some(pid),
+            exe,
+            operation,
+        };
+        if let Err(message) = self.record(&decision) {
+            tracing::error!(error = %message, "cannot record a grant's use");
+        }
+        if grant.once {
+            // Its token is spent; clear the keys it leaves behind.
+            self.remove_from_kernel(id, true).await;
+        }
+    }
+}

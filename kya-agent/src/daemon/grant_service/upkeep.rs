@@ -1,0 +1,158 @@
+//! Recording decisions, and keeping the kernel and the store in step: grants go into the
+//! kernel after they are durable, leave it when they end, and ended grants are recorded.
+use kya_common::grant::{Grant, flag};
+
+use super::{GrantService, views};
+use crate::{
+    config::Agent,
+    error_chain,
+    events::now_ms,
+    grants::{ActiveGrant, Decision},
+    kernel::KernelGrant,
+};
+
+impl GrantService {
+    /// Makes `decision` durable and shows it in `kya events`.
+    pub(super) fn record(&mut self, decision: &Decision) -> Result<(), String> {
+        self.store.record(decision).map_err(|error| {
+            format!(
+                "recording the decision failed, nothing changed: {}",
+                error_chain(&error)
+            )
+        })?;
+        if let Some(activity) = views::activity(decision) {
+            self.events.push(activity);
+        }
+        Ok(())
+    }
+
+    pub(super) fn agent(&self, name: &str) -> Option<&Agent> {
+        self.config.agent_by_name(name)
+    }
+
+    /// Puts `grant` in force in the kernel, with its end on the kernel's own clock.
+    pub(super) async fn insert_in_kernel(&self, grant: &ActiveGrant) -> Result<(), String> {
+        let agent = self
+            .agent(&grant.agent)
+            .ok_or_else(|| format!("agent `{}` is no longer configured", grant.agent))?
+            .id()
+            .get();
+        let (files, peers) = grant.resource.kernel_keys(agent);
+        let entry = KernelGrant {
+            grant: Grant {
+                id: grant.id,
+                flags: if grant.once { flag::ONCE } else { 0 },
+                expires_ns: boot_time_at(grant.expires_ms),
+            },
+            files,
+            peers,
+        };
+        match self.kernel.insert_grant(entry).await {
+            Ok(result) => result,
+            Err(gone) => Err(gone.to_string()),
+        }
+    }
+
+    /// Ends grant `id` in the kernel; see `Kernel::remove_grant` for `keep_opened`.
+    pub(super) async fn remove_from_kernel(&self, id: u32, keep_opened: bool) {
+        let result = match self.kernel.remove_grant(id, keep_opened).await {
+            Ok(result) => result,
+            Err(gone) => Err(gone.to_string()),
+        };
+        if let Err(message) = result {
+            // The kernel still ends it at its expiry on its own.
+            tracing::error!(grant = id, error = %message, "removing a grant from the kernel failed");
+        }
+    }
+
+    /// Periodic work: end grants that expired, notice single-use grants the kernel spent
+    /// (their event may have been lost), and save folded request counts.
+    pub(super) async fn upkeep(&mut self) {
+        self.expire_due().await;
+        self.notice_spent_grants().await;
+        if self.counts_changed {
+            self.counts_changed = false;
+            if let Err(error) = self.store.save() {
+                tracing::error!(error = %error_chain(&error), "saving request counts failed");
+            }
+        }
+    }
+
+    pub(super) async fn expire_due(&mut self) {
+        let now = now_ms();
+        let due: Vec<ActiveGrant> = self
+            .store
+            .state()
+            .grants
+            .values()
+            .filter(|grant| grant.expires_ms <= now)
+            .cloned()
+            .collect();
+        for grant in due {
+            let decision = Decision::Expire {
+                grant: grant.id,
+                agent: grant.agent.clone(),
+                resource: grant.resource.clone(),
+                uses: grant.uses,
+            };
+            if let Err(message) = self.record(&decision) {
+                tracing::error!(grant = grant.id, error = %message, "cannot record an expiry");
+                continue;
+            }
+            self.remove_from_kernel(grant.id, false).await;
+        }
+    }
+
+    async fn notice_spent_grants(&mut self) {
+        if !self.store.state().grants.values().any(|grant| grant.once) {
+            return;
+        }
+        let unspent = match self.kernel.unspent_once_grants().await {
+            Ok(Ok(unspent)) => unspent,
+            Ok(Err(message)) => {
+                tracing::error!(error = %message, "cannot read single-use grants from the kernel");
+                return;
+            }
+            Err(_) => return,
+        };
+        let spent: Vec<ActiveGrant> = self
+            .store
+            .state()
+            .grants
+            .values()
+            .filter(|grant| grant.once && !unspent.contains(&grant.id))
+            .cloned()
+            .collect();
+        for grant in spent {
+            let decision = Decision::GrantUsed {
+                grant: grant.id,
+                agent: grant.agent.clone(),
+                resource: grant.resource.clone(),
+                pid: None,
+                exe: None,
+                operation: "unknown (its event was lost)".to_owned(),
+            };
+            if self.record(&decision).is_ok() {
+                self.remove_from_kernel(grant.id, true).await;
+            }
+        }
+    }
+}
+
+/// The `CLOCK_BOOTTIME` nanosecond at which wall-clock millisecond `at_ms` arrives (now, if it
+/// has passed). Boot time cannot be set, so a clock change after this never moves the end.
+fn boot_time_at(at_ms: u64) -> u64 {
+    let remaining_ns = at_ms.saturating_sub(now_ms()).saturating_mul(1_000_000);
+    boot_time_now().saturating_add(remaining_ns)
+}
+
+fn boot_time_now() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill.
+    let result = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &raw mut now) };
+    assert_eq!(result, 0, "CLOCK_BOOTTIME is always available on Linux");
+    u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
+}

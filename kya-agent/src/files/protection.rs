@@ -1,0 +1,158 @@
+//! Whether a file is protected from an agent, decided in user space exactly as the kernel
+//! decides it (see `kya-ebpf/src/protect.rs`), over the same tables. The daemon uses it to
+//! refuse grants for files that need none; the kernel stays the only enforcer.
+use std::{
+    fs, io,
+    os::unix::{ffi::OsStrExt as _, fs::MetadataExt as _},
+    path::Path,
+};
+
+use kya_common::protect::{
+    ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NameRuleKey, ProtectRule, flag, is_dotenv_name,
+    is_ssh_private_key_name, name_hash,
+};
+
+use super::tables::FileTables;
+use crate::procfs::kernel_dev;
+
+/// Whether the file at `path` (symlinks followed) is protected from `agent`.
+pub fn is_protected(tables: &FileTables, agent: u32, path: &Path) -> io::Result<bool> {
+    let path = fs::canonicalize(path)?;
+    let file = fs::metadata(&path)?;
+    let dev = kernel_dev(file.dev());
+    if let Some(protected) = inode_rule(tables, agent, dev, file.ino(), 0) {
+        return Ok(protected);
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(false);
+    };
+    let parent_meta = fs::metadata(parent)?;
+    if kernel_dev(parent_meta.dev()) != dev {
+        // The file is its filesystem's root: nothing above it counts.
+        return Ok(false);
+    }
+    let name = name.as_bytes();
+    if let Some(protected) = name_rule(tables, agent, dev, parent_meta.ino(), name_hash(name)) {
+        return Ok(protected);
+    }
+    if is_dotenv_name(name)
+        || (is_ssh_private_key_name(name) && is_ssh_directory(tables, dev, parent_meta.ino()))
+    {
+        return Ok(true);
+    }
+    let mut level = 1;
+    for dir in path.ancestors().skip(1) {
+        let meta = fs::metadata(dir)?;
+        if kernel_dev(meta.dev()) != dev {
+            return Ok(false);
+        }
+        if let Some(protected) = inode_rule(tables, agent, dev, meta.ino(), level) {
+            return Ok(protected);
+        }
+        level += 1;
+        if level >= MAX_WALK_DEPTH {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `Some(true)`: protected by a rule; `Some(false)`: allowed by one; `None`: no rule applies.
+fn decide(rule: ProtectRule, level: u32) -> Option<bool> {
+    let applies = if level == 0 {
+        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW) != 0
+    } else {
+        rule.flags & flag::TREE != 0
+    };
+    applies.then_some(rule.flags & flag::ALLOW == 0)
+}
+
+fn inode_rule(tables: &FileTables, agent: u32, dev: u32, ino: u64, level: u32) -> Option<bool> {
+    [agent, ALL_AGENTS].into_iter().find_map(|scope| {
+        let key = InodeRuleKey {
+            agent: scope,
+            dev,
+            ino,
+        };
+        tables
+            .inodes
+            .get(&key)
+            .and_then(|rule| decide(*rule, level))
+    })
+}
+
+fn name_rule(tables: &FileTables, agent: u32, dev: u32, dir_ino: u64, hash: u64) -> Option<bool> {
+    [agent, ALL_AGENTS].into_iter().find_map(|scope| {
+        let key = NameRuleKey {
+            agent: scope,
+            dev,
+            dir_ino,
+            name_hash: hash,
+        };
+        tables.names.get(&key).and_then(|rule| decide(*rule, 0))
+    })
+}
+
+fn is_ssh_directory(tables: &FileTables, dev: u32, ino: u64) -> bool {
+    let key = InodeRuleKey {
+        agent: ALL_AGENTS,
+        dev,
+        ino,
+    };
+    tables
+        .inodes
+        .get(&key)
+        .is_some_and(|rule| rule.flags & flag::SSH_KEYS != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(path: &Path) -> (u32, u64) {
+        let meta = fs::metadata(path).unwrap();
+        (kernel_dev(meta.dev()), meta.ino())
+    }
+
+    #[test]
+    fn follows_the_kernels_rules() {
+        let dir = std::env::temp_dir().join(format!("kya-protection-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("tree/deep")).unwrap();
+        for file in ["plain", "tree/deep/secret", ".env.local", "object"] {
+            fs::write(dir.join(file), b"x").unwrap();
+        }
+        let mut tables = FileTables::default();
+        let (dev, tree) = identity(&dir.join("tree"));
+        tables.inodes.insert(
+            InodeRuleKey {
+                agent: ALL_AGENTS,
+                dev,
+                ino: tree,
+            },
+            ProtectRule {
+                rule: 0,
+                flags: flag::FILE | flag::TREE,
+            },
+        );
+        let (dev, object) = identity(&dir.join("object"));
+        tables.inodes.insert(
+            InodeRuleKey {
+                agent: 7,
+                dev,
+                ino: object,
+            },
+            ProtectRule {
+                rule: 1,
+                flags: flag::FILE,
+            },
+        );
+        assert!(is_protected(&tables, 7, &dir.join("tree/deep/secret")).unwrap());
+        assert!(is_protected(&tables, 7, &dir.join(".env.local")).unwrap());
+        assert!(is_protected(&tables, 7, &dir.join("object")).unwrap());
+        assert!(!is_protected(&tables, 8, &dir.join("object")).unwrap());
+        assert!(!is_protected(&tables, 7, &dir.join("plain")).unwrap());
+        assert!(is_protected(&tables, 7, &dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
