@@ -7,7 +7,7 @@
 
 use std::{
     fs::{DirBuilder, File, OpenOptions},
-    io::{BufReader, Write as _},
+    io::{BufReader, Seek as _, SeekFrom, Write as _},
     os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
@@ -202,7 +202,13 @@ impl AuditLog {
 
 /// Reads the whole opened trail to learn its head, drops an unfinished last line and logs any
 /// damage.
-fn scan(file: &File, path: &Path) -> Result<Scanned, AuditError> {
+fn scan(mut file: &File, path: &Path) -> Result<Scanned, AuditError> {
+    // Reads move the shared file offset and appends leave it at the end; start from the top.
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| AuditError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     let mut chain = Chain::new();
     let mut problems = Vec::new();
     let mut len = 0;
@@ -343,4 +349,29 @@ pub fn read_records(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
         records.push(record);
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_stale_log_reads_the_file_again_before_appending() {
+        let dir = std::env::temp_dir().join(format!("kya-audit-stale-{}", std::process::id()));
+        let path = dir.join("audit.jsonl");
+        let mut log = AuditLog::open(&path).expect("a new trail opens");
+        log.append(&json!({"n": 1})).expect("append works");
+        let head = log.append(&json!({"n": 2})).expect("append works");
+        // What a failed roll-back leaves: nothing known about the file.
+        (log.head, log.len, log.stale) = (AuditHead::empty(), 0, true);
+        let record = log
+            .append(&json!({"n": 3}))
+            .expect("append after re-reading works");
+        assert_eq!((record.seq, &record.prev), (3, &head.hash));
+        assert!(super::super::verify(&path, None).is_intact());
+        drop(log);
+        std::fs::remove_dir_all(&dir).expect("the test dir is removable");
+    }
 }

@@ -197,10 +197,8 @@ impl Kernel {
     /// grant's end) the files and sockets opened under it.
     pub fn remove_grant(&mut self, id: u32, keep_opened: bool) -> Result<(), KernelError> {
         let mut tokens: HashMap<&mut MapData, u32, u32> = self.hash_map(map_names::ONCE_TOKENS)?;
-        match tokens.remove(&id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-            Err(error) => return Err(KernelError::map(map_names::ONCE_TOKENS)(error)),
-        }
+        // A spent token is already gone.
+        tolerate_missing(tokens.remove(&id)).map_err(KernelError::map(map_names::ONCE_TOKENS))?;
         remove_where::<InodeRuleKey, Grant>(self.hash_map(map_names::FILE_GRANTS)?, |grant| {
             grant.id == id
         })?;
@@ -348,12 +346,23 @@ fn remove_where<K: aya::Pod, V: aya::Pod>(
         .map(|(key, _)| key)
         .collect();
     for key in doomed {
-        match map.remove(&key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-            Err(error) => return Err(KernelError::map("grant map")(error)),
-        }
+        // The kernel may have removed it meanwhile (an LRU eviction).
+        tolerate_missing(map.remove(&key)).map_err(KernelError::map("grant map"))?;
     }
     Ok(())
+}
+
+/// A removal that found nothing to remove is a success.
+fn tolerate_missing(result: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
+    match result {
+        Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(error))
+            if error.io_error.raw_os_error() == Some(libc::ENOENT) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Makes a kernel hash map hold exactly `wanted`.
