@@ -30,13 +30,13 @@ pub const ONCE_TOKENS: &str = "ONCE_TOKENS";
 pub const GRANTED_FILES: &str = "GRANTED_FILES";
 /// Sockets connected under a grant.
 pub const GRANTED_SOCKETS: &str = "GRANTED_SOCKETS";
-/// Operations let through by a grant, by kind.
+/// Operations let through by a grant, by agent and kind.
 pub const GRANT_USES: &str = "GRANT_USES";
 /// Ring buffer of `DenyEvent`s.
 pub const EVENTS: &str = "EVENTS";
 /// Events lost because `EVENTS` was full.
 pub const EVENTS_LOST: &str = "EVENTS_LOST";
-/// Denials by kind.
+/// Denials by agent and kind.
 pub const DENIALS: &str = "DENIALS";
 /// Internal error counters of the tagging programs.
 pub const TAG_ERRORS: &str = "TAG_ERRORS";
@@ -51,8 +51,31 @@ pub const MAX_PROTECTED_INODES: u32 = 65_536;
 pub const MAX_PROTECTED_NAMES: u32 = 16_384;
 /// Size of the `EVENTS` ring buffer (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 20;
-/// Slots of `DENIALS`: one per `DenyKind` value (0 is unused).
+/// `DenyKind` values are below this (0 is unused).
 pub const DENY_KINDS: u32 = 16;
+/// Counters in `DENIALS` and `GRANT_USES`: one per configured agent and kind, plus one per kind
+/// for tags of agents no longer configured (`UNKNOWN_AGENT`).
+pub const MAX_COUNTERS: u32 = 8_192;
+/// The agent of counters for tags whose agent has no counters of its own.
+pub const UNKNOWN_AGENT: u32 = 0;
+
+/// Key of the `DENIALS` and `GRANT_USES` counters. The daemon creates every counter (at zero)
+/// before any task is tagged, so the kernel only ever increments existing ones.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CountKey {
+    pub agent: u32,
+    /// `DenyKind`.
+    pub kind: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<CountKey>() == 8);
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: two integers, no padding (size asserted above).
+    unsafe impl aya::Pod for super::CountKey {}
+}
 pub const MAX_NET_RULES: u32 = 65_536;
 pub const MAX_INBOUND_SOCKETS: u32 = 65_536;
 
@@ -78,5 +101,8 @@ pub mod tag_error {
     /// A task moved or forked into a matching cgroup could not be recorded (tracepoints cannot
     /// refuse).
     pub const CGROUP_INSERT: u32 = 4;
-    pub const COUNT: u32 = 5;
+    /// A denial or grant use found no counter for its agent or for `UNKNOWN_AGENT` (the
+    /// operation's outcome is unaffected).
+    pub const UNCOUNTED: u32 = 5;
+    pub const COUNT: u32 = 6;
 }

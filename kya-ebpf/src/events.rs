@@ -6,14 +6,14 @@ use kya_common::{
     tag::TaskTag,
 };
 
-use crate::maps::{DENIALS, EVENTS, EVENTS_LOST, GRANT_USES, count};
+use crate::maps::{DENIALS, EVENTS, EVENTS_LOST, GRANT_USES, count, count_for_agent};
 
 /// Counts a denial of `kind` and sends its event, filled in by `fill` after the common fields.
 /// A full ring buffer loses the event (counted in `EVENTS_LOST`), never the denial, which the
 /// caller returns whatever happens here.
 #[inline(always)]
 pub fn report(kind: DenyKind, tag: TaskTag, matched: MatchedBy, fill: impl FnOnce(&mut DenyEvent)) {
-    count(&DENIALS, kind as u32);
+    count_for_agent(&DENIALS, tag.agent, kind as u32);
     send(kind, tag, matched, 0, fill);
 }
 
@@ -27,15 +27,15 @@ pub fn report_grant_use(
     grant: u32,
     fill: impl FnOnce(&mut DenyEvent),
 ) {
-    count(&GRANT_USES, kind as u32);
+    count_for_agent(&GRANT_USES, tag.agent, kind as u32);
     send(kind, tag, matched, grant, fill);
 }
 
 /// Counts an operation of `kind` that a grant let through without an event: reads and sends
 /// through a file or socket whose opening was reported.
 #[inline(always)]
-pub fn count_grant_use(kind: DenyKind) {
-    count(&GRANT_USES, kind as u32);
+pub fn count_grant_use(kind: DenyKind, tag: TaskTag) {
+    count_for_agent(&GRANT_USES, tag.agent, kind as u32);
 }
 
 #[inline(always)]

@@ -1,15 +1,15 @@
 //! Every map of the kernel programs, with who writes it and who reads it.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket},
     maps::{
-        DENY_KINDS, EVENTS_BYTES, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_EXE_RULES,
+        CountKey, EVENTS_BYTES, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_COUNTERS, MAX_EXE_RULES,
         MAX_FILE_GRANTS, MAX_GRANTED_FILES, MAX_GRANTED_SOCKETS, MAX_INBOUND_SOCKETS,
         MAX_NET_RULES, MAX_ONCE_TOKENS, MAX_PEER_GRANTS, MAX_PROTECTED_INODES, MAX_PROTECTED_NAMES,
-        MAX_TAGGED_TASKS, MAX_UID_RULES, tag_error,
+        MAX_TAGGED_TASKS, MAX_UID_RULES, UNKNOWN_AGENT, tag_error,
     },
     net::NetKey,
     protect::{InodeRuleKey, NameRuleKey, ProtectRule},
@@ -79,10 +79,24 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map]
 pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// Denials by `DenyKind` (index = kind), one counter per CPU, counted whether or not the event
-/// reached the daemon. Read by the daemon.
+/// Denials by agent and `DenyKind`, one counter per CPU, counted whether or not the event
+/// reached the daemon. Created (at zero) by the daemon; incremented by the hooks; read by the
+/// daemon for its metrics.
 #[map]
-pub static DENIALS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DENY_KINDS, 0);
+pub static DENIALS: PerCpuHashMap<CountKey, u64> = PerCpuHashMap::with_max_entries(MAX_COUNTERS, 0);
+
+/// Adds one to the counter of (`agent`, `kind`), or of (`UNKNOWN_AGENT`, `kind`) for an agent
+/// without counters. Never inserts: a missing counter is counted as an internal error.
+pub fn count_for_agent(counters: &PerCpuHashMap<CountKey, u64>, agent: u32, kind: u32) {
+    for agent in [agent, UNKNOWN_AGENT] {
+        if let Some(counter) = counters.get_ptr_mut(CountKey { agent, kind }) {
+            // SAFETY: the value belongs to this CPU and the program cannot be preempted on it.
+            unsafe { *counter += 1 };
+            return;
+        }
+    }
+    count_error(tag_error::UNCOUNTED);
+}
 
 /// Adds one to slot `index` of a per-CPU counter array.
 pub fn count(counters: &PerCpuArray<u64>, index: u32) {
@@ -141,7 +155,7 @@ pub static GRANTED_FILES: LruHashMap<u64, GrantedFile> =
 pub static GRANTED_SOCKETS: LruHashMap<u64, GrantedSocket> =
     LruHashMap::with_max_entries(MAX_GRANTED_SOCKETS, 0);
 
-/// Operations let through by a grant, by `DenyKind` (index = kind), one counter per CPU.
-/// Read by the daemon.
+/// Operations let through by a grant, by agent and `DenyKind`, like `DENIALS`.
 #[map]
-pub static GRANT_USES: PerCpuArray<u64> = PerCpuArray::with_max_entries(DENY_KINDS, 0);
+pub static GRANT_USES: PerCpuHashMap<CountKey, u64> =
+    PerCpuHashMap::with_max_entries(MAX_COUNTERS, 0);

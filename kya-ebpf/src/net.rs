@@ -99,7 +99,7 @@ pub fn guard_peer(kind: DenyKind, tag: TaskTag, socket: u64, peer: &Peer, reach:
     if reach == Reach::Connected {
         if grants::use_peer(tag.agent, socket, peer).is_some() {
             // Sends on a granted connection are part of the connect that was reported.
-            count_grant_use(kind);
+            count_grant_use(kind, tag);
             return ALLOW;
         }
     } else if let Some(grant) = grants::open_peer(tag.agent, socket, peer, reach == Reach::Connect)

@@ -89,7 +89,7 @@ pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind) -> i32 {
             }
         } else if grants::use_file(tag.agent, file, object.dev, object.ino).is_some() {
             // Reads through a granted file are part of the open that was reported.
-            count_grant_use(kind);
+            count_grant_use(kind, tag);
             return ALLOW;
         }
     }

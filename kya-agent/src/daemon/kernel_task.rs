@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     error_chain,
     files::tables::FileTables,
-    kernel::{Kernel, KernelGrant},
+    kernel::{Kernel, KernelGrant, KernelStats},
     network::table::NetTable,
     tagging::adopt,
 };
@@ -41,6 +41,7 @@ enum Command {
         reply: oneshot::Sender<Result<(), String>>,
     },
     UnspentOnceGrants(oneshot::Sender<Result<HashSet<u32>, String>>),
+    Stats(oneshot::Sender<Result<KernelStats, String>>),
     /// Drop the kernel programs (detaching them) and end the thread.
     Shutdown,
 }
@@ -105,6 +106,13 @@ impl KernelHandle {
     pub async fn unspent_once_grants(&self) -> Result<Result<HashSet<u32>, String>, KernelGone> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::UnspentOnceGrants(reply)).await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    /// Every count and map size, for the metrics.
+    pub async fn stats(&self) -> Result<Result<KernelStats, String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Stats(reply)).await?;
         answer.await.map_err(|_| KernelGone)
     }
 
@@ -184,6 +192,9 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                     Command::UnspentOnceGrants(reply) => {
                         let _ =
                             reply.send(kernel.unspent_once_grants().map_err(|e| error_chain(&e)));
+                    }
+                    Command::Stats(reply) => {
+                        let _ = reply.send(kernel.stats().map_err(|e| error_chain(&e)));
                     }
                     Command::Tag { processes, reply } => {
                         let result = adopt::tag_processes(&mut kernel, &processes)

@@ -81,6 +81,11 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         .set_net_table(&net_table)
         .map_err(DaemonError::Kernel)?;
     let events = kernel.take_events().map_err(DaemonError::Kernel)?;
+    // Counters exist before any task is tagged: the kernel only increments existing ones.
+    let agent_ids: Vec<u32> = config.agents().iter().map(|a| a.id().get()).collect();
+    kernel
+        .create_counters(&agent_ids)
+        .map_err(DaemonError::Kernel)?;
     let compiled = rules::compile(&config);
     for rule in &compiled.resolved {
         if let Err(problem) = &rule.outcome {

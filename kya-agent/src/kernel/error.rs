@@ -27,6 +27,8 @@ pub enum KernelError {
         #[source]
         source: MapError,
     },
+    #[error("counting this machine's CPUs (/sys/devices/system/cpu/possible)")]
+    Cpus(#[source] std::io::Error),
     #[error("running iterator `{name}`")]
     Iterator {
         name: &'static str,

@@ -3,6 +3,7 @@
 mod error;
 mod iter;
 mod offsets;
+mod stats;
 pub mod support;
 
 use std::collections::{HashMap as StdHashMap, HashSet};
@@ -10,7 +11,7 @@ use std::collections::{HashMap as StdHashMap, HashSet};
 use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{
-        Array, HashMap, MapData, PerCpuArray, RingBuf,
+        Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf,
         lpm_trie::{Key, LpmTrie},
     },
     programs::{BtfTracePoint, Iter, Lsm},
@@ -18,12 +19,13 @@ use aya::{
 pub use error::KernelError;
 use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket, flag as grant_flag},
-    maps as map_names,
+    maps::{self as map_names, CountKey},
     net::NetKey,
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
     protect::InodeRuleKey,
     tag::{InodeKey, TaggedTaskRecord, TaskTag},
 };
+pub use stats::{KernelStats, MapFill};
 
 use crate::{files::tables::FileTables, network::table::NetTable};
 
@@ -222,9 +224,51 @@ impl Kernel {
         Ok(tokens.keys().filter_map(Result::ok).collect())
     }
 
-    /// Operations let through by grants, by `DenyKind` value (index 0 is unused).
-    pub fn grant_use_counts(&self) -> Result<Vec<u64>, KernelError> {
-        self.per_cpu_sums(map_names::GRANT_USES)
+    /// Creates, at zero, every denial and grant-use counter of `agents` (and of
+    /// `UNKNOWN_AGENT`) that does not exist yet; existing counters keep their counts.
+    pub fn create_counters(&mut self, agents: &[u32]) -> Result<(), KernelError> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, error)| KernelError::Cpus(error))?;
+        for name in [map_names::DENIALS, map_names::GRANT_USES] {
+            let mut counters: PerCpuHashMap<&mut MapData, CountKey, u64> = self.map(name)?;
+            for &agent in agents.iter().chain([&map_names::UNKNOWN_AGENT]) {
+                for kind in 1..map_names::DENY_KINDS {
+                    let key = CountKey { agent, kind };
+                    if counters.get(&key, 0).is_ok() {
+                        continue;
+                    }
+                    let zeros = PerCpuValues::try_from(vec![0_u64; cpus])
+                        .map_err(|error| KernelError::Cpus(error))?;
+                    counters
+                        .insert(key, zeros, 0)
+                        .map_err(KernelError::map(name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Denials counted in the kernel, by agent and kind, summed over CPUs.
+    pub fn denial_counts(&self) -> Result<StdHashMap<CountKey, u64>, KernelError> {
+        self.counter_sums(map_names::DENIALS)
+    }
+
+    /// Operations let through by grants, by agent and kind, summed over CPUs.
+    pub fn grant_use_counts(&self) -> Result<StdHashMap<CountKey, u64>, KernelError> {
+        self.counter_sums(map_names::GRANT_USES)
+    }
+
+    fn counter_sums(&self, name: &'static str) -> Result<StdHashMap<CountKey, u64>, KernelError> {
+        let map = self.ebpf.map(name).ok_or(KernelError::MissingMap(name))?;
+        let counters: PerCpuHashMap<&MapData, CountKey, u64> =
+            PerCpuHashMap::try_from(map).map_err(KernelError::map(name))?;
+        counters
+            .iter()
+            .map(|entry| {
+                entry
+                    .map(|(key, values)| (key, values.iter().sum()))
+                    .map_err(KernelError::map(name))
+            })
+            .collect()
     }
 
     /// Takes the denial event ring buffer out, for the task that reads it.
@@ -234,11 +278,6 @@ impl Kernel {
             .take_map(map_names::EVENTS)
             .ok_or(KernelError::MissingMap(map_names::EVENTS))?;
         RingBuf::try_from(map).map_err(KernelError::map(map_names::EVENTS))
-    }
-
-    /// Denials counted in the kernel, by `DenyKind` value (index 0 is unused).
-    pub fn denial_counts(&self) -> Result<Vec<u64>, KernelError> {
-        self.per_cpu_sums(map_names::DENIALS)
     }
 
     /// Events that found the ring buffer full.

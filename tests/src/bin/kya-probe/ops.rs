@@ -40,6 +40,7 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "link" => errno(std::fs::hard_link(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "walk" => walk(Path::new(arg(0))),
+        "flood-open" => Ok(flood_open(arg(0), arg(1).parse().expect("a count"))),
         "race-read" => Ok(race_read(arg(0), arg(1).parse().expect("a thread count"))),
         "environ" => read_path(&format!("/proc/{}/environ", arg(0))),
         "mem" => read_mem(arg(0)),
@@ -59,6 +60,24 @@ fn io_errno(error: &std::io::Error) -> Errno {
 
 fn errno<T>(result: Result<T, Errno>) -> Outcome {
     result.map(|_| String::new())
+}
+
+/// Tries to open `path` `times` times as fast as it can; reports how many opens were refused
+/// with EPERM (`ok D of N`): a flood of denials.
+fn flood_open(path: &str, times: u64) -> String {
+    let path = CString::new(path).expect("no NUL in the path");
+    let mut denied = 0_u64;
+    for _ in 0..times {
+        // SAFETY: a plain open of a NUL-terminated path; the descriptor is closed below.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just opened by this loop.
+            unsafe { libc::close(fd) };
+        } else if Errno::last() == Errno::EPERM {
+            denied += 1;
+        }
+    }
+    format!("{denied} of {times}")
 }
 
 /// Opens and reads `path` from `threads` threads released at the same moment; reports how many
