@@ -1,4 +1,4 @@
-//! kya's user space: configuration, the kernel loader, tagging and the control socket.
+//! kya's user space: configuration, the kernel loader, tagging, the control socket and metrics.
 pub mod audit;
 pub mod btf;
 pub mod config;
@@ -8,6 +8,7 @@ pub mod events;
 pub mod files;
 pub mod grants;
 pub mod kernel;
+pub mod metrics;
 pub mod network;
 pub mod paths;
 pub mod procfs;
