@@ -5,11 +5,16 @@ use std::sync::{Arc, RwLock};
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
 
-use super::grant_service::{GrantHandle, Observation};
+use super::{
+    grant_service::{GrantHandle, Observation},
+    log_limit::LogLimit,
+};
 use crate::{
     config::Config,
+    control::protocol::DenialRecord,
     events::{self, EventLog},
     files::tables::FileTables,
+    metrics::{LossStage, Metrics},
 };
 
 /// What explaining an event needs: the config and the file rules as last resolved.
@@ -26,7 +31,10 @@ pub async fn run(
     explainer: Explainer,
     log: Arc<EventLog>,
     grants: GrantHandle,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
+    let mut dropped = 0_u64;
+    let mut log_limit = LogLimit::default();
     // SAFETY: the ring buffer owns its descriptor and keeps it open for as long as the AsyncFd
     // holds it.
     let mut ring = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
@@ -50,38 +58,47 @@ pub async fn run(
                     .get(&event.addr)
                     .cloned();
             }
-            if let Some(grant) = &record.grant {
-                tracing::info!(
-                    kind = %record.kind,
-                    agent = %record.agent,
-                    pid = record.pid,
-                    grant = %grant,
-                    "allowed by grant"
-                );
-            } else {
-                tracing::warn!(
-                    kind = %record.kind,
-                    agent = %record.agent,
-                    pid = record.pid,
-                    exe = record.exe.as_deref().unwrap_or("-"),
-                    path = record.path.as_deref().unwrap_or("-"),
-                    name = record.name.as_deref().unwrap_or("-"),
-                    dev = record.dev.as_deref().unwrap_or("-"),
-                    ino = record.ino.unwrap_or(0),
-                    target_pid = record.target_pid.unwrap_or(0),
-                    peer = record.peer.as_deref().unwrap_or("-"),
-                    protocol = record.protocol.as_deref().unwrap_or("-"),
-                    why = %record.why,
-                    "denied"
-                );
+            if log_limit.allow() {
+                log_record(&record);
             }
             if let Some(observation) = Observation::from_event(&event, &record)
                 && !grants.observe(observation)
             {
+                dropped += 1;
+                metrics.set_events_lost_total(LossStage::DaemonQueue, dropped);
                 tracing::warn!("grant service busy; a request or grant use was not recorded");
             }
             log.push(record);
         }
         ready.clear_ready();
+    }
+}
+
+/// Logs one denial or grant use with its structured fields.
+fn log_record(record: &DenialRecord) {
+    if let Some(grant) = &record.grant {
+        tracing::info!(
+            kind = %record.kind,
+            agent = %record.agent,
+            pid = record.pid,
+            grant = %grant,
+            "allowed by grant"
+        );
+    } else {
+        tracing::warn!(
+            kind = %record.kind,
+            agent = %record.agent,
+            pid = record.pid,
+            exe = record.exe.as_deref().unwrap_or("-"),
+            path = record.path.as_deref().unwrap_or("-"),
+            name = record.name.as_deref().unwrap_or("-"),
+            dev = record.dev.as_deref().unwrap_or("-"),
+            ino = record.ino.unwrap_or(0),
+            target_pid = record.target_pid.unwrap_or(0),
+            peer = record.peer.as_deref().unwrap_or("-"),
+            protocol = record.protocol.as_deref().unwrap_or("-"),
+            why = %record.why,
+            "denied"
+        );
     }
 }

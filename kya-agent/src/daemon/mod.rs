@@ -4,6 +4,8 @@ mod event_reader;
 mod file_watch;
 pub mod grant_service;
 pub mod kernel_task;
+mod log_limit;
+mod metrics_refresh;
 mod net_refresh;
 
 use std::{
@@ -13,19 +15,27 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use aya::maps::{MapData, RingBuf};
+use kya_common::programs::LSM_HOOKS;
 use tokio::{net::UnixListener, signal::unix::SignalKind};
 
-use self::grant_service::{GrantHandle, GrantService, GrantThread};
+use self::{
+    grant_service::{GrantHandle, GrantService, GrantThread},
+    kernel_task::KernelHandle,
+};
 use crate::{
     config::{Config, ConfigErrors},
     control::server::{self, ServerState},
     error_chain,
     events::EventLog,
+    files::tables::FileTables,
     grants::store::{Store, StoreError},
     kernel::{
         Kernel, KernelError,
         support::{self, Unsupported},
     },
+    metrics::{self, Metrics},
+    network::table::NetTable,
     tagging::{adopt, rules},
 };
 
@@ -53,6 +63,15 @@ pub enum DaemonError {
     },
     #[error("starting the grant service")]
     GrantService(#[source] io::Error),
+    #[error(
+        "metrics endpoint {address}: choose another address with --metrics ADDR:PORT, or \
+         --metrics off"
+    )]
+    Metrics {
+        address: std::net::SocketAddr,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Where the daemon reads its config and serves its socket.
@@ -63,47 +82,30 @@ pub struct DaemonOptions {
     pub socket: PathBuf,
     /// Where grants, pending requests and the audit trail are kept.
     pub state_dir: PathBuf,
+    /// Where the Prometheus endpoint listens; `None` serves none.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT. Returns only after every kernel
 /// program has been detached again.
 pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let (config, store) = prepare(options)?;
+    let metrics_listener = options
+        .metrics
+        .map(|address| {
+            std::net::TcpListener::bind(address)
+                .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+                .map_err(|source| DaemonError::Metrics { address, source })
+        })
+        .transpose()?;
     let mut kernel =
         Kernel::load().map_err(|error| DaemonError::Unsupported(support::explain(&error)))?;
-    // Files first: a process is protected from the moment it is tagged.
-    let file_tables = file_watch::resolve_now(&config);
-    kernel
-        .set_file_tables(&file_tables)
-        .map_err(DaemonError::Kernel)?;
-    let net_table = net_refresh::compile_now(&config);
-    kernel
-        .set_net_table(&net_table)
-        .map_err(DaemonError::Kernel)?;
-    let events = kernel.take_events().map_err(DaemonError::Kernel)?;
-    // Counters exist before any task is tagged: the kernel only increments existing ones.
-    let agent_ids: Vec<u32> = config.agents().iter().map(|a| a.id().get()).collect();
-    kernel
-        .create_counters(&agent_ids)
-        .map_err(DaemonError::Kernel)?;
-    let compiled = rules::compile(&config);
-    for rule in &compiled.resolved {
-        if let Err(problem) = &rule.outcome {
-            tracing::warn!(agent = %rule.agent, kind = %rule.kind, value = %rule.value, problem = %problem, "rule matches nothing");
-        }
+    let applied = apply_config(&mut kernel, &config)?;
+    let metrics = Arc::new(Metrics::for_config(&config));
+    for hook in LSM_HOOKS {
+        // Loading attaches every hook or fails as a whole.
+        metrics.set_enforcement_active(hook, true);
     }
-    kernel
-        .set_rules(&compiled.kernel)
-        .map_err(DaemonError::Kernel)?;
-    let adopted = adopt::adopt_existing(&mut kernel, &compiled).map_err(DaemonError::Kernel)?;
-    tracing::info!(
-        config = %config.origin().display(),
-        agents = config.agents().len(),
-        adopted,
-        protected_objects = file_tables.inodes.len(),
-        protected_paths = file_tables.names.len(),
-        "enforcing"
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -112,25 +114,16 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let (handle, kernel_thread) = kernel_task::spawn(kernel);
     let config = Arc::new(config);
     let log = Arc::new(EventLog::default());
-    let published_tables = Arc::new(RwLock::new(file_tables.clone()));
-    let watcher = file_watch::spawn(
-        Arc::clone(&config),
-        file_tables,
-        handle.clone(),
-        Arc::clone(&published_tables),
+    let published_tables = Arc::new(RwLock::new(applied.file_tables.clone()));
+    let hosts: net_refresh::HostNames = Arc::new(RwLock::new(applied.net_table.hosts.clone()));
+    watch_files_and_hosts(
+        &config,
+        applied.file_tables,
+        applied.net_table,
+        &handle,
+        &published_tables,
+        &hosts,
     );
-    if let Err(error) = watcher {
-        tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
-    }
-    let hosts: net_refresh::HostNames = Arc::new(RwLock::new(net_table.hosts.clone()));
-    if let Err(error) = net_refresh::spawn(
-        Arc::clone(&config),
-        net_table,
-        handle.clone(),
-        Arc::clone(&hosts),
-    ) {
-        tracing::error!(error = %error, "cannot refresh host names; their addresses stay as resolved at start");
-    }
     let explainer = event_reader::Explainer {
         config: Arc::clone(&config),
         file_tables: Arc::clone(&published_tables),
@@ -143,20 +136,44 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
             kernel: handle.clone(),
             file_tables: published_tables,
             events: Arc::clone(&log),
+            metrics: Arc::clone(&metrics),
             counts_changed: false,
         },
         &runtime,
     )?;
     let state = Arc::new(ServerState {
-        config,
+        config: Arc::clone(&config),
         kernel: handle.clone(),
         events: Arc::clone(&log),
         grants: grants.clone(),
     });
     let result = runtime.block_on(async {
-        let reader = tokio::spawn(event_reader::run(events, explainer, log, grants));
+        let reader = tokio::spawn(event_reader::run(
+            applied.events,
+            explainer,
+            log,
+            grants,
+            Arc::clone(&metrics),
+        ));
+        let refresher = tokio::spawn(metrics_refresh::run(
+            handle.clone(),
+            config,
+            Arc::clone(&metrics),
+        ));
+        let endpoint = metrics_listener.map(|listener| {
+            tokio::spawn(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => metrics::serve(listener, metrics).await,
+                    Err(error) => tracing::error!(error = %error, "cannot serve metrics"),
+                }
+            })
+        });
         let result = serve_until_signal(&options.socket, state).await;
         reader.abort();
+        refresher.abort();
+        if let Some(endpoint) = endpoint {
+            endpoint.abort();
+        }
         result
     });
     grant_thread.stop();
@@ -166,6 +183,83 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let _ = fs::remove_file(&options.socket);
     tracing::info!("stopped; kernel programs detached");
     result
+}
+
+/// What applying the config to freshly loaded programs leaves for the running daemon.
+struct Applied {
+    file_tables: FileTables,
+    net_table: NetTable,
+    events: RingBuf<MapData>,
+}
+
+/// Writes the config into the kernel maps in the order that never opens a gap: file and
+/// network rules and counters before any task is tagged, then the match rules, then the
+/// processes already running.
+fn apply_config(kernel: &mut Kernel, config: &Config) -> Result<Applied, DaemonError> {
+    let file_tables = file_watch::resolve_now(config);
+    kernel
+        .set_file_tables(&file_tables)
+        .map_err(DaemonError::Kernel)?;
+    let net_table = net_refresh::compile_now(config);
+    kernel
+        .set_net_table(&net_table)
+        .map_err(DaemonError::Kernel)?;
+    let events = kernel.take_events().map_err(DaemonError::Kernel)?;
+    let agent_ids: Vec<u32> = config.agents().iter().map(|a| a.id().get()).collect();
+    kernel
+        .create_counters(&agent_ids)
+        .map_err(DaemonError::Kernel)?;
+    let compiled = rules::compile(config);
+    for rule in &compiled.resolved {
+        if let Err(problem) = &rule.outcome {
+            tracing::warn!(agent = %rule.agent, kind = %rule.kind, value = %rule.value, problem = %problem, "rule matches nothing");
+        }
+    }
+    kernel
+        .set_rules(&compiled.kernel)
+        .map_err(DaemonError::Kernel)?;
+    let adopted = adopt::adopt_existing(kernel, &compiled).map_err(DaemonError::Kernel)?;
+    tracing::info!(
+        config = %config.origin().display(),
+        agents = config.agents().len(),
+        adopted,
+        protected_objects = file_tables.inodes.len(),
+        protected_paths = file_tables.names.len(),
+        "enforcing"
+    );
+    Ok(Applied {
+        file_tables,
+        net_table,
+        events,
+    })
+}
+
+/// Starts the threads that keep protected files and host names current.
+fn watch_files_and_hosts(
+    config: &Arc<Config>,
+    file_tables: FileTables,
+    net_table: NetTable,
+    kernel: &KernelHandle,
+    published_tables: &Arc<RwLock<FileTables>>,
+    hosts: &net_refresh::HostNames,
+) {
+    let watcher = file_watch::spawn(
+        Arc::clone(config),
+        file_tables,
+        kernel.clone(),
+        Arc::clone(published_tables),
+    );
+    if let Err(error) = watcher {
+        tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
+    }
+    if let Err(error) = net_refresh::spawn(
+        Arc::clone(config),
+        net_table,
+        kernel.clone(),
+        Arc::clone(hosts),
+    ) {
+        tracing::error!(error = %error, "cannot refresh host names; their addresses stay as resolved at start");
+    }
 }
 
 /// Everything that can fail before any kernel program is loaded: the config, the host's

@@ -236,8 +236,8 @@ impl Kernel {
                     if counters.get(&key, 0).is_ok() {
                         continue;
                     }
-                    let zeros = PerCpuValues::try_from(vec![0_u64; cpus])
-                        .map_err(|error| KernelError::Cpus(error))?;
+                    let zeros =
+                        PerCpuValues::try_from(vec![0_u64; cpus]).map_err(KernelError::Cpus)?;
                     counters
                         .insert(key, zeros, 0)
                         .map_err(KernelError::map(name))?;

@@ -62,6 +62,7 @@ impl Kernel {
             self.hash_fill::<InodeKey, u32>(m::EXE_RULES, m::MAX_EXE_RULES)?,
             self.hash_fill::<u32, u32>(m::UID_RULES, m::MAX_UID_RULES)?,
             self.hash_fill::<u64, u32>(m::CGROUP_RULES, m::MAX_CGROUP_RULES)?,
+            self.hash_fill::<u32, TaskTag>(m::ADOPT_REQUESTS, m::MAX_ADOPT_REQUESTS)?,
             self.hash_fill::<InodeRuleKey, ProtectRule>(
                 m::PROTECTED_INODES,
                 m::MAX_PROTECTED_INODES,
@@ -89,7 +90,7 @@ impl Kernel {
             HashMap::try_from(map).map_err(KernelError::map(name))?;
         Ok(MapFill {
             name,
-            entries: map.keys().filter(Result::is_ok).count() as u64,
+            entries: map.keys().flatten().count() as u64,
             capacity,
         })
     }
@@ -100,7 +101,7 @@ impl Kernel {
             LpmTrie::try_from(map).map_err(KernelError::map(name))?;
         Ok(MapFill {
             name,
-            entries: map.keys().filter(Result::is_ok).count() as u64,
+            entries: map.keys().flatten().count() as u64,
             capacity,
         })
     }
@@ -111,7 +112,7 @@ impl Kernel {
             PerCpuHashMap::try_from(map).map_err(KernelError::map(name))?;
         Ok(MapFill {
             name,
-            entries: map.keys().filter(Result::is_ok).count() as u64,
+            entries: map.keys().flatten().count() as u64,
             capacity: map_names::MAX_COUNTERS,
         })
     }

@@ -55,6 +55,8 @@ pub const MAP_CAPACITIES: &[(&str, u32)] = &[
     (maps::ONCE_TOKENS, maps::MAX_ONCE_TOKENS),
     (maps::GRANTED_FILES, maps::MAX_GRANTED_FILES),
     (maps::GRANTED_SOCKETS, maps::MAX_GRANTED_SOCKETS),
+    (maps::DENIALS, maps::MAX_COUNTERS),
+    (maps::GRANT_USES, maps::MAX_COUNTERS),
 ];
 
 /// Where events were lost on their way from the kernel to `kya events`.

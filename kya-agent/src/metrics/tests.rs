@@ -179,8 +179,8 @@ fn series_count_is_fixed_by_the_config() {
     };
     let before = count(&metrics);
     // 2 agents × 10 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 2 stages, 14 maps × 2, 17 hooks, 1 build info.
-    assert_eq!(before, 40 + 4 + 4 + 1 + 2 + 28 + 17 + 1);
+    // 2 stages, 16 maps × 2, 17 hooks, 1 build info.
+    assert_eq!(before, 40 + 4 + 4 + 1 + 2 + 32 + 17 + 1);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);

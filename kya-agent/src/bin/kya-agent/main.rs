@@ -1,12 +1,14 @@
 //! `kya-agent`: the daemon. Without a subcommand it enforces in the foreground.
 mod check_config;
+mod logging;
 mod probe;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use kya_agent::{
     daemon::{self, DaemonOptions},
+    metrics,
     paths::{CONTROL_SOCKET, STATE_DIR},
 };
 
@@ -26,8 +28,19 @@ struct Cli {
     /// Directory for grants, pending requests and the audit trail.
     #[arg(long, value_name = "DIR", default_value = STATE_DIR)]
     state_dir: PathBuf,
+    /// Where to serve Prometheus metrics (`/metrics`): ADDR:PORT, [V6ADDR]:PORT, or `off`.
+    #[arg(long, value_name = "ADDR:PORT", default_value = metrics::DEFAULT_METRICS_ADDR, value_parser = parse_metrics)]
+    metrics: MetricsAddress,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// `--metrics`: an address, or none (`off`).
+#[derive(Clone, Copy, Debug)]
+struct MetricsAddress(Option<SocketAddr>);
+
+fn parse_metrics(value: &str) -> Result<MetricsAddress, String> {
+    metrics::parse_listen(value).map(MetricsAddress)
 }
 
 #[derive(Subcommand)]
@@ -39,14 +52,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KYA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    logging::init();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config::run(&args),
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
             config: cli.config,
             socket: cli.socket,
             state_dir: cli.state_dir,
+            metrics: cli.metrics.0,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

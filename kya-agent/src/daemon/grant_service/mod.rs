@@ -23,6 +23,7 @@ use crate::{
     events::EventLog,
     files::tables::FileTables,
     grants::{authority::Caller, store::Store},
+    metrics::Metrics,
 };
 
 /// Kernel observations queued for the service at most; beyond this they are dropped (and
@@ -39,6 +40,7 @@ pub struct GrantService {
     pub kernel: KernelHandle,
     pub file_tables: Arc<RwLock<FileTables>>,
     pub events: Arc<EventLog>,
+    pub metrics: Arc<Metrics>,
     /// Pending request counts changed since the last save.
     pub counts_changed: bool,
 }

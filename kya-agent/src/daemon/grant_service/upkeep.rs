@@ -9,6 +9,7 @@ use crate::{
     events::now_ms,
     grants::{ActiveGrant, Decision},
     kernel::KernelGrant,
+    metrics::ROOT_APPROVER,
 };
 
 impl GrantService {
@@ -23,7 +24,31 @@ impl GrantService {
         if let Some(activity) = views::activity(decision) {
             self.events.push(activity);
         }
+        self.publish(decision);
         Ok(())
+    }
+
+    /// Updates the grant metrics after `decision`.
+    pub(super) fn publish(&self, decision: &Decision) {
+        if let Decision::Approve { grant, .. } | Decision::Grant { grant } = decision {
+            let approver = if grant.approver_uid == 0 {
+                ROOT_APPROVER
+            } else {
+                grant.approver.as_str()
+            };
+            self.metrics.record_approval(&grant.agent, approver);
+        }
+        let state = self.store.state();
+        self.metrics
+            .set_pending_requests(state.pending.len() as u64);
+        for agent in self.config.agents() {
+            let active = state
+                .grants
+                .values()
+                .filter(|grant| grant.agent == agent.name())
+                .count();
+            self.metrics.set_grants_active(agent.name(), active as u64);
+        }
     }
 
     pub(super) fn agent(&self, name: &str) -> Option<&Agent> {

@@ -1,0 +1,231 @@
+//! The Prometheus endpoint against the real kernel: exact counts after real denied attempts,
+//! grant activity, and a flood that loses events (counted) without losing a single count.
+use std::{
+    collections::HashMap,
+    fs,
+    io::{Read as _, Write as _},
+    net::TcpStream,
+    path::Path,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use kya_tests::{Daemon, EPERM, Fixture, Probe, eventually, kya, op, op_exe};
+use nix::sys::signal::Signal;
+
+const SECRET: &str = "/home/alice/.aws/credentials";
+const ENDPOINT: &str = "127.0.0.1:9464";
+/// Denied opens in the flood: far more events than the 1 MiB ring buffer holds.
+const FLOOD: u32 = 20_000;
+
+fn plant() {
+    fs::create_dir_all(Path::new(SECRET).parent().unwrap()).unwrap();
+    fs::write(SECRET, "secret\n").unwrap();
+}
+
+/// `GET /metrics`, checked for the text format, as series → value.
+fn scrape() -> HashMap<String, f64> {
+    let mut stream = TcpStream::connect(ENDPOINT).expect("metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: kya\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    parse_exposition(body)
+}
+
+/// Parses the text exposition format strictly enough to catch malformed output: every family
+/// announced by HELP and TYPE before its samples, every sample `name{labels} value`.
+fn parse_exposition(body: &str) -> HashMap<String, f64> {
+    let mut typed = Vec::new();
+    let mut samples = HashMap::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            typed.push(name.to_owned());
+        } else if line.starts_with("# HELP ") || line.is_empty() {
+        } else {
+            let (series, value) = line.rsplit_once(' ').expect("sample with a value");
+            let name = series.split('{').next().unwrap();
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "{line}"
+            );
+            assert!(typed.iter().any(|family| family == name), "untyped: {line}");
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line}"));
+            samples.insert(series.to_owned(), value);
+        }
+    }
+    samples
+}
+
+fn value(metrics: &HashMap<String, f64>, series: &str) -> f64 {
+    *metrics
+        .get(series)
+        .unwrap_or_else(|| panic!("no series {series}"))
+}
+
+fn denied(metrics: &HashMap<String, f64>, agent: &str, kind: &str) -> f64 {
+    value(
+        metrics,
+        &format!(r#"kya_denied_total{{agent="{agent}",kind="{kind}"}}"#),
+    )
+}
+
+fn lost(metrics: &HashMap<String, f64>) -> f64 {
+    value(
+        metrics,
+        r#"kya_events_lost_total{stage="kernel_ring_buffer"}"#,
+    )
+}
+
+#[test]
+fn metrics_count_denials_grants_and_processes_exactly() {
+    let fixture = Fixture::new();
+    plant();
+    let _daemon = Daemon::start(&fixture.config);
+    let before = scrape();
+    for _ in 0..5 {
+        assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            denied(&scrape(), "coder", "file-open") - denied(&before, "coder", "file-open") >= 5.0
+        }),
+        "five denials must be counted"
+    );
+    let after = scrape();
+    assert!(
+        (denied(&after, "coder", "file-open") - denied(&before, "coder", "file-open") - 5.0).abs()
+            < f64::EPSILON,
+        "exactly five denials"
+    );
+    assert!(denied(&after, "ops", "file-open").abs() < f64::EPSILON);
+    assert!((value(&after, "kya_pending_requests") - 1.0).abs() < f64::EPSILON);
+
+    let granted = kya(&["grant", "--agent", "coder", "--file", SECRET, "--once"]);
+    assert!(granted.status.success(), "{granted:?}");
+    assert!(op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok());
+    assert!(eventually(Duration::from_secs(10), || {
+        let now = scrape();
+        (value(
+            &now,
+            r#"kya_allowed_by_grant_total{agent="coder",kind="file-open"}"#,
+        ) - 1.0)
+            .abs()
+            < f64::EPSILON
+            && value(&now, r#"kya_grants_active{agent="coder"}"#).abs() < f64::EPSILON
+    }));
+    let now = scrape();
+    assert!(
+        (value(
+            &now,
+            r#"kya_approvals_total{agent="coder",approver="root"}"#
+        ) - 1.0)
+            .abs()
+            < f64::EPSILON
+    );
+
+    let _agent = Probe::start(&fixture.coder_exe, &["self"]);
+    assert!(eventually(Duration::from_secs(10), || {
+        (value(&scrape(), r#"kya_tagged_processes{agent="coder"}"#) - 1.0).abs() < f64::EPSILON
+    }));
+    let now = scrape();
+    assert!(
+        (value(&now, r#"kya_enforcement_active{hook="file_open"}"#) - 1.0).abs() < f64::EPSILON
+    );
+    assert!((value(&now, r#"kya_map_capacity{map="TASK_TAGS"}"#) - 65_536.0).abs() < f64::EPSILON);
+    assert!(value(&now, r#"kya_map_entries{map="TASK_TAGS"}"#) >= 1.0);
+    assert!(
+        now.keys()
+            .any(|series| series.starts_with("kya_build_info{version="))
+    );
+}
+
+#[test]
+fn a_flood_loses_events_but_never_a_count_and_does_not_hold_up_approvals() {
+    let fixture = Fixture::new();
+    plant();
+    let daemon = Daemon::start(&fixture.config);
+    let before = scrape();
+    // With the daemon frozen the ring buffer fills: most of the flood's events are lost.
+    daemon.signal(Signal::SIGSTOP);
+    let flood = op_exe(
+        &fixture.coder_exe,
+        &["flood-open", SECRET, &FLOOD.to_string()],
+    );
+    daemon.signal(Signal::SIGCONT);
+    assert_eq!(flood, Ok(format!("{FLOOD} of {FLOOD}")));
+    let counted = |metrics: &HashMap<String, f64>| {
+        denied(metrics, "coder", "file-open") - denied(&before, "coder", "file-open")
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || counted(&scrape())
+            >= f64::from(FLOOD)),
+        "every denial of the flood must be counted"
+    );
+    let after = scrape();
+    assert!(
+        (counted(&after) - f64::from(FLOOD)).abs() < f64::EPSILON,
+        "exactly the flood"
+    );
+    assert!(
+        lost(&after) - lost(&before) > 0.0,
+        "the lost events are counted"
+    );
+
+    // While coder floods, another agent's request is decided as promptly as ever.
+    let baseline = approve_ops_request("127.0.0.4", "9090");
+    let mut flooder = Command::new(&fixture.coder_exe)
+        .args(["flood-open", SECRET, "1000000000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    let during = approve_ops_request("127.0.0.4", "9091");
+    let still_flooding = flooder.try_wait().unwrap().is_none();
+    flooder.kill().unwrap();
+    flooder.wait().unwrap();
+    assert!(
+        still_flooding,
+        "the flood must still run while the approval is made"
+    );
+    assert!(
+        during < baseline * 5 + Duration::from_secs(2),
+        "approval took {during:?} during the flood, {baseline:?} without"
+    );
+}
+
+/// Makes agent `ops` be refused a connection, waits for its request and approves it; returns
+/// how long the approval took.
+fn approve_ops_request(addr: &str, port: &str) -> Duration {
+    assert_eq!(op(Some("ops"), &["tcp-connect", addr, port]), Err(EPERM));
+    let peer = format!("{addr}:{port}");
+    let mut id = None;
+    assert!(eventually(Duration::from_secs(20), || {
+        let out = kya(&["pending", "--json"]);
+        let requests: Vec<serde_json::Value> =
+            serde_json::from_slice(&out.stdout).unwrap_or_default();
+        id = requests
+            .into_iter()
+            .find(|request| {
+                request["agent"] == "ops"
+                    && request["resource"]
+                        .as_str()
+                        .is_some_and(|r| r.contains(&peer))
+            })
+            .map(|request| request["id"].as_str().unwrap().to_owned());
+        id.is_some()
+    }));
+    let started = Instant::now();
+    let out = kya(&["approve", &id.unwrap(), "--once"]);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{out:?}");
+    took
+}
