@@ -385,6 +385,20 @@ fn bad_requests_are_refused_clearly_and_change_nothing() {
     }
     assert_eq!(grants(), before, "bad input changed nothing");
     assert!(pending().is_empty());
+    // Agents cannot read or rewrite kya's own state and config.
+    let trail = format!("{STATE_DIR}/audit.jsonl");
+    let config_file = format!("{}/kya.toml", kya_tests::SCRATCH);
+    for path in [trail.as_str(), config_file.as_str()] {
+        assert_eq!(
+            op_exe(&fixture.coder_exe, &["read", path]),
+            Err(EPERM),
+            "{path}"
+        );
+        assert!(
+            op(None, &["read", path]).is_ok(),
+            "{path} is readable by root"
+        );
+    }
 }
 
 fn raw_request(bytes: &[u8]) -> String {

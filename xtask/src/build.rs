@@ -63,6 +63,23 @@ pub fn binaries() -> Result<Binaries> {
     })
 }
 
+/// The optimized binaries `cargo xtask bench` measures: the daemon, the CLI and `kya-bench`.
+pub struct BenchBinaries {
+    pub kya: PathBuf,
+    pub kya_agent: PathBuf,
+    pub kya_bench: PathBuf,
+}
+
+pub fn bench_binaries() -> Result<BenchBinaries> {
+    let agent = cargo(&["build", "--release", "--package", AGENT_PACKAGE, "--bins"])?;
+    let tests = cargo(&["build", "--release", "--package", TESTS_PACKAGE, "--bins"])?;
+    Ok(BenchBinaries {
+        kya: binary(&agent, "kya")?,
+        kya_agent: binary(&agent, "kya-agent")?,
+        kya_bench: binary(&tests, "kya-bench")?,
+    })
+}
+
 /// Every test harness of the tests package (its integration tests, and its library's and
 /// binaries' unit tests if it has any: all of them need the VM).
 pub fn test_executables() -> Result<Vec<TestExecutable>> {

@@ -2,6 +2,7 @@
 //! setup, the cargo builds and the test VM are shared by all of them.
 
 mod apt;
+mod bench;
 mod build;
 mod cmd;
 mod initramfs;
@@ -33,6 +34,8 @@ enum Command {
     Vm(vm::Args),
     /// Run the unit tests on this host and the integration tests in a VM on every test kernel.
     Test(test::Args),
+    /// Measure what kya costs, in the VM on each test kernel, against the kernel without it.
+    Bench(bench::Args),
     /// Run kya-agent on this host, or a demo of it in a VM when this kernel cannot load
     /// BPF LSM programs.
     Run(run::Args),
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Vm(args) => vm::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     // Errors print as their chain of causes only: returning them from main would add a
     // backtrace of xtask itself whenever RUST_BACKTRACE is set for the code under test.

@@ -4,7 +4,7 @@
 //! new objects' identities, so that hard links and moves reach them too).
 use std::{
     collections::HashSet,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, RwLock},
     thread,
     time::Duration,
@@ -24,11 +24,14 @@ use crate::{
 /// Changes often come in bursts (an editor's write-and-rename); resolve once per burst.
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// Resolves the catalogue and the config's file rules against the filesystem now.
+/// Resolves the catalogue, the config's file rules and kya's own files (`state_dir`, the
+/// config file) against the filesystem now.
 #[must_use]
-pub fn resolve_now(config: &Config) -> FileTables {
+pub fn resolve_now(config: &Config, state_dir: &Path) -> FileTables {
     let mut tables = tables::resolve(&files::resolve(config, &files::system_homes()));
     tables.add_sockets(config);
+    let config_file = config.origin().is_absolute().then(|| config.origin());
+    tables.add_own_files(state_dir, config_file);
     tables
 }
 
@@ -36,6 +39,7 @@ pub fn resolve_now(config: &Config) -> FileTables {
 /// new set of tables in `published` once the kernel has it, until the kernel thread stops.
 pub fn spawn(
     config: Arc<Config>,
+    state_dir: PathBuf,
     initial: FileTables,
     kernel: KernelHandle,
     published: Arc<RwLock<FileTables>>,
@@ -43,12 +47,13 @@ pub fn spawn(
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC).map_err(std::io::Error::from)?;
     thread::Builder::new()
         .name("kya-file-watch".to_owned())
-        .spawn(move || watch(&inotify, &config, initial, &kernel, &published))
+        .spawn(move || watch(&inotify, &config, &state_dir, initial, &kernel, &published))
 }
 
 fn watch(
     inotify: &Inotify,
     config: &Config,
+    state_dir: &Path,
     mut current: FileTables,
     kernel: &KernelHandle,
     published: &RwLock<FileTables>,
@@ -61,7 +66,7 @@ fn watch(
             return;
         }
         thread::sleep(SETTLE);
-        let mut next = resolve_now(config);
+        let mut next = resolve_now(config, state_dir);
         next.keep_identities_from(&current);
         add_watches(inotify, &next.watch, &mut watched);
         if next == current {

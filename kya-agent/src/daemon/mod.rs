@@ -100,7 +100,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         .transpose()?;
     let mut kernel =
         Kernel::load().map_err(|error| DaemonError::Unsupported(support::explain(&error)))?;
-    let applied = apply_config(&mut kernel, &config)?;
+    let applied = apply_config(&mut kernel, &config, &options.state_dir)?;
     let metrics = Arc::new(Metrics::for_config(&config));
     for hook in LSM_HOOKS {
         // Loading attaches every hook or fails as a whole.
@@ -118,6 +118,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let hosts: net_refresh::HostNames = Arc::new(RwLock::new(applied.net_table.hosts.clone()));
     watch_files_and_hosts(
         &config,
+        &options.state_dir,
         applied.file_tables,
         applied.net_table,
         &handle,
@@ -195,8 +196,12 @@ struct Applied {
 /// Writes the config into the kernel maps in the order that never opens a gap: file and
 /// network rules and counters before any task is tagged, then the match rules, then the
 /// processes already running.
-fn apply_config(kernel: &mut Kernel, config: &Config) -> Result<Applied, DaemonError> {
-    let file_tables = file_watch::resolve_now(config);
+fn apply_config(
+    kernel: &mut Kernel,
+    config: &Config,
+    state_dir: &Path,
+) -> Result<Applied, DaemonError> {
+    let file_tables = file_watch::resolve_now(config, state_dir);
     kernel
         .set_file_tables(&file_tables)
         .map_err(DaemonError::Kernel)?;
@@ -237,6 +242,7 @@ fn apply_config(kernel: &mut Kernel, config: &Config) -> Result<Applied, DaemonE
 /// Starts the threads that keep protected files and host names current.
 fn watch_files_and_hosts(
     config: &Arc<Config>,
+    state_dir: &Path,
     file_tables: FileTables,
     net_table: NetTable,
     kernel: &KernelHandle,
@@ -245,6 +251,7 @@ fn watch_files_and_hosts(
 ) {
     let watcher = file_watch::spawn(
         Arc::clone(config),
+        state_dir.to_owned(),
         file_tables,
         kernel.clone(),
         Arc::clone(published_tables),

@@ -232,6 +232,30 @@ impl FileTables {
         }
     }
 
+    /// Protects kya's own files from every agent: the state directory (grants, pending requests,
+    /// the audit trail) as a tree, and the config file. An agent that could write them could
+    /// grant itself access or rewrite the record of who approved what.
+    pub fn add_own_files(&mut self, state_dir: &Path, config: Option<&Path>) {
+        let own = [(state_dir, true, "kya's grants and audit trail")]
+            .into_iter()
+            .chain(config.map(|path| (path, false, "kya's config")));
+        for (path, tree, label) in own {
+            let Ok(pattern) = PathPattern::parse(&path.display().to_string()) else {
+                continue;
+            };
+            self.add(
+                &PlannedPath {
+                    path: path.to_owned(),
+                    tree,
+                    scope: Scope::AllAgents,
+                    why: Why::Catalogue(label),
+                    pattern,
+                },
+                0,
+            );
+        }
+    }
+
     fn add_socket(&mut self, scope: Scope, path: &Path, why: Why, flags: u32) {
         let Ok(pattern) = PathPattern::parse(&path.display().to_string()) else {
             return;

@@ -1,0 +1,55 @@
+//! The in-kernel cost of each kya program per call, from the kernel's own BPF run-time
+//! statistics, switched on only around the workloads measured here (collecting them costs a
+//! little on every call, so the timed turns run without them).
+use std::collections::BTreeMap;
+
+use aya::{
+    programs::loaded_programs,
+    sys::{Stats, enable_stats},
+};
+use serde_json::{Value, json};
+
+/// Runs `workloads` with statistics on; returns, per program that ran, ns per call and calls.
+pub fn cost_per_call(workloads: impl FnOnce() -> Result<(), String>) -> Result<Value, String> {
+    let stats = enable_stats(Stats::RunTime).map_err(|e| format!("enabling BPF stats: {e}"))?;
+    let before = snapshot()?;
+    workloads()?;
+    let after = snapshot()?;
+    drop(stats);
+    let mut costs = BTreeMap::new();
+    for (name, (time_after, count_after)) in after {
+        let (time_before, count_before) = before.get(&name).copied().unwrap_or((0, 0));
+        let calls = count_after.saturating_sub(count_before);
+        if calls == 0 {
+            continue;
+        }
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "nanosecond totals fit an f64 well"
+        )]
+        let per_call = time_after.saturating_sub(time_before) as f64 / calls as f64;
+        costs.insert(name, json!({ "ns_per_call": per_call, "calls": calls }));
+    }
+    Ok(json!(costs))
+}
+
+/// Run time (ns) and run count of every loaded kya program, by name.
+fn snapshot() -> Result<BTreeMap<String, (u64, u64)>, String> {
+    let mut programs = BTreeMap::new();
+    for info in loaded_programs() {
+        let info = info.map_err(|e| e.to_string())?;
+        let Some(name) = info.name_as_str() else {
+            continue;
+        };
+        let ours = kya_common::programs::LSM_HOOKS
+            .iter()
+            .chain(kya_common::programs::BTF_TRACEPOINTS)
+            // The kernel keeps the first 15 bytes of a program's name.
+            .any(|hook| hook.starts_with(name) && !name.is_empty());
+        if ours {
+            let time = u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
+            programs.insert(name.to_owned(), (time, info.run_count()));
+        }
+    }
+    Ok(programs)
+}
