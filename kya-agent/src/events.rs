@@ -70,6 +70,10 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
             None,
             "raw and packet sockets bypass every address rule".to_owned(),
         ),
+        (Some(MatchedBy::SelfProtection), _) => (
+            None,
+            "agents may not call bpf(): it could switch kya off".to_owned(),
+        ),
         _ => (None, format!("rule {} (no longer configured)", event.rule)),
     };
     DenialRecord {
@@ -92,10 +96,15 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
                 (!comm.is_empty()).then_some(comm)
             }),
         path,
-        name: (kind != Some(DenyKind::ProcessAccess)).then_some(name),
+        name: (!matches!(
+            kind,
+            Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf)
+        ))
+        .then_some(name),
         dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
         ino: (event.ino != 0).then_some(event.ino),
-        target_pid: (kind == Some(DenyKind::ProcessAccess)).then_some(event.detail),
+        target_pid: matches!(kind, Some(DenyKind::ProcessAccess | DenyKind::Signal))
+            .then_some(event.detail),
         peer: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
             .then(|| peer(&event.addr, event.port)),
         protocol: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
@@ -120,6 +129,8 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::Send => "send",
         DenyKind::Unix => "unix",
         DenyKind::RawSocket => "raw-socket",
+        DenyKind::Signal => "signal",
+        DenyKind::Bpf => "bpf",
     }
     .to_owned()
 }

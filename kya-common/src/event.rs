@@ -26,6 +26,10 @@ pub enum DenyKind {
     Unix = 9,
     /// Opening a raw or packet socket, which bypasses every address rule.
     RawSocket = 10,
+    /// Signalling a process of another agent, or no agent (kya-agent among them).
+    Signal = 11,
+    /// Calling `bpf(2)`, which could switch kya off.
+    Bpf = 12,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -43,6 +47,8 @@ impl TryFrom<u32> for DenyKind {
             8 => Self::Send,
             9 => Self::Unix,
             10 => Self::RawSocket,
+            11 => Self::Signal,
+            12 => Self::Bpf,
             other => return Err(other),
         })
     }
@@ -74,6 +80,8 @@ pub enum MatchedBy {
     SshAgent = 10,
     /// The socket type bypasses address rules.
     SocketType = 11,
+    /// The operation could disable or tamper with kya itself.
+    SelfProtection = 12,
 }
 
 impl TryFrom<u32> for MatchedBy {
@@ -92,6 +100,7 @@ impl TryFrom<u32> for MatchedBy {
             9 => Self::NotAllowed,
             10 => Self::SshAgent,
             11 => Self::SocketType,
+            12 => Self::SelfProtection,
             other => return Err(other),
         })
     }

@@ -12,6 +12,8 @@ pub const LSM_HOOKS: &[&str] = &[
     "inode_link",
     "inode_rename",
     "ptrace_access_check",
+    "task_kill",
+    "bpf",
     "socket_create",
     "socket_post_create",
     "socket_connect",

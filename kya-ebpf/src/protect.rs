@@ -33,7 +33,7 @@ pub struct Denial {
 }
 
 impl Denial {
-    const fn without_rule(matched: MatchedBy) -> Self {
+    pub const fn without_rule(matched: MatchedBy) -> Self {
         Self {
             matched,
             rule: NO_RULE,

@@ -1,4 +1,5 @@
 //! One attached program per file, each named after the kernel hook it attaches to.
+mod bpf;
 mod bprm_check_security;
 mod cgroup_attach_task;
 mod file_open;
@@ -16,5 +17,6 @@ mod socket_sendmsg;
 mod task_alloc;
 mod task_fix_setuid;
 mod task_free;
+mod task_kill;
 mod unix_may_send;
 mod unix_stream_connect;

@@ -40,6 +40,8 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "link" => errno(std::fs::hard_link(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "walk" => walk(Path::new(arg(0))),
+        "signal" => signal(arg(0), arg(1)),
+        "bpf-map-create" => bpf_map_create(),
         "flood-open" => Ok(flood_open(arg(0), arg(1).parse().expect("a count"))),
         "race-read" => Ok(race_read(arg(0), arg(1).parse().expect("a thread count"))),
         "environ" => read_path(&format!("/proc/{}/environ", arg(0))),
@@ -60,6 +62,45 @@ fn io_errno(error: &std::io::Error) -> Errno {
 
 fn errno<T>(result: Result<T, Errno>) -> Outcome {
     result.map(|_| String::new())
+}
+
+/// Sends signal `number` to process `pid`.
+fn signal(pid: &str, number: &str) -> Outcome {
+    let pid: i32 = pid.parse().expect("a pid");
+    let number: i32 = number.parse().expect("a signal number");
+    // SAFETY: kill(2) with plain integers.
+    Errno::result(unsafe { libc::kill(pid, number) }).map(|_| String::new())
+}
+
+/// Creates a small BPF array map (the first step of any BPF tampering).
+fn bpf_map_create() -> Outcome {
+    /// The leading fields of `union bpf_attr` for `BPF_MAP_CREATE`.
+    #[repr(C)]
+    struct MapCreate {
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    }
+    let attr = MapCreate {
+        map_type: 2, // BPF_MAP_TYPE_ARRAY
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+    };
+    // SAFETY: bpf(BPF_MAP_CREATE) reads `size` bytes of a valid attribute struct.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            0, // BPF_MAP_CREATE
+            &raw const attr,
+            size_of::<MapCreate>(),
+        )
+    };
+    let fd = Errno::result(fd)?;
+    // SAFETY: the descriptor was just created here.
+    unsafe { libc::close(i32::try_from(fd).expect("a descriptor")) };
+    Ok(String::new())
 }
 
 /// Tries to open `path` `times` times as fast as it can; reports how many opens were refused
