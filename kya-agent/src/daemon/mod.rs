@@ -9,6 +9,7 @@ mod metrics_refresh;
 mod net_refresh;
 
 use std::{
+    collections::HashSet,
     fs, io,
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
@@ -139,6 +140,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
             events: Arc::clone(&log),
             metrics: Arc::clone(&metrics),
             counts_changed: false,
+            spent_unreported: HashSet::new(),
         },
         &runtime,
     )?;

@@ -8,6 +8,7 @@ mod upkeep;
 mod views;
 
 use std::{
+    collections::HashSet,
     sync::{Arc, RwLock},
     thread,
     time::Duration,
@@ -43,6 +44,9 @@ pub struct GrantService {
     pub metrics: Arc<Metrics>,
     /// Pending request counts changed since the last save.
     pub counts_changed: bool,
+    /// Single-use grants whose kernel token was found spent at the last upkeep but whose use
+    /// has not been reported yet.
+    pub spent_unreported: HashSet<u32>,
 }
 
 struct ControlCall {

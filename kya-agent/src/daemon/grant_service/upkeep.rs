@@ -1,5 +1,7 @@
 //! Recording decisions, and keeping the kernel and the store in step: grants go into the
 //! kernel after they are durable, leave it when they end, and ended grants are recorded.
+use std::collections::HashSet;
+
 use kya_common::grant::{Grant, flag};
 
 use super::{GrantService, views};
@@ -140,15 +142,22 @@ impl GrantService {
             }
             Err(_) => return,
         };
-        let spent: Vec<ActiveGrant> = self
+        let missing: HashSet<u32> = self
             .store
             .state()
             .grants
             .values()
             .filter(|grant| grant.once && !unspent.contains(&grant.id))
-            .cloned()
+            .map(|grant| grant.id)
             .collect();
-        for grant in spent {
+        // The kernel's event of the use is normally still on its way: only a token missing at
+        // two checks in a row is taken for a use whose event was lost.
+        let lost: Vec<ActiveGrant> = missing
+            .intersection(&self.spent_unreported)
+            .filter_map(|id| self.store.state().grants.get(id).cloned())
+            .collect();
+        self.spent_unreported = missing;
+        for grant in lost {
             let decision = Decision::GrantUsed {
                 grant: grant.id,
                 agent: grant.agent.clone(),
