@@ -89,7 +89,7 @@ fn lost(metrics: &HashMap<String, f64>) -> f64 {
 fn metrics_count_denials_grants_and_processes_exactly() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start(&fixture.config);
+    let daemon = Daemon::start(&fixture.config);
     let before = scrape();
     for _ in 0..5 {
         assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));

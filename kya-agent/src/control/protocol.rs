@@ -14,6 +14,8 @@ pub enum Request {
     /// Tag the calling process as `agent` (used by `kya run` right before it executes the
     /// command, so the command and everything it starts are that agent).
     Run { agent: String },
+    /// What the daemon is doing: version, config, hooks, agents, grants, losses.
+    Status {},
     /// List pending requests.
     Pending {},
     /// List grants in force.
@@ -60,6 +62,9 @@ pub enum Response {
     Events {
         events: Vec<DenialRecord>,
     },
+    Status {
+        status: StatusView,
+    },
     Pending {
         requests: Vec<PendingView>,
     },
@@ -81,6 +86,39 @@ pub enum Response {
     Error {
         message: String,
     },
+}
+
+/// The daemon's state as `kya status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusView {
+    pub version: String,
+    pub pid: u32,
+    /// The config file, or `(embedded default)`.
+    pub config: String,
+    /// Every LSM hook and whether it is attached and enforcing.
+    pub hooks: Vec<HookState>,
+    pub agents: Vec<AgentStatus>,
+    pub grants: usize,
+    pub pending: usize,
+    /// Events the kernel could not hand over because its ring buffer was full.
+    pub events_lost: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookState {
+    pub hook: String,
+    pub enforcing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStatus {
+    pub name: String,
+    pub tagged_processes: u64,
+    pub grants: usize,
+    pub pending: usize,
 }
 
 /// One pending request as `kya pending` shows it.

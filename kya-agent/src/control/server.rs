@@ -1,14 +1,20 @@
 //! The daemon's side of the control socket. The caller is identified by the kernel (peer
 //! credentials), never by anything it says.
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
-use kya_common::tag::{MatchReason, TaskTag, origin};
+use kya_common::{
+    programs::LSM_HOOKS,
+    tag::{MatchReason, TaggedTaskRecord, TaskTag, origin},
+};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
     net::{UnixListener, UnixStream},
 };
 
-use super::protocol::{MAX_REQUEST_BYTES, Request, Response};
+use super::protocol::{AgentStatus, HookState, MAX_REQUEST_BYTES, Request, Response, StatusView};
 use crate::{
     config::Config,
     daemon::{grant_service::GrantHandle, kernel_task::KernelHandle},
@@ -89,6 +95,7 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
             processes: listing::describe(&records, &state.config),
         },
         Request::Run { agent } => run(&agent, caller, state).await,
+        Request::Status {} => status(&records, who, state).await,
         Request::Events { after } => Response::Events {
             events: state.events.since(after),
         },
@@ -98,6 +105,59 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
         | Request::Deny { .. }
         | Request::Grant { .. }
         | Request::Revoke { .. } => state.grants.call(request, who).await,
+    }
+}
+
+/// `kya status`: the daemon's own view, from the kernel and the grant service.
+async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) -> Response {
+    let events_lost = match state.kernel.stats().await {
+        Ok(Ok(stats)) => stats.events_lost,
+        Ok(Err(message)) => return error(format!("reading the kernel's counts failed: {message}")),
+        Err(gone) => return error(gone.to_string()),
+    };
+    let Response::Grants { grants } = state.grants.call(Request::Grants {}, who.clone()).await
+    else {
+        return error("the grant service did not list its grants".to_owned());
+    };
+    let Response::Pending { requests } = state.grants.call(Request::Pending {}, who).await else {
+        return error("the grant service did not list its requests".to_owned());
+    };
+    let agents = state
+        .config
+        .agents()
+        .iter()
+        .map(|agent| {
+            let processes: BTreeSet<u32> = records
+                .iter()
+                .filter(|record| record.tag.agent == agent.id().get())
+                .map(|record| record.tgid)
+                .collect();
+            AgentStatus {
+                name: agent.name().to_owned(),
+                tagged_processes: processes.len() as u64,
+                grants: grants.iter().filter(|g| g.agent == agent.name()).count(),
+                pending: requests.iter().filter(|r| r.agent == agent.name()).count(),
+            }
+        })
+        .collect();
+    Response::Status {
+        status: StatusView {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            config: state.config.origin().display().to_string(),
+            // Loading attaches every hook or fails as a whole: a running daemon enforces all.
+            hooks: LSM_HOOKS
+                .iter()
+                .map(|hook| HookState {
+                    hook: (*hook).to_owned(),
+                    enforcing: true,
+                })
+                .collect(),
+            agents,
+            grants: grants.len(),
+            pending: requests.len(),
+            events_lost,
+        },
     }
 }
 

@@ -7,6 +7,7 @@ mod grants;
 mod pending;
 mod ps;
 mod run;
+mod status;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -29,6 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Whether kya-agent is running and enforcing: version, config, hooks, agents, grants.
+    Status(status::Args),
     /// List tagged (agent) processes.
     Ps(ps::Args),
     /// Run a command as an agent: it and everything it starts are tagged.
@@ -54,6 +57,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Status(args) => status::run(&cli.socket, &args),
         Command::Ps(args) => ps::run(&cli.socket, &args),
         Command::Run(args) => run::run(&cli.socket, &args),
         Command::Events(args) => events::run(&cli.socket, &args),

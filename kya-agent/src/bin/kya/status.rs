@@ -1,0 +1,73 @@
+//! `kya status [--json]`: whether kya-agent is running and enforcing, and what it holds.
+use std::{path::Path, process::ExitCode};
+
+use kya_agent::control::{
+    client,
+    protocol::{Request, Response},
+};
+
+use crate::ask::unexpected;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit status when the daemon is not running (so scripts can tell it from other failures).
+const NOT_RUNNING: u8 = 3;
+
+pub fn run(socket: &Path, args: &Args) -> ExitCode {
+    let status = match client::call(socket, &Request::Status {}) {
+        Ok(Response::Status { status }) => status,
+        Ok(Response::Error { message }) => {
+            eprintln!("kya status: {message}");
+            return ExitCode::FAILURE;
+        }
+        Ok(other) => return unexpected("status", &other),
+        Err(error) => {
+            if args.json {
+                println!(r#"{{"running":false}}"#);
+            } else {
+                println!("kya-agent: not running ({error})");
+            }
+            return ExitCode::from(NOT_RUNNING);
+        }
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&status).expect("status serializes");
+        value["running"] = serde_json::Value::Bool(true);
+        println!("{}", serde_json::to_string_pretty(&value).expect("JSON"));
+        return ExitCode::SUCCESS;
+    }
+    let enforcing = status.hooks.iter().filter(|hook| hook.enforcing).count();
+    let idle: Vec<&str> = status
+        .hooks
+        .iter()
+        .filter(|hook| !hook.enforcing)
+        .map(|hook| hook.hook.as_str())
+        .collect();
+    println!("kya-agent {} running (pid {})", status.version, status.pid);
+    println!("config: {}", status.config);
+    println!(
+        "hooks: {enforcing} of {} enforcing{}",
+        status.hooks.len(),
+        if idle.is_empty() {
+            String::new()
+        } else {
+            format!(" (not: {})", idle.join(", "))
+        }
+    );
+    println!(
+        "grants: {}; pending requests: {}; events lost: {}",
+        status.grants, status.pending, status.events_lost
+    );
+    for agent in &status.agents {
+        println!(
+            "agent {}: {} tagged process(es), {} grant(s), {} pending",
+            agent.name, agent.tagged_processes, agent.grants, agent.pending
+        );
+    }
+    ExitCode::SUCCESS
+}
