@@ -146,6 +146,33 @@ fn metrics_count_denials_grants_and_processes_exactly() {
         now.keys()
             .any(|series| series.starts_with("kya_build_info{version="))
     );
+
+    // `kya status` tells the same story, and tells a stopped daemon apart.
+    let status = kya(&["status", "--json"]);
+    assert!(status.status.success(), "{status:?}");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["running"], true);
+    assert!(
+        status["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|hook| hook["enforcing"] == true)
+    );
+    let coder = status["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|agent| agent["name"] == "coder")
+        .unwrap()
+        .clone();
+    assert_eq!(coder["tagged_processes"], 1);
+    assert_eq!(coder["pending"], 1);
+    assert_eq!(status["grants"], 0);
+    drop(daemon);
+    let stopped = kya(&["status"]);
+    assert_eq!(stopped.status.code(), Some(3), "{stopped:?}");
+    assert!(String::from_utf8_lossy(&stopped.stdout).contains("not running"));
 }
 
 #[test]
