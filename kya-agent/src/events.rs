@@ -131,6 +131,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::RawSocket => "raw-socket",
         DenyKind::Signal => "signal",
         DenyKind::Bpf => "bpf",
+        DenyKind::FileUnlink => "file-unlink",
     }
     .to_owned()
 }

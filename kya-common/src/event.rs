@@ -30,6 +30,8 @@ pub enum DenyKind {
     Signal = 11,
     /// Calling `bpf(2)`, which could switch kya off.
     Bpf = 12,
+    /// Deleting a protected file.
+    FileUnlink = 13,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -49,6 +51,7 @@ impl TryFrom<u32> for DenyKind {
             10 => Self::RawSocket,
             11 => Self::Signal,
             12 => Self::Bpf,
+            13 => Self::FileUnlink,
             other => return Err(other),
         })
     }

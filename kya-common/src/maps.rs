@@ -106,3 +106,108 @@ pub mod tag_error {
     pub const UNCOUNTED: u32 = 5;
     pub const COUNT: u32 = 6;
 }
+
+/// Every map, with its key and value sizes and capacity: what must match for a daemon to take
+/// over maps pinned by another build. (`EVENTS` is a ring buffer: its "capacity" is its size.)
+pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
+    use core::mem::size_of;
+
+    use crate::{
+        grant::{Grant, GrantedFile, GrantedSocket},
+        net::NetKey,
+        protect::{InodeRuleKey, NameRuleKey, ProtectRule},
+        tag::{InodeKey, TaskTag},
+    };
+    &[
+        (TASK_TAGS, 8, size_of::<TaskTag>(), MAX_TAGGED_TASKS),
+        (EXE_RULES, size_of::<InodeKey>(), 4, MAX_EXE_RULES),
+        (UID_RULES, 4, 4, MAX_UID_RULES),
+        (CGROUP_RULES, 8, 4, MAX_CGROUP_RULES),
+        (CGROUP_DEPTH, 4, 4, 1),
+        (ADOPT_REQUESTS, 4, size_of::<TaskTag>(), MAX_ADOPT_REQUESTS),
+        (
+            PROTECTED_INODES,
+            size_of::<InodeRuleKey>(),
+            size_of::<ProtectRule>(),
+            MAX_PROTECTED_INODES,
+        ),
+        (
+            PROTECTED_NAMES,
+            size_of::<NameRuleKey>(),
+            size_of::<ProtectRule>(),
+            MAX_PROTECTED_NAMES,
+        ),
+        (NET_ALLOW, 4 + size_of::<NetKey>(), 4, MAX_NET_RULES),
+        (INBOUND_SOCKETS, 8, 4, MAX_INBOUND_SOCKETS),
+        (
+            FILE_GRANTS,
+            size_of::<InodeRuleKey>(),
+            size_of::<Grant>(),
+            MAX_FILE_GRANTS,
+        ),
+        (
+            PEER_GRANTS,
+            size_of::<NetKey>(),
+            size_of::<Grant>(),
+            MAX_PEER_GRANTS,
+        ),
+        (ONCE_TOKENS, 4, 4, MAX_ONCE_TOKENS),
+        (
+            GRANTED_FILES,
+            8,
+            size_of::<GrantedFile>(),
+            MAX_GRANTED_FILES,
+        ),
+        (
+            GRANTED_SOCKETS,
+            8,
+            size_of::<GrantedSocket>(),
+            MAX_GRANTED_SOCKETS,
+        ),
+        (GRANT_USES, size_of::<CountKey>(), 8, MAX_COUNTERS),
+        (DENIALS, size_of::<CountKey>(), 8, MAX_COUNTERS),
+        (EVENTS, 0, 0, EVENTS_BYTES),
+        (EVENTS_LOST, 4, 8, 1),
+        (TAG_ERRORS, 4, 8, tag_error::COUNT),
+    ]
+};
+
+/// Bumped by hand when a map changes in a way its sizes do not show (its type, the meaning of
+/// a field).
+const LAYOUT_REVISION: u32 = 1;
+
+/// A fingerprint of `LAYOUTS` and `LAYOUT_REVISION`: maps pinned under one fingerprint are only
+/// ever taken over by a daemon with the same one.
+#[must_use]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "map key and value sizes are tiny; a fingerprint may drop bits anyway"
+)]
+pub const fn layout_fingerprint() -> u32 {
+    const fn mix(mut hash: u32, value: u32) -> u32 {
+        let bytes = value.to_le_bytes();
+        let mut index = 0;
+        while index < 4 {
+            hash ^= bytes[index] as u32;
+            hash = hash.wrapping_mul(0x0100_0193);
+            index += 1;
+        }
+        hash
+    }
+    let mut hash = mix(0x811c_9dc5, LAYOUT_REVISION);
+    let mut map = 0;
+    while map < LAYOUTS.len() {
+        let (name, key, value, capacity) = LAYOUTS[map];
+        let bytes = name.as_bytes();
+        let mut index = 0;
+        while index < bytes.len() {
+            hash = mix(hash, bytes[index] as u32);
+            index += 1;
+        }
+        hash = mix(hash, key as u32);
+        hash = mix(hash, value as u32);
+        hash = mix(hash, capacity);
+        map += 1;
+    }
+    hash
+}

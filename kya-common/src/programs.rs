@@ -11,6 +11,7 @@ pub const LSM_HOOKS: &[&str] = &[
     "mmap_file",
     "inode_link",
     "inode_rename",
+    "inode_unlink",
     "ptrace_access_check",
     "task_kill",
     "bpf",

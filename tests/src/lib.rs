@@ -76,6 +76,7 @@ impl Daemon {
     #[must_use]
     pub fn start(config: &str) -> Self {
         let _ = std::fs::remove_dir_all(STATE_DIR);
+        unload();
         Self::restart(config)
     }
 
@@ -169,15 +170,26 @@ impl Daemon {
         nix::sys::signal::kill(pid, signal).expect("signal kya-agent");
     }
 
-    /// Kills the daemon with SIGKILL (no clean-up at all) and reaps it.
+    /// Kills the daemon with SIGKILL (no clean-up at all) and reaps it. Its pinned programs
+    /// stay attached, enforcing, for a later `restart` to take over.
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        std::mem::forget(self);
     }
 
-    /// Stops the daemon with SIGTERM and returns its exit status.
+    /// Stops the daemon with SIGTERM, leaving its pinned programs enforcing.
+    pub fn stop_keeping_pins(mut self) -> std::process::ExitStatus {
+        let status = self.terminate();
+        std::mem::forget(self);
+        status
+    }
+
+    /// Stops the daemon with SIGTERM, then unloads what it pinned, and returns its exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        self.terminate()
+        let status = self.terminate();
+        unload();
+        status
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
@@ -200,7 +212,20 @@ impl Drop for Daemon {
         if self.child.try_wait().ok().flatten().is_none() {
             self.terminate();
         }
+        // The next test starts from a kernel without kya. (No assertion: this may run while
+        // a test is already panicking.)
+        let _ = kya_agent(&["unload"]);
     }
+}
+
+/// `kya-agent unload`: removes whatever kya pinned (nothing, if nothing is).
+pub fn unload() {
+    let output = kya_agent(&["unload"]);
+    assert!(
+        output.status.success(),
+        "kya-agent unload failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Runs `kya ARGS` and returns its output.

@@ -4,7 +4,7 @@
 //! new objects' identities, so that hard links and moves reach them too).
 use std::{
     collections::HashSet,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{Arc, RwLock},
     thread,
     time::Duration,
@@ -17,21 +17,20 @@ use crate::{
     config::Config,
     files::{
         self,
-        tables::{self, FileTables},
+        tables::{self, FileTables, OwnFiles},
     },
 };
 
 /// Changes often come in bursts (an editor's write-and-rename); resolve once per burst.
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// Resolves the catalogue, the config's file rules and kya's own files (`state_dir`, the
-/// config file) against the filesystem now.
+/// Resolves the catalogue, the config's file rules and kya's own files against the
+/// filesystem now.
 #[must_use]
-pub fn resolve_now(config: &Config, state_dir: &Path) -> FileTables {
+pub fn resolve_now(config: &Config, own: &OwnFiles) -> FileTables {
     let mut tables = tables::resolve(&files::resolve(config, &files::system_homes()));
     tables.add_sockets(config);
-    let config_file = config.origin().is_absolute().then(|| config.origin());
-    tables.add_own_files(state_dir, config_file);
+    tables.add_own_files(own);
     tables
 }
 
@@ -39,7 +38,7 @@ pub fn resolve_now(config: &Config, state_dir: &Path) -> FileTables {
 /// new set of tables in `published` once the kernel has it, until the kernel thread stops.
 pub fn spawn(
     config: Arc<Config>,
-    state_dir: PathBuf,
+    own: OwnFiles,
     initial: FileTables,
     kernel: KernelHandle,
     published: Arc<RwLock<FileTables>>,
@@ -47,13 +46,13 @@ pub fn spawn(
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC).map_err(std::io::Error::from)?;
     thread::Builder::new()
         .name("kya-file-watch".to_owned())
-        .spawn(move || watch(&inotify, &config, &state_dir, initial, &kernel, &published))
+        .spawn(move || watch(&inotify, &config, &own, initial, &kernel, &published))
 }
 
 fn watch(
     inotify: &Inotify,
     config: &Config,
-    state_dir: &Path,
+    own: &OwnFiles,
     mut current: FileTables,
     kernel: &KernelHandle,
     published: &RwLock<FileTables>,
@@ -66,7 +65,7 @@ fn watch(
             return;
         }
         thread::sleep(SETTLE);
-        let mut next = resolve_now(config, state_dir);
+        let mut next = resolve_now(config, own);
         next.keep_identities_from(&current);
         add_watches(inotify, &next.watch, &mut watched);
         if next == current {

@@ -41,6 +41,7 @@ enum Command {
         reply: oneshot::Sender<Result<(), String>>,
     },
     UnspentOnceGrants(oneshot::Sender<Result<HashSet<u32>, String>>),
+    GrantIds(oneshot::Sender<Result<HashSet<u32>, String>>),
     Stats(oneshot::Sender<Result<KernelStats, String>>),
     /// Drop the kernel programs (detaching them) and end the thread.
     Shutdown,
@@ -106,6 +107,13 @@ impl KernelHandle {
     pub async fn unspent_once_grants(&self) -> Result<Result<HashSet<u32>, String>, KernelGone> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::UnspentOnceGrants(reply)).await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    /// Ids of the grants with keys in the kernel.
+    pub async fn grant_ids(&self) -> Result<Result<HashSet<u32>, String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::GrantIds(reply)).await?;
         answer.await.map_err(|_| KernelGone)
     }
 
@@ -192,6 +200,9 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                     Command::UnspentOnceGrants(reply) => {
                         let _ =
                             reply.send(kernel.unspent_once_grants().map_err(|e| error_chain(&e)));
+                    }
+                    Command::GrantIds(reply) => {
+                        let _ = reply.send(kernel.grant_ids().map_err(|e| error_chain(&e)));
                     }
                     Command::Stats(reply) => {
                         let _ = reply.send(kernel.stats().map_err(|e| error_chain(&e)));

@@ -29,10 +29,10 @@ use crate::{
     control::server::{self, ServerState},
     error_chain,
     events::EventLog,
-    files::tables::FileTables,
+    files::tables::{FileTables, OwnFiles},
     grants::store::{Store, StoreError},
     kernel::{
-        Kernel, KernelError,
+        Kernel, KernelError, Lifetime, Takeover,
         support::{self, Unsupported},
     },
     metrics::{self, Metrics},
@@ -83,25 +83,20 @@ pub struct DaemonOptions {
     pub socket: PathBuf,
     /// Where grants, pending requests and the audit trail are kept.
     pub state_dir: PathBuf,
+    /// The bpffs directory the programs and maps are pinned under.
+    pub pin_dir: PathBuf,
     /// Where the Prometheus endpoint listens; `None` serves none.
     pub metrics: Option<std::net::SocketAddr>,
 }
 
-/// Runs the daemon in the foreground until SIGTERM or SIGINT. Returns only after every kernel
-/// program has been detached again.
+/// Runs the daemon in the foreground until SIGTERM or SIGINT. The kernel programs stay
+/// attached (pinned) when it returns, and when it dies: only `unload` removes them.
 pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let (config, store) = prepare(options)?;
-    let metrics_listener = options
-        .metrics
-        .map(|address| {
-            std::net::TcpListener::bind(address)
-                .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
-                .map_err(|source| DaemonError::Metrics { address, source })
-        })
-        .transpose()?;
-    let mut kernel =
-        Kernel::load().map_err(|error| DaemonError::Unsupported(support::explain(&error)))?;
-    let applied = apply_config(&mut kernel, &config, &options.state_dir)?;
+    let metrics_listener = bind_metrics(options)?;
+    let (mut kernel, takeover) = load_kernel(options)?;
+    let own = own_files(options);
+    let applied = apply_config(&mut kernel, &config, &own)?;
     let metrics = Arc::new(Metrics::for_config(&config));
     for hook in LSM_HOOKS {
         // Loading attaches every hook or fails as a whole.
@@ -119,7 +114,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let hosts: net_refresh::HostNames = Arc::new(RwLock::new(applied.net_table.hosts.clone()));
     watch_files_and_hosts(
         &config,
-        &options.state_dir,
+        own,
         applied.file_tables,
         applied.net_table,
         &handle,
@@ -132,6 +127,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         hosts,
     };
     let (grants, grant_thread) = start_grant_service(
+        takeover.reused_maps,
         GrantService {
             store,
             config: Arc::clone(&config),
@@ -184,8 +180,52 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     handle.shutdown_blocking();
     let _ = kernel_thread.join();
     let _ = fs::remove_file(&options.socket);
-    tracing::info!("stopped; kernel programs detached");
+    tracing::info!(
+        pins = %options.pin_dir.display(),
+        "stopped; enforcement continues until `kya-agent unload`"
+    );
     result
+}
+
+/// Binds the metrics endpoint's address early, so a taken port stops the start with a clear
+/// error before anything is loaded.
+fn bind_metrics(options: &DaemonOptions) -> Result<Option<std::net::TcpListener>, DaemonError> {
+    options
+        .metrics
+        .map(|address| {
+            std::net::TcpListener::bind(address)
+                .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+                .map_err(|source| DaemonError::Metrics { address, source })
+        })
+        .transpose()
+}
+
+/// kya's own files, which every agent is refused.
+fn own_files(options: &DaemonOptions) -> OwnFiles {
+    OwnFiles {
+        state_dir: options.state_dir.clone(),
+        config: options
+            .config
+            .as_deref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned())),
+        pin_dir: options.pin_dir.clone(),
+    }
+}
+
+/// Loads and attaches the programs, pinned, taking over what an earlier daemon pinned.
+fn load_kernel(options: &DaemonOptions) -> Result<(Kernel, Takeover), DaemonError> {
+    let (mut kernel, takeover) = Kernel::load(&Lifetime::Pinned(options.pin_dir.clone()))
+        .map_err(|error| DaemonError::Unsupported(support::explain(&error)))?;
+    if takeover.reused_maps {
+        kernel.clear_adopt_requests().map_err(DaemonError::Kernel)?;
+    }
+    tracing::info!(
+        pins = %options.pin_dir.display(),
+        took_over = takeover.reused_maps,
+        retired_pins = takeover.retired_pins,
+        "kernel programs attached and pinned"
+    );
+    Ok((kernel, takeover))
 }
 
 /// What applying the config to freshly loaded programs leaves for the running daemon.
@@ -201,9 +241,9 @@ struct Applied {
 fn apply_config(
     kernel: &mut Kernel,
     config: &Config,
-    state_dir: &Path,
+    own: &OwnFiles,
 ) -> Result<Applied, DaemonError> {
-    let file_tables = file_watch::resolve_now(config, state_dir);
+    let file_tables = file_watch::resolve_now(config, own);
     kernel
         .set_file_tables(&file_tables)
         .map_err(DaemonError::Kernel)?;
@@ -244,7 +284,7 @@ fn apply_config(
 /// Starts the threads that keep protected files and host names current.
 fn watch_files_and_hosts(
     config: &Arc<Config>,
-    state_dir: &Path,
+    own: OwnFiles,
     file_tables: FileTables,
     net_table: NetTable,
     kernel: &KernelHandle,
@@ -253,7 +293,7 @@ fn watch_files_and_hosts(
 ) {
     let watcher = file_watch::spawn(
         Arc::clone(config),
-        state_dir.to_owned(),
+        own,
         file_tables,
         kernel.clone(),
         Arc::clone(published_tables),
@@ -295,10 +335,11 @@ fn prepare(options: &DaemonOptions) -> Result<(Config, Store), DaemonError> {
 
 /// Restores the stored grants into the kernel, then runs the grant service.
 fn start_grant_service(
+    reused_maps: bool,
     mut service: GrantService,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(GrantHandle, GrantThread), DaemonError> {
-    runtime.block_on(service.restore());
+    runtime.block_on(service.restore(reused_maps));
     service
         .spawn(runtime.handle().clone())
         .map_err(DaemonError::GrantService)

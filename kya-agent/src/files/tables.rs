@@ -22,6 +22,15 @@ use crate::{
 /// directories, bounded so a mistaken tree (a whole home) cannot exhaust the kernel map.
 const MAX_FILES_PER_TREE: usize = 4_096;
 
+/// kya's own files, which no agent may touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnFiles {
+    pub state_dir: PathBuf,
+    /// The config file, when one was given.
+    pub config: Option<PathBuf>,
+    pub pin_dir: PathBuf,
+}
+
 /// One resolved rule; its index in `FileTables::rules` is what the kernel reports in events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedFileRule {
@@ -232,14 +241,30 @@ impl FileTables {
         }
     }
 
-    /// Protects kya's own files from every agent: the state directory (grants, pending requests,
-    /// the audit trail) as a tree, and the config file. An agent that could write them could
-    /// grant itself access or rewrite the record of who approved what.
-    pub fn add_own_files(&mut self, state_dir: &Path, config: Option<&Path>) {
-        let own = [(state_dir, true, "kya's grants and audit trail")]
-            .into_iter()
-            .chain(config.map(|path| (path, false, "kya's config")));
-        for (path, tree, label) in own {
+    /// Protects kya's own files from every agent: the state directory (grants, pending
+    /// requests, the audit trail) and the bpffs directory of its pins as trees, and the config
+    /// file. An agent that could write, move or delete them could grant itself access, rewrite
+    /// the record of who approved what, or detach kya's programs.
+    pub fn add_own_files(&mut self, own: &OwnFiles) {
+        let own_files = [
+            (
+                own.state_dir.as_path(),
+                true,
+                "kya's grants and audit trail",
+            ),
+            (
+                own.pin_dir.as_path(),
+                true,
+                "kya's pinned programs and maps",
+            ),
+        ]
+        .into_iter()
+        .chain(
+            own.config
+                .as_deref()
+                .map(|path| (path, false, "kya's config")),
+        );
+        for (path, tree, label) in own_files {
             let Ok(pattern) = PathPattern::parse(&path.display().to_string()) else {
                 continue;
             };

@@ -27,6 +27,14 @@ pub enum KernelError {
         #[source]
         source: MapError,
     },
+    #[error("kya's pin directory in bpffs")]
+    Pins(#[source] std::io::Error),
+    #[error("pinning the link of kernel program `{name}`")]
+    PinLink {
+        name: &'static str,
+        #[source]
+        source: aya::pin::PinError,
+    },
     #[error("counting this machine's CPUs (/sys/devices/system/cpu/possible)")]
     Cpus(#[source] std::io::Error),
     #[error("running iterator `{name}`")]

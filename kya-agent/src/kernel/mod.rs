@@ -3,10 +3,14 @@
 mod error;
 mod iter;
 mod offsets;
+pub mod pins;
 mod stats;
 pub mod support;
 
-use std::collections::{HashMap as StdHashMap, HashSet};
+use std::{
+    collections::{HashMap as StdHashMap, HashSet},
+    path::PathBuf,
+};
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -14,7 +18,10 @@ use aya::{
         Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf,
         lpm_trie::{Key, LpmTrie},
     },
-    programs::{BtfTracePoint, Iter, Lsm},
+    programs::{
+        BtfTracePoint, Iter, Lsm,
+        links::{FdLink, PinnedLink},
+    },
 };
 pub use error::KernelError;
 use kya_common::{
@@ -27,14 +34,44 @@ use kya_common::{
 };
 pub use stats::{KernelStats, MapFill};
 
+use self::pins::PinDirs;
 use crate::{files::tables::FileTables, network::table::NetTable};
 
 /// The kernel object built from `kya-ebpf` by this crate's build script.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kya"));
 
-/// The loaded and attached kernel programs. Dropping it detaches everything.
+/// The loaded and attached kernel programs. Dropping it detaches them unless they are pinned.
 pub struct Kernel {
     ebpf: Ebpf,
+    /// Held for as long as the daemon runs, so that removing a pin does not detach anything
+    /// while it does.
+    _links: Vec<Attached>,
+}
+
+/// How long the programs stay attached.
+#[derive(Debug, Clone)]
+pub enum Lifetime {
+    /// Until this process drops them (`kya-agent probe`).
+    Process,
+    /// Until `kya-agent unload`: pinned under this bpffs directory.
+    Pinned(PathBuf),
+}
+
+/// What a pinned start found and replaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Takeover {
+    /// Maps pinned by an earlier daemon were reused: tags, rules, grants and counts carried
+    /// over.
+    pub reused_maps: bool,
+    /// Pins of earlier generations (links, and maps of another layout) removed.
+    pub retired_pins: usize,
+}
+
+/// One attached program's link, held open (never read) so that it stays attached.
+#[expect(dead_code, reason = "the links are held, not read")]
+enum Attached {
+    Process(FdLink),
+    Pinned(PinnedLink),
 }
 
 /// One grant in kernel terms: the keys it covers (a file object, or a host's addresses).
@@ -56,8 +93,11 @@ pub struct KernelRules {
 
 impl Kernel {
     /// Loads every program with offsets resolved from this kernel's BTF and attaches them.
-    /// On any failure nothing stays attached: the partly loaded object is dropped.
-    pub fn load() -> Result<Self, KernelError> {
+    /// With `Lifetime::Pinned` the maps and links are pinned (see `pins`): enforcement outlives
+    /// this process, and maps a previous daemon pinned are taken over. On any failure nothing
+    /// new stays attached: the partly loaded object is dropped, and pins of an earlier daemon
+    /// are left as they were.
+    pub fn load(lifetime: &Lifetime) -> Result<(Self, Takeover), KernelError> {
         let btf = Btf::from_sys_fs().map_err(KernelError::Btf)?;
         let offsets = offsets::resolve()?;
         let mut loader = EbpfLoader::new();
@@ -65,7 +105,26 @@ impl Kernel {
         for (global, offset) in &offsets {
             loader.override_global(global, offset, true);
         }
+        let pins = match lifetime {
+            Lifetime::Process => None,
+            Lifetime::Pinned(root) => Some(PinDirs::new(root)),
+        };
+        let mut takeover = Takeover::default();
+        let map_paths: Vec<(&str, PathBuf)> = match &pins {
+            Some(pins) => {
+                takeover.reused_maps = pins.prepare().map_err(KernelError::Pins)?;
+                map_names::LAYOUTS
+                    .iter()
+                    .map(|(name, ..)| (*name, pins.maps().join(name)))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        for (name, path) in &map_paths {
+            loader.map_pin_path(name, path.as_path());
+        }
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
+        let mut links = Vec::new();
         for &hook in LSM_HOOKS {
             let started = std::time::Instant::now();
             let program: &mut Lsm = program_mut(&mut ebpf, hook)?;
@@ -77,18 +136,22 @@ impl Kernel {
                 elapsed_ms = started.elapsed().as_millis(),
                 "loaded"
             );
-            program
+            let link = program
                 .attach()
+                .and_then(|id| program.take_link(id))
                 .map_err(|source| KernelError::program(hook, source))?;
+            links.push((hook, FdLink::from(link)));
         }
         for &tracepoint in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = program_mut(&mut ebpf, tracepoint)?;
             program
                 .load(tracepoint, &btf)
                 .map_err(|source| KernelError::program(tracepoint, source))?;
-            program
+            let link = program
                 .attach()
+                .and_then(|id| program.take_link(id))
                 .map_err(|source| KernelError::program(tracepoint, source))?;
+            links.push((tracepoint, FdLink::from(link)));
         }
         for name in [ADOPT_TASKS_ITER, TAGGED_TASKS_ITER] {
             let program: &mut Iter = program_mut(&mut ebpf, name)?;
@@ -96,7 +159,34 @@ impl Kernel {
                 .load("task", &btf)
                 .map_err(|source| KernelError::program(name, source))?;
         }
-        Ok(Self { ebpf })
+        let links = match &pins {
+            None => links
+                .into_iter()
+                .map(|(_, link)| Attached::Process(link))
+                .collect(),
+            Some(pins) => {
+                let generation = pins.new_generation().map_err(KernelError::Pins)?;
+                let mut pinned = Vec::with_capacity(links.len());
+                for (name, link) in links {
+                    pinned.push(Attached::Pinned(
+                        link.pin(generation.join(name))
+                            .map_err(|source| KernelError::PinLink { name, source })?,
+                    ));
+                }
+                // Only now, with the new generation attached and pinned, do the old ones go.
+                takeover.retired_pins = pins
+                    .retire_all_but(&generation)
+                    .map_err(KernelError::Pins)?;
+                pinned
+            }
+        };
+        Ok((
+            Self {
+                ebpf,
+                _links: links,
+            },
+            takeover,
+        ))
     }
 
     /// Replaces the match rules with `rules`: new entries are written before stale ones are
@@ -216,6 +306,22 @@ impl Kernel {
         remove_where::<u64, GrantedSocket>(self.hash_map(map_names::GRANTED_SOCKETS)?, |socket| {
             socket.grant == id
         })
+    }
+
+    /// Ids of the grants that have keys in the kernel.
+    pub fn grant_ids(&mut self) -> Result<HashSet<u32>, KernelError> {
+        let files: HashMap<&mut MapData, InodeRuleKey, Grant> =
+            self.hash_map(map_names::FILE_GRANTS)?;
+        let mut ids: HashSet<u32> = files.iter().flatten().map(|(_, grant)| grant.id).collect();
+        let peers: HashMap<&mut MapData, NetKey, Grant> = self.hash_map(map_names::PEER_GRANTS)?;
+        ids.extend(peers.iter().flatten().map(|(_, grant)| grant.id));
+        Ok(ids)
+    }
+
+    /// Forgets adoption requests a daemon that died mid-adoption may have left: a thread id in
+    /// them may belong to another process by now.
+    pub fn clear_adopt_requests(&mut self) -> Result<(), KernelError> {
+        remove_where::<u32, TaskTag>(self.hash_map(map_names::ADOPT_REQUESTS)?, |_| true)
     }
 
     /// Ids of the single-use grants whose use is still unspent.

@@ -56,5 +56,7 @@ pub fn explain(error: &KernelError) -> Unsupported {
 /// Loads and attaches everything, then detaches it again: proof that enforcement can start.
 pub fn probe() -> Result<(), Unsupported> {
     check_preconditions()?;
-    Kernel::load().map(drop).map_err(|error| explain(&error))
+    Kernel::load(&super::Lifetime::Process)
+        .map(drop)
+        .map_err(|error| explain(&error))
 }

@@ -112,6 +112,7 @@ fn every_label_combination_is_registered_at_zero() {
         "raw-socket",
         "signal",
         "bpf",
+        "file-unlink",
     ];
     assert_eq!(
         deny_kinds().map(kind_name).collect::<Vec<_>>(),
@@ -180,9 +181,9 @@ fn series_count_is_fixed_by_the_config() {
             .count()
     };
     let before = count(&metrics);
-    // 2 agents × 12 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 2 stages, 16 maps × 2, 19 hooks, 1 build info.
-    assert_eq!(before, 48 + 4 + 4 + 1 + 2 + 32 + 19 + 1);
+    // 2 agents × 13 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
+    // 2 stages, 16 maps × 2, 20 hooks, 1 build info.
+    assert_eq!(before, 52 + 4 + 4 + 1 + 2 + 32 + 20 + 1);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);

@@ -6,6 +6,7 @@ mod file_open;
 mod file_permission;
 mod inode_link;
 mod inode_rename;
+mod inode_unlink;
 mod mmap_file;
 mod ptrace_access_check;
 mod sched_process_fork;

@@ -2,6 +2,7 @@
 mod check_config;
 mod logging;
 mod probe;
+mod unload;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -9,7 +10,7 @@ use clap::{Parser, Subcommand};
 use kya_agent::{
     daemon::{self, DaemonOptions},
     metrics,
-    paths::{CONTROL_SOCKET, STATE_DIR},
+    paths::{BPF_PIN_DIR, CONTROL_SOCKET, STATE_DIR},
 };
 
 #[derive(Parser)]
@@ -23,11 +24,14 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Control socket the `kya` CLI talks to.
-    #[arg(long, value_name = "PATH", default_value = CONTROL_SOCKET)]
+    #[arg(long, value_name = "PATH", default_value = CONTROL_SOCKET, global = true)]
     socket: PathBuf,
     /// Directory for grants, pending requests and the audit trail.
     #[arg(long, value_name = "DIR", default_value = STATE_DIR)]
     state_dir: PathBuf,
+    /// The bpffs directory kya pins its programs and maps under.
+    #[arg(long, value_name = "DIR", default_value = BPF_PIN_DIR, global = true)]
+    pin_dir: PathBuf,
     /// Where to serve Prometheus metrics (`/metrics`): ADDR:PORT, [V6ADDR]:PORT, or `off`.
     #[arg(long, value_name = "ADDR:PORT", default_value = metrics::DEFAULT_METRICS_ADDR, value_parser = parse_metrics)]
     metrics: MetricsAddress,
@@ -49,6 +53,9 @@ enum Command {
     CheckConfig(check_config::Args),
     /// Check whether this host can run kya's kernel programs (loads them and detaches them).
     Probe,
+    /// Remove everything kya attached and pinned: the only way enforcement stops. Run it as
+    /// root after stopping kya-agent.
+    Unload,
 }
 
 fn main() -> ExitCode {
@@ -57,11 +64,13 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config::run(&args),
         Some(Command::Probe) => probe::run(),
+        Some(Command::Unload) => unload::run(&cli.socket, &cli.pin_dir),
         None => match daemon::run(&DaemonOptions {
             config: cli.config,
             socket: cli.socket,
             state_dir: cli.state_dir,
             metrics: cli.metrics.0,
+            pin_dir: cli.pin_dir,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

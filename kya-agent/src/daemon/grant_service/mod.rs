@@ -90,12 +90,39 @@ fn stopped() -> Response {
 }
 
 impl GrantService {
-    /// Puts every stored grant that has not ended into the kernel (ending the ones that have),
-    /// so enforcement starts with the grants humans approved before.
-    pub async fn restore(&mut self) {
+    /// Puts every stored grant that has not ended into the kernel, ending the ones that have.
+    /// After a takeover (`reused_maps`) the kernel kept the grants in force all along: grants
+    /// it holds that the store does not know are removed, and a single-use grant whose token
+    /// the kernel spent while no daemon ran is recorded as used, not put back.
+    pub async fn restore(&mut self, reused_maps: bool) {
         self.expire_due().await;
+        let mut in_kernel = HashSet::new();
+        let mut unspent = HashSet::new();
+        if reused_maps {
+            if let (Ok(Ok(ids)), Ok(Ok(tokens))) = (
+                self.kernel.grant_ids().await,
+                self.kernel.unspent_once_grants().await,
+            ) {
+                in_kernel = ids;
+                unspent = tokens;
+            } else {
+                tracing::error!(
+                    "cannot read the grants the kernel kept; putting the stored ones back"
+                );
+            }
+        }
+        for stale in in_kernel
+            .iter()
+            .filter(|id| !self.store.state().grants.contains_key(id))
+        {
+            self.remove_from_kernel(*stale, false).await;
+        }
         let grants: Vec<_> = self.store.state().grants.values().cloned().collect();
         for grant in grants {
+            if grant.once && in_kernel.contains(&grant.id) && !unspent.contains(&grant.id) {
+                self.record_lost_use(&grant).await;
+                continue;
+            }
             if let Err(message) = self.insert_in_kernel(&grant).await {
                 tracing::error!(grant = grant.id, error = %message, "cannot restore grant; it stays ended until granted again");
             }

@@ -158,17 +158,23 @@ impl GrantService {
             .collect();
         self.spent_unreported = missing;
         for grant in lost {
-            let decision = Decision::GrantUsed {
-                grant: grant.id,
-                agent: grant.agent.clone(),
-                resource: grant.resource.clone(),
-                pid: None,
-                exe: None,
-                operation: "unknown (its event was lost)".to_owned(),
-            };
-            if self.record(&decision).is_ok() {
-                self.remove_from_kernel(grant.id, true).await;
-            }
+            self.record_lost_use(&grant).await;
+        }
+    }
+
+    /// Records the use of a single-use grant the kernel spent without its event reaching the
+    /// daemon, and clears the keys it left.
+    pub(super) async fn record_lost_use(&mut self, grant: &ActiveGrant) {
+        let decision = Decision::GrantUsed {
+            grant: grant.id,
+            agent: grant.agent.clone(),
+            resource: grant.resource.clone(),
+            pid: None,
+            exe: None,
+            operation: "unknown (its event was lost)".to_owned(),
+        };
+        if self.record(&decision).is_ok() {
+            self.remove_from_kernel(grant.id, true).await;
         }
     }
 }

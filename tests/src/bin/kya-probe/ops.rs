@@ -41,6 +41,7 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "walk" => walk(Path::new(arg(0))),
         "signal" => signal(arg(0), arg(1)),
+        "unlink" => errno(std::fs::remove_file(arg(0)).map_err(|error| io_errno(&error))),
         "bpf-map-create" => bpf_map_create(),
         "flood-open" => Ok(flood_open(arg(0), arg(1).parse().expect("a count"))),
         "race-read" => Ok(race_read(arg(0), arg(1).parse().expect("a thread count"))),

@@ -1,0 +1,117 @@
+//! Enforcement outlives the daemon: killed, it leaves every rule and grant in force (grants
+//! still ending on time); restarted, it takes over with no duplicate programs; only
+//! `kya-agent unload` ends enforcement, and no agent can do what it does.
+use std::{
+    fs,
+    path::Path,
+    thread,
+    time::{Duration, Instant},
+};
+
+use kya_tests::{
+    Daemon, EPERM, Fixture, Probe, eventually, kya, kya_agent, op, op_exe, require_vm,
+};
+
+const SECRET: &str = "/home/alice/.aws/credentials";
+const KUBE: &str = "/root/.kube/config";
+const PINS: &str = "/sys/fs/bpf/kya";
+
+fn plant() {
+    for path in [SECRET, KUBE] {
+        fs::create_dir_all(Path::new(path).parent().unwrap()).unwrap();
+        fs::write(path, "secret\n").unwrap();
+    }
+}
+
+/// How many loaded BPF programs are called `name`.
+fn programs_named(name: &str) -> usize {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|program| program.name_as_str() == Some(name))
+        .count()
+}
+
+#[test]
+fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_over() {
+    require_vm();
+    let fixture = Fixture::new();
+    plant();
+    let daemon = Daemon::start(&fixture.config);
+    let agent = Probe::as_agent("coder", &["self"]);
+    let granted_at = Instant::now();
+    let grant = kya(&[
+        "grant", "--agent", "coder", "--file", SECRET, "--for", "12s",
+    ]);
+    assert!(grant.status.success(), "{grant:?}");
+    assert!(op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok());
+    daemon.kill();
+
+    // No daemon: new agents are still tagged and confined, the grant still works...
+    assert_eq!(op_exe(&fixture.coder_exe, &["read", KUBE]), Err(EPERM));
+    assert!(op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok());
+    assert!(
+        op(None, &["read", KUBE]).is_ok(),
+        "untagged processes are unaffected"
+    );
+    // ...and ends on time.
+    thread::sleep(Duration::from_secs(13).saturating_sub(granted_at.elapsed()));
+    assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
+    assert_eq!(programs_named("file_open"), 1);
+
+    // A new daemon takes over: the same single set of programs, the tags it kept.
+    let restarted = Daemon::restart(&fixture.config);
+    assert_eq!(programs_named("file_open"), 1, "no duplicate programs");
+    assert_eq!(programs_named("task_alloc"), 1, "no duplicate programs");
+    restarted.assert_tagged(agent.pid(), "coder", "run");
+    assert!(eventually(Duration::from_secs(10), || {
+        let out = kya(&["grants", "--json"]);
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "[]"
+    }));
+    assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
+}
+
+#[test]
+fn only_unload_ends_enforcement_and_agents_cannot_touch_the_pins() {
+    require_vm();
+    let fixture = Fixture::new();
+    plant();
+    let daemon = Daemon::start(&fixture.config);
+    let pins: Vec<_> = fs::read_dir(format!("{PINS}/links"))
+        .unwrap()
+        .flat_map(|generation| fs::read_dir(generation.unwrap().path()).unwrap())
+        .map(|pin| pin.unwrap().path())
+        .collect();
+    let pin = pins
+        .iter()
+        .find(|pin| pin.ends_with("file_open"))
+        .expect("file_open's link is pinned")
+        .display()
+        .to_string();
+    assert_eq!(
+        op(Some("coder"), &["unlink", &pin]),
+        Err(EPERM),
+        "unlink a pin"
+    );
+    assert_eq!(
+        op(Some("coder"), &["rename", &pin, "/sys/fs/bpf/elsewhere"]),
+        Err(EPERM),
+        "move a pin"
+    );
+    let refused = kya_agent(&["unload"]);
+    assert!(!refused.status.success(), "unload while the daemon runs");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stop it first"));
+
+    // SIGTERM stops the daemon, not enforcement.
+    let status = daemon.stop_keeping_pins();
+    assert!(status.success(), "{status}");
+    assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
+
+    let unloaded = kya_agent(&["unload"]);
+    assert!(unloaded.status.success(), "{unloaded:?}");
+    assert!(!Path::new(PINS).exists(), "every pin is gone");
+    assert_eq!(programs_named("file_open"), 0, "every program detached");
+    assert!(
+        op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok(),
+        "enforcement ended"
+    );
+}
