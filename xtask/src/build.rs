@@ -53,6 +53,12 @@ pub fn agent() -> Result<(PathBuf, PathBuf)> {
     Ok((binary(&artifacts, "kya")?, binary(&artifacts, "kya-agent")?))
 }
 
+/// The daemon and the CLI, optimized: what gets installed.
+pub fn release_agent() -> Result<(PathBuf, PathBuf)> {
+    let artifacts = cargo(&["build", "--release", "--package", AGENT_PACKAGE, "--bins"])?;
+    Ok((binary(&artifacts, "kya")?, binary(&artifacts, "kya-agent")?))
+}
+
 pub fn binaries() -> Result<Binaries> {
     let (kya, kya_agent) = agent()?;
     let artifacts = cargo(&["build", "--package", TESTS_PACKAGE, "--bins"])?;
@@ -71,11 +77,11 @@ pub struct BenchBinaries {
 }
 
 pub fn bench_binaries() -> Result<BenchBinaries> {
-    let agent = cargo(&["build", "--release", "--package", AGENT_PACKAGE, "--bins"])?;
+    let (kya, kya_agent) = release_agent()?;
     let tests = cargo(&["build", "--release", "--package", TESTS_PACKAGE, "--bins"])?;
     Ok(BenchBinaries {
-        kya: binary(&agent, "kya")?,
-        kya_agent: binary(&agent, "kya-agent")?,
+        kya,
+        kya_agent,
         kya_bench: binary(&tests, "kya-bench")?,
     })
 }

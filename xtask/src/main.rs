@@ -5,7 +5,9 @@ mod apt;
 mod bench;
 mod build;
 mod cmd;
+mod deb;
 mod initramfs;
+mod install;
 mod kernels;
 mod run;
 mod setup;
@@ -26,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Install what the other commands need: the nightly toolchain with rust-src, bpf-linker,
-    /// QEMU, cpio, busybox and the Debian kernels kya is tested on. Safe to run again.
+    /// QEMU, cpio, busybox, systemd and the Debian kernels kya is tested on. Safe to run again.
     Setup,
     /// Build kya, kya-agent, kya-probe and the integration test executables.
     Build,
@@ -39,6 +41,11 @@ enum Command {
     /// Run kya-agent on this host, or a demo of it in a VM when this kernel cannot load
     /// BPF LSM programs.
     Run(run::Args),
+    /// Build the release binaries and install kya-agent as a systemd service on this host, or
+    /// stage the files below --destdir.
+    Install(install::Args),
+    /// Build the release binaries and package them as target/deb/kya_<version>_amd64.deb.
+    Deb,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +56,8 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Install(args) => install::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Deb => deb::run().map(|()| ExitCode::SUCCESS),
     };
     // Errors print as their chain of causes only: returning them from main would add a
     // backtrace of xtask itself whenever RUST_BACKTRACE is set for the code under test.

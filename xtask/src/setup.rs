@@ -16,8 +16,9 @@ use crate::{apt::Apt, cmd, kernels, kernels::Kernel};
 /// bpf-linker keeps an rpath into it, and the kernels are worth keeping across reboots.
 const CACHE_DIR: &str = ".cache/kya";
 
-/// Debian packages the test VM needs.
-const APT_PACKAGES: [&str; 3] = ["qemu-system-x86", "cpio", "busybox-static"];
+/// Debian packages the test VM needs, and systemd, whose systemd-analyze and systemctl the
+/// install and packaging tests run on the unit.
+const APT_PACKAGES: [&str; 4] = ["qemu-system-x86", "cpio", "busybox-static", "systemd"];
 
 /// What the other commands use from the machine.
 pub struct Setup {
@@ -63,8 +64,7 @@ pub fn run() -> Result<Setup> {
     fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     let mut apt = Apt::default();
 
-    nightly_toolchain()?;
-    bpf_linker(&cache)?;
+    toolchain_in(&cache)?;
     for package in APT_PACKAGES {
         if apt.ensure_installed(package)? {
             installed(package);
@@ -75,6 +75,19 @@ pub fn run() -> Result<Setup> {
     let busybox = static_busybox()?;
     let kernels = kernels::ensure(&mut apt, &cache.join("kernels"))?;
     Ok(Setup { busybox, kernels })
+}
+
+/// Only what building kya needs (the kernel programs need the nightly toolchain and
+/// bpf-linker), for commands that install kya rather than test it.
+pub fn toolchain() -> Result<()> {
+    let cache = cache_dir()?;
+    fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    toolchain_in(&cache)
+}
+
+fn toolchain_in(cache: &Path) -> Result<()> {
+    nightly_toolchain()?;
+    bpf_linker(cache)
 }
 
 /// aya-build compiles the kernel programs with `rustup run nightly cargo build -Z build-std`,

@@ -7,6 +7,7 @@ pub mod kernel_task;
 mod log_limit;
 mod metrics_refresh;
 mod net_refresh;
+mod notify;
 
 use std::{
     collections::HashSet,
@@ -357,14 +358,20 @@ async fn serve_until_signal(socket: &Path, state: Arc<ServerState>) -> Result<()
             source,
         }
     })?;
-    tokio::select! {
+    // Programs attached, config applied, socket bound (and SIGTERM handled, so a stop right
+    // after this still detaches in order): units ordered after this one start under
+    // enforcement.
+    notify::ready();
+    let result = tokio::select! {
         result = server::serve(listener, state) => result.map_err(|source| DaemonError::Socket {
             path: socket.to_owned(),
             source,
         }),
         _ = terminate.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
-    }
+    };
+    notify::stopping();
+    result
 }
 
 /// Binds the control socket, replacing a stale socket file left by a daemon that died.
