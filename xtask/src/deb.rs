@@ -45,8 +45,12 @@ exit 0
 /// Stops the daemon when the package is removed (not on upgrade: postinst restarts it then).
 const PRERM: &str = r#"#!/bin/sh
 set -e
-if [ "$1" = remove ] && [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
-    systemctl stop kya-agent.service || true
+if [ "$1" = remove ] && [ -z "${DPKG_ROOT:-}" ]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl stop kya-agent.service || true
+    fi
+    # Stopping the daemon leaves enforcement pinned; removing the package ends it.
+    /usr/bin/kya-agent unload || true
 fi
 exit 0
 "#;
