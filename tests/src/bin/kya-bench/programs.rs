@@ -33,6 +33,11 @@ pub fn cost_per_call(workloads: impl FnOnce() -> Result<(), String>) -> Result<V
     Ok(json!(costs))
 }
 
+/// Whether any kya program is loaded: a pristine turn must have none.
+pub fn any_loaded() -> Result<bool, String> {
+    Ok(!snapshot()?.is_empty())
+}
+
 /// Run time (ns) and run count of every loaded kya program, by name.
 fn snapshot() -> Result<BTreeMap<String, (u64, u64)>, String> {
     let mut programs = BTreeMap::new();

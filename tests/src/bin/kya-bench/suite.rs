@@ -118,6 +118,8 @@ const ROWS: &[Row] = &[
 ];
 
 pub fn run(size: Size) -> Result<Value, String> {
+    // Pristine means pristine: nothing of an earlier kya stays attached.
+    unload()?;
     prepare()?;
     let _listeners = listen()?;
     let mut pristine: Vec<Vec<f64>> = vec![Vec::new(); ROWS.len()];
@@ -126,6 +128,9 @@ pub fn run(size: Size) -> Result<Value, String> {
     let mut rss_rest_kb = Vec::new();
     for round in 0..size.rounds {
         eprintln!("bench: round {} of {}: pristine", round + 1, size.rounds);
+        if programs::any_loaded()? {
+            return Err("kya programs are still loaded in a pristine turn".to_owned());
+        }
         for (index, row) in ROWS.iter().enumerate() {
             pristine[index].push(measure(row, false, size.scale)?);
         }
@@ -136,7 +141,7 @@ pub fn run(size: Size) -> Result<Value, String> {
             loaded[index].push(measure(row, true, size.scale)?);
         }
         rss_rest_kb.push(daemon.rss_kb()?);
-        daemon.stop();
+        daemon.stop()?;
     }
     eprintln!("bench: in-kernel cost, event pipeline and latencies");
     let (daemon, _) = Daemon::start()?;
@@ -148,7 +153,7 @@ pub fn run(size: Size) -> Result<Value, String> {
     })?;
     let pipeline = pipeline::measure(&daemon, size.flood_seconds)?;
     let approve = pipeline::approve_latency()?;
-    daemon.stop();
+    daemon.stop()?;
     let control = median(&pristine[0]);
     let rows: Vec<Value> = ROWS
         .iter()
@@ -325,10 +330,28 @@ impl Daemon {
             .ok_or_else(|| "no VmRSS".to_owned())
     }
 
-    /// Stops the daemon (SIGTERM: it detaches every program) and waits for it.
-    pub fn stop(mut self) {
+    /// Stops the daemon and unloads what it pinned (a stopped daemon leaves enforcement in
+    /// force), so that the next pristine turn really runs without kya.
+    pub fn stop(mut self) -> Result<(), String> {
         // SAFETY: plain kill(2) of our own child.
         unsafe { libc::kill(i32::try_from(self.child.id()).unwrap_or(0), libc::SIGTERM) };
         let _ = self.child.wait();
+        unload()
+    }
+}
+
+/// `kya-agent unload`: nothing of kya stays in the kernel.
+pub fn unload() -> Result<(), String> {
+    let output = Command::new("/usr/local/bin/kya-agent")
+        .arg("unload")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "kya-agent unload: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
 }
