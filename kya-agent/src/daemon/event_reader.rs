@@ -17,6 +17,9 @@ use crate::{
     metrics::{LossStage, Metrics},
 };
 
+/// Events handled between two yields to the rest of the daemon.
+const BATCH: usize = 256;
+
 /// What explaining an event needs: the config and the file rules as last resolved.
 pub struct Explainer {
     pub config: Arc<Config>,
@@ -41,7 +44,10 @@ pub async fn run(
     loop {
         let mut ready = ring.readable_mut().await?;
         let ring = ready.get_inner_mut();
-        while let Some(item) = ring.next() {
+        let mut handled = 0;
+        while handled < BATCH {
+            let Some(item) = ring.next() else { break };
+            handled += 1;
             let Some(event) = events::decode(&item) else {
                 tracing::warn!(bytes = item.len(), "short denial event ignored");
                 continue;
@@ -70,7 +76,14 @@ pub async fn run(
             }
             log.push(record);
         }
-        ready.clear_ready();
+        if handled < BATCH {
+            // Drained: wait for the kernel to say there is more.
+            ready.clear_ready();
+        }
+        drop(ready);
+        // Under a flood the ring never drains: give the rest of the daemon (the control socket
+        // above all) its turn between batches.
+        tokio::task::yield_now().await;
     }
 }
 
