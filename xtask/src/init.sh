@@ -39,6 +39,8 @@ chown 1001:1001 /home/coder
 chown 1002:1002 /home/bob
 
 cd /root
+# The host retries a boot that dies before this line: nothing of the command has run yet.
+echo "KYA-VM-COMMAND-START"
 # No input: a command that reads stdin gets EOF instead of hanging until the timeout.
 sh /kya/command.sh </dev/null
 status=$?

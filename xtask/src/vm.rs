@@ -141,8 +141,34 @@ impl WorkDir {
     }
 }
 
-/// Boots `kernel` with `initrd`, streams the console to stdout and saves it to `log`.
+/// Boots before the guest's command starts that may be retried.
+const BOOT_ATTEMPTS: u32 = 3;
+
+/// Marker `init.sh` prints right before it runs the command.
+const COMMAND_START: &str = "KYA-VM-COMMAND-START";
+
+/// Boots `kernel` with `initrd`, streams the console to stdout and saves it to `log`. A kernel
+/// that dies before the command starts (emulated SMP kernels occasionally oops while patching
+/// their own code during early boot under TCG) is booted again, up to `BOOT_ATTEMPTS` times;
+/// once the command has started, any failure is final.
 pub fn boot(kernel: &Kernel, initrd: &Path, machine: &Machine, log: &Path) -> Outcome {
+    let mut attempt = 1;
+    loop {
+        let outcome = boot_once(kernel, initrd, machine, log);
+        let died_in_boot = outcome.status.is_err() && !outcome.console.contains(COMMAND_START);
+        if !died_in_boot || attempt == BOOT_ATTEMPTS {
+            return outcome;
+        }
+        println!(
+            "vm: kernel {} died before the command started; booting again ({} of {BOOT_ATTEMPTS})",
+            kernel.label,
+            attempt + 1
+        );
+        attempt += 1;
+    }
+}
+
+fn boot_once(kernel: &Kernel, initrd: &Path, machine: &Machine, log: &Path) -> Outcome {
     println!(
         "vm: booting kernel {} ({}) under QEMU/TCG, timeout {} s",
         kernel.label,
