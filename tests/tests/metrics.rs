@@ -6,12 +6,10 @@ use std::{
     io::{Read as _, Write as _},
     net::TcpStream,
     path::Path,
-    process::{Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use kya_tests::{Daemon, EPERM, Fixture, Probe, eventually, kya, op, op_exe};
+use kya_tests::{Daemon, EPERM, Fixture, Probe, eventually, kya, op_exe};
 use nix::sys::signal::Signal;
 
 const SECRET: &str = "/home/alice/.aws/credentials";
@@ -176,7 +174,7 @@ fn metrics_count_denials_grants_and_processes_exactly() {
 }
 
 #[test]
-fn a_flood_loses_events_but_never_a_count_and_does_not_hold_up_approvals() {
+fn a_flood_loses_events_but_never_a_count() {
     let fixture = Fixture::new();
     plant();
     let daemon = Daemon::start(&fixture.config);
@@ -206,53 +204,4 @@ fn a_flood_loses_events_but_never_a_count_and_does_not_hold_up_approvals() {
         lost(&after) - lost(&before) > 0.0,
         "the lost events are counted"
     );
-
-    // While coder floods, another agent's request is decided as promptly as ever.
-    let baseline = approve_ops_request("127.0.0.4", "9090");
-    let mut flooder = Command::new(&fixture.coder_exe)
-        .args(["flood-open", SECRET, "1000000000"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    thread::sleep(Duration::from_millis(500));
-    let during = approve_ops_request("127.0.0.4", "9091");
-    let still_flooding = flooder.try_wait().unwrap().is_none();
-    flooder.kill().unwrap();
-    flooder.wait().unwrap();
-    assert!(
-        still_flooding,
-        "the flood must still run while the approval is made"
-    );
-    assert!(
-        during < baseline * 5 + Duration::from_secs(2),
-        "approval took {during:?} during the flood, {baseline:?} without"
-    );
-}
-
-/// Makes agent `ops` be refused a connection, waits for its request and approves it; returns
-/// how long the approval took.
-fn approve_ops_request(addr: &str, port: &str) -> Duration {
-    assert_eq!(op(Some("ops"), &["tcp-connect", addr, port]), Err(EPERM));
-    let peer = format!("{addr}:{port}");
-    let mut id = None;
-    assert!(eventually(Duration::from_secs(20), || {
-        let out = kya(&["pending", "--json"]);
-        let requests: Vec<serde_json::Value> =
-            serde_json::from_slice(&out.stdout).unwrap_or_default();
-        id = requests
-            .into_iter()
-            .find(|request| {
-                request["agent"] == "ops"
-                    && request["resource"]
-                        .as_str()
-                        .is_some_and(|r| r.contains(&peer))
-            })
-            .map(|request| request["id"].as_str().unwrap().to_owned());
-        id.is_some()
-    }));
-    let started = Instant::now();
-    let out = kya(&["approve", &id.unwrap(), "--once"]);
-    let took = started.elapsed();
-    assert!(out.status.success(), "{out:?}");
-    took
 }
