@@ -13,7 +13,7 @@ use crate::{
     events::now_ms,
     files::protection,
     grants::{
-        ActiveGrant, Decision, Resource,
+        ActiveGrant, Decision, PendingRequest, Resource,
         authority::{Caller, may_decide},
         duration, parse_label,
         state::Actor,
@@ -127,14 +127,9 @@ impl GrantService {
         reason_text: Option<String>,
         caller: &Caller,
     ) -> Response {
-        let id = match parse_label(label, 'r') {
-            Ok(id) => id,
+        let (id, request) = match self.pending_request(label) {
+            Ok(found) => found,
             Err(message) => return error(message),
-        };
-        let Some(request) = self.store.state().pending.get(&id).cloned() else {
-            return error(format!(
-                "no pending request {label}; `kya pending` lists the open ones"
-            ));
         };
         let (terms, reason) = match (terms(once, lasts), reason(reason_text)) {
             (Ok(terms), Ok(reason)) => (terms, reason),
@@ -156,14 +151,9 @@ impl GrantService {
     }
 
     fn deny(&mut self, label: &str, caller: &Caller) -> Response {
-        let id = match parse_label(label, 'r') {
-            Ok(id) => id,
+        let (id, request) = match self.pending_request(label) {
+            Ok(found) => found,
             Err(message) => return error(message),
-        };
-        let Some(request) = self.store.state().pending.get(&id).cloned() else {
-            return error(format!(
-                "no pending request {label}; `kya pending` lists the open ones"
-            ));
         };
         if let Err(message) = self.may_decide(caller, &request.agent) {
             return error(message);
@@ -343,6 +333,21 @@ impl GrantService {
             once: terms.once,
             uses: 0,
         }
+    }
+
+    /// The pending request a human named (`r12`), with its id.
+    fn pending_request(&self, label: &str) -> Result<(u32, PendingRequest), String> {
+        let id = parse_label(label, 'r')?;
+        let request = self
+            .store
+            .state()
+            .pending
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| {
+                format!("no pending request {label}; `kya pending` lists the open ones")
+            })?;
+        Ok((id, request))
     }
 
     fn may_decide(&self, caller: &Caller, agent: &str) -> Result<(), String> {
