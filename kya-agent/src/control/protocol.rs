@@ -40,6 +40,8 @@ pub enum Request {
         duration: Option<String>,
         reason: Option<String>,
     },
+    /// Read the config file again and put it in force as a whole, or change nothing. Root only.
+    Reload {},
     /// End grants at once: grant `grant` (`g3`), every grant `approver` approved, or every grant
     /// of `agent`. Exactly one must be given.
     Revoke {
@@ -82,6 +84,14 @@ pub enum Response {
     /// These grants were ended.
     Revoked {
         grants: Vec<String>,
+    },
+    /// A reload put the config file in force.
+    Reloaded {
+        config: String,
+        generation: u64,
+        agents: usize,
+        /// Running processes that the new rules tagged.
+        adopted: usize,
     },
     Error {
         message: String,

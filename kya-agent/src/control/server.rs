@@ -16,8 +16,10 @@ use tokio::{
 
 use super::protocol::{AgentStatus, HookState, MAX_REQUEST_BYTES, Request, Response, StatusView};
 use crate::{
-    config::Config,
-    daemon::{grant_service::GrantHandle, kernel_task::KernelHandle},
+    daemon::{
+        grant_service::GrantHandle, kernel_task::KernelHandle, live_config::LiveConfig,
+        reload::Reloader,
+    },
     events::EventLog,
     grants::authority::Caller,
     tagging::listing,
@@ -25,10 +27,11 @@ use crate::{
 
 /// What request handlers share.
 pub struct ServerState {
-    pub config: Arc<Config>,
+    pub config: Arc<LiveConfig>,
     pub kernel: KernelHandle,
     pub events: Arc<EventLog>,
     pub grants: GrantHandle,
+    pub reloader: Arc<Reloader>,
 }
 
 /// Accepts connections until the listener fails; each connection carries one request.
@@ -82,7 +85,7 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
         Err(gone) => return error(gone.to_string()),
     };
     if let Some(record) = records.iter().find(|record| record.tgid == caller) {
-        let agent = listing::describe(&[*record], &state.config)
+        let agent = listing::describe(&[*record], &state.config.current())
             .pop()
             .map_or_else(String::new, |process| process.agent);
         tracing::warn!(pid = caller, agent = %agent, "tagged process refused on the control socket");
@@ -92,13 +95,14 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
     }
     match request {
         Request::Ps {} => Response::Processes {
-            processes: listing::describe(&records, &state.config),
+            processes: listing::describe(&records, &state.config.current()),
         },
         Request::Run { agent } => run(&agent, caller, state).await,
         Request::Status {} => status(&records, who, state).await,
         Request::Events { after } => Response::Events {
             events: state.events.since(after),
         },
+        Request::Reload {} => reload(&who, state).await,
         Request::Pending {}
         | Request::Grants {}
         | Request::Approve { .. }
@@ -122,8 +126,8 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
     let Response::Pending { requests } = state.grants.call(Request::Pending {}, who).await else {
         return error("the grant service did not list its requests".to_owned());
     };
-    let agents = state
-        .config
+    let config = state.config.current();
+    let agents = config
         .agents()
         .iter()
         .map(|agent| {
@@ -144,7 +148,7 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
         status: StatusView {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
-            config: state.config.origin().display().to_string(),
+            config: config.origin().display().to_string(),
             // Loading attaches every hook or fails as a whole: a running daemon enforces all.
             hooks: LSM_HOOKS
                 .iter()
@@ -162,16 +166,16 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
 }
 
 async fn run(agent_name: &str, caller: u32, state: &ServerState) -> Response {
-    let Some(agent) = state.config.agent_by_name(agent_name) else {
-        let known: Vec<&str> = state
-            .config
+    let config = state.config.current();
+    let Some(agent) = config.agent_by_name(agent_name) else {
+        let known: Vec<&str> = config
             .agents()
             .iter()
             .map(crate::config::Agent::name)
             .collect();
         return error(format!(
             "unknown agent `{agent_name}`; agents in {}: {}",
-            state.config.origin().display(),
+            config.origin().display(),
             if known.is_empty() {
                 "none".to_owned()
             } else {
@@ -205,5 +209,28 @@ async fn run(agent_name: &str, caller: u32, state: &ServerState) -> Response {
     Response::Tagged {
         pid: caller,
         agent: agent_name.to_owned(),
+    }
+}
+
+/// `kya reload`: only root may change the policy, as only root may write the config file.
+async fn reload(who: &Caller, state: &ServerState) -> Response {
+    if who.uid != 0 {
+        return error(format!(
+            "{} (uid {}) may not reload the config; run `kya reload` as root (or send SIGHUP \
+             to kya-agent)",
+            who.user, who.uid
+        ));
+    }
+    match state.reloader.reload().await {
+        Ok(reloaded) => Response::Reloaded {
+            config: reloaded.config.display().to_string(),
+            generation: reloaded.generation,
+            agents: reloaded.agents,
+            adopted: reloaded.adopted,
+        },
+        Err(refused) => {
+            tracing::warn!(error = %refused, "reload refused");
+            error(refused.to_string())
+        }
     }
 }

@@ -7,10 +7,10 @@ use tokio::io::unix::AsyncFd;
 
 use super::{
     grant_service::{GrantHandle, Observation},
+    live_config::LiveConfig,
     log_limit::LogLimit,
 };
 use crate::{
-    config::Config,
     control::protocol::DenialRecord,
     events::{self, EventLog},
     files::tables::FileTables,
@@ -22,7 +22,7 @@ const BATCH: usize = 256;
 
 /// What explaining an event needs: the config and the file rules as last resolved.
 pub struct Explainer {
-    pub config: Arc<Config>,
+    pub config: Arc<LiveConfig>,
     pub file_tables: Arc<RwLock<FileTables>>,
     /// Host names of allowlisted addresses, to name a refused peer the daemon knows.
     pub hosts: super::net_refresh::HostNames,
@@ -54,7 +54,7 @@ pub async fn run(
             };
             let mut record = {
                 let tables = explainer.file_tables.read().expect("file tables lock");
-                events::describe(&event, &explainer.config, &tables.rules)
+                events::describe(&event, &explainer.config.current(), &tables.rules)
             };
             if record.peer.is_some() {
                 record.host = explainer

@@ -11,10 +11,19 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     error_chain,
     files::tables::FileTables,
-    kernel::{Kernel, KernelGrant, KernelStats},
+    kernel::{Kernel, KernelGrant, KernelStats, Policy},
     network::table::NetTable,
-    tagging::adopt,
+    tagging::{adopt, rules::CompiledRules},
 };
+
+/// What became of an update computed from the config of one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    Applied,
+    /// A reload put a newer config in force after the update was computed; nothing was
+    /// written. The sender computes it again from the config in force.
+    Stale,
+}
 
 /// Commands the kernel thread carries out.
 enum Command {
@@ -25,11 +34,21 @@ enum Command {
     },
     SetFileTables {
         tables: Box<FileTables>,
-        reply: oneshot::Sender<Result<(), String>>,
+        generation: u64,
+        reply: oneshot::Sender<Result<Update, String>>,
     },
     SetNetTable {
         table: Box<NetTable>,
-        reply: oneshot::Sender<Result<(), String>>,
+        generation: u64,
+        reply: oneshot::Sender<Result<Update, String>>,
+    },
+    /// Put a whole config's policy in force as `generation`, then tag the running processes
+    /// its rules match; the reply is how many were tagged.
+    ApplyPolicy {
+        policy: Box<Policy>,
+        rules: Box<CompiledRules>,
+        generation: u64,
+        reply: oneshot::Sender<Result<usize, String>>,
     },
     InsertGrant {
         grant: Box<KernelGrant>,
@@ -124,30 +143,56 @@ impl KernelHandle {
         answer.await.map_err(|_| KernelGone)
     }
 
-    /// Replaces the file protection rules; callable from a plain thread.
+    /// Puts `policy` in force as config generation `generation` (see `Kernel::apply_policy`)
+    /// and tags the running processes `rules` match. Updates computed from other generations
+    /// are refused as stale from then on.
+    pub async fn apply_policy(
+        &self,
+        policy: Policy,
+        rules: CompiledRules,
+        generation: u64,
+    ) -> Result<Result<usize, String>, KernelGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::ApplyPolicy {
+            policy: Box::new(policy),
+            rules: Box::new(rules),
+            generation,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| KernelGone)
+    }
+
+    /// Replaces the file protection rules, computed from config generation `generation`;
+    /// callable from a plain thread.
     pub fn set_file_tables_blocking(
         &self,
         tables: FileTables,
-    ) -> Result<Result<(), String>, KernelGone> {
+        generation: u64,
+    ) -> Result<Result<Update, String>, KernelGone> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .blocking_send(Command::SetFileTables {
                 tables: Box::new(tables),
+                generation,
                 reply,
             })
             .map_err(|_| KernelGone)?;
         answer.blocking_recv().map_err(|_| KernelGone)
     }
 
-    /// Replaces the network allowlist; callable from a plain thread.
+    /// Replaces the network allowlist, computed from config generation `generation`;
+    /// callable from a plain thread.
     pub fn set_net_table_blocking(
         &self,
         table: NetTable,
-    ) -> Result<Result<(), String>, KernelGone> {
+        generation: u64,
+    ) -> Result<Result<Update, String>, KernelGone> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .blocking_send(Command::SetNetTable {
                 table: Box::new(table),
+                generation,
                 reply,
             })
             .map_err(|_| KernelGone)?;
@@ -164,25 +209,53 @@ impl KernelHandle {
     }
 }
 
-/// Moves `kernel` onto its own thread. The thread, and with it the kernel programs, ends on
-/// `shutdown_blocking` or when every handle is dropped.
+/// Moves `kernel`, enforcing config generation 0, onto its own thread. The thread, and with it
+/// the kernel programs, ends on `shutdown_blocking` or when every handle is dropped.
 pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
     let (commands, mut inbox) = mpsc::channel(64);
     let thread = thread::Builder::new()
         .name("kya-kernel".to_owned())
         .spawn(move || {
+            // The config generation the maps hold. Commands run one at a time, so an update
+            // checked against it cannot interleave with a reload.
+            let mut enforced = 0_u64;
             while let Some(command) = inbox.blocking_recv() {
                 match command {
                     Command::TaggedTasks(reply) => {
                         let _ = reply.send(kernel.tagged_tasks().map_err(|e| error_chain(&e)));
                     }
                     Command::Shutdown => break,
-                    Command::SetNetTable { table, reply } => {
-                        let result = kernel.set_net_table(&table).map_err(|e| error_chain(&e));
+                    Command::SetNetTable {
+                        table,
+                        generation,
+                        reply,
+                    } => {
+                        let result =
+                            unless_stale(generation, enforced, || kernel.set_net_table(&table));
                         let _ = reply.send(result);
                     }
-                    Command::SetFileTables { tables, reply } => {
-                        let result = kernel.set_file_tables(&tables).map_err(|e| error_chain(&e));
+                    Command::SetFileTables {
+                        tables,
+                        generation,
+                        reply,
+                    } => {
+                        let result =
+                            unless_stale(generation, enforced, || kernel.set_file_tables(&tables));
+                        let _ = reply.send(result);
+                    }
+                    Command::ApplyPolicy {
+                        policy,
+                        rules,
+                        generation,
+                        reply,
+                    } => {
+                        // Whatever happens, the maps now hold (some of) this generation: older
+                        // updates must not be written over it.
+                        enforced = generation;
+                        let result = kernel
+                            .apply_policy(&policy)
+                            .and_then(|()| adopt::adopt_existing(&mut kernel, &rules))
+                            .map_err(|e| error_chain(&e));
                         let _ = reply.send(result);
                     }
                     Command::InsertGrant { grant, reply } => {
@@ -217,4 +290,18 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
         })
         .expect("spawning the kernel thread");
     (KernelHandle { commands }, thread)
+}
+
+/// Runs `write` if `generation` is the one the maps hold.
+fn unless_stale(
+    generation: u64,
+    enforced: u64,
+    write: impl FnOnce() -> Result<(), crate::kernel::KernelError>,
+) -> Result<Update, String> {
+    if generation != enforced {
+        return Ok(Update::Stale);
+    }
+    write()
+        .map(|()| Update::Applied)
+        .map_err(|e| error_chain(&e))
 }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use kya_common::{event::DenyKind, maps::CountKey};
 
-use super::kernel_task::KernelHandle;
+use super::{kernel_task::KernelHandle, live_config::LiveConfig};
 use crate::{
     config::{AgentId, Config},
     metrics::{LossStage, Metrics},
@@ -15,7 +15,7 @@ use crate::{
 const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Publishes the kernel's counts until the kernel thread stops.
-pub async fn run(kernel: KernelHandle, config: Arc<Config>, metrics: Arc<Metrics>) {
+pub async fn run(kernel: KernelHandle, live: Arc<LiveConfig>, metrics: Arc<Metrics>) {
     let mut ticks = tokio::time::interval(INTERVAL);
     loop {
         ticks.tick().await;
@@ -27,6 +27,7 @@ pub async fn run(kernel: KernelHandle, config: Arc<Config>, metrics: Arc<Metrics
             }
             Err(_) => return,
         };
+        let config = live.current();
         for (key, total) in &stats.denials {
             if let Some((agent, kind)) = labels(&config, *key) {
                 metrics.set_denied_total(agent, kind, *total);

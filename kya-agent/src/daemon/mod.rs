@@ -4,10 +4,12 @@ mod event_reader;
 mod file_watch;
 pub mod grant_service;
 pub mod kernel_task;
+pub mod live_config;
 mod log_limit;
 mod metrics_refresh;
 mod net_refresh;
 mod notify;
+pub mod reload;
 
 use std::{
     collections::HashSet,
@@ -24,6 +26,8 @@ use tokio::{net::UnixListener, signal::unix::SignalKind};
 use self::{
     grant_service::{GrantHandle, GrantService, GrantThread},
     kernel_task::KernelHandle,
+    live_config::LiveConfig,
+    reload::{Reloader, compile_policy},
 };
 use crate::{
     config::{Config, ConfigErrors},
@@ -33,12 +37,12 @@ use crate::{
     files::tables::{FileTables, OwnFiles},
     grants::store::{Store, StoreError},
     kernel::{
-        Kernel, KernelError, Lifetime, Takeover,
+        Kernel, KernelError, Lifetime, PolicyTooLarge, Takeover,
         support::{self, Unsupported},
     },
     metrics::{self, Metrics},
     network::table::NetTable,
-    tagging::{adopt, rules},
+    tagging::adopt,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +53,8 @@ pub enum DaemonError {
     Unsupported(#[source] Unsupported),
     #[error("applying the config to the kernel")]
     Kernel(#[source] KernelError),
+    #[error("{0}")]
+    TooLarge(#[source] PolicyTooLarge),
     #[error("control socket {path}")]
     Socket {
         path: PathBuf,
@@ -98,30 +104,33 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let (mut kernel, takeover) = load_kernel(options)?;
     let own = own_files(options);
     let applied = apply_config(&mut kernel, &config, &own)?;
-    let metrics = Arc::new(Metrics::for_config(&config));
-    for hook in LSM_HOOKS {
-        // Loading attaches every hook or fails as a whole.
-        metrics.set_enforcement_active(hook, true);
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(DaemonError::Runtime)?;
+    let metrics = enforcing_metrics(&config);
+    let runtime = runtime()?;
     let (handle, kernel_thread) = kernel_task::spawn(kernel);
-    let config = Arc::new(config);
+    let config = Arc::new(LiveConfig::new(config));
     let log = Arc::new(EventLog::default());
     let published_tables = Arc::new(RwLock::new(applied.file_tables.clone()));
     let hosts: net_refresh::HostNames = Arc::new(RwLock::new(applied.net_table.hosts.clone()));
-    watch_files_and_hosts(
+    let watch = watch_files_and_hosts(
         &config,
-        own,
+        own.clone(),
         applied.file_tables,
         applied.net_table,
         &handle,
         &published_tables,
         &hosts,
     );
+    let reloader = Arc::new(Reloader {
+        path: options.config.clone(),
+        own,
+        live: Arc::clone(&config),
+        kernel: handle.clone(),
+        file_tables: Arc::clone(&published_tables),
+        hosts: Arc::clone(&hosts),
+        metrics: Arc::clone(&metrics),
+        watch,
+        serial: tokio::sync::Mutex::new(()),
+    });
     let explainer = event_reader::Explainer {
         config: Arc::clone(&config),
         file_tables: Arc::clone(&published_tables),
@@ -146,6 +155,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         kernel: handle.clone(),
         events: Arc::clone(&log),
         grants: grants.clone(),
+        reloader,
     });
     let result = runtime.block_on(async {
         let reader = tokio::spawn(event_reader::run(
@@ -186,6 +196,24 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         "stopped; enforcement continues until `kya-agent unload`"
     );
     result
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)
+}
+
+/// The metrics of `config`, with every hook enforcing: loading attaches every hook or fails
+/// as a whole.
+fn enforcing_metrics(config: &Config) -> Arc<Metrics> {
+    let metrics = Arc::new(Metrics::for_config(config));
+    for hook in LSM_HOOKS {
+        metrics.set_enforcement_active(hook, true);
+    }
+    metrics
 }
 
 /// Binds the metrics endpoint's address early, so a taken port stops the start with a clear
@@ -236,62 +264,44 @@ struct Applied {
     events: RingBuf<MapData>,
 }
 
-/// Writes the config into the kernel maps in the order that never opens a gap: file and
-/// network rules and counters before any task is tagged, then the match rules, then the
-/// processes already running.
+/// Puts the config's policy in force (over whatever an earlier daemon left in the pinned maps,
+/// tightening first), then tags the processes already running.
 fn apply_config(
     kernel: &mut Kernel,
     config: &Config,
     own: &OwnFiles,
 ) -> Result<Applied, DaemonError> {
-    let file_tables = file_watch::resolve_now(config, own);
-    kernel
-        .set_file_tables(&file_tables)
-        .map_err(DaemonError::Kernel)?;
-    let net_table = net_refresh::compile_now(config);
-    kernel
-        .set_net_table(&net_table)
-        .map_err(DaemonError::Kernel)?;
+    let (policy, compiled) = compile_policy(config, own);
+    policy.check_fits().map_err(DaemonError::TooLarge)?;
+    kernel.apply_policy(&policy).map_err(DaemonError::Kernel)?;
     let events = kernel.take_events().map_err(DaemonError::Kernel)?;
-    let agent_ids: Vec<u32> = config.agents().iter().map(|a| a.id().get()).collect();
-    kernel
-        .create_counters(&agent_ids)
-        .map_err(DaemonError::Kernel)?;
-    let compiled = rules::compile(config);
-    for rule in &compiled.resolved {
-        if let Err(problem) = &rule.outcome {
-            tracing::warn!(agent = %rule.agent, kind = %rule.kind, value = %rule.value, problem = %problem, "rule matches nothing");
-        }
-    }
-    kernel
-        .set_rules(&compiled.kernel)
-        .map_err(DaemonError::Kernel)?;
     let adopted = adopt::adopt_existing(kernel, &compiled).map_err(DaemonError::Kernel)?;
     tracing::info!(
         config = %config.origin().display(),
         agents = config.agents().len(),
         adopted,
-        protected_objects = file_tables.inodes.len(),
-        protected_paths = file_tables.names.len(),
+        protected_objects = policy.file_tables.inodes.len(),
+        protected_paths = policy.file_tables.names.len(),
         "enforcing"
     );
     Ok(Applied {
-        file_tables,
-        net_table,
+        file_tables: policy.file_tables,
+        net_table: policy.net_table,
         events,
     })
 }
 
-/// Starts the threads that keep protected files and host names current.
+/// Starts the threads that keep protected files and host names current; returns the file
+/// watcher's handle for new directories, if it could start.
 fn watch_files_and_hosts(
-    config: &Arc<Config>,
+    config: &Arc<LiveConfig>,
     own: OwnFiles,
     file_tables: FileTables,
     net_table: NetTable,
     kernel: &KernelHandle,
     published_tables: &Arc<RwLock<FileTables>>,
     hosts: &net_refresh::HostNames,
-) {
+) -> Option<file_watch::WatchDirs> {
     let watcher = file_watch::spawn(
         Arc::clone(config),
         own,
@@ -299,9 +309,11 @@ fn watch_files_and_hosts(
         kernel.clone(),
         Arc::clone(published_tables),
     );
-    if let Err(error) = watcher {
-        tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
-    }
+    let watch = watcher
+        .inspect_err(|error| {
+            tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
+        })
+        .ok();
     if let Err(error) = net_refresh::spawn(
         Arc::clone(config),
         net_table,
@@ -310,6 +322,7 @@ fn watch_files_and_hosts(
     ) {
         tracing::error!(error = %error, "cannot refresh host names; their addresses stay as resolved at start");
     }
+    watch
 }
 
 /// Everything that can fail before any kernel program is loaded: the config, the host's
@@ -352,16 +365,27 @@ async fn serve_until_signal(socket: &Path, state: Arc<ServerState>) -> Result<()
         source,
     })?;
     tracing::info!(socket = %socket.display(), "control socket ready");
-    let mut terminate = tokio::signal::unix::signal(SignalKind::terminate()).map_err(|source| {
-        DaemonError::Socket {
+    let signal = |kind| {
+        tokio::signal::unix::signal(kind).map_err(|source| DaemonError::Socket {
             path: socket.to_owned(),
             source,
-        }
-    })?;
+        })
+    };
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     // Programs attached, config applied, socket bound (and SIGTERM handled, so a stop right
     // after this still detaches in order): units ordered after this one start under
     // enforcement.
     notify::ready();
+    let reloader = Arc::clone(&state.reloader);
+    let reload_on_hangup = async move {
+        while hangup.recv().await.is_some() {
+            // The outcome is logged by the reload itself (or here, with the errors).
+            if let Err(error) = reloader.reload().await {
+                tracing::error!(error = %error, "reload on SIGHUP refused");
+            }
+        }
+    };
     let result = tokio::select! {
         result = server::serve(listener, state) => result.map_err(|source| DaemonError::Socket {
             path: socket.to_owned(),
@@ -369,6 +393,7 @@ async fn serve_until_signal(socket: &Path, state: Arc<ServerState>) -> Result<()
         }),
         _ = terminate.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
+        () = reload_on_hangup => Ok(()),
     };
     notify::stopping();
     result

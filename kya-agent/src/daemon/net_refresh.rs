@@ -7,7 +7,10 @@ use std::{
     time::Duration,
 };
 
-use super::kernel_task::KernelHandle;
+use super::{
+    kernel_task::{KernelHandle, Update},
+    live_config::LiveConfig,
+};
 use crate::{
     config::Config,
     network::{
@@ -36,9 +39,10 @@ pub fn compile_now(config: &Config) -> NetTable {
     table
 }
 
-/// Refreshes the kernel's allowlist every `REFRESH_INTERVAL` until the kernel thread stops.
+/// Refreshes the kernel's allowlist every `REFRESH_INTERVAL` from the config in force, until
+/// the kernel thread stops.
 pub fn spawn(
-    config: Arc<Config>,
+    live: Arc<LiveConfig>,
     mut current: NetTable,
     kernel: KernelHandle,
     hosts: HostNames,
@@ -48,20 +52,30 @@ pub fn spawn(
         .spawn(move || {
             loop {
                 thread::sleep(REFRESH_INTERVAL);
-                let next = compile_now(&config);
-                if next == current {
-                    continue;
-                }
-                match kernel.set_net_table_blocking(next.clone()) {
-                    Ok(Ok(())) => {
-                        hosts.write().expect("hosts lock").clone_from(&next.hosts);
-                        tracing::info!(entries = next.entries.len(), "network allowlist refreshed");
-                        current = next;
+                // A reload landing in between makes the table stale: compile it again.
+                loop {
+                    let (generation, config) = live.snapshot();
+                    let next = compile_now(&config);
+                    if next == current {
+                        break;
                     }
-                    Ok(Err(message)) => {
-                        tracing::error!(error = %message, "updating the network allowlist failed; the previous one stays");
+                    match kernel.set_net_table_blocking(next.clone(), generation) {
+                        Ok(Ok(Update::Applied)) => {
+                            hosts.write().expect("hosts lock").clone_from(&next.hosts);
+                            tracing::info!(
+                                entries = next.entries.len(),
+                                "network allowlist refreshed"
+                            );
+                            current = next;
+                            break;
+                        }
+                        Ok(Ok(Update::Stale)) => {}
+                        Ok(Err(message)) => {
+                            tracing::error!(error = %message, "updating the network allowlist failed; the previous one stays");
+                            break;
+                        }
+                        Err(_) => return,
                     }
-                    Err(_) => return,
                 }
             }
         })

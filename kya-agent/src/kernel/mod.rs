@@ -4,6 +4,7 @@ mod error;
 mod iter;
 mod offsets;
 pub mod pins;
+mod policy;
 mod stats;
 pub mod support;
 
@@ -32,6 +33,7 @@ use kya_common::{
     protect::InodeRuleKey,
     tag::{InodeKey, TaggedTaskRecord, TaskTag},
 };
+pub use policy::{Policy, PolicyTooLarge};
 pub use stats::{KernelStats, MapFill};
 
 use self::pins::PinDirs;
@@ -231,12 +233,25 @@ impl Kernel {
     /// Replaces the network allowlist entries with `table`'s, new entries first so that a peer
     /// allowed before and after is never refused in between.
     pub fn set_net_table(&mut self, table: &NetTable) -> Result<(), KernelError> {
+        self.insert_net_entries(table)?;
+        self.remove_stale_net_entries(table)
+    }
+
+    /// Writes every allowlist entry of `table`.
+    fn insert_net_entries(&mut self, table: &NetTable) -> Result<(), KernelError> {
         let name = map_names::NET_ALLOW;
         let mut trie: LpmTrie<&mut MapData, NetKey, u32> = self.map(name)?;
         for (&(prefix, key), rule) in &table.entries {
             trie.insert(&Key::new(prefix, key), rule, 0)
                 .map_err(KernelError::map(name))?;
         }
+        Ok(())
+    }
+
+    /// Removes every allowlist entry that `table` does not have.
+    fn remove_stale_net_entries(&mut self, table: &NetTable) -> Result<(), KernelError> {
+        let name = map_names::NET_ALLOW;
+        let mut trie: LpmTrie<&mut MapData, NetKey, u32> = self.map(name)?;
         let stale: Vec<Key<NetKey>> = trie
             .keys()
             .filter_map(Result::ok)
@@ -519,10 +534,35 @@ where
     K: aya::Pod + Eq + std::hash::Hash,
     V: aya::Pod,
 {
+    insert_entries(&mut map, wanted)?;
+    remove_stale_entries(&mut map, wanted)
+}
+
+/// Writes every entry of `wanted` into `map`, replacing values of keys already there.
+fn insert_entries<K, V>(
+    map: &mut HashMap<&mut MapData, K, V>,
+    wanted: &StdHashMap<K, V>,
+) -> Result<(), KernelError>
+where
+    K: aya::Pod + Eq + std::hash::Hash,
+    V: aya::Pod,
+{
     for (key, value) in wanted {
         map.insert(key, value, 0)
             .map_err(KernelError::map("rule map"))?;
     }
+    Ok(())
+}
+
+/// Removes from `map` every key that `wanted` does not have.
+fn remove_stale_entries<K, V>(
+    map: &mut HashMap<&mut MapData, K, V>,
+    wanted: &StdHashMap<K, V>,
+) -> Result<(), KernelError>
+where
+    K: aya::Pod + Eq + std::hash::Hash,
+    V: aya::Pod,
+{
     let stale: Vec<K> = map
         .keys()
         .filter_map(Result::ok)

@@ -17,7 +17,7 @@ mod tests;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Mutex, PoisonError},
+    sync::{Mutex, PoisonError, RwLock},
 };
 
 use kya_common::{event::DenyKind, maps, programs::LSM_HOOKS};
@@ -109,7 +109,7 @@ pub struct Metrics {
     map_capacity: IntGaugeVec,
     enforcement_active: IntGaugeVec,
     /// Agent name → the user names counted as themselves in `approver`.
-    agents: BTreeMap<String, BTreeSet<String>>,
+    agents: RwLock<BTreeMap<String, BTreeSet<String>>>,
     /// Serialises read-compare-increment in [`Self::advance`], so two callers setting the same
     /// total cannot both add the difference.
     advancing: Mutex<()>,
@@ -199,39 +199,55 @@ impl Metrics {
                 "1 while the BPF LSM program of this hook is attached and enforcing, 0 otherwise.",
                 &["hook"],
             ),
-            agents: agents
-                .iter()
-                .map(|agent| {
-                    let approvers = agent
-                        .approvers
-                        .iter()
-                        .map(String::as_str)
-                        .chain([ROOT_APPROVER])
-                        .map(str::to_owned)
-                        .collect();
-                    (agent.name.to_owned(), approvers)
-                })
-                .collect(),
+            agents: RwLock::new(BTreeMap::new()),
             advancing: Mutex::new(()),
             registry,
         };
 
         metrics.register_series();
+        metrics.add_agents(agents);
         metrics
+    }
+
+    /// Adds the series of `agents` (at zero) and their approvers to the label sets; names
+    /// already known gain any new approvers. A config reload calls this with the new config's
+    /// agents; the series of agents it dropped stay, as counters never disappear.
+    pub fn add_agents(&self, agents: &[AgentLabels<'_>]) {
+        let mut known = self.agents.write().unwrap_or_else(PoisonError::into_inner);
+        for agent in agents {
+            let name = agent.name;
+            if !known.contains_key(name) {
+                for kind in deny_kinds() {
+                    let kind = kind_name(kind);
+                    self.denied.with_label_values(&[name, &kind]);
+                    self.allowed_by_grant.with_label_values(&[name, &kind]);
+                }
+                self.grants_active.with_label_values(&[name]).set(0);
+                self.tagged_processes.with_label_values(&[name]).set(0);
+            }
+            let approvers = known.entry(name.to_owned()).or_default();
+            for approver in agent
+                .approvers
+                .iter()
+                .map(String::as_str)
+                .chain([ROOT_APPROVER])
+            {
+                if approvers.insert(approver.to_owned()) {
+                    self.approvals.with_label_values(&[name, approver]);
+                }
+            }
+        }
+    }
+
+    /// Adds the agents of `config` (see [`Self::add_agents`]).
+    pub fn add_config(&self, config: &Config) {
+        self.add_agents(&agent_labels(config));
     }
 
     /// The metrics of the agents in `config`, with their approvers.
     #[must_use]
     pub fn for_config(config: &Config) -> Self {
-        let agents: Vec<AgentLabels<'_>> = config
-            .agents()
-            .iter()
-            .map(|agent| AgentLabels {
-                name: agent.name(),
-                approvers: agent.approvers(),
-            })
-            .collect();
-        Self::new(&agents)
+        Self::new(&agent_labels(config))
     }
 
     /// Advances `kya_denied_total{agent,kind}` to the kernel's running total. A total below the
@@ -259,7 +275,8 @@ impl Metrics {
     /// approve, which bounds the label's values; any other name is counted under
     /// [`UNLISTED_APPROVER`].
     pub fn record_approval(&self, agent: &str, approver: &str) {
-        let Some(approvers) = self.agents.get(agent) else {
+        let known = self.agents.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(approvers) = known.get(agent) else {
             tracing::debug!(
                 agent,
                 metric = "kya_approvals_total",
@@ -333,7 +350,7 @@ impl Metrics {
             .expect("the text encoder only fails on invalid families, which are never registered")
     }
 
-    /// Sets `kya_build_info` and creates every series of the configured label sets.
+    /// Sets `kya_build_info` and creates every series that does not name an agent.
     fn register_series(&self) {
         let build_info = gauge_vec(
             &self.registry,
@@ -346,18 +363,6 @@ impl Metrics {
             .set(1);
 
         self.pending_requests.set(0);
-        for (agent, approvers) in &self.agents {
-            for kind in deny_kinds() {
-                let kind = kind_name(kind);
-                self.denied.with_label_values(&[agent, &kind]);
-                self.allowed_by_grant.with_label_values(&[agent, &kind]);
-            }
-            self.grants_active.with_label_values(&[agent]).set(0);
-            self.tagged_processes.with_label_values(&[agent]).set(0);
-            for approver in approvers {
-                self.approvals.with_label_values(&[agent, approver]);
-            }
-        }
         for stage in LossStage::ALL {
             self.events_lost.with_label_values(&[stage.label()]);
         }
@@ -373,7 +378,11 @@ impl Metrics {
     }
 
     fn knows_agent(&self, agent: &str, metric: &'static str) -> bool {
-        let known = self.agents.contains_key(agent);
+        let known = self
+            .agents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(agent);
         if !known {
             tracing::debug!(agent, metric, "agent not configured; update dropped");
         }
@@ -391,6 +400,17 @@ impl Metrics {
             counter.inc_by(total - current);
         }
     }
+}
+
+fn agent_labels(config: &Config) -> Vec<AgentLabels<'_>> {
+    config
+        .agents()
+        .iter()
+        .map(|agent| AgentLabels {
+            name: agent.name(),
+            approvers: agent.approvers(),
+        })
+        .collect()
 }
 
 fn saturating_i64(value: u64) -> i64 {

@@ -6,6 +6,7 @@ mod events;
 mod grants;
 mod pending;
 mod ps;
+mod reload;
 mod run;
 mod status;
 
@@ -50,6 +51,9 @@ enum Command {
     Grants(grants::Args),
     /// End grants now: one, every grant a user approved, or every grant of an agent.
     Revoke(decide::RevokeArgs),
+    /// Read the config file again and put it in force as a whole; a config with errors changes
+    /// nothing (root only; same as SIGHUP to kya-agent).
+    Reload,
     /// Check the audit trail.
     Audit(audit::Args),
 }
@@ -68,5 +72,6 @@ fn main() -> ExitCode {
         Command::Grants(args) => grants::run(&cli.socket, &args),
         Command::Revoke(args) => decide::revoke(&cli.socket, args),
         Command::Audit(args) => audit::run(&args),
+        Command::Reload => reload::run(&cli.socket),
     }
 }

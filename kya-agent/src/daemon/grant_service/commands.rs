@@ -354,19 +354,19 @@ impl GrantService {
         let Some(agent) = self.agent(agent) else {
             return Err(self.unknown_agent(agent));
         };
-        may_decide(caller, agent, &self.config)
+        may_decide(caller, &agent, &self.config.current())
     }
 
     fn unknown_agent(&self, name: &str) -> String {
-        let known: Vec<&str> = self
-            .config
+        let config = self.config.current();
+        let known: Vec<&str> = config
             .agents()
             .iter()
             .map(crate::config::Agent::name)
             .collect();
         format!(
             "unknown agent `{name}`; agents in {}: {}",
-            self.config.origin().display(),
+            config.origin().display(),
             if known.is_empty() {
                 "none".to_owned()
             } else {

@@ -17,9 +17,8 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use self::observations::Observation;
-use super::kernel_task::KernelHandle;
+use super::{kernel_task::KernelHandle, live_config::LiveConfig};
 use crate::{
-    config::Config,
     control::protocol::{Request, Response},
     events::EventLog,
     files::tables::FileTables,
@@ -37,7 +36,7 @@ const UPKEEP_INTERVAL: Duration = Duration::from_millis(500);
 /// What the service works with.
 pub struct GrantService {
     pub store: Store,
-    pub config: Arc<Config>,
+    pub config: Arc<LiveConfig>,
     pub kernel: KernelHandle,
     pub file_tables: Arc<RwLock<FileTables>>,
     pub events: Arc<EventLog>,

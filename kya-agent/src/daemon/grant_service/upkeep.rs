@@ -43,7 +43,7 @@ impl GrantService {
         let state = self.store.state();
         self.metrics
             .set_pending_requests(state.pending.len() as u64);
-        for agent in self.config.agents() {
+        for agent in self.config.current().agents() {
             let active = state
                 .grants
                 .values()
@@ -53,8 +53,9 @@ impl GrantService {
         }
     }
 
-    pub(super) fn agent(&self, name: &str) -> Option<&Agent> {
-        self.config.agent_by_name(name)
+    /// The agent called `name` in the config in force now.
+    pub(super) fn agent(&self, name: &str) -> Option<Agent> {
+        self.config.current().agent_by_name(name).cloned()
     }
 
     /// Puts `grant` in force in the kernel, with its end on the kernel's own clock.
