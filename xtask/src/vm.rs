@@ -242,7 +242,12 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
     let mut command = Command::new("qemu-system-x86_64");
     command
         // KVM hangs Debian kernels in early boot on these machines; TCG is slow but works.
-        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-no-reboot"])
+        // One host thread runs both vCPUs in turn (`thread=single`): with a thread per vCPU,
+        // TCG lets one vCPU run stale translated code while another patches kernel text, and
+        // attaching a BPF LSM program (which patches the hook's call site) then dies with an
+        // int3 oops in the hook. Two vCPUs stay, so the guest is still SMP.
+        .args(["-accel", "tcg,thread=single", "-cpu", "max", "-smp", "2"])
+        .arg("-no-reboot")
         // The serial console on stdout and no screen. Not -nographic: it also mirrors the
         // firmware's screen to the serial port, with escape codes that reset the user's terminal.
         .args(["-display", "none", "-serial", "stdio"])
