@@ -132,6 +132,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::Signal => "signal",
         DenyKind::Bpf => "bpf",
         DenyKind::FileUnlink => "file-unlink",
+        DenyKind::FileChange => "file-change",
     }
     .to_owned()
 }

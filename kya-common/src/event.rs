@@ -32,6 +32,9 @@ pub enum DenyKind {
     Bpf = 12,
     /// Deleting a protected file.
     FileUnlink = 13,
+    /// Creating an entry at a protected path or inside a protected tree, truncating a
+    /// protected file by path, or changing its mode or owner.
+    FileChange = 14,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -52,6 +55,7 @@ impl TryFrom<u32> for DenyKind {
             11 => Self::Signal,
             12 => Self::Bpf,
             13 => Self::FileUnlink,
+            14 => Self::FileChange,
             other => return Err(other),
         })
     }

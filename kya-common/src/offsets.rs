@@ -32,6 +32,8 @@ pub mod global {
     pub const SK_DPORT: &str = "SK_DPORT_OFFSET";
     pub const SK_V6_DADDR: &str = "SK_V6_DADDR_OFFSET";
     pub const UNIX_PATH_DENTRY: &str = "UNIX_PATH_DENTRY_OFFSET";
+    pub const FILE_MODE: &str = "FILE_MODE_OFFSET";
+    pub const PATH_DENTRY: &str = "PATH_DENTRY_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -64,4 +66,6 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::SK_DPORT, "sock", "__sk_common.skc_dport"),
     (global::SK_V6_DADDR, "sock", "__sk_common.skc_v6_daddr"),
     (global::UNIX_PATH_DENTRY, "unix_sock", "path.dentry"),
+    (global::FILE_MODE, "file", "f_mode"),
+    (global::PATH_DENTRY, "path", "dentry"),
 ];

@@ -14,6 +14,10 @@ pub mod flag {
     pub const SSH_KEYS: u32 = 1 << 2;
     /// The object (and with `TREE`, everything below it) is exempt for this agent.
     pub const ALLOW: u32 = 1 << 3;
+    /// The object may be read and executed but not changed: not opened for writing, written,
+    /// mapped shared and writable, truncated, given another mode or owner, linked, renamed or
+    /// deleted. kya's binaries and unit file, which agents may run but not replace.
+    pub const WRITES: u32 = 1 << 4;
 }
 
 /// How far above a file the kernel looks for a protected directory. A file deeper than this

@@ -44,7 +44,12 @@ offsets!(
     SK_DPORT_OFFSET,
     SK_V6_DADDR_OFFSET,
     UNIX_PATH_DENTRY_OFFSET,
+    FILE_MODE_OFFSET,
+    PATH_DENTRY_OFFSET,
 );
+
+/// `FMODE_WRITE` in `file->f_mode`: the file is open for writing.
+const FMODE_WRITE: u32 = 0x2;
 
 /// A field read from kernel memory failed.
 pub struct ReadError;
@@ -87,6 +92,19 @@ pub fn bprm_file_identity(bprm: u64) -> Result<InodeKey, ReadError> {
         dev,
         padding: 0,
     })
+}
+
+/// Whether `file` is open for writing.
+#[inline(always)]
+pub fn file_open_for_writing(file: u64) -> Result<bool, ReadError> {
+    let mode: u32 = read(file, &FILE_MODE_OFFSET)?;
+    Ok(mode & FMODE_WRITE != 0)
+}
+
+/// The dentry of a `struct path`.
+#[inline(always)]
+pub fn path_dentry(path: u64) -> Result<u64, ReadError> {
+    read(path, &PATH_DENTRY_OFFSET)
 }
 
 /// The dentry a `file` was opened through.

@@ -30,6 +30,8 @@ pub struct Denial {
     pub rule: u32,
     /// Directories between the file and the rule (0: the file itself).
     pub level: u32,
+    /// The rule protects the object from changes only (`flag::WRITES`): reading is allowed.
+    pub writes_only: bool,
 }
 
 impl Denial {
@@ -38,6 +40,7 @@ impl Denial {
             matched,
             rule: NO_RULE,
             level: 0,
+            writes_only: false,
         }
     }
 }
@@ -60,9 +63,10 @@ impl Object {
 }
 
 /// Refuses `kind` (an open, a read or write, or a mapping) on `file` for the agent `tag` when
-/// the file is protected from it and no grant covers it.
+/// the file is protected from it and no grant covers it. `writing` says whether the operation
+/// can change the file; a file protected from changes only is refused just for those.
 #[inline(always)]
-pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind) -> i32 {
+pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind, writing: bool) -> i32 {
     let Ok(dentry) = kernel::file_dentry(file) else {
         return refuse(
             kind,
@@ -78,6 +82,9 @@ pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind) -> i32 {
         // Fail closed: the caller is an agent and the file may be a secret.
         Err(ReadError) => Denial::without_rule(MatchedBy::ReadError),
     };
+    if denial.writes_only && !writing {
+        return ALLOW;
+    }
     // Grants name an object; a file whose identity could not be read matches none.
     if denial.matched != MatchedBy::ReadError {
         if kind == DenyKind::FileOpen {
@@ -96,8 +103,9 @@ pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     refuse(kind, tag, denial, &object)
 }
 
-/// Refuses `kind` (a link or rename) on the object behind `dentry` for the agent `tag` when it
-/// is protected. Grants never cover these: they let an agent read, not move, a secret.
+/// Refuses `kind` (a link, rename, deletion or change of size, mode or owner) on the object
+/// behind `dentry` for the agent `tag` when it is protected, from reading or from changes.
+/// Grants never cover these: they let an agent read, not move or change, a secret.
 #[inline(always)]
 pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     let mut object = Object::empty();
@@ -109,6 +117,21 @@ pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     match verdict {
         None => ALLOW,
         Some(denial) => refuse(kind, tag, denial, &object),
+    }
+}
+
+/// Like `guard_dentry`, for the object a `struct path` names.
+#[inline(always)]
+pub fn guard_path(path: u64, tag: TaskTag, kind: DenyKind) -> i32 {
+    match kernel::path_dentry(path) {
+        Ok(dentry) => guard_dentry(dentry, tag, kind),
+        // Fail closed: the caller is an agent and the file may be kya's own.
+        Err(ReadError) => refuse(
+            kind,
+            tag,
+            Denial::without_rule(MatchedBy::ReadError),
+            &Object::empty(),
+        ),
     }
 }
 
@@ -190,11 +213,12 @@ pub fn refuse_process(tag: TaskTag, denial: Denial) -> i32 {
 }
 
 /// The rule that decides about the object behind `dentry` for `agent`, if any protects it.
+/// A negative dentry (an entry about to be created, or the free target of a rename or link)
+/// is checked as the entry it would become.
 #[inline(always)]
 fn check(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>, ReadError> {
     let Some((ino, dev)) = kernel::dentry_identity(dentry)? else {
-        // A negative dentry has no bytes to protect.
-        return Ok(None);
+        return check_new_entry(dentry, agent, object);
     };
     object.ino = ino;
     object.dev = dev;
@@ -218,11 +242,41 @@ fn check(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>,
     if is_ssh_private_key_name(&object.name) && is_ssh_directory(dev, parent_ino) {
         return Ok(Some(Denial::without_rule(MatchedBy::SshKey)));
     }
-    // The directories above it, by identity: protected trees. (A tree created after the daemon
-    // started is registered by identity by the daemon's watcher; hashing every level's name
-    // would multiply the cost of each check and of verifying it.)
-    let mut current = parent;
-    let mut current_ino = parent_ino;
+    check_trees(parent, parent_ino, dev, agent)
+}
+
+/// The rule that decides about creating the entry `dentry` (negative): a protected path (kya's
+/// unit file where none is installed yet, say) or a protected tree above it. Names alone
+/// (dotenv, ssh keys) do not forbid creating a file, only reading it.
+#[inline(always)]
+fn check_new_entry(
+    dentry: u64,
+    agent: u32,
+    object: &mut Object,
+) -> Result<Option<Denial>, ReadError> {
+    let parent = kernel::dentry_parent(dentry)?;
+    // A negative dentry's directory always exists; one without an inode is not a directory
+    // this check understands (fail closed).
+    let Some((parent_ino, dev)) = kernel::dentry_identity(parent)? else {
+        return Err(ReadError);
+    };
+    object.dev = dev;
+    kernel::dentry_name(dentry, &mut object.name)?;
+    if let Some(decision) = name_rule(agent, dev, parent_ino, name_hash(&object.name), 0) {
+        return Ok(decision);
+    }
+    check_trees(parent, parent_ino, dev, agent)
+}
+
+/// The rule of the nearest protected tree at or above the directory `dir`, which is one level
+/// above the object checked.
+#[inline(always)]
+fn check_trees(dir: u64, dir_ino: u64, dev: u32, agent: u32) -> Result<Option<Denial>, ReadError> {
+    // The directories, by identity: protected trees. (A tree created after the daemon started
+    // is registered by identity by the daemon's watcher; hashing every level's name would
+    // multiply the cost of each check and of verifying it.)
+    let mut current = dir;
+    let mut current_ino = dir_ino;
     for level in 1..MAX_WALK_DEPTH {
         if let Some(decision) = inode_rule(agent, dev, current_ino, level) {
             return Ok(decision);
@@ -245,7 +299,7 @@ type Decision = Option<Option<Denial>>;
 #[inline(always)]
 fn applies(rule: &ProtectRule, level: u32) -> bool {
     if level == 0 {
-        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW) != 0
+        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES) != 0
     } else {
         rule.flags & flag::TREE != 0
     }
@@ -264,6 +318,7 @@ fn decide(rule: &ProtectRule, level: u32, matched: MatchedBy) -> Decision {
         matched,
         rule: rule.rule,
         level,
+        writes_only: rule.flags & (flag::FILE | flag::TREE) == 0,
     }))
 }
 

@@ -1,7 +1,13 @@
 //! kya protects itself: an agent, even running as root, cannot signal kya-agent (or any process
 //! outside its agent), cannot use bpf(2) to reach kya's programs and maps, cannot shed its tag
-//! by leaving its cgroup, and cannot reach kya's control socket, state or config.
-use kya_tests::{Daemon, EPERM, Fixture, Probe, events, eventually, op, op_exe};
+//! by leaving its cgroup, cannot reach kya's control socket, state or config, and cannot change
+//! kya's binaries or unit.
+use std::{fs, path::Path, process::Command, time::Duration};
+
+use kya_tests::{
+    Daemon, EPERM, Fixture, OpResult, Probe, SCRATCH, STATE_DIR, bin, events, eventually, op,
+    op_exe,
+};
 
 #[test]
 fn an_agent_cannot_signal_the_daemon_or_processes_outside_its_agent() {
@@ -75,4 +81,143 @@ fn an_agent_cannot_use_bpf_or_shed_its_tag() {
     // Leaving every agent cgroup for the root cgroup keeps the tag (and so every rule).
     let escaped = Probe::as_agent("coder", &["cgroup", "/"]);
     daemon.assert_tagged(escaped.pid(), "coder", "run");
+}
+
+/// An installed unit file, a unit path with nothing installed yet, and a drop-in directory
+/// that does not exist, as a host with kya installed through `/etc` would have them.
+const UNIT: &str = "/etc/systemd/system/kya-agent.service";
+const MISSING_UNIT: &str = "/run/systemd/system/kya-agent.service";
+const MISSING_DROP_IN: &str = "/etc/systemd/system/kya-agent.service.d";
+
+fn assert_refused(result: &OpResult, what: &str) {
+    assert_eq!(result, &Err(EPERM), "{what} must be refused with EPERM");
+}
+
+fn assert_done(result: &OpResult, what: &str) {
+    assert!(result.is_ok(), "{what} must succeed, got {result:?}");
+}
+
+#[test]
+fn an_agent_can_run_kya_but_cannot_change_its_binaries_unit_config_or_state() {
+    let fixture = Fixture::new();
+    fs::create_dir_all("/etc/systemd/system").unwrap();
+    fs::create_dir_all("/run/systemd/system").unwrap();
+    fs::write(UNIT, "[Unit]\nDescription=kya\n").unwrap();
+    let _ = fs::remove_file(MISSING_UNIT);
+    let _ = fs::remove_dir_all(MISSING_DROP_IN);
+    let daemon = Daemon::start(&fixture.config);
+    let kya_bin = bin("kya");
+    let kya_path = kya_bin.to_str().unwrap();
+    let daemon_bin = bin("kya-agent");
+    let daemon_path = daemon_bin.to_str().unwrap();
+    let config = Path::new(SCRATCH).join("kya.toml");
+    let config = config.to_str().unwrap();
+    let coder = |args: &[&str]| op(Some("coder"), args);
+
+    // Agents may read and run kya's binaries and read its unit.
+    assert_done(&coder(&["read", kya_path]), "reading kya");
+    assert_done(&coder(&["read", UNIT]), "reading the unit");
+    let version = Command::new(&kya_bin)
+        .args(["run", "--agent", "coder", "--", kya_path, "--version"])
+        .output()
+        .unwrap();
+    assert!(version.status.success(), "an agent runs kya: {version:?}");
+
+    // Nothing of them may change.
+    for path in [kya_path, UNIT] {
+        assert_refused(&coder(&["open-write", path]), &format!("writing {path}"));
+        assert_refused(&coder(&["truncate", path]), &format!("truncating {path}"));
+        assert_refused(&coder(&["chmod", path, "777"]), &format!("chmod of {path}"));
+        assert_refused(
+            &coder(&["chown", path, "1001"]),
+            &format!("chown of {path}"),
+        );
+        assert_refused(&coder(&["unlink", path]), &format!("deleting {path}"));
+        assert_refused(
+            &coder(&["rename", path, "/tmp/moved"]),
+            &format!("moving {path}"),
+        );
+    }
+    // The running daemon's binary (the kernel refuses writing it anyway, with ETXTBSY).
+    assert_refused(&coder(&["chmod", daemon_path, "644"]), "chmod of kya-agent");
+    assert_refused(&coder(&["unlink", daemon_path]), "deleting kya-agent");
+    assert_refused(
+        &coder(&["rename", daemon_path, "/tmp/moved"]),
+        "moving kya-agent",
+    );
+    // A unit where none is installed, or a drop-in, cannot be created in any form.
+    assert_refused(&coder(&["create", MISSING_UNIT]), "creating a unit");
+    assert_refused(
+        &coder(&["symlink", "/tmp/x", MISSING_UNIT]),
+        "a unit symlink",
+    );
+    assert_refused(&coder(&["mkdir", MISSING_DROP_IN]), "a drop-in directory");
+    fs::write("/tmp/agent-unit", "[Service]\n").unwrap();
+    assert_refused(
+        &coder(&["rename", "/tmp/agent-unit", MISSING_UNIT]),
+        "moving a file in as the unit",
+    );
+    assert_refused(
+        &coder(&["link", "/tmp/agent-unit", MISSING_UNIT]),
+        "linking a file in as the unit",
+    );
+    assert!(!Path::new(MISSING_UNIT).exists() && !Path::new(MISSING_DROP_IN).exists());
+    // The config and the state directory: no truncation, mode or owner change, no new entry.
+    assert_refused(&coder(&["truncate", config]), "truncating the config");
+    assert_refused(&coder(&["chmod", config, "666"]), "chmod of the config");
+    let planted = format!("{STATE_DIR}/planted.json");
+    assert_refused(
+        &coder(&["create", &planted]),
+        "a new file in the state directory",
+    );
+    assert_refused(
+        &coder(&["symlink", "/tmp/x", &planted]),
+        "a symlink in the state directory",
+    );
+    assert!(fs::read_to_string(config).unwrap().contains("[[agents]]"));
+    assert!(eventually(Duration::from_secs(10), || {
+        events().iter().any(|event| event["kind"] == "file-change")
+    }));
+
+    assert_own_files_and_root_are_free(kya_path);
+    drop(daemon);
+    let _ = fs::remove_file(MISSING_UNIT);
+    let _ = fs::remove_dir_all(MISSING_DROP_IN);
+    let _ = fs::remove_dir_all("/tmp/agent-own-dir");
+    for path in [
+        "/tmp/agent-own-file",
+        "/tmp/agent-own-link",
+        "/tmp/agent-unit",
+    ] {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// The operations refused on kya's files work on an agent's own files; and root outside
+/// agents may change kya's files (that is how kya is upgraded).
+fn assert_own_files_and_root_are_free(kya_path: &str) {
+    let coder = |args: &[&str]| op(Some("coder"), args);
+    let own = "/tmp/agent-own-file";
+    assert_done(&coder(&["create", own]), "creating its own file");
+    assert_done(&coder(&["open-write", own]), "writing its own file");
+    assert_done(&coder(&["truncate", own]), "truncating its own file");
+    assert_done(&coder(&["chmod", own, "600"]), "chmod of its own file");
+    assert_done(
+        &coder(&["symlink", own, "/tmp/agent-own-link"]),
+        "its own symlink",
+    );
+    assert_done(
+        &coder(&["mkdir", "/tmp/agent-own-dir"]),
+        "its own directory",
+    );
+    assert_done(&op(None, &["open-write", UNIT]), "root writing the unit");
+    assert_done(&op(None, &["chmod", kya_path, "755"]), "root chmod of kya");
+    assert_done(
+        &op(None, &["create", MISSING_UNIT]),
+        "root installing a unit",
+    );
+    assert_done(
+        &op(None, &["mkdir", MISSING_DROP_IN]),
+        "root making a drop-in directory",
+    );
 }

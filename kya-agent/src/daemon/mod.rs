@@ -231,14 +231,17 @@ fn bind_metrics(options: &DaemonOptions) -> Result<Option<std::net::TcpListener>
 
 /// kya's own files, which every agent is refused.
 fn own_files(options: &DaemonOptions) -> OwnFiles {
-    OwnFiles {
-        state_dir: options.state_dir.clone(),
-        config: options
+    // The kernel's own record of what this process executes, whatever path started it.
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/bin/kya-agent"));
+    OwnFiles::new(
+        options.state_dir.clone(),
+        options
             .config
             .as_deref()
             .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned())),
-        pin_dir: options.pin_dir.clone(),
-    }
+        options.pin_dir.clone(),
+        &exe,
+    )
 }
 
 /// Loads and attaches the programs, pinned, taking over what an earlier daemon pinned.

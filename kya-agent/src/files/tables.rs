@@ -29,6 +29,50 @@ pub struct OwnFiles {
     /// The config file, when one was given.
     pub config: Option<PathBuf>,
     pub pin_dir: PathBuf,
+    /// Files agents may read and run but not change: kya's binaries and its systemd unit,
+    /// wherever an install may have put them (missing ones are protected by path, so they
+    /// cannot be created either).
+    pub unchangeable: Vec<PathBuf>,
+}
+
+/// Where kya's systemd unit can be: an agent that wrote one would choose what runs as kya-agent
+/// at the next start.
+pub const UNIT_PATHS: &[&str] = &[
+    "/etc/systemd/system/kya-agent.service",
+    "/run/systemd/system/kya-agent.service",
+    "/lib/systemd/system/kya-agent.service",
+    "/usr/lib/systemd/system/kya-agent.service",
+];
+
+/// Where drop-ins that change kya's unit can be; protected as trees, so nothing can be created
+/// in them.
+pub const UNIT_DROP_IN_DIRS: &[&str] = &[
+    "/etc/systemd/system/kya-agent.service.d",
+    "/run/systemd/system/kya-agent.service.d",
+];
+
+impl OwnFiles {
+    /// kya's own files for a daemon whose executable is `daemon_exe`: it, the `kya` CLI beside
+    /// it, and the unit paths are unchangeable.
+    #[must_use]
+    pub fn new(
+        state_dir: PathBuf,
+        config: Option<PathBuf>,
+        pin_dir: PathBuf,
+        daemon_exe: &Path,
+    ) -> Self {
+        let mut unchangeable = vec![daemon_exe.to_owned()];
+        if let Some(dir) = daemon_exe.parent() {
+            unchangeable.push(dir.join("kya"));
+        }
+        unchangeable.extend(UNIT_PATHS.iter().map(PathBuf::from));
+        Self {
+            state_dir,
+            config,
+            pin_dir,
+            unchangeable,
+        }
+    }
 }
 
 /// One resolved rule; its index in `FileTables::rules` is what the kernel reports in events.
@@ -79,12 +123,16 @@ pub fn resolve(plan: &ProtectionPlan) -> FileTables {
 
 impl FileTables {
     fn add(&mut self, planned: &PlannedPath, extra_flags: u32) {
+        let flags = extra_flags | if planned.tree { flag::TREE } else { flag::FILE };
+        self.add_with_flags(planned, flags);
+    }
+
+    fn add_with_flags(&mut self, planned: &PlannedPath, flags: u32) {
         let agent = match planned.scope {
             Scope::AllAgents => ALL_AGENTS,
             Scope::Agent(id) => id.get(),
         };
         let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
-        let flags = extra_flags | if planned.tree { flag::TREE } else { flag::FILE };
         let rule = ProtectRule { rule: index, flags };
         let identity = fs::metadata(&planned.path).ok();
         self.rules.push(ResolvedFileRule {
@@ -242,9 +290,11 @@ impl FileTables {
     }
 
     /// Protects kya's own files from every agent: the state directory (grants, pending
-    /// requests, the audit trail) and the bpffs directory of its pins as trees, and the config
-    /// file. An agent that could write, move or delete them could grant itself access, rewrite
-    /// the record of who approved what, or detach kya's programs.
+    /// requests, the audit trail), the bpffs directory of its pins and the unit's drop-in
+    /// directories as trees, and the config file. An agent that could write, move or delete
+    /// them could grant itself access, rewrite the record of who approved what, or detach kya's
+    /// programs. kya's binaries and unit file are protected from changes only: agents may run
+    /// `kya` and read the unit.
     pub fn add_own_files(&mut self, own: &OwnFiles) {
         let own_files = [
             (
@@ -263,21 +313,21 @@ impl FileTables {
             own.config
                 .as_deref()
                 .map(|path| (path, false, "kya's config")),
+        )
+        .chain(
+            UNIT_DROP_IN_DIRS
+                .iter()
+                .map(|dir| (Path::new(dir), true, "drop-ins for kya's unit")),
         );
         for (path, tree, label) in own_files {
-            let Ok(pattern) = PathPattern::parse(&path.display().to_string()) else {
-                continue;
-            };
-            self.add(
-                &PlannedPath {
-                    path: path.to_owned(),
-                    tree,
-                    scope: Scope::AllAgents,
-                    why: Why::Catalogue(label),
-                    pattern,
-                },
-                0,
-            );
+            if let Some(planned) = own_path(path, tree, label) {
+                self.add(&planned, 0);
+            }
+        }
+        for path in &own.unchangeable {
+            if let Some(planned) = own_path(path, false, "kya's binaries and unit") {
+                self.add_with_flags(&planned, flag::WRITES);
+            }
         }
     }
 
@@ -317,6 +367,18 @@ impl FileTables {
             .or_insert(ProtectRule { flags: 0, ..rule });
         entry.flags |= rule.flags;
     }
+}
+
+/// A path of kya's own, protected from every agent.
+fn own_path(path: &Path, tree: bool, label: &'static str) -> Option<PlannedPath> {
+    let pattern = PathPattern::parse(&path.display().to_string()).ok()?;
+    Some(PlannedPath {
+        path: path.to_owned(),
+        tree,
+        scope: Scope::AllAgents,
+        why: Why::Catalogue(label),
+        pattern,
+    })
 }
 
 fn inode_key(agent: u32, metadata: &fs::Metadata) -> InodeRuleKey {

@@ -113,6 +113,7 @@ fn every_label_combination_is_registered_at_zero() {
         "signal",
         "bpf",
         "file-unlink",
+        "file-change",
     ];
     assert_eq!(
         deny_kinds().map(kind_name).collect::<Vec<_>>(),

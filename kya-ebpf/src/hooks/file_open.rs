@@ -3,6 +3,7 @@ use kya_common::event::DenyKind;
 
 use crate::{
     decision::ALLOW,
+    kernel,
     protect::guard_file,
     tagging::{current_task, tag_of},
 };
@@ -23,5 +24,7 @@ pub fn file_open(ctx: LsmContext) -> i32 {
         return ALLOW;
     };
     let file: *const u8 = ctx.arg(0);
-    guard_file(file as u64, tag, DenyKind::FileOpen)
+    // A mode that cannot be read counts as writing (fail closed).
+    let writing = kernel::file_open_for_writing(file as u64).unwrap_or(true);
+    guard_file(file as u64, tag, DenyKind::FileOpen, writing)
 }

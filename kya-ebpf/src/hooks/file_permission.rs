@@ -7,6 +7,10 @@ use crate::{
     tagging::{current_task, tag_of},
 };
 
+/// `MAY_WRITE` and `MAY_APPEND` in the mask: the access writes.
+const MAY_WRITE: i32 = 0x2;
+const MAY_APPEND: i32 = 0x8;
+
 /// `file_permission(file, mask)`: every read or write through a descriptor (read, pread,
 /// readv, sendfile, splice, copy_file_range, io_uring and AIO reads all pass here), so a
 /// descriptor an agent inherited, received over a socket or opened before it was tagged is
@@ -24,5 +28,11 @@ pub fn file_permission(ctx: LsmContext) -> i32 {
         return ALLOW;
     };
     let file: *const u8 = ctx.arg(0);
-    guard_file(file as u64, tag, DenyKind::FileAccess)
+    let mask: i32 = ctx.arg(1);
+    guard_file(
+        file as u64,
+        tag,
+        DenyKind::FileAccess,
+        mask & (MAY_WRITE | MAY_APPEND) != 0,
+    )
 }

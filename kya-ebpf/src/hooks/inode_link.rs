@@ -8,7 +8,8 @@ use crate::{
 };
 
 /// `inode_link(old_dentry, dir, new_dentry)`: an agent cannot make a new hard link to a
-/// protected file (a name outside every protected directory that it could later read through).
+/// protected file (a name outside every protected directory that it could later read through),
+/// nor link a file of its own in at a protected path or into a protected tree.
 ///
 /// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
 /// denies too (fail closed).
@@ -22,5 +23,10 @@ pub fn inode_link(ctx: LsmContext) -> i32 {
         return ALLOW;
     };
     let old_dentry: *const u8 = ctx.arg(0);
-    guard_dentry(old_dentry as u64, tag, DenyKind::FileLink)
+    let decision = guard_dentry(old_dentry as u64, tag, DenyKind::FileLink);
+    if decision != ALLOW {
+        return decision;
+    }
+    let new_dentry: *const u8 = ctx.arg(2);
+    guard_dentry(new_dentry as u64, tag, DenyKind::FileLink)
 }

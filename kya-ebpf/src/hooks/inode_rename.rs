@@ -8,7 +8,8 @@ use crate::{
 };
 
 /// `inode_rename(old_dir, old_dentry, new_dir, new_dentry)`: an agent cannot move a protected
-/// file out of its protected place, nor replace one.
+/// file out of its protected place, nor replace one, nor move a file of its own in at a
+/// protected path or into a protected tree.
 ///
 /// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
 /// denies too (fail closed).
@@ -26,7 +27,7 @@ pub fn inode_rename(ctx: LsmContext) -> i32 {
     if decision != ALLOW {
         return decision;
     }
-    // A negative target (nothing there yet) is allowed inside guard_dentry.
+    // A negative target (nothing there yet) is checked as the entry it would become.
     let new_dentry: *const u8 = ctx.arg(3);
     guard_dentry(new_dentry as u64, tag, DenyKind::FileRename)
 }

@@ -7,6 +7,10 @@ use crate::{
     tagging::{current_task, tag_of},
 };
 
+/// `PROT_WRITE` and `MAP_SHARED` (also set in `MAP_SHARED_VALIDATE`).
+const PROT_WRITE: u64 = 0x2;
+const MAP_SHARED: u64 = 0x1;
+
 /// `mmap_file(file, reqprot, prot, flags)`: an agent cannot map a protected file into memory
 /// (reads through a mapping never pass `file_permission`).
 ///
@@ -25,5 +29,9 @@ pub fn mmap_file(ctx: LsmContext) -> i32 {
     if file.is_null() {
         return ALLOW;
     }
-    guard_file(file as u64, tag, DenyKind::FileMmap)
+    // Only a shared writable mapping writes to the file.
+    let prot: u64 = ctx.arg(2);
+    let flags: u64 = ctx.arg(3);
+    let writing = prot & PROT_WRITE != 0 && flags & MAP_SHARED != 0;
+    guard_file(file as u64, tag, DenyKind::FileMmap, writing)
 }

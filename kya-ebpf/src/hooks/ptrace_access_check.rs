@@ -35,6 +35,7 @@ pub fn ptrace_access_check(ctx: LsmContext) -> i32 {
             matched: MatchedBy::OtherProcess,
             rule: NO_RULE,
             level: target,
+            writes_only: false,
         },
     )
 }

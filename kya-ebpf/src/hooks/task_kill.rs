@@ -42,6 +42,7 @@ pub fn task_kill(ctx: LsmContext) -> i32 {
             matched: MatchedBy::OtherProcess,
             rule: NO_RULE,
             level: pid,
+            writes_only: false,
         },
         &Object::empty(),
     )

@@ -30,11 +30,7 @@ pub fn unix_stream_connect(ctx: LsmContext) -> i32 {
         Err(_) => refuse(
             DenyKind::Unix,
             tag,
-            Denial {
-                matched: MatchedBy::ReadError,
-                rule: kya_common::event::NO_RULE,
-                level: 0,
-            },
+            Denial::without_rule(MatchedBy::ReadError),
             &Object::empty(),
         ),
     }

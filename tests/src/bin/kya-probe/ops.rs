@@ -42,6 +42,22 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "walk" => walk(Path::new(arg(0))),
         "signal" => signal(arg(0), arg(1)),
         "unlink" => errno(std::fs::remove_file(arg(0)).map_err(|error| io_errno(&error))),
+        "open-write" => io(std::fs::OpenOptions::new().write(true).open(arg(0))),
+        "create" => io(std::fs::File::create_new(arg(0))),
+        "truncate" => errno(nix::unistd::truncate(arg(0), 0)),
+        "chmod" => io(std::fs::set_permissions(
+            arg(0),
+            std::os::unix::fs::PermissionsExt::from_mode(
+                u32::from_str_radix(arg(1), 8).expect("an octal mode"),
+            ),
+        )),
+        "chown" => io(std::os::unix::fs::chown(
+            arg(0),
+            Some(arg(1).parse().expect("a uid")),
+            None,
+        )),
+        "symlink" => io(std::os::unix::fs::symlink(arg(0), arg(1))),
+        "mkdir" => io(std::fs::create_dir(arg(0))),
         "bpf-map-create" => bpf_map_create(),
         "flood-open" => Ok(flood_open(arg(0), arg(1).parse().expect("a count"))),
         "race-read" => Ok(race_read(arg(0), arg(1).parse().expect("a thread count"))),
@@ -59,6 +75,10 @@ fn parse_fd(text: &str) -> RawFd {
 
 fn io_errno(error: &std::io::Error) -> Errno {
     Errno::from_raw(error.raw_os_error().unwrap_or(0))
+}
+
+fn io<T>(result: std::io::Result<T>) -> Outcome {
+    errno(result.map_err(|error| io_errno(&error)))
 }
 
 fn errno<T>(result: Result<T, Errno>) -> Outcome {
