@@ -76,7 +76,7 @@ pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind, writing: bool) -> i32
         );
     };
     let mut object = Object::empty();
-    let denial = match check(dentry, tag.agent, &mut object) {
+    let denial = match check(dentry, tag.agent, &mut object, false) {
         Ok(None) => return ALLOW,
         Ok(Some(denial)) => denial,
         // Fail closed: the caller is an agent and the file may be a secret.
@@ -109,7 +109,7 @@ pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind, writing: bool) -> i32
 #[inline(always)]
 pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     let mut object = Object::empty();
-    let verdict = match check(dentry, tag.agent, &mut object) {
+    let verdict = match check(dentry, tag.agent, &mut object, true) {
         Ok(verdict) => verdict,
         // Fail closed: the caller is an agent and the file may be a secret.
         Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
@@ -213,57 +213,56 @@ pub fn refuse_process(tag: TaskTag, denial: Denial) -> i32 {
 }
 
 /// The rule that decides about the object behind `dentry` for `agent`, if any protects it.
-/// A negative dentry (an entry about to be created, or the free target of a rename or link)
-/// is checked as the entry it would become.
+/// With `new_entries`, a negative dentry (an entry about to be created, or the free target of
+/// a rename or link) is checked as the entry it would become: by a protected path (kya's unit
+/// where none is installed yet, say) or a protected tree above it. Names alone (dotenv, ssh
+/// keys) forbid reading a file, not creating one. Callers pass a constant, so the file hooks,
+/// whose dentries are never negative, do not carry (nor verify) that path.
 #[inline(always)]
-fn check(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>, ReadError> {
-    let Some((ino, dev)) = kernel::dentry_identity(dentry)? else {
-        return check_new_entry(dentry, agent, object);
-    };
-    object.ino = ino;
-    object.dev = dev;
-    kernel::dentry_name(dentry, &mut object.name)?;
-    // The file itself: by identity, by its entry in its directory (a file replaced or created
-    // at a protected path), and by name.
-    if let Some(decision) = inode_rule(agent, dev, ino, 0) {
-        return Ok(decision);
-    }
-    let parent = kernel::dentry_parent(dentry)?;
-    if parent == dentry {
-        return Ok(None);
-    }
-    let parent_ino = kernel::dentry_ino(parent)?;
-    if let Some(decision) = name_rule(agent, dev, parent_ino, name_hash(&object.name), 0) {
-        return Ok(decision);
-    }
-    if is_dotenv_name(&object.name) {
-        return Ok(Some(Denial::without_rule(MatchedBy::Dotenv)));
-    }
-    if is_ssh_private_key_name(&object.name) && is_ssh_directory(dev, parent_ino) {
-        return Ok(Some(Denial::without_rule(MatchedBy::SshKey)));
-    }
-    check_trees(parent, parent_ino, dev, agent)
-}
-
-/// The rule that decides about creating the entry `dentry` (negative): a protected path (kya's
-/// unit file where none is installed yet, say) or a protected tree above it. Names alone
-/// (dotenv, ssh keys) do not forbid creating a file, only reading it.
-#[inline(always)]
-fn check_new_entry(
+fn check(
     dentry: u64,
     agent: u32,
     object: &mut Object,
+    new_entries: bool,
 ) -> Result<Option<Denial>, ReadError> {
-    let parent = kernel::dentry_parent(dentry)?;
-    // A negative dentry's directory always exists; one without an inode is not a directory
-    // this check understands (fail closed).
-    let Some((parent_ino, dev)) = kernel::dentry_identity(parent)? else {
-        return Err(ReadError);
+    let (parent, parent_ino, dev, exists) = match kernel::dentry_identity(dentry)? {
+        Some((ino, dev)) => {
+            object.ino = ino;
+            object.dev = dev;
+            kernel::dentry_name(dentry, &mut object.name)?;
+            // The object itself, by identity.
+            if let Some(decision) = inode_rule(agent, dev, ino, 0) {
+                return Ok(decision);
+            }
+            let parent = kernel::dentry_parent(dentry)?;
+            if parent == dentry {
+                return Ok(None);
+            }
+            (parent, kernel::dentry_ino(parent)?, dev, true)
+        }
+        None if new_entries => {
+            let parent = kernel::dentry_parent(dentry)?;
+            // A negative dentry's directory exists; one without an inode is not a directory
+            // this check understands (fail closed).
+            let Some((parent_ino, dev)) = kernel::dentry_identity(parent)? else {
+                return Err(ReadError);
+            };
+            object.dev = dev;
+            kernel::dentry_name(dentry, &mut object.name)?;
+            (parent, parent_ino, dev, false)
+        }
+        // A negative dentry has no bytes to read.
+        None => return Ok(None),
     };
-    object.dev = dev;
-    kernel::dentry_name(dentry, &mut object.name)?;
+    // Its entry in its directory (a file replaced or created at a protected path), and its name.
     if let Some(decision) = name_rule(agent, dev, parent_ino, name_hash(&object.name), 0) {
         return Ok(decision);
+    }
+    if exists && is_dotenv_name(&object.name) {
+        return Ok(Some(Denial::without_rule(MatchedBy::Dotenv)));
+    }
+    if exists && is_ssh_private_key_name(&object.name) && is_ssh_directory(dev, parent_ino) {
+        return Ok(Some(Denial::without_rule(MatchedBy::SshKey)));
     }
     check_trees(parent, parent_ino, dev, agent)
 }

@@ -25,6 +25,8 @@ pub const CONFIG: &str = "etc/kya/kya.toml";
 const UNIT_DIR: &str = "etc/systemd/system";
 /// The packaged unit's command line up to its arguments; `install` points it into the prefix.
 const PACKAGED_EXEC_START: &str = "ExecStart=/usr/bin/kya-agent ";
+/// The unit's reload line, naming the package's `/usr/bin/kya`.
+const PACKAGED_EXEC_RELOAD: &str = "ExecReload=/usr/bin/kya ";
 /// Mode of the binaries and maintainer scripts.
 pub const EXECUTABLE: u32 = 0o755;
 /// Mode of the config, the unit and the documentation.
@@ -171,17 +173,24 @@ fn install_config(path: &Path) -> Result<Installed> {
     }
 }
 
-/// The packaged unit with ExecStart pointing at `kya_agent`.
+/// The packaged unit with ExecStart pointing at `kya_agent`, and ExecReload at the `kya` beside
+/// it.
 pub fn unit_for(kya_agent: &Path) -> Result<String> {
-    ensure!(
-        UNIT.matches(PACKAGED_EXEC_START).count() == 1,
-        "deploy/systemd/{UNIT_NAME} must have exactly one line starting with \
-         `{PACKAGED_EXEC_START}`"
-    );
-    Ok(UNIT.replace(
-        PACKAGED_EXEC_START,
-        &format!("ExecStart={} ", kya_agent.display()),
-    ))
+    for line in [PACKAGED_EXEC_START, PACKAGED_EXEC_RELOAD] {
+        ensure!(
+            UNIT.matches(line).count() == 1,
+            "deploy/systemd/{UNIT_NAME} must have exactly one line starting with `{line}`"
+        );
+    }
+    Ok(UNIT
+        .replace(
+            PACKAGED_EXEC_START,
+            &format!("ExecStart={} ", kya_agent.display()),
+        )
+        .replace(
+            PACKAGED_EXEC_RELOAD,
+            &format!("ExecReload={} ", kya_agent.with_file_name("kya").display()),
+        ))
 }
 
 /// The prefix goes into ExecStart unquoted, so it must be a plain absolute path: no spaces,
@@ -377,6 +386,10 @@ pub mod tests {
             exec_start,
             ["ExecStart=/opt/kya/bin/kya-agent --config /etc/kya/kya.toml"],
             "ExecStart should start the daemon installed in the prefix"
+        );
+        assert!(
+            unit.contains("\nExecReload=/opt/kya/bin/kya reload\n"),
+            "ExecReload should use the kya installed in the prefix"
         );
 
         require_systemd_analyze();

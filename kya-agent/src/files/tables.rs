@@ -1,7 +1,7 @@
 //! Resolves the protection plan against this host's filesystem into the kernel's rule tables,
 //! and lists what each rule resolved to (for events, `check-config` and the watcher).
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     fs,
     os::unix::{ffi::OsStrExt as _, fs::MetadataExt as _},
     path::{Path, PathBuf},
@@ -319,13 +319,23 @@ impl FileTables {
                 .iter()
                 .map(|dir| (Path::new(dir), true, "drop-ins for kya's unit")),
         );
+        let mut ancestors = BTreeSet::new();
         for (path, tree, label) in own_files {
+            ancestors.extend(path.ancestors().skip(1).map(Path::to_owned));
             if let Some(planned) = own_path(path, tree, label) {
                 self.add(&planned, 0);
             }
         }
         for path in &own.unchangeable {
+            ancestors.extend(path.ancestors().skip(1).map(Path::to_owned));
             if let Some(planned) = own_path(path, false, "kya's binaries and unit") {
+                self.add_with_flags(&planned, flag::WRITES);
+            }
+        }
+        // Moving `/usr/bin` or `/etc` aside would put other files at kya's paths. Only the
+        // directories themselves are protected from changes, not what else they hold.
+        for dir in ancestors.iter().filter(|dir| dir.parent().is_some()) {
+            if let Some(planned) = own_path(dir, false, "a directory above kya's files") {
                 self.add_with_flags(&planned, flag::WRITES);
             }
         }
@@ -494,5 +504,63 @@ mod tests {
         );
         let public = fs::metadata(home.join(".ssh/id_ed25519.pub")).unwrap();
         assert!(!tables.inodes.contains_key(&inode_key(ALL_AGENTS, &public)));
+    }
+
+    #[test]
+    fn kyas_binaries_and_the_directories_above_its_files_are_protected_from_changes_only() {
+        let root = scratch("own");
+        let bin_dir = root.join("bin");
+        fs::create_dir_all(&bin_dir).unwrap();
+        fs::write(bin_dir.join("kya-agent"), "daemon").unwrap();
+        fs::write(bin_dir.join("kya"), "cli").unwrap();
+        let state = root.join("state");
+        fs::create_dir_all(&state).unwrap();
+        let own = OwnFiles::new(
+            state.clone(),
+            None,
+            root.join("pins"),
+            &bin_dir.join("kya-agent"),
+        );
+        let mut tables = FileTables::default();
+        tables.add_own_files(&own);
+        let flags_of = |path: &Path| {
+            let metadata = fs::metadata(path).unwrap();
+            tables.inodes[&inode_key(ALL_AGENTS, &metadata)].flags
+        };
+        for unchangeable in [
+            bin_dir.join("kya-agent"),
+            bin_dir.join("kya"),
+            bin_dir.clone(),
+        ] {
+            assert_eq!(
+                flags_of(&unchangeable),
+                flag::WRITES,
+                "{}",
+                unchangeable.display()
+            );
+        }
+        assert_eq!(
+            flags_of(&root),
+            flag::WRITES,
+            "a directory above kya's files"
+        );
+        assert_eq!(
+            flags_of(&state),
+            flag::TREE,
+            "the state directory is wholly protected"
+        );
+        assert!(
+            !tables
+                .inodes
+                .contains_key(&inode_key(ALL_AGENTS, &fs::metadata("/").unwrap())),
+            "the root directory has no parent to move it in"
+        );
+        assert!(
+            tables
+                .rules
+                .iter()
+                .any(|rule| rule.path == Path::new(UNIT_PATHS[0])),
+            "the unit paths are protected whether or not a unit is installed"
+        );
     }
 }

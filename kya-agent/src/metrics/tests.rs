@@ -182,9 +182,9 @@ fn series_count_is_fixed_by_the_config() {
             .count()
     };
     let before = count(&metrics);
-    // 2 agents × 13 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 2 stages, 16 maps × 2, 20 hooks, 1 build info.
-    assert_eq!(before, 52 + 4 + 4 + 1 + 2 + 32 + 20 + 1);
+    // 2 agents × 14 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
+    // 2 stages, 16 maps × 2, 27 hooks, 1 build info.
+    assert_eq!(before, 56 + 4 + 4 + 1 + 2 + 32 + 27 + 1);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);
