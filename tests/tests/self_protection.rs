@@ -134,7 +134,7 @@ fn an_agent_can_run_kya_but_cannot_change_its_binaries_unit_config_or_state() {
         );
         assert_refused(&coder(&["unlink", path]), &format!("deleting {path}"));
         assert_refused(
-            &coder(&["rename", path, "/tmp/moved"]),
+            &coder(&["rename", path, &format!("{path}.moved")]),
             &format!("moving {path}"),
         );
     }
@@ -142,7 +142,7 @@ fn an_agent_can_run_kya_but_cannot_change_its_binaries_unit_config_or_state() {
     assert_refused(&coder(&["chmod", daemon_path, "644"]), "chmod of kya-agent");
     assert_refused(&coder(&["unlink", daemon_path]), "deleting kya-agent");
     assert_refused(
-        &coder(&["rename", daemon_path, "/tmp/moved"]),
+        &coder(&["rename", daemon_path, &format!("{daemon_path}.moved")]),
         "moving kya-agent",
     );
     // A unit where none is installed, or a drop-in, cannot be created in any form.
@@ -152,13 +152,13 @@ fn an_agent_can_run_kya_but_cannot_change_its_binaries_unit_config_or_state() {
         "a unit symlink",
     );
     assert_refused(&coder(&["mkdir", MISSING_DROP_IN]), "a drop-in directory");
-    fs::write("/tmp/agent-unit", "[Service]\n").unwrap();
+    fs::write("/run/agent-unit", "[Service]\n").unwrap();
     assert_refused(
-        &coder(&["rename", "/tmp/agent-unit", MISSING_UNIT]),
+        &coder(&["rename", "/run/agent-unit", MISSING_UNIT]),
         "moving a file in as the unit",
     );
     assert_refused(
-        &coder(&["link", "/tmp/agent-unit", MISSING_UNIT]),
+        &coder(&["link", "/run/agent-unit", MISSING_UNIT]),
         "linking a file in as the unit",
     );
     assert!(!Path::new(MISSING_UNIT).exists() && !Path::new(MISSING_DROP_IN).exists());
@@ -187,7 +187,7 @@ fn an_agent_can_run_kya_but_cannot_change_its_binaries_unit_config_or_state() {
     for path in [
         "/tmp/agent-own-file",
         "/tmp/agent-own-link",
-        "/tmp/agent-unit",
+        "/run/agent-unit",
     ] {
         let _ = fs::remove_file(path);
     }
