@@ -257,6 +257,9 @@ fn apply_config(
     kernel
         .create_counters(&agent_ids)
         .map_err(DaemonError::Kernel)?;
+    kernel
+        .create_event_budgets(&agent_ids)
+        .map_err(DaemonError::Kernel)?;
     let compiled = rules::compile(config);
     for rule in &compiled.resolved {
         if let Err(problem) = &rule.outcome {
