@@ -93,6 +93,18 @@ fn lost(metrics: &HashMap<String, f64>) -> f64 {
         .sum()
 }
 
+/// Events lost between two scrapes, by stage, for the test's output.
+fn stages(after: &HashMap<String, f64>, before: &HashMap<String, f64>) -> String {
+    ["agent_budget", "kernel_ring_buffer", "daemon_queue"]
+        .iter()
+        .map(|stage| {
+            let series = format!(r#"kya_events_lost_total{{stage="{stage}"}}"#);
+            format!("{stage} {}", value(after, &series) - value(before, &series))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The pending requests, from `kya pending --json`.
 fn pending() -> Vec<serde_json::Value> {
     let out = kya(&["pending", "--json"]);
@@ -236,6 +248,11 @@ fn a_flood_loses_events_but_never_a_count() {
         let total = folded as f64 + accounted.1;
         (total - f64::from(FLOOD)).abs() < f64::EPSILON
     });
+    eprintln!(
+        "flood of {FLOOD}: {} events reached the request; lost: {}",
+        accounted.0,
+        stages(&scrape(), &before)
+    );
     assert!(
         balanced,
         "{FLOOD} denials: {} events reached the request, {} counted lost",
@@ -277,6 +294,11 @@ fn another_agents_request_is_approved_promptly_during_a_flood() {
     assert!(
         lost(&after) - lost(&before) > 0.0,
         "the flood loses events, counted"
+    );
+    eprintln!(
+        "request to approved retry: {baseline:?} without a flood, {during:?} during it; \
+         events lost meanwhile: {}",
+        stages(&after, &before)
     );
     assert!(
         during < baseline * 5 + Duration::from_secs(2),
