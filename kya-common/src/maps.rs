@@ -34,8 +34,10 @@ pub const GRANTED_SOCKETS: &str = "GRANTED_SOCKETS";
 pub const GRANT_USES: &str = "GRANT_USES";
 /// Ring buffer of `DenyEvent`s.
 pub const EVENTS: &str = "EVENTS";
-/// Events lost because `EVENTS` was full.
+/// Events the kernel did not hand to the daemon, by `event_loss` stage.
 pub const EVENTS_LOST: &str = "EVENTS_LOST";
+/// Each agent's event budget in the current window, per CPU.
+pub const EVENT_BUDGETS: &str = "EVENT_BUDGETS";
 /// Denials by agent and kind.
 pub const DENIALS: &str = "DENIALS";
 /// Internal error counters of the tagging programs.
@@ -58,6 +60,77 @@ pub const DENY_KINDS: u32 = 16;
 pub const MAX_COUNTERS: u32 = 8_192;
 /// The agent of counters for tags whose agent has no counters of its own.
 pub const UNKNOWN_AGENT: u32 = 0;
+/// Entries in `EVENT_BUDGETS`: one per agent that `DENIALS` has room to count (`UNKNOWN_AGENT`
+/// included).
+pub const MAX_EVENT_BUDGETS: u32 = MAX_COUNTERS / (DENY_KINDS - 1);
+
+/// Indexes into [`EVENTS_LOST`]: where the kernel lost an event (never its denial, which the
+/// hook returns and counts in `DENIALS` whatever happens to the event).
+pub mod event_loss {
+    /// `EVENTS` was full.
+    pub const RING_BUFFER: u32 = 0;
+    /// The agent had used up its event budget (see [`super::AGENT_EVENT_BUDGET`]).
+    pub const AGENT_BUDGET: u32 = 1;
+    pub const COUNT: u32 = 2;
+}
+
+/// Bytes one event takes in `EVENTS`: the kernel's 8-byte record header, then the event,
+/// rounded up to 8 bytes.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "an event is a few hundred bytes"
+)]
+pub const EVENT_RECORD_BYTES: u32 = {
+    let bytes = 8 + core::mem::size_of::<crate::event::DenyEvent>() as u32;
+    bytes.div_ceil(8) * 8
+};
+/// Events `EVENTS` holds when full (6,898 of 152 bytes).
+pub const EVENTS_CAPACITY: u32 = EVENTS_BYTES / EVENT_RECORD_BYTES;
+
+/// Length of an event budget window, on the kernel's monotonic clock.
+pub const EVENT_BUDGET_WINDOW_NS: u64 = 1_000_000_000;
+/// Events one agent may send per window, over all CPUs: a quarter of what `EVENTS` holds
+/// (1,724). Beyond it the agent's events are dropped in the kernel and counted
+/// (`event_loss::AGENT_BUDGET`); its denials are refused and counted all the same.
+///
+/// Why this bounds a flood: the daemon drains `EVENTS` continuously, far faster than 1,724
+/// events a second even under emulation, so one agent never holds more than its last window
+/// or two of events in the buffer, at most half of it and mostly under a quarter. Another
+/// agent's denial during the flood finds room, reaches the daemon behind at most that many
+/// events and becomes a pending request at once. Four agents flooding together can still fill
+/// the buffer; their events are then lost (and counted) like everyone's.
+///
+/// The budget is kept per CPU, so that counting needs no atomics: each CPU allows
+/// [`event_budget_per_cpu`] of the agent's events per window.
+pub const AGENT_EVENT_BUDGET: u32 = EVENTS_CAPACITY / 4;
+
+/// Read-only global of the kernel object that holds [`event_budget_per_cpu`], set by the
+/// loader. Left at its compiled-in value (1) it still never lets an agent exceed its share.
+pub const EVENT_BUDGET_GLOBAL: &str = "EVENT_BUDGET_PER_CPU";
+
+/// Events one agent may send per window on each CPU, on a host with `cpus` possible CPUs: an
+/// equal share of [`AGENT_EVENT_BUDGET`], at least 1 (only on hosts with more CPUs than the
+/// budget has events may the agent's total exceed it).
+#[must_use]
+pub const fn event_budget_per_cpu(cpus: u32) -> u32 {
+    let share = AGENT_EVENT_BUDGET / if cpus == 0 { 1 } else { cpus };
+    if share == 0 { 1 } else { share }
+}
+
+/// One agent's event budget on one CPU (a value of `EVENT_BUDGETS`). The daemon creates one,
+/// at zero, for every configured agent and for `UNKNOWN_AGENT` (shared by agents without
+/// their own); the kernel starts a new window when the current one is over.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventBudget {
+    /// When the current window began (`bpf_ktime_get_ns`).
+    pub window_start_ns: u64,
+    /// Events sent in the current window.
+    pub sent: u32,
+    pub padding: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<EventBudget>() == 16);
 
 /// Key of the `DENIALS` and `GRANT_USES` counters. The daemon creates every counter (at zero)
 /// before any task is tagged, so the kernel only ever increments existing ones.
@@ -75,6 +148,8 @@ const _: () = assert!(core::mem::size_of::<CountKey>() == 8);
 mod user {
     // SAFETY: two integers, no padding (size asserted above).
     unsafe impl aya::Pod for super::CountKey {}
+    // SAFETY: integers with an explicit padding field, no implicit padding (size asserted).
+    unsafe impl aya::Pod for super::EventBudget {}
 }
 pub const MAX_NET_RULES: u32 = 65_536;
 pub const MAX_INBOUND_SOCKETS: u32 = 65_536;
@@ -167,7 +242,13 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
         (GRANT_USES, size_of::<CountKey>(), 8, MAX_COUNTERS),
         (DENIALS, size_of::<CountKey>(), 8, MAX_COUNTERS),
         (EVENTS, 0, 0, EVENTS_BYTES),
-        (EVENTS_LOST, 4, 8, 1),
+        (EVENTS_LOST, 4, 8, event_loss::COUNT),
+        (
+            EVENT_BUDGETS,
+            4,
+            size_of::<EventBudget>(),
+            MAX_EVENT_BUDGETS,
+        ),
         (TAG_ERRORS, 4, 8, tag_error::COUNT),
     ]
 };
@@ -210,4 +291,37 @@ pub const fn layout_fingerprint() -> u32 {
         map += 1;
     }
     hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_agent_gets_at_most_a_quarter_of_the_ring_buffer_per_window() {
+        assert_eq!(EVENT_RECORD_BYTES, 152);
+        assert_eq!(EVENTS_CAPACITY, 6_898);
+        assert_eq!(AGENT_EVENT_BUDGET, 1_724);
+        for cpus in [1, 2, 3, 4, 8, 64, 256, 1_724] {
+            let total = event_budget_per_cpu(cpus) * cpus;
+            assert!(total <= EVENTS_CAPACITY / 4, "{cpus} CPUs: {total}");
+            assert!(
+                total > AGENT_EVENT_BUDGET - cpus,
+                "{cpus} CPUs: {total} wastes the share"
+            );
+        }
+        assert_eq!(event_budget_per_cpu(4_096), 1);
+        assert_eq!(
+            event_budget_per_cpu(0),
+            AGENT_EVENT_BUDGET,
+            "no CPUs read as one"
+        );
+    }
+
+    #[test]
+    fn every_counted_agent_has_a_budget() {
+        // Kinds 1.. are counted; kind 0 is unused.
+        let counted_agents = MAX_COUNTERS / (DENY_KINDS - 1);
+        assert!(counted_agents <= MAX_EVENT_BUDGETS);
+    }
 }

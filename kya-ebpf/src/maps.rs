@@ -6,10 +6,10 @@ use aya_ebpf::{
 use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket},
     maps::{
-        CountKey, EVENTS_BYTES, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_COUNTERS, MAX_EXE_RULES,
-        MAX_FILE_GRANTS, MAX_GRANTED_FILES, MAX_GRANTED_SOCKETS, MAX_INBOUND_SOCKETS,
-        MAX_NET_RULES, MAX_ONCE_TOKENS, MAX_PEER_GRANTS, MAX_PROTECTED_INODES, MAX_PROTECTED_NAMES,
-        MAX_TAGGED_TASKS, MAX_UID_RULES, UNKNOWN_AGENT, tag_error,
+        CountKey, EVENTS_BYTES, EventBudget, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_COUNTERS,
+        MAX_EVENT_BUDGETS, MAX_EXE_RULES, MAX_FILE_GRANTS, MAX_GRANTED_FILES, MAX_GRANTED_SOCKETS,
+        MAX_INBOUND_SOCKETS, MAX_NET_RULES, MAX_ONCE_TOKENS, MAX_PEER_GRANTS, MAX_PROTECTED_INODES,
+        MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, UNKNOWN_AGENT, event_loss, tag_error,
     },
     net::NetKey,
     protect::{InodeRuleKey, NameRuleKey, ProtectRule},
@@ -75,9 +75,18 @@ pub static PROTECTED_NAMES: HashMap<NameRuleKey, ProtectRule> =
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
-/// Index 0: events that did not fit in `EVENTS`, one counter per CPU. Read by the daemon.
+/// Events not handed to the daemon, by `kya_common::maps::event_loss` stage, one counter per
+/// CPU. Written by `events::send`; read by the daemon.
 #[map]
-pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(event_loss::COUNT, 0);
+
+/// Each agent's event budget in the current window, one per CPU so that taking from it needs
+/// no atomics. Created (at zero) by the daemon for every configured agent and `UNKNOWN_AGENT`;
+/// updated by `events::send`. Never inserted by the kernel: an agent without an entry shares
+/// `UNKNOWN_AGENT`'s.
+#[map]
+pub static EVENT_BUDGETS: PerCpuHashMap<u32, EventBudget> =
+    PerCpuHashMap::with_max_entries(MAX_EVENT_BUDGETS, 0);
 
 /// Denials by agent and `DenyKind`, one counter per CPU, counted whether or not the event
 /// reached the daemon. Created (at zero) by the daemon; incremented by the hooks; read by the

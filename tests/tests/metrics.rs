@@ -1,12 +1,15 @@
 //! The Prometheus endpoint against the real kernel: exact counts after real denied attempts,
-//! grant activity, and a flood that loses events (counted) without losing a single count.
+//! grant activity, a flood that loses events (counted) without losing a single count, and
+//! another agent's request approved as promptly as ever during a flood.
 use std::{
     collections::HashMap,
     fs,
     io::{Read as _, Write as _},
-    net::TcpStream,
+    net::{TcpListener, TcpStream},
     path::Path,
-    time::Duration,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
 };
 
 use kya_tests::{Daemon, EPERM, Fixture, Probe, eventually, kya, op_exe};
@@ -76,11 +79,37 @@ fn denied(metrics: &HashMap<String, f64>, agent: &str, kind: &str) -> f64 {
     )
 }
 
+/// Events lost at every stage: over the agent's budget, the ring buffer full, the daemon's
+/// queue full.
 fn lost(metrics: &HashMap<String, f64>) -> f64 {
-    value(
-        metrics,
-        r#"kya_events_lost_total{stage="kernel_ring_buffer"}"#,
-    )
+    ["agent_budget", "kernel_ring_buffer", "daemon_queue"]
+        .iter()
+        .map(|stage| {
+            value(
+                metrics,
+                &format!(r#"kya_events_lost_total{{stage="{stage}"}}"#),
+            )
+        })
+        .sum()
+}
+
+/// Events lost between two scrapes, by stage, for the test's output.
+fn stages(after: &HashMap<String, f64>, before: &HashMap<String, f64>) -> String {
+    ["agent_budget", "kernel_ring_buffer", "daemon_queue"]
+        .iter()
+        .map(|stage| {
+            let series = format!(r#"kya_events_lost_total{{stage="{stage}"}}"#);
+            format!("{stage} {}", value(after, &series) - value(before, &series))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The pending requests, from `kya pending --json`.
+fn pending() -> Vec<serde_json::Value> {
+    let out = kya(&["pending", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("kya pending --json")
 }
 
 #[test]
@@ -179,7 +208,8 @@ fn a_flood_loses_events_but_never_a_count() {
     plant();
     let daemon = Daemon::start(&fixture.config);
     let before = scrape();
-    // With the daemon frozen the ring buffer fills: most of the flood's events are lost.
+    // With the daemon frozen nothing drains the ring buffer: the agent's budget, then the ring
+    // buffer itself, drop most of the flood's events.
     daemon.signal(Signal::SIGSTOP);
     let flood = op_exe(
         &fixture.coder_exe,
@@ -204,4 +234,108 @@ fn a_flood_loses_events_but_never_a_count() {
         lost(&after) - lost(&before) > 0.0,
         "the lost events are counted"
     );
+    // Every event either reached the request (repeats fold into its count) or is counted lost
+    // at some stage: none vanishes uncounted.
+    let mut accounted = (0, 0.0);
+    let balanced = eventually(Duration::from_secs(30), || {
+        let folded = pending()
+            .iter()
+            .find(|request| request["agent"] == "coder")
+            .and_then(|request| request["count"].as_u64())
+            .unwrap_or(0);
+        accounted = (folded, lost(&scrape()) - lost(&before));
+        #[expect(clippy::cast_precision_loss, reason = "counts fit an f64 well")]
+        let total = folded as f64 + accounted.1;
+        (total - f64::from(FLOOD)).abs() < f64::EPSILON
+    });
+    eprintln!(
+        "flood of {FLOOD}: {} events reached the request; lost: {}",
+        accounted.0,
+        stages(&scrape(), &before)
+    );
+    assert!(
+        balanced,
+        "{FLOOD} denials: {} events reached the request, {} counted lost",
+        accounted.0, accounted.1
+    );
+}
+
+#[test]
+fn another_agents_request_is_approved_promptly_during_a_flood() {
+    let fixture = Fixture::new();
+    plant();
+    let _daemon = Daemon::start(&fixture.config);
+    let _listeners: Vec<TcpListener> = ["9090", "9091"]
+        .iter()
+        .map(|port| TcpListener::bind(format!("127.0.0.4:{port}")).expect("listener"))
+        .collect();
+
+    let baseline = approve_ops_request(&fixture, "9090");
+    let before = scrape();
+    let mut flooder = Command::new(&fixture.coder_exe)
+        .args(["flood-open", SECRET, "1000000000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the flood");
+    thread::sleep(Duration::from_secs(2));
+    let during = approve_ops_request(&fixture, "9091");
+    let still_flooding = flooder.try_wait().unwrap().is_none();
+    let after = scrape();
+    flooder.kill().unwrap();
+    flooder.wait().unwrap();
+    assert!(
+        still_flooding,
+        "the flood must still run while the approval is made"
+    );
+    assert!(
+        denied(&after, "coder", "file-open") - denied(&before, "coder", "file-open") > 1_000.0,
+        "the flood must be a flood"
+    );
+    assert!(
+        lost(&after) - lost(&before) > 0.0,
+        "the flood loses events, counted"
+    );
+    eprintln!(
+        "request to approved retry: {baseline:?} without a flood, {during:?} during it; \
+         events lost meanwhile: {}",
+        stages(&after, &before)
+    );
+    assert!(
+        during < baseline * 5 + Duration::from_secs(2),
+        "request to approved retry took {during:?} during the flood, {baseline:?} without"
+    );
+}
+
+/// Makes agent `ops` be refused a connection to 127.0.0.4:`port`, waits for its pending
+/// request, approves it once and retries until the connection goes through; returns how long
+/// all of it took.
+fn approve_ops_request(fixture: &Fixture, port: &str) -> Duration {
+    let started = Instant::now();
+    let connect = ["tcp-connect", "127.0.0.4", port];
+    assert_eq!(op_exe(&fixture.ops_exe, &connect), Err(EPERM));
+    let peer = format!("127.0.0.4:{port}");
+    let mut id = None;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            id = pending()
+                .into_iter()
+                .find(|request| {
+                    request["agent"] == "ops"
+                        && request["resource"]
+                            .as_str()
+                            .is_some_and(|resource| resource.contains(&peer))
+                })
+                .map(|request| request["id"].as_str().unwrap().to_owned());
+            id.is_some()
+        }),
+        "ops's refused connection to {peer} must become a pending request"
+    );
+    let out = kya(&["approve", &id.unwrap(), "--once"]);
+    assert!(out.status.success(), "{out:?}");
+    let retry = op_exe(&fixture.ops_exe, &connect);
+    assert!(
+        retry.is_ok(),
+        "the approved connection goes through: {retry:?}"
+    );
+    started.elapsed()
 }

@@ -149,12 +149,14 @@ fn table(report: &Value) -> String {
     for step in pipeline["steps"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "  flood at {:.0}/s: {} attempts, {} counted, {} events lost ({:.1}%)",
+            "  flood at {:.0}/s: {} attempts, {} counted, {} events lost ({:.1}%; {} of them over \
+             the agent's event budget)",
             number(&step["achieved_per_s"]),
             step["attempts"],
             step["counted"],
             step["events_lost"],
-            number(&step["loss_ratio"]) * 100.0
+            number(&step["loss_ratio"]) * 100.0,
+            step["events_lost_over_budget"]
         );
     }
     let daemon = &report["daemon"];

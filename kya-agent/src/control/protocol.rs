@@ -113,6 +113,10 @@ pub struct StatusView {
     pub pending: usize,
     /// Events the kernel could not hand over because its ring buffer was full.
     pub events_lost: u64,
+    /// Events the kernel did not send because their agent had used up its event budget (the
+    /// denials were refused and counted all the same).
+    #[serde(default)]
+    pub events_over_budget: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

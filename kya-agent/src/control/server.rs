@@ -160,7 +160,8 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
             agents,
             grants: grants.len(),
             pending: requests.len(),
-            events_lost,
+            events_lost: events_lost.ring_buffer,
+            events_over_budget: events_lost.agent_budget,
         },
     }
 }

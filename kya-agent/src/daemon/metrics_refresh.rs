@@ -38,7 +38,8 @@ pub async fn run(kernel: KernelHandle, live: Arc<LiveConfig>, metrics: Arc<Metri
                 metrics.set_allowed_by_grant_total(agent, kind, *total);
             }
         }
-        metrics.set_events_lost_total(LossStage::KernelRingBuffer, stats.events_lost);
+        metrics.set_events_lost_total(LossStage::AgentBudget, stats.events_lost.agent_budget);
+        metrics.set_events_lost_total(LossStage::KernelRingBuffer, stats.events_lost.ring_buffer);
         for agent in config.agents() {
             let processes = stats
                 .tagged_processes

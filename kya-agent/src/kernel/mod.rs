@@ -27,17 +27,26 @@ use aya::{
 pub use error::KernelError;
 use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket, flag as grant_flag},
-    maps::{self as map_names, CountKey},
+    maps::{self as map_names, CountKey, EventBudget, event_loss},
     net::NetKey,
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
     protect::InodeRuleKey,
     tag::{InodeKey, TaggedTaskRecord, TaskTag},
 };
 pub use policy::{Policy, PolicyTooLarge};
-pub use stats::{KernelStats, MapFill};
+pub use stats::{EventsLost, KernelStats, MapFill};
 
 use self::pins::PinDirs;
 use crate::{files::tables::FileTables, network::table::NetTable};
+
+/// Events one agent may send per budget window on each of this host's possible CPUs (the
+/// kernel keeps the budget per CPU; see `kya_common::maps::AGENT_EVENT_BUDGET`).
+fn event_budget_per_cpu() -> Result<u32, KernelError> {
+    let cpus = aya::util::nr_cpus().map_err(|(_, error)| KernelError::Cpus(error))?;
+    Ok(map_names::event_budget_per_cpu(
+        u32::try_from(cpus).unwrap_or(u32::MAX),
+    ))
+}
 
 /// The kernel object built from `kya-ebpf` by this crate's build script.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kya"));
@@ -107,6 +116,8 @@ impl Kernel {
         for (global, offset) in &offsets {
             loader.override_global(global, offset, true);
         }
+        let event_budget = event_budget_per_cpu()?;
+        loader.override_global(map_names::EVENT_BUDGET_GLOBAL, &event_budget, true);
         let pins = match lifetime {
             Lifetime::Process => None,
             Lifetime::Pinned(root) => Some(PinDirs::new(root)),
@@ -368,6 +379,25 @@ impl Kernel {
         Ok(())
     }
 
+    /// Creates, at zero, the event budget of every agent in `agents` (and of `UNKNOWN_AGENT`)
+    /// that does not exist yet; existing budgets are left as they are.
+    pub fn create_event_budgets(&mut self, agents: &[u32]) -> Result<(), KernelError> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, error)| KernelError::Cpus(error))?;
+        let name = map_names::EVENT_BUDGETS;
+        let mut budgets: PerCpuHashMap<&mut MapData, u32, EventBudget> = self.map(name)?;
+        for &agent in agents.iter().chain([&map_names::UNKNOWN_AGENT]) {
+            if budgets.get(&agent, 0).is_ok() {
+                continue;
+            }
+            let zeros = PerCpuValues::try_from(vec![EventBudget::default(); cpus])
+                .map_err(KernelError::Cpus)?;
+            budgets
+                .insert(agent, zeros, 0)
+                .map_err(KernelError::map(name))?;
+        }
+        Ok(())
+    }
+
     /// Denials counted in the kernel, by agent and kind, summed over CPUs.
     pub fn denial_counts(&self) -> Result<StdHashMap<CountKey, u64>, KernelError> {
         self.counter_sums(map_names::DENIALS)
@@ -401,13 +431,14 @@ impl Kernel {
         RingBuf::try_from(map).map_err(KernelError::map(map_names::EVENTS))
     }
 
-    /// Events that found the ring buffer full.
-    pub fn events_lost(&self) -> Result<u64, KernelError> {
-        Ok(self
-            .per_cpu_sums(map_names::EVENTS_LOST)?
-            .first()
-            .copied()
-            .unwrap_or(0))
+    /// Events the kernel did not hand over, by where they were lost.
+    pub fn events_lost(&self) -> Result<EventsLost, KernelError> {
+        let sums = self.per_cpu_sums(map_names::EVENTS_LOST)?;
+        let stage = |index: u32| sums.get(index as usize).copied().unwrap_or(0);
+        Ok(EventsLost {
+            ring_buffer: stage(event_loss::RING_BUFFER),
+            agent_budget: stage(event_loss::AGENT_BUDGET),
+        })
     }
 
     /// Tags the given threads (thread id → tag) unless they are tagged already.

@@ -17,7 +17,8 @@ pub struct Policy {
     pub file_tables: FileTables,
     pub net_table: NetTable,
     pub rules: KernelRules,
-    /// Ids of the configured agents, which get their counters before any rule can tag a task.
+    /// Ids of the configured agents, which get their counters and event budgets before any rule
+    /// can tag a task.
     pub agents: Vec<u32>,
 }
 
@@ -88,6 +89,7 @@ impl Kernel {
     /// the previous policy again.
     pub fn apply_policy(&mut self, policy: &Policy) -> Result<(), KernelError> {
         self.create_counters(&policy.agents)?;
+        self.create_event_budgets(&policy.agents)?;
         self.protect(&policy.file_tables)?;
         self.remove_stale_net_entries(&policy.net_table)?;
         self.set_rules(&policy.rules)?;

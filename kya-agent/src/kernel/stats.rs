@@ -4,7 +4,7 @@ use std::collections::HashMap as StdHashMap;
 use aya::maps::{HashMap, LpmTrie, MapData, PerCpuHashMap};
 use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket},
-    maps::{self as map_names, CountKey},
+    maps::{self as map_names, CountKey, EventBudget},
     net::NetKey,
     protect::{InodeRuleKey, NameRuleKey, ProtectRule},
     tag::{InodeKey, TaskTag},
@@ -20,13 +20,31 @@ pub struct MapFill {
     pub capacity: u32,
 }
 
+/// Events the kernel did not hand to the daemon, by where it lost them (their denials were
+/// refused and counted all the same).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventsLost {
+    /// The ring buffer was full.
+    pub ring_buffer: u64,
+    /// The agent had used up its event budget for the window.
+    pub agent_budget: u64,
+}
+
+impl EventsLost {
+    /// Both stages together.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.ring_buffer.saturating_add(self.agent_budget)
+    }
+}
+
 /// Everything the metrics need from the kernel, read in one go.
 #[derive(Debug, Clone, Default)]
 pub struct KernelStats {
     pub denials: StdHashMap<CountKey, u64>,
     pub grant_uses: StdHashMap<CountKey, u64>,
-    /// Events that found the ring buffer full.
-    pub events_lost: u64,
+    /// Events the kernel did not hand over.
+    pub events_lost: EventsLost,
     /// Tagged processes (not threads) per agent id.
     pub tagged_processes: StdHashMap<u32, u64>,
     pub maps: Vec<MapFill>,
@@ -77,6 +95,7 @@ impl Kernel {
             self.hash_fill::<u64, GrantedSocket>(m::GRANTED_SOCKETS, m::MAX_GRANTED_SOCKETS)?,
             self.counter_fill(m::DENIALS)?,
             self.counter_fill(m::GRANT_USES)?,
+            self.budget_fill()?,
         ])
     }
 
@@ -103,6 +122,18 @@ impl Kernel {
             name,
             entries: map.keys().flatten().count() as u64,
             capacity,
+        })
+    }
+
+    fn budget_fill(&self) -> Result<MapFill, KernelError> {
+        let name = map_names::EVENT_BUDGETS;
+        let map = self.ebpf.map(name).ok_or(KernelError::MissingMap(name))?;
+        let map: PerCpuHashMap<&MapData, u32, EventBudget> =
+            PerCpuHashMap::try_from(map).map_err(KernelError::map(name))?;
+        Ok(MapFill {
+            name,
+            entries: map.keys().flatten().count() as u64,
+            capacity: map_names::MAX_EVENT_BUDGETS,
         })
     }
 

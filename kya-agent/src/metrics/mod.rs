@@ -57,11 +57,15 @@ pub const MAP_CAPACITIES: &[(&str, u32)] = &[
     (maps::GRANTED_SOCKETS, maps::MAX_GRANTED_SOCKETS),
     (maps::DENIALS, maps::MAX_COUNTERS),
     (maps::GRANT_USES, maps::MAX_COUNTERS),
+    (maps::EVENT_BUDGETS, maps::MAX_EVENT_BUDGETS),
 ];
 
 /// Where events were lost on their way from the kernel to `kya events`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LossStage {
+    /// The agent had used up its event budget in the kernel (counted in `EVENTS_LOST`): one
+    /// agent's flood cannot crowd out the events of others.
+    AgentBudget,
     /// The kernel's `EVENTS` ring buffer was full (counted in `EVENTS_LOST`).
     KernelRingBuffer,
     /// The daemon's queue between the ring buffer reader and the event log was full.
@@ -69,12 +73,13 @@ pub enum LossStage {
 }
 
 impl LossStage {
-    pub const ALL: [Self; 2] = [Self::KernelRingBuffer, Self::DaemonQueue];
+    pub const ALL: [Self; 3] = [Self::AgentBudget, Self::KernelRingBuffer, Self::DaemonQueue];
 
     /// The `stage` label value.
     #[must_use]
     pub fn label(self) -> &'static str {
         match self {
+            Self::AgentBudget => "agent_budget",
             Self::KernelRingBuffer => "kernel_ring_buffer",
             Self::DaemonQueue => "daemon_queue",
         }

@@ -74,6 +74,45 @@ fn allowed_and_lost_counters_advance_the_same_way() {
     metrics.set_events_lost_total(LossStage::KernelRingBuffer, 0);
     assert!((value(&metrics, lost) - 40.0).abs() < f64::EPSILON);
     assert!(value(&metrics, r#"kya_events_lost_total{stage="daemon_queue"}"#).abs() < 1e-9);
+
+    let over_budget = r#"kya_events_lost_total{stage="agent_budget"}"#;
+    metrics.set_events_lost_total(LossStage::AgentBudget, 1_000_000);
+    metrics.set_events_lost_total(LossStage::AgentBudget, 3);
+    assert!((value(&metrics, over_budget) - 1e6).abs() < f64::EPSILON);
+    assert!(
+        (value(&metrics, lost) - 40.0).abs() < f64::EPSILON,
+        "each stage is its own series"
+    );
+}
+
+#[test]
+fn every_loss_stage_has_its_own_label() {
+    let labels: BTreeSet<&str> = LossStage::ALL.iter().map(|stage| stage.label()).collect();
+    assert_eq!(
+        labels,
+        BTreeSet::from(["agent_budget", "kernel_ring_buffer", "daemon_queue"])
+    );
+}
+
+#[test]
+fn every_kernel_map_that_can_fill_has_a_capacity_series() {
+    for &(name, _, _, capacity) in kya_common::maps::LAYOUTS {
+        if [
+            kya_common::maps::EVENTS,
+            kya_common::maps::EVENTS_LOST,
+            kya_common::maps::TAG_ERRORS,
+            kya_common::maps::CGROUP_DEPTH,
+        ]
+        .contains(&name)
+        {
+            // A ring buffer and fixed arrays: they never fill up.
+            continue;
+        }
+        assert!(
+            MAP_CAPACITIES.contains(&(name, capacity)),
+            "{name} (capacity {capacity}) has no kya_map_capacity series"
+        );
+    }
 }
 
 #[test]
@@ -183,8 +222,8 @@ fn series_count_is_fixed_by_the_config() {
     };
     let before = count(&metrics);
     // 2 agents × 14 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 2 stages, 16 maps × 2, 27 hooks, 1 build info.
-    assert_eq!(before, 56 + 4 + 4 + 1 + 2 + 32 + 27 + 1);
+    // 3 stages, 17 maps × 2, 27 hooks, 1 build info.
+    assert_eq!(before, 56 + 4 + 4 + 1 + 3 + 34 + 27 + 1);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);

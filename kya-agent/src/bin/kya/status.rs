@@ -3,7 +3,7 @@ use std::{path::Path, process::ExitCode};
 
 use kya_agent::control::{
     client,
-    protocol::{Request, Response},
+    protocol::{Request, Response, StatusView},
 };
 
 use crate::ask::unexpected;
@@ -60,8 +60,10 @@ pub fn run(socket: &Path, args: &Args) -> ExitCode {
         }
     );
     println!(
-        "grants: {}; pending requests: {}; events lost: {}",
-        status.grants, status.pending, status.events_lost
+        "grants: {}; pending requests: {}; {}",
+        status.grants,
+        status.pending,
+        events_lost(&status)
     );
     for agent in &status.agents {
         println!(
@@ -70,4 +72,38 @@ pub fn run(socket: &Path, args: &Args) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// What the kernel lost, by where: `events lost: 7 (ring buffer full: 2, over an agent's
+/// budget: 5)`.
+fn events_lost(status: &StatusView) -> String {
+    let total = status.events_lost.saturating_add(status.events_over_budget);
+    format!(
+        "events lost: {total} (ring buffer full: {}, over an agent's budget: {})",
+        status.events_lost, status.events_over_budget
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_lost_names_both_kernel_stages() {
+        let status = StatusView {
+            version: "0.1.0".to_owned(),
+            pid: 1,
+            config: "(embedded default)".to_owned(),
+            hooks: Vec::new(),
+            agents: Vec::new(),
+            grants: 0,
+            pending: 0,
+            events_lost: 2,
+            events_over_budget: 5,
+        };
+        assert_eq!(
+            events_lost(&status),
+            "events lost: 7 (ring buffer full: 2, over an agent's budget: 5)"
+        );
+    }
 }

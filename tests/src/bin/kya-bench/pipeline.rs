@@ -19,8 +19,10 @@ use crate::{
     workloads::monotonic_ns,
 };
 
-/// Target rates of denied attempts per second; 0 is as fast as one process can.
-const RATES: &[u64] = &[2_000, 10_000, 50_000, 0];
+/// Target rates of denied attempts per second; 0 is as fast as one process can. The first is
+/// below one agent's event budget (`kya_common::maps::AGENT_EVENT_BUDGET` a second, shared
+/// among the CPUs); above it the agent's events are dropped by design, and reported as loss.
+const RATES: &[u64] = &[500, 2_000, 10_000, 50_000, 0];
 
 /// Floods at each rate and reports what the daemon absorbed and what it lost.
 pub fn measure(daemon: &Daemon, seconds: f64) -> Result<Value, String> {
@@ -64,6 +66,7 @@ pub fn measure(daemon: &Daemon, seconds: f64) -> Result<Value, String> {
         sampling.store(false, Ordering::Relaxed);
         rss_peak = rss_peak.max(sampler.join().unwrap_or(0.0));
         let lost = after.lost - before.lost;
+        let over_budget = after.over_budget - before.over_budget;
         #[expect(clippy::cast_precision_loss, reason = "counts fit an f64 well")]
         let achieved = attempts as f64 / seconds;
         if lost == 0 {
@@ -76,6 +79,7 @@ pub fn measure(daemon: &Daemon, seconds: f64) -> Result<Value, String> {
             "attempts": attempts,
             "counted": after.denied - before.denied,
             "events_lost": lost,
+            "events_lost_over_budget": over_budget,
             "loss_ratio": lost as f64 / attempts.max(1) as f64,
         }));
     }
@@ -161,7 +165,10 @@ fn rss_of(pid: u32) -> Option<f64> {
 /// The daemon's counts of the bench agent's denied opens and of lost events.
 struct Counts {
     denied: u64,
+    /// Events lost at every stage.
     lost: u64,
+    /// Of those, events over the agent's budget.
+    over_budget: u64,
 }
 
 impl Counts {
@@ -186,8 +193,10 @@ impl Counts {
             denied: value(&format!(
                 "kya_denied_total{{agent=\"{AGENT}\",kind=\"file-open\"}} "
             )),
-            lost: value("kya_events_lost_total{stage=\"kernel_ring_buffer\"} ")
+            lost: value("kya_events_lost_total{stage=\"agent_budget\"} ")
+                + value("kya_events_lost_total{stage=\"kernel_ring_buffer\"} ")
                 + value("kya_events_lost_total{stage=\"daemon_queue\"} "),
+            over_budget: value("kya_events_lost_total{stage=\"agent_budget\"} "),
         })
     }
 }
