@@ -242,11 +242,13 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
     let mut command = Command::new("qemu-system-x86_64");
     command
         // KVM hangs Debian kernels in early boot on these machines; TCG is slow but works.
-        // One host thread runs both vCPUs in turn (`thread=single`): with a thread per vCPU,
-        // TCG lets one vCPU run stale translated code while another patches kernel text, and
-        // attaching a BPF LSM program (which patches the hook's call site) then dies with an
-        // int3 oops in the hook. Two vCPUs stay, so the guest is still SMP.
-        .args(["-accel", "tcg,thread=single", "-cpu", "max", "-smp", "2"])
+        // One vCPU. With two, TCG lets one vCPU run stale translated code while the other
+        // patches kernel text, and attaching a BPF LSM program (which patches the hook's call
+        // site) can die with an int3 oops in the hook. Running two vCPUs on one host thread
+        // (`thread=single`) avoids that but switches between them only every 100 ms, so a
+        // process hogging one vCPU delays every wakeup on the other; one vCPU leaves the
+        // guest's scheduler in charge.
+        .args(["-accel", "tcg", "-cpu", "max", "-smp", "1"])
         .arg("-no-reboot")
         // The serial console on stdout and no screen. Not -nographic: it also mirrors the
         // firmware's screen to the serial port, with escape codes that reset the user's terminal.
