@@ -38,6 +38,20 @@ pub fn any_loaded() -> Result<bool, String> {
     Ok(!snapshot()?.is_empty())
 }
 
+/// Whether every kya program is gone, waiting up to `timeout` for the kernel to free them.
+pub fn gone_within(timeout: std::time::Duration) -> Result<bool, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if !any_loaded()? {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Run time (ns) and run count of every loaded kya program, by name.
 fn snapshot() -> Result<BTreeMap<String, (u64, u64)>, String> {
     let mut programs = BTreeMap::new();

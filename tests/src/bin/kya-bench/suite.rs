@@ -128,7 +128,9 @@ pub fn run(size: Size) -> Result<Value, String> {
     let mut rss_rest_kb = Vec::new();
     for round in 0..size.rounds {
         eprintln!("bench: round {} of {}: pristine", round + 1, size.rounds);
-        if programs::any_loaded()? {
+        // The kernel frees detached programs asynchronously (after an RCU grace period), so
+        // give the last turn's programs a moment to go.
+        if !programs::gone_within(std::time::Duration::from_secs(10))? {
             return Err("kya programs are still loaded in a pristine turn".to_owned());
         }
         for (index, row) in ROWS.iter().enumerate() {
