@@ -7,6 +7,10 @@ use std::{
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Output, Stdio},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -17,8 +21,8 @@ use serde::Deserialize;
 pub const SOCKET: &str = "/run/kya/kya.sock";
 /// Scratch directory for configs and test executables.
 pub const SCRATCH: &str = "/tmp/kya-test";
-/// The daemon's state directory (grants, requests, audit trail) in the tests. `Daemon::start`
-/// empties it, so no test sees another's grants; `Daemon::restart` keeps it.
+/// The daemon's state directory (grants, requests, audit trail) in the tests. A new daemon
+/// starts with it empty; `Daemon::restart` keeps it.
 pub const STATE_DIR: &str = "/tmp/kya-test/state";
 /// How long the daemon may take to start enforcing under emulation (the verifier alone takes
 /// tens of seconds there).
@@ -65,59 +69,91 @@ pub struct PsEntry {
     pub threads: u32,
 }
 
-/// The daemon under test; stopped (SIGTERM, then SIGKILL) when dropped.
+/// The daemon that tests share between them (see [`Daemon::start`]). It outlives each test;
+/// the VM powers off after the last one.
+static SHARED: Mutex<Option<Child>> = Mutex::new(None);
+
+/// Events up to this sequence number belong to tests before this one (see [`events`]).
+static EARLIER_EVENTS: AtomicU64 = AtomicU64::new(0);
+
+/// The daemon under test.
+///
+/// Starting `kya-agent` means loading, verifying and attaching every kernel program, which
+/// takes seconds under emulation; a config reload takes a fraction of that. So most tests
+/// share one daemon ([`Daemon::start`]) and put their own config in force with `kya reload`,
+/// and only the tests that are about the daemon's own life (start-up, adoption, restarts, pins,
+/// unload, state kept across restarts, counters since start) get a daemon of their own
+/// ([`Daemon::start_fresh`]), which is stopped (SIGTERM, then SIGKILL) and unloaded when
+/// dropped.
 pub struct Daemon {
-    child: Child,
+    /// The test's own daemon; `None` for the shared one.
+    own: Option<Child>,
 }
 
 impl Daemon {
-    /// Writes `config` to a file and starts `kya-agent` with it and an empty state directory;
-    /// returns once `kya ps` answers.
+    /// The shared daemon, running `config` as a whole: written to the config file and put in
+    /// force with `kya reload` (a reload replaces every agent, rule and allowlist, and tags
+    /// running processes by the new rules). It starts the shared daemon, with an empty state
+    /// directory, when none runs. Grants, pending requests and counters of earlier tests may
+    /// remain; [`events`] shows only this test's. Tests that need none of an earlier test's
+    /// state use [`Daemon::start_fresh`].
     #[must_use]
     pub fn start(config: &str) -> Self {
-        let _ = std::fs::remove_dir_all(STATE_DIR);
-        unload();
-        Self::restart(config)
+        require_vm();
+        write_config(config);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        let running = shared
+            .as_mut()
+            .is_some_and(|child| child.try_wait().ok().flatten().is_none());
+        if running {
+            let reload = kya(&["reload"]);
+            assert!(
+                reload.status.success(),
+                "kya reload of the test config failed: {}{}",
+                String::from_utf8_lossy(&reload.stdout),
+                String::from_utf8_lossy(&reload.stderr)
+            );
+            EARLIER_EVENTS.store(last_event_seq(), Ordering::SeqCst);
+        } else {
+            *shared = Some(spawn_fresh(&config_args()));
+            EARLIER_EVENTS.store(0, Ordering::SeqCst);
+        }
+        Self { own: None }
     }
 
-    /// Like `start`, but keeps the state directory as the last daemon left it.
+    /// A daemon of the test's own, running `config` with an empty state directory and
+    /// nothing pinned before it; the shared daemon is stopped first.
+    #[must_use]
+    pub fn start_fresh(config: &str) -> Self {
+        require_vm();
+        write_config(config);
+        stop_shared();
+        Self::own(spawn_fresh(&config_args()))
+    }
+
+    /// Like `start_fresh`, but keeps the state directory and the pins as the last daemon left
+    /// them (a restart after `kill` or `stop_keeping_pins`).
     #[must_use]
     pub fn restart(config: &str) -> Self {
         require_vm();
-        let path = Path::new(SCRATCH).join("kya.toml");
-        std::fs::create_dir_all(SCRATCH).expect("scratch");
-        std::fs::write(&path, config).expect("write config");
-        Self::start_with_args(&["--config", path.to_str().expect("utf-8 path")])
+        write_config(config);
+        stop_shared();
+        Self::own(spawn(&config_args()))
     }
 
-    /// Starts `kya-agent ARGS --state-dir STATE_DIR`; returns once `kya ps` answers.
+    /// Starts `kya-agent ARGS --state-dir STATE_DIR` as the test's own daemon, with nothing
+    /// pinned before it; returns once `kya ps` answers.
     #[must_use]
     pub fn start_with_args(args: &[&str]) -> Self {
         require_vm();
-        let mut child = Command::new(bin("kya-agent"))
-            .args(args)
-            .args(["--state-dir", STATE_DIR])
-            // Warnings and errors only: the test output stays readable.
-            .env("KYA_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn kya-agent");
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().expect("poll kya-agent") {
-                panic!("kya-agent exited during start-up with {status}");
-            }
-            if kya(&["ps", "--json"]).status.success() {
-                return Self { child };
-            }
-            if Instant::now() >= deadline {
-                // Never leave a half-started daemon behind for the next test.
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("kya-agent did not answer on {SOCKET} within {START_TIMEOUT:?}");
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+        stop_shared();
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        Self::own(spawn_fresh(&args))
+    }
+
+    fn own(child: Child) -> Self {
+        EARLIER_EVENTS.store(0, Ordering::SeqCst);
+        Self { own: Some(child) }
     }
 
     /// The tagged processes, from `kya ps --json`.
@@ -161,61 +197,154 @@ impl Daemon {
     /// The daemon's process id.
     #[must_use]
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.own {
+            Some(child) => child.id(),
+            None => SHARED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .expect("the shared daemon runs")
+                .id(),
+        }
     }
 
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).expect("pid"));
         nix::sys::signal::kill(pid, signal).expect("signal kya-agent");
     }
 
     /// Kills the daemon with SIGKILL (no clean-up at all) and reaps it. Its pinned programs
     /// stay attached, enforcing, for a later `restart` to take over.
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::mem::forget(self);
+        let mut child = self.take_child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Stops the daemon with SIGTERM, leaving its pinned programs enforcing.
     pub fn stop_keeping_pins(mut self) -> std::process::ExitStatus {
-        let status = self.terminate();
-        std::mem::forget(self);
-        status
+        terminate(self.take_child())
     }
 
     /// Stops the daemon with SIGTERM, then unloads what it pinned, and returns its exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let status = self.terminate();
+        let status = terminate(self.take_child());
         unload();
         status
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("poll kya-agent") {
-                return status;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        self.child.wait().expect("reap kya-agent")
+    /// The daemon's process, which the caller ends; this handle then has none to stop.
+    fn take_child(&mut self) -> Child {
+        self.own.take().unwrap_or_else(|| {
+            SHARED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .expect("the shared daemon runs")
+        })
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.terminate();
+        if let Some(child) = self.own.take() {
+            if terminate(child).code().is_none() {
+                eprintln!("kya-agent did not stop on SIGTERM and was killed");
+            }
+            // The next test starts from a kernel without kya. (No assertion: this may run
+            // while a test is already panicking.)
+            let _ = kya_agent(&["unload"]);
+        } else if thread::panicking() {
+            // A failed test may have left the shared daemon in any state (stopped, its
+            // config half-written): the next test starts a new one.
+            stop_shared();
         }
-        // The next test starts from a kernel without kya. (No assertion: this may run while
-        // a test is already panicking.)
-        let _ = kya_agent(&["unload"]);
     }
+}
+
+/// Writes the config file that the daemons under test read (`--config`, and `kya reload`).
+fn write_config(config: &str) {
+    std::fs::create_dir_all(SCRATCH).expect("scratch");
+    std::fs::write(config_path(), config).expect("write config");
+}
+
+/// The file the daemons under test read their config from.
+#[must_use]
+pub fn config_path() -> PathBuf {
+    Path::new(SCRATCH).join("kya.toml")
+}
+
+fn config_args() -> Vec<String> {
+    vec![
+        "--config".to_owned(),
+        config_path().to_str().expect("utf-8 path").to_owned(),
+    ]
+}
+
+/// Ends enforcement before a test that needs a kernel without kya (processes started before
+/// any daemon): stops the shared daemon, if one runs, and unloads what it pinned.
+pub fn no_daemon() {
+    stop_shared();
+}
+
+/// Stops the shared daemon, if one runs, and unloads what it pinned.
+fn stop_shared() {
+    let child = SHARED.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(child) = child {
+        terminate(child);
+        unload();
+    }
+}
+
+/// Starts `kya-agent ARGS` with an empty state directory and nothing pinned.
+fn spawn_fresh(args: &[String]) -> Child {
+    let _ = std::fs::remove_dir_all(STATE_DIR);
+    unload();
+    spawn(args)
+}
+
+/// Starts `kya-agent ARGS --state-dir STATE_DIR`; returns once `kya ps` answers.
+fn spawn(args: &[String]) -> Child {
+    let mut child = Command::new(bin("kya-agent"))
+        .args(args)
+        .args(["--state-dir", STATE_DIR])
+        // Warnings and errors only: the test output stays readable.
+        .env("KYA_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn kya-agent");
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll kya-agent") {
+            panic!("kya-agent exited during start-up with {status}");
+        }
+        if kya(&["ps", "--json"]).status.success() {
+            return child;
+        }
+        if Instant::now() >= deadline {
+            // Never leave a half-started daemon behind for the next test.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kya-agent did not answer on {SOCKET} within {START_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stops a daemon with SIGTERM (SIGKILL after 30 s) and returns how it ended.
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("poll kya-agent") {
+            return status;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait().expect("reap kya-agent")
 }
 
 /// `kya-agent unload`: removes whatever kya pinned (nothing, if nothing is).
@@ -511,8 +640,17 @@ fn op_command(mut command: Command) -> OpResult {
     }
 }
 
-/// Every denial the daemon reports, from `kya events --json`.
+/// Every denial the daemon reported since this test started it or put its config in force,
+/// from `kya events --json`.
 pub fn events() -> Vec<serde_json::Value> {
+    let earlier = EARLIER_EVENTS.load(Ordering::SeqCst);
+    all_events()
+        .into_iter()
+        .filter(|event| event["seq"].as_u64().is_none_or(|seq| seq > earlier))
+        .collect()
+}
+
+fn all_events() -> Vec<serde_json::Value> {
     let output = kya(&["events", "--json"]);
     assert!(
         output.status.success(),
@@ -523,6 +661,15 @@ pub fn events() -> Vec<serde_json::Value> {
         .lines()
         .map(|line| serde_json::from_str(line).expect("kya events --json prints JSON lines"))
         .collect()
+}
+
+/// The sequence number of the newest event the daemon keeps (0: none yet).
+fn last_event_seq() -> u64 {
+    all_events()
+        .iter()
+        .filter_map(|event| event["seq"].as_u64())
+        .max()
+        .unwrap_or(0)
 }
 
 /// Serves `file` once over a Unix socket at `path` (SCM_RIGHTS), from a background thread.

@@ -5,22 +5,18 @@ use std::{
     fs,
     io::{Read as _, Write as _},
     net::{TcpListener, TcpStream},
-    path::Path,
     time::Duration,
 };
 
-use kya_tests::{Daemon, EPERM, Fixture, OpResult, Probe, SCRATCH, eventually, kya, kya_as, op};
+use kya_tests::{
+    Daemon, EPERM, Fixture, OpResult, Probe, config_path, eventually, kya, kya_as, op,
+};
 use nix::sys::signal::Signal;
 
 /// The peer and the file whose treatment the reloads switch.
 const PEER: (&str, &str) = ("127.0.0.6", "8080");
 const SECRET_DIR: &str = "/srv/reload";
 const SECRET: &str = "/srv/reload/secret.txt";
-
-/// The file `Daemon::restart` wrote the config to, and that a reload reads again.
-fn config_path() -> std::path::PathBuf {
-    Path::new(SCRATCH).join("kya.toml")
-}
 
 /// coder may reach `PEER` and read `SECRET`.
 fn open_config(fixture: &Fixture) -> String {

@@ -36,7 +36,7 @@ fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_ov
     require_vm();
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start(&fixture.config);
+    let daemon = Daemon::start_fresh(&fixture.config);
     let agent = Probe::as_agent("coder", &["self"]);
     let granted_at = Instant::now();
     let grant = kya(&[
@@ -75,7 +75,7 @@ fn only_unload_ends_enforcement_and_agents_cannot_touch_the_pins() {
     require_vm();
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start(&fixture.config);
+    let daemon = Daemon::start_fresh(&fixture.config);
     let pins: Vec<_> = fs::read_dir(format!("{PINS}/links"))
         .unwrap()
         .flat_map(|generation| fs::read_dir(generation.unwrap().path()).unwrap())

@@ -1,5 +1,5 @@
 //! The daemon's and the CLI's behaviour at their edges: config checks, bad input, shutdown.
-use kya_tests::{Daemon, Fixture, kya, kya_agent, require_vm, scratch};
+use kya_tests::{Daemon, Fixture, kya, kya_agent, no_daemon, require_vm, scratch};
 
 #[test]
 fn check_config_names_file_line_column_value_and_fix() {
@@ -87,6 +87,7 @@ fn check_config_shows_what_rules_resolve_to() {
 #[test]
 fn the_daemon_refuses_a_bad_config_before_loading_anything() {
     require_vm();
+    no_daemon();
     let dir = scratch("daemon_bad_config");
     let path = dir.join("bad.toml");
     std::fs::write(&path, "[[agents]]\nname = \"coder\"\n").unwrap();

@@ -1,7 +1,9 @@
 //! Each match rule tags the processes it names, and nothing else.
 use std::{os::unix::fs::symlink, time::Duration};
 
-use kya_tests::{CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, scratch};
+use kya_tests::{
+    CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, no_daemon, scratch,
+};
 
 #[test]
 fn exe_rule_matches_the_file_through_any_path_but_not_a_copy() {
@@ -135,12 +137,13 @@ fn kya_run_refuses_an_unknown_agent() {
 #[test]
 fn processes_running_before_the_daemon_are_adopted() {
     let fixture = Fixture::new();
+    no_daemon();
     let by_exe = Probe::start(&fixture.coder_exe, &["fork"]);
     let by_uid = Probe::plain(&["setuid", &CODER_UID.to_string()]);
     let by_cgroup = Probe::plain(&["cgroup", CODER_CGROUP]);
     let unrelated = Probe::plain(&["fork"]);
 
-    let daemon = Daemon::start(&fixture.config);
+    let daemon = Daemon::start_fresh(&fixture.config);
     for &pid in &by_exe.pids {
         let entry = daemon.assert_tagged(pid, "coder", "exe");
         assert_eq!(entry.origin, "adopted");

@@ -115,7 +115,7 @@ fn coder_read(fixture: &Fixture) -> Result<String, i32> {
 fn a_file_request_is_approved_once_by_a_listed_human_and_used_exactly_once() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start(&config(&fixture));
+    let _daemon = Daemon::start_fresh(&config(&fixture));
 
     // Denied, and repeats fold into one pending request.
     assert_eq!(coder_read(&fixture), Err(EPERM));
@@ -212,7 +212,7 @@ fn a_file_request_is_approved_once_by_a_listed_human_and_used_exactly_once() {
 fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immediate() {
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start(&config(&fixture));
+    let daemon = Daemon::start_fresh(&config(&fixture));
     let _listener = TcpListener::bind(PEER).unwrap();
     let (addr, port) = PEER.split_once(':').unwrap();
 
@@ -282,7 +282,7 @@ fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immed
 fn a_connection_grant_covers_one_connection_and_its_sends() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start(&config(&fixture));
+    let _daemon = Daemon::start_fresh(&config(&fixture));
     let _listener = TcpListener::bind(PEER).unwrap();
     let (addr, port) = PEER.split_once(':').unwrap();
 
@@ -314,7 +314,7 @@ fn a_connection_grant_covers_one_connection_and_its_sends() {
 fn bad_requests_are_refused_clearly_and_change_nothing() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start(&config(&fixture));
+    let _daemon = Daemon::start_fresh(&config(&fixture));
     let before = grants();
     for (args, expected) in [
         (
@@ -417,7 +417,7 @@ fn grants_and_requests_survive_a_killed_daemon_and_the_audit_trail_catches_tampe
     let fixture = Fixture::new();
     plant();
     let config = config(&fixture);
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start_fresh(&config);
     assert_eq!(coder_read(&fixture), Err(EPERM));
     let requested = pending_id("file");
     let granted = grant(&["--file", SECRET, "--for", "30m", "--reason", "on call"]);

@@ -116,7 +116,7 @@ fn pending() -> Vec<serde_json::Value> {
 fn metrics_count_denials_grants_and_processes_exactly() {
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start(&fixture.config);
+    let daemon = Daemon::start_fresh(&fixture.config);
     let before = scrape();
     for _ in 0..5 {
         assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
@@ -206,7 +206,7 @@ fn metrics_count_denials_grants_and_processes_exactly() {
 fn a_flood_loses_events_but_never_a_count() {
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start(&fixture.config);
+    let daemon = Daemon::start_fresh(&fixture.config);
     let before = scrape();
     // With the daemon frozen nothing drains the ring buffer: the agent's budget, then the ring
     // buffer itself, drop most of the flood's events.
@@ -264,7 +264,7 @@ fn a_flood_loses_events_but_never_a_count() {
 fn another_agents_request_is_approved_promptly_during_a_flood() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start(&fixture.config);
+    let _daemon = Daemon::start_fresh(&fixture.config);
     let _listeners: Vec<TcpListener> = ["9090", "9091"]
         .iter()
         .map(|port| TcpListener::bind(format!("127.0.0.4:{port}")).expect("listener"))

@@ -1,0 +1,14 @@
+//! kya's kernel tests: the real daemon, real processes and the real kernel, inside the test VM
+//! (`cargo xtask test`). One executable with one module per area, so that the tests share one
+//! daemon (see `kya_tests::Daemon::start`) and a filter names an area:
+//! `cargo xtask test --kernel 6.12 -- egress`.
+mod credentials;
+mod daemon_cli;
+mod egress;
+mod grants;
+mod inheritance;
+mod lifecycle;
+mod match_rules;
+mod metrics;
+mod reload;
+mod self_protection;
