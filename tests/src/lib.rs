@@ -9,7 +9,7 @@ use std::{
     process::{Child, ChildStdin, Command, Output, Stdio},
     sync::{
         Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     thread,
     time::{Duration, Instant},
@@ -76,29 +76,58 @@ static SHARED: Mutex<Option<Child>> = Mutex::new(None);
 /// Events up to this sequence number belong to tests before this one (see [`events`]).
 static EARLIER_EVENTS: AtomicU64 = AtomicU64::new(0);
 
+/// Records of the audit trail before this one belong to tests before this one (see
+/// [`audit_trail`]).
+static EARLIER_AUDIT_RECORDS: AtomicUsize = AtomicUsize::new(0);
+
 /// The daemon under test.
 ///
-/// Starting `kya-agent` means loading, verifying and attaching every kernel program, which
-/// takes seconds under emulation; a config reload takes a fraction of that. So most tests
-/// share one daemon ([`Daemon::start`]) and put their own config in force with `kya reload`,
-/// and only the tests that are about the daemon's own life (start-up, adoption, restarts, pins,
-/// unload, state kept across restarts, counters since start) get a daemon of their own
-/// ([`Daemon::start_fresh`]), which is stopped (SIGTERM, then SIGKILL) and unloaded when
-/// dropped.
+/// Starting `kya-agent` means verifying and attaching every kernel program, and a stopped
+/// daemon's programs take the kernel seconds to detach: a start costs 5 to 20 s under
+/// emulation, a config reload a fraction of a second. So tests share one daemon
+/// ([`Daemon::start`]) and put their own config in force with `kya reload`; only the tests
+/// that are about the daemon's own life (start-up and adoption, kill and restart, unload) start
+/// one of their own ([`Daemon::start_fresh`], [`Daemon::restart`]). A test's own daemon that
+/// still runs when the test ends becomes the shared one.
 pub struct Daemon {
     /// The test's own daemon; `None` for the shared one.
     own: Option<Child>,
+    /// Whether it reads the config file (and so can serve later tests after `kya reload`).
+    reloadable: bool,
 }
 
 impl Daemon {
     /// The shared daemon, running `config` as a whole: written to the config file and put in
     /// force with `kya reload` (a reload replaces every agent, rule and allowlist, and tags
-    /// running processes by the new rules). It starts the shared daemon, with an empty state
-    /// directory, when none runs. Grants, pending requests and counters of earlier tests may
-    /// remain; [`events`] shows only this test's. Tests that need none of an earlier test's
-    /// state use [`Daemon::start_fresh`].
+    /// running processes by the new rules), with every grant of earlier tests revoked. It
+    /// starts the shared daemon, with an empty state directory, when none runs. [`events`]
+    /// and [`audit_trail`] show only this test's; pending requests and counters of earlier
+    /// tests remain (see [`Daemon::start_clean`]).
     #[must_use]
     pub fn start(config: &str) -> Self {
+        let daemon = Self::shared(config);
+        for grant in listed(&["grants"]) {
+            let id = grant["id"].as_str().expect("grant id");
+            succeed(&kya(&["revoke", id]), "kya revoke of an earlier test's grant");
+        }
+        mark_earlier_records();
+        daemon
+    }
+
+    /// Like [`Daemon::start`], and no pending request of an earlier test remains either (each
+    /// is denied): for tests that count requests or metrics.
+    #[must_use]
+    pub fn start_clean(config: &str) -> Self {
+        let daemon = Self::start(config);
+        for request in listed(&["pending"]) {
+            let id = request["id"].as_str().expect("request id");
+            succeed(&kya(&["deny", id]), "kya deny of an earlier test's request");
+        }
+        mark_earlier_records();
+        daemon
+    }
+
+    fn shared(config: &str) -> Self {
         require_vm();
         write_config(config);
         let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -113,12 +142,13 @@ impl Daemon {
                 String::from_utf8_lossy(&reload.stdout),
                 String::from_utf8_lossy(&reload.stderr)
             );
-            EARLIER_EVENTS.store(last_event_seq(), Ordering::SeqCst);
         } else {
             *shared = Some(spawn_fresh(&config_args()));
-            EARLIER_EVENTS.store(0, Ordering::SeqCst);
         }
-        Self { own: None }
+        Self {
+            own: None,
+            reloadable: true,
+        }
     }
 
     /// A daemon of the test's own, running `config` with an empty state directory and
@@ -128,7 +158,7 @@ impl Daemon {
         require_vm();
         write_config(config);
         stop_shared();
-        Self::own(spawn_fresh(&config_args()))
+        Self::own(spawn_fresh(&config_args()), true)
     }
 
     /// Like `start_fresh`, but keeps the state directory and the pins as the last daemon left
@@ -138,7 +168,7 @@ impl Daemon {
         require_vm();
         write_config(config);
         stop_shared();
-        Self::own(spawn(&config_args()))
+        Self::own(spawn(&config_args()), true)
     }
 
     /// Starts `kya-agent ARGS --state-dir STATE_DIR` as the test's own daemon, with nothing
@@ -148,12 +178,15 @@ impl Daemon {
         require_vm();
         stop_shared();
         let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        Self::own(spawn_fresh(&args))
+        Self::own(spawn_fresh(&args), false)
     }
 
-    fn own(child: Child) -> Self {
-        EARLIER_EVENTS.store(0, Ordering::SeqCst);
-        Self { own: Some(child) }
+    fn own(child: Child, reloadable: bool) -> Self {
+        mark_earlier_records();
+        Self {
+            own: Some(child),
+            reloadable,
+        }
     }
 
     /// The tagged processes, from `kya ps --json`.
@@ -248,7 +281,13 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(child) = self.own.take() {
+        if let Some(mut child) = self.own.take() {
+            let running = child.try_wait().ok().flatten().is_none();
+            if running && self.reloadable && !thread::panicking() {
+                // Saves the next test a start: it reloads its own config into this daemon.
+                *SHARED.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+                return;
+            }
             if terminate(child).code().is_none() {
                 eprintln!("kya-agent did not stop on SIGTERM and was killed");
             }
@@ -280,6 +319,54 @@ fn config_args() -> Vec<String> {
         "--config".to_owned(),
         config_path().to_str().expect("utf-8 path").to_owned(),
     ]
+}
+
+/// The JSON list that `kya ARGS --json` prints.
+fn listed(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = kya(&all);
+    succeed(&output, &format!("kya {}", all.join(" ")));
+    serde_json::from_slice(&output.stdout).expect("kya prints a JSON list")
+}
+
+fn succeed(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// From now on, [`events`] and [`audit_trail`] show only what comes next.
+fn mark_earlier_records() {
+    EARLIER_EVENTS.store(last_event_seq(), Ordering::SeqCst);
+    EARLIER_AUDIT_RECORDS.store(audit_records().len(), Ordering::SeqCst);
+}
+
+/// The file where the daemons under test keep their audit trail.
+#[must_use]
+pub fn audit_path() -> PathBuf {
+    Path::new(STATE_DIR).join("audit.jsonl")
+}
+
+/// Every record of the audit trail (none while it does not exist).
+fn audit_records() -> Vec<serde_json::Value> {
+    std::fs::read_to_string(audit_path())
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("the audit trail holds JSON lines"))
+        .collect()
+}
+
+/// The audit trail's records since this test started its daemon or put its config in force.
+#[must_use]
+pub fn audit_trail() -> Vec<serde_json::Value> {
+    audit_records()
+        .into_iter()
+        .skip(EARLIER_AUDIT_RECORDS.load(Ordering::SeqCst))
+        .collect()
 }
 
 /// Ends enforcement before a test that needs a kernel without kya (processes started before
@@ -320,6 +407,8 @@ fn spawn(args: &[String]) -> Child {
             panic!("kya-agent exited during start-up with {status}");
         }
         if kya(&["ps", "--json"]).status.success() {
+            // Each daemon process numbers its events from 1.
+            EARLIER_EVENTS.store(0, Ordering::SeqCst);
             return child;
         }
         if Instant::now() >= deadline {
@@ -641,35 +730,39 @@ fn op_command(mut command: Command) -> OpResult {
 }
 
 /// Every denial the daemon reported since this test started it or put its config in force,
-/// from `kya events --json`.
+/// as `kya events --json` shows them.
 pub fn events() -> Vec<serde_json::Value> {
-    let earlier = EARLIER_EVENTS.load(Ordering::SeqCst);
-    all_events()
-        .into_iter()
-        .filter(|event| event["seq"].as_u64().is_none_or(|seq| seq > earlier))
-        .collect()
+    events_after(EARLIER_EVENTS.load(Ordering::SeqCst))
 }
 
-fn all_events() -> Vec<serde_json::Value> {
-    let output = kya(&["events", "--json"]);
-    assert!(
-        output.status.success(),
-        "kya events failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("kya events --json prints JSON lines"))
-        .collect()
+/// The denials after sequence number `after`, asked of the control socket directly: `kya
+/// events` always lists every kept event (up to 4,096), which costs seconds under emulation.
+fn events_after(after: u64) -> Vec<serde_json::Value> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(SOCKET).expect("kya-agent answers");
+    let request = serde_json::json!({ "request": "events", "after": after });
+    stream
+        .write_all(format!("{request}\n").as_bytes())
+        .expect("send the events request");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .expect("read the events answer");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
+    answer["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no events in the answer: {answer}"))
+        .clone()
 }
 
 /// The sequence number of the newest event the daemon keeps (0: none yet).
 fn last_event_seq() -> u64 {
-    all_events()
+    let known = EARLIER_EVENTS.load(Ordering::SeqCst);
+    events_after(known)
         .iter()
         .filter_map(|event| event["seq"].as_u64())
         .max()
-        .unwrap_or(0)
+        .unwrap_or(known)
 }
 
 /// Serves `file` once over a Unix socket at `path` (SCM_RIGHTS), from a background thread.

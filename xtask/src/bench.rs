@@ -61,6 +61,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let machine = Machine {
         memory_mib: 2048,
         timeout: Duration::from_secs(args.timeout),
+        console_prefix: None,
     };
     let mut reports = Vec::new();
     for kernel in &kernels {

@@ -1,13 +1,16 @@
 //! `cargo xtask test`: the unit tests on this host, then the integration tests in a VM on every
-//! test kernel (struct layouts differ between kernels, so one kernel proves little). Ends with a
-//! line per kernel and a total line `N passed, M failed`, which CI reads. A VM that fails, an
-//! executable that crashes and a kernel on which no test ran all count as failures.
+//! test kernel (struct layouts differ between kernels, so one kernel proves little), the
+//! kernels' VMs side by side. Ends with a line per kernel (with its duration and its slowest
+//! tests), the whole run's duration and a total line `N passed, M failed`, which CI reads. A VM
+//! that fails, an executable that crashes and a kernel on which no test ran all count as
+//! failures.
 
 use std::{
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
     process::{ExitCode, Stdio},
-    time::Duration,
+    thread,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
@@ -39,12 +42,19 @@ pub struct Args {
     filter: Vec<String>,
 }
 
+/// How many of the slowest tests each kernel's summary names.
+const SLOWEST_SHOWN: usize = 5;
+
 /// Tests that passed and failed in one place, and what went wrong besides failing tests.
 #[derive(Default)]
 struct Tally {
     passed: u64,
     failed: u64,
     problems: Vec<String>,
+    /// Each test's duration as libtest reported it (`--report-time`), in the order they ran.
+    durations: Vec<(String, Duration)>,
+    /// How long the place took, start to end (for a VM: booting included).
+    elapsed: Duration,
 }
 
 impl Tally {
@@ -57,9 +67,21 @@ impl Tally {
     fn line(&self) -> String {
         format!("{} passed, {} failed", self.passed, self.failed)
     }
+
+    /// The slowest tests, slowest first, as `name (1.2 s)`.
+    fn slowest(&self) -> Vec<String> {
+        let mut durations: Vec<_> = self.durations.iter().collect();
+        durations.sort_by(|a, b| b.1.cmp(&a.1));
+        durations
+            .into_iter()
+            .take(SLOWEST_SHOWN)
+            .map(|(name, took)| format!("{name} ({:.1} s)", took.as_secs_f64()))
+            .collect()
+    }
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    let started = Instant::now();
     let setup = setup::run()?;
     let kernels = match &args.kernel {
         Some(choice) => vec![setup.kernel(choice)?],
@@ -78,24 +100,40 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let machine = Machine {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
+        console_prefix: None,
     };
-    let results: Vec<(Kernel, Tally)> = kernels
-        .into_iter()
-        .map(|kernel| {
-            let tally = match &initrd {
-                Ok(initrd) => on_kernel(&kernel, initrd, &machine, &dir.path),
-                Err(error) => {
-                    let mut tally = Tally::default();
-                    tally.problem(format!(
-                        "the integration tests could not be built: {}",
-                        first_line(error)
-                    ));
-                    tally
-                }
-            };
-            (kernel, tally)
-        })
-        .collect();
+    // The kernels' VMs run side by side: each test VM mostly runs one test process at a time,
+    // so two VMs keep both host cores busy. Their console lines are prefixed with the kernel.
+    let results: Vec<(Kernel, Tally)> = thread::scope(|scope| {
+        let runs: Vec<_> = kernels
+            .into_iter()
+            .map(|kernel| {
+                let machine = Machine {
+                    console_prefix: Some(format!("[{}] ", kernel.label)),
+                    ..machine.clone()
+                };
+                let initrd = &initrd;
+                let dir = &dir.path;
+                scope.spawn(move || {
+                    let tally = match initrd {
+                        Ok(initrd) => on_kernel(&kernel, initrd, &machine, dir),
+                        Err(error) => {
+                            let mut tally = Tally::default();
+                            tally.problem(format!(
+                                "the integration tests could not be built: {}",
+                                first_line(error)
+                            ));
+                            tally
+                        }
+                    };
+                    (kernel, tally)
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().expect("a kernel's test run panicked"))
+            .collect()
+    });
 
     println!();
     let mut total = Tally::default();
@@ -104,13 +142,32 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             .iter()
             .map(|(k, t)| (format!("kernel {} ({})", k.label, k.release), t)),
     ) {
-        println!("{name}: {}", tally.line());
+        println!(
+            "{name}: {} in {:.0} s",
+            tally.line(),
+            tally.elapsed.as_secs_f64()
+        );
+        let slowest = tally.slowest();
+        if !slowest.is_empty() && !tally.durations.is_empty() {
+            let average = tally.durations.iter().map(|(_, took)| *took).sum::<Duration>()
+                / u32::try_from(tally.durations.len()).unwrap_or(u32::MAX);
+            println!(
+                "  {} tests timed, {:.1} s on average; slowest: {}",
+                tally.durations.len(),
+                average.as_secs_f64(),
+                slowest.join(", ")
+            );
+        }
         for problem in &tally.problems {
             println!("  - {problem}");
         }
         total.passed += tally.passed;
         total.failed += tally.failed;
     }
+    println!(
+        "the whole run took {:.0} s (set-up and builds included)",
+        started.elapsed().as_secs_f64()
+    );
     println!("{}", total.line());
     Ok(if total.failed == 0 {
         ExitCode::SUCCESS
@@ -122,6 +179,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 /// Every workspace test that needs no kernel support: kya-tests needs the VM, and kya-ebpf only
 /// builds for the BPF target. `--no-fail-fast`: one crate's failure must not hide the others'.
 fn unit_tests() -> Result<Tally> {
+    let started = Instant::now();
     let mut command = cmd::cargo();
     command
         .args([
@@ -154,6 +212,7 @@ fn unit_tests() -> Result<Tally> {
             cmd::describe(&command)
         ));
     }
+    tally.elapsed = started.elapsed();
     Ok(tally)
 }
 
@@ -201,8 +260,10 @@ fn integration_initramfs(setup: &setup::Setup, filter: &[String], dir: &Path) ->
 
 fn on_kernel(kernel: &Kernel, initrd: &Path, machine: &Machine, dir: &Path) -> Tally {
     let log_name = format!("console-{}.log", kernel.label.replace('/', "_"));
+    let started = Instant::now();
     let outcome = vm::boot(kernel, initrd, machine, &dir.join(log_name));
     let mut tally = guest_results(&outcome.console);
+    tally.elapsed = started.elapsed();
     match outcome.status {
         Ok(0) => {}
         // A failing executable already counted; this catches a script that failed otherwise.
@@ -227,7 +288,22 @@ fn guest_results(console: &str) -> Tally {
     let mut tally = Tally::default();
     // The executable running now, and the failures counted before it started.
     let mut running: Option<(String, u64)> = None;
+    // The test whose result line has not come yet.
+    let mut test: Option<String> = None;
     for line in console.lines() {
+        if let Some((name, rest)) = after(line, "test ").and_then(|rest| rest.split_once(" ... ")) {
+            test = Some(name.to_owned());
+            if let Some(took) = reported_time(rest) {
+                tally.durations.push((name.to_owned(), took));
+                test = None;
+            }
+            continue;
+        }
+        if let Some(took) = reported_time(line)
+            && let Some(name) = test.take()
+        {
+            tally.durations.push((name, took));
+        }
         if let Some(name) = after(line, "KYA-TEST-BEGIN ") {
             running = Some((name.trim().to_owned(), tally.failed));
         } else if let Some(end) = after(line, "KYA-TEST-END ") {
@@ -247,6 +323,16 @@ fn guest_results(console: &str) -> Tally {
         tally.problem(format!("{name} never finished"));
     }
     tally
+}
+
+/// The duration in libtest's `--report-time` result: `ok <1.234s>` or `FAILED <1.234s>`,
+/// wherever it lands in the line (a daemon's log line can come before it).
+fn reported_time(line: &str) -> Option<Duration> {
+    let start = ["ok <", "FAILED <"]
+        .iter()
+        .find_map(|result| line.find(result).map(|at| at + result.len()))?;
+    let seconds = line[start..].split_once("s>")?.0;
+    Duration::try_from_secs_f64(seconds.parse().ok()?).ok()
 }
 
 /// `(passed, failed)` from libtest's `test result: ok. 3 passed; 1 failed; 0 ignored; ...`.
@@ -296,6 +382,9 @@ mod tests {
         let console = "\
 KYA-TEST-BEGIN connect\r
 running 2 tests\r
+test egress::tcp ... ok <1.500s>\r
+test egress::udp ... 2026-12-06T02:30:44Z  WARN kya_agent: denied\r
+ok <0.250s>\r
 test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.5s\r
 KYA-TEST-END connect 0\r
 KYA-TEST-BEGIN exec\r
@@ -315,6 +404,17 @@ running 1 test\r
                 "files exited with status 139 without reporting a failed test",
                 "sockets never finished"
             ]
+        );
+        assert_eq!(
+            tally.durations,
+            [
+                ("egress::tcp".to_owned(), Duration::from_millis(1500)),
+                ("egress::udp".to_owned(), Duration::from_millis(250)),
+            ]
+        );
+        assert_eq!(
+            tally.slowest(),
+            ["egress::tcp (1.5 s)", "egress::udp (0.2 s)"]
         );
     }
 }

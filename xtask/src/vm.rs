@@ -54,10 +54,14 @@ pub struct Args {
     command: Vec<String>,
 }
 
-/// The VM's size and patience.
+/// The VM's size and patience, and how its console is shown.
+#[derive(Clone)]
 pub struct Machine {
     pub memory_mib: u32,
     pub timeout: Duration,
+    /// Printed in front of every console line on stdout, so that VMs running side by side
+    /// can be told apart; `None` passes the console through as it comes.
+    pub console_prefix: Option<String>,
 }
 
 /// What became of a boot.
@@ -88,6 +92,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let machine = Machine {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
+        console_prefix: None,
     };
     let status = boot(&kernel, &initrd, &machine, &dir.path.join("console.log")).status?;
     // Exit statuses above 255 cannot come from a shell; clamp rather than wrap into a success.
@@ -290,6 +295,7 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
 
     let mut stdout = qemu.stdout.take().expect("stdout is piped");
     let (marker_seen, marker_rx) = mpsc::channel();
+    let prefix = machine.console_prefix.clone();
     let reader = thread::spawn(move || {
         let mut console = Vec::new();
         let mut buf = [0; 8192];
@@ -299,17 +305,25 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
             if n == 0 {
                 break;
             }
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&buf[..n]);
-            let _ = out.flush();
             console.extend_from_slice(&buf[..n]);
+            if prefix.is_none() {
+                echo(&buf[..n]);
+            }
             while let Some(end) = console[scanned..].iter().position(|&b| b == b'\n') {
-                if exit_status(&String::from_utf8_lossy(&console[scanned..scanned + end])).is_some()
-                {
+                let line = &console[scanned..scanned + end + 1];
+                if let Some(prefix) = &prefix {
+                    echo(&[prefix.as_bytes(), line].concat());
+                }
+                if exit_status(&String::from_utf8_lossy(line)).is_some() {
                     let _ = marker_seen.send(());
                 }
                 scanned += end + 1;
             }
+        }
+        if let Some(prefix) = &prefix
+            && scanned < console.len()
+        {
+            echo(&[prefix.as_bytes(), &console[scanned..], b"\n"].concat());
         }
         console
     });
@@ -340,6 +354,13 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
         .join()
         .map_err(|_| anyhow!("the console reader panicked"))?;
     Ok((console, ending))
+}
+
+/// Writes console output to stdout at once (errors there are no reason to stop the VM).
+fn echo(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
 }
 
 /// The status from the last marker line on the console. The last, because a command may

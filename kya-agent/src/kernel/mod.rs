@@ -2,6 +2,8 @@
 //! every hook, and the typed access to their maps that the rest of the daemon uses.
 mod error;
 mod iter;
+#[cfg(test)]
+mod object_names;
 mod offsets;
 pub mod pins;
 mod policy;

@@ -1,5 +1,7 @@
 //! The daemon's and the CLI's behaviour at their edges: config checks, bad input, shutdown.
-use kya_tests::{Daemon, Fixture, kya, kya_agent, no_daemon, require_vm, scratch};
+use std::path::Path;
+
+use kya_tests::{Fixture, kya, kya_agent, require_vm, scratch};
 
 #[test]
 fn check_config_names_file_line_column_value_and_fix() {
@@ -87,28 +89,30 @@ fn check_config_shows_what_rules_resolve_to() {
 #[test]
 fn the_daemon_refuses_a_bad_config_before_loading_anything() {
     require_vm();
-    no_daemon();
     let dir = scratch("daemon_bad_config");
     let path = dir.join("bad.toml");
     std::fs::write(&path, "[[agents]]\nname = \"coder\"\n").unwrap();
-    let output = kya_agent(&["--config", path.to_str().unwrap()]);
+    // Its own socket, state and pins, beside whatever daemon the other tests run.
+    let socket = dir.join("kya.sock");
+    let pins = Path::new("/sys/fs/bpf/kya-bad-config");
+    let state = dir.join("state");
+    let output = kya_agent(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+        "--pin-dir",
+        pins.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("owner"), "missing owner reported: {stderr}");
-    // Nothing is serving: the CLI says the daemon is not reachable.
-    let ps = kya(&["ps"]);
+    // Nothing was loaded, nothing is serving.
+    assert!(!pins.exists(), "a refused config pins nothing");
+    assert!(!socket.exists(), "a refused config serves no socket");
+    let ps = kya(&["--socket", socket.to_str().unwrap(), "ps"]);
     assert!(!ps.status.success());
     assert!(String::from_utf8_lossy(&ps.stderr).contains("cannot reach kya-agent"));
-}
-
-#[test]
-fn the_daemon_runs_with_the_embedded_default_config() {
-    require_vm();
-    let daemon = Daemon::start_with_args(&[]);
-    assert!(
-        daemon.ps().is_empty(),
-        "the default config matches nothing here"
-    );
-    let status = daemon.stop();
-    assert!(status.success(), "SIGTERM is a clean stop: {status}");
 }

@@ -11,7 +11,8 @@ use std::{
 };
 
 use kya_tests::{
-    Daemon, EPERM, Fixture, STATE_DIR, eventually, kya, kya_as, op, op_exe, require_vm,
+    Daemon, EPERM, Fixture, STATE_DIR, audit_trail, eventually, kya, kya_as, op, op_exe,
+    require_vm, scratch,
 };
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -96,14 +97,11 @@ fn grant(args: &[&str]) -> String {
     out.split_whitespace().next().unwrap().to_owned()
 }
 
+/// The events of this test's audit records.
 fn audit_events() -> Vec<String> {
-    fs::read_to_string(Path::new(STATE_DIR).join("audit.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let record: Value = serde_json::from_str(line).unwrap();
-            record["event"].as_str().unwrap().to_owned()
-        })
+    audit_trail()
+        .iter()
+        .map(|record| record["event"].as_str().unwrap().to_owned())
         .collect()
 }
 
@@ -115,7 +113,7 @@ fn coder_read(fixture: &Fixture) -> Result<String, i32> {
 fn a_file_request_is_approved_once_by_a_listed_human_and_used_exactly_once() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start_fresh(&config(&fixture));
+    let _daemon = Daemon::start_clean(&config(&fixture));
 
     // Denied, and repeats fold into one pending request.
     assert_eq!(coder_read(&fixture), Err(EPERM));
@@ -212,7 +210,7 @@ fn a_file_request_is_approved_once_by_a_listed_human_and_used_exactly_once() {
 fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immediate() {
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start_fresh(&config(&fixture));
+    let daemon = Daemon::start_clean(&config(&fixture));
     let _listener = TcpListener::bind(PEER).unwrap();
     let (addr, port) = PEER.split_once(':').unwrap();
 
@@ -282,7 +280,7 @@ fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immed
 fn a_connection_grant_covers_one_connection_and_its_sends() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start_fresh(&config(&fixture));
+    let _daemon = Daemon::start_clean(&config(&fixture));
     let _listener = TcpListener::bind(PEER).unwrap();
     let (addr, port) = PEER.split_once(':').unwrap();
 
@@ -314,7 +312,7 @@ fn a_connection_grant_covers_one_connection_and_its_sends() {
 fn bad_requests_are_refused_clearly_and_change_nothing() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start_fresh(&config(&fixture));
+    let _daemon = Daemon::start_clean(&config(&fixture));
     let before = grants();
     for (args, expected) in [
         (
@@ -417,7 +415,7 @@ fn grants_and_requests_survive_a_killed_daemon_and_the_audit_trail_catches_tampe
     let fixture = Fixture::new();
     plant();
     let config = config(&fixture);
-    let daemon = Daemon::start_fresh(&config);
+    let daemon = Daemon::start_clean(&config);
     assert_eq!(coder_read(&fixture), Err(EPERM));
     let requested = pending_id("file");
     let granted = grant(&["--file", SECRET, "--for", "30m", "--reason", "on call"]);
@@ -439,9 +437,18 @@ fn grants_and_requests_survive_a_killed_daemon_and_the_audit_trail_catches_tampe
     );
     drop(restarted);
 
-    let verify = || kya(&["audit", "verify", "--state-dir", STATE_DIR]);
+    // Tampering is caught: checked on a copy, so the daemon keeps its own trail intact.
+    let copy = scratch("audit_copy");
+    for entry in fs::read_dir(STATE_DIR).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+    }
+    let copy_dir = copy.to_str().unwrap();
+    let verify = || kya(&["audit", "verify", "--state-dir", copy_dir]);
     ok(&verify(), "audit verify of an intact trail");
-    let trail = Path::new(STATE_DIR).join("audit.jsonl");
+    let trail = copy.join("audit.jsonl");
     let original = fs::read_to_string(&trail).unwrap();
     let edited = original.replacen("on call", "on kall", 1);
     assert_ne!(edited, original);

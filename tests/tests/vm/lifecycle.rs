@@ -1,6 +1,7 @@
-//! Enforcement outlives the daemon: killed, it leaves every rule and grant in force (grants
-//! still ending on time); restarted, it takes over with no duplicate programs; only
-//! `kya-agent unload` ends enforcement, and no agent can do what it does.
+//! The daemon's life: started, it adopts the processes running before it (or runs its embedded
+//! default config); killed, it leaves every rule and grant in force (grants still ending on
+//! time); restarted, it takes over with no duplicate programs; only `kya-agent unload` ends
+//! enforcement, and no agent can do what it does.
 use std::{
     fs,
     path::Path,
@@ -9,7 +10,8 @@ use std::{
 };
 
 use kya_tests::{
-    Daemon, EPERM, Fixture, Probe, eventually, kya, kya_agent, op, op_exe, require_vm,
+    CODER_CGROUP, CODER_UID, Daemon, EPERM, Fixture, Probe, eventually, kya, kya_agent,
+    no_daemon, op, op_exe, require_vm,
 };
 
 const SECRET: &str = "/home/alice/.aws/credentials";
@@ -36,7 +38,7 @@ fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_ov
     require_vm();
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start_fresh(&fixture.config);
+    let daemon = Daemon::start(&fixture.config);
     let agent = Probe::as_agent("coder", &["self"]);
     let granted_at = Instant::now();
     let grant = kya(&[
@@ -60,8 +62,14 @@ fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_ov
 
     // A new daemon takes over: the same single set of programs, the tags it kept.
     let restarted = Daemon::restart(&fixture.config);
-    assert_eq!(programs_named("file_open"), 1, "no duplicate programs");
-    assert_eq!(programs_named("task_alloc"), 1, "no duplicate programs");
+    // The retired generation's programs are freed once the kernel's grace period ends.
+    assert!(
+        eventually(Duration::from_secs(10), || programs_named("file_open") == 1
+            && programs_named("task_alloc") == 1),
+        "no duplicate programs: {} file_open, {} task_alloc",
+        programs_named("file_open"),
+        programs_named("task_alloc")
+    );
     restarted.assert_tagged(agent.pid(), "coder", "run");
     assert!(eventually(Duration::from_secs(10), || {
         let out = kya(&["grants", "--json"]);
@@ -75,7 +83,7 @@ fn only_unload_ends_enforcement_and_agents_cannot_touch_the_pins() {
     require_vm();
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start_fresh(&fixture.config);
+    let daemon = Daemon::start(&fixture.config);
     let pins: Vec<_> = fs::read_dir(format!("{PINS}/links"))
         .unwrap()
         .flat_map(|generation| fs::read_dir(generation.unwrap().path()).unwrap())
@@ -105,6 +113,10 @@ fn only_unload_ends_enforcement_and_agents_cannot_touch_the_pins() {
     let status = daemon.stop_keeping_pins();
     assert!(status.success(), "{status}");
     assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
+    // `kya status` tells a stopped daemon apart.
+    let stopped = kya(&["status"]);
+    assert_eq!(stopped.status.code(), Some(3), "{stopped:?}");
+    assert!(String::from_utf8_lossy(&stopped.stdout).contains("not running"));
 
     let unloaded = kya_agent(&["unload"]);
     assert!(unloaded.status.success(), "{unloaded:?}");
@@ -118,4 +130,51 @@ fn only_unload_ends_enforcement_and_agents_cannot_touch_the_pins() {
         op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok(),
         "enforcement ended"
     );
+}
+
+// The two tests below start a daemon where none runs. Their names sort them right after the
+// unload above, which leaves none: a daemon start is the costliest step of a test.
+
+#[test]
+fn plain_kya_agent_runs_the_embedded_default_config() {
+    require_vm();
+    let daemon = Daemon::start_with_args(&[]);
+    assert!(
+        daemon.ps().is_empty(),
+        "the default config matches nothing here"
+    );
+    let status = daemon.stop();
+    assert!(status.success(), "SIGTERM is a clean stop: {status}");
+}
+
+#[test]
+fn processes_running_before_the_daemon_are_adopted() {
+    let fixture = Fixture::new();
+    no_daemon();
+    let by_exe = Probe::start(&fixture.coder_exe, &["fork"]);
+    let by_uid = Probe::plain(&["setuid", &CODER_UID.to_string()]);
+    let by_cgroup = Probe::plain(&["cgroup", CODER_CGROUP]);
+    let unrelated = Probe::plain(&["fork"]);
+
+    let daemon = Daemon::start_fresh(&fixture.config);
+    for &pid in &by_exe.pids {
+        let entry = daemon.assert_tagged(pid, "coder", "exe");
+        assert_eq!(entry.origin, "adopted");
+    }
+    assert_eq!(
+        daemon.assert_tagged(by_uid.pid(), "coder", "uid").origin,
+        "adopted"
+    );
+    assert_eq!(
+        daemon
+            .assert_tagged(by_cgroup.pid(), "coder", "cgroup")
+            .origin,
+        "adopted"
+    );
+    for &pid in &unrelated.pids {
+        daemon.assert_untagged(pid);
+    }
+    // What the adopted processes start from now on is tagged by the kernel itself.
+    let child = Probe::start(&fixture.ops_exe, &["self"]);
+    daemon.assert_tagged(child.pid(), "ops", "exe");
 }

@@ -2,7 +2,7 @@
 use std::{os::unix::fs::symlink, time::Duration};
 
 use kya_tests::{
-    CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, no_daemon, scratch,
+    CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, scratch,
 };
 
 #[test]
@@ -132,38 +132,6 @@ fn kya_run_refuses_an_unknown_agent() {
         stderr.contains("unknown agent `nobody`") && stderr.contains("coder, ops"),
         "the error names the agent and the known ones: {stderr}"
     );
-}
-
-#[test]
-fn processes_running_before_the_daemon_are_adopted() {
-    let fixture = Fixture::new();
-    no_daemon();
-    let by_exe = Probe::start(&fixture.coder_exe, &["fork"]);
-    let by_uid = Probe::plain(&["setuid", &CODER_UID.to_string()]);
-    let by_cgroup = Probe::plain(&["cgroup", CODER_CGROUP]);
-    let unrelated = Probe::plain(&["fork"]);
-
-    let daemon = Daemon::start_fresh(&fixture.config);
-    for &pid in &by_exe.pids {
-        let entry = daemon.assert_tagged(pid, "coder", "exe");
-        assert_eq!(entry.origin, "adopted");
-    }
-    assert_eq!(
-        daemon.assert_tagged(by_uid.pid(), "coder", "uid").origin,
-        "adopted"
-    );
-    assert_eq!(
-        daemon
-            .assert_tagged(by_cgroup.pid(), "coder", "cgroup")
-            .origin,
-        "adopted"
-    );
-    for &pid in &unrelated.pids {
-        daemon.assert_untagged(pid);
-    }
-    // What the adopted processes start from now on is tagged by the kernel itself.
-    let child = Probe::start(&fixture.ops_exe, &["self"]);
-    daemon.assert_tagged(child.pid(), "ops", "exe");
 }
 
 #[test]
