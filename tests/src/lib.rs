@@ -108,7 +108,10 @@ impl Daemon {
         let daemon = Self::shared(config);
         for grant in listed(&["grants"]) {
             let id = grant["id"].as_str().expect("grant id");
-            succeed(&kya(&["revoke", id]), "kya revoke of an earlier test's grant");
+            succeed(
+                &kya(&["revoke", id]),
+                "kya revoke of an earlier test's grant",
+            );
         }
         mark_earlier_records();
         daemon

@@ -149,7 +149,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         );
         let slowest = tally.slowest();
         if !slowest.is_empty() && !tally.durations.is_empty() {
-            let average = tally.durations.iter().map(|(_, took)| *took).sum::<Duration>()
+            let average = tally
+                .durations
+                .iter()
+                .map(|(_, took)| *took)
+                .sum::<Duration>()
                 / u32::try_from(tally.durations.len()).unwrap_or(u32::MAX);
             println!(
                 "  {} tests timed, {:.1} s on average; slowest: {}",

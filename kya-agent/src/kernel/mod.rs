@@ -2,6 +2,7 @@
 //! every hook, and the typed access to their maps that the rest of the daemon uses.
 mod error;
 mod iter;
+mod lsm_load;
 #[cfg(test)]
 mod object_names;
 mod offsets;
@@ -139,18 +140,10 @@ impl Kernel {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
+        lsm_load::load_all(&mut ebpf, &btf)?;
         let mut links = Vec::new();
         for &hook in LSM_HOOKS {
-            let started = std::time::Instant::now();
             let program: &mut Lsm = program_mut(&mut ebpf, hook)?;
-            program
-                .load(hook, &btf)
-                .map_err(|source| KernelError::program(hook, source))?;
-            tracing::debug!(
-                program = hook,
-                elapsed_ms = started.elapsed().as_millis(),
-                "loaded"
-            );
             let link = program
                 .attach()
                 .and_then(|id| program.take_link(id))

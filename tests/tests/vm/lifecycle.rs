@@ -10,8 +10,8 @@ use std::{
 };
 
 use kya_tests::{
-    CODER_CGROUP, CODER_UID, Daemon, EPERM, Fixture, Probe, eventually, kya, kya_agent,
-    no_daemon, op, op_exe, require_vm,
+    CODER_CGROUP, CODER_UID, Daemon, EPERM, Fixture, Probe, eventually, kya, kya_agent, no_daemon,
+    op, op_exe, require_vm,
 };
 
 const SECRET: &str = "/home/alice/.aws/credentials";

@@ -1,9 +1,7 @@
 //! Each match rule tags the processes it names, and nothing else.
 use std::{os::unix::fs::symlink, time::Duration};
 
-use kya_tests::{
-    CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, scratch,
-};
+use kya_tests::{CODER_CGROUP, CODER_UID, Daemon, Fixture, Probe, bin, eventually, kya, scratch};
 
 #[test]
 fn exe_rule_matches_the_file_through_any_path_but_not_a_copy() {
