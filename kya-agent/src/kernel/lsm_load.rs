@@ -1,7 +1,11 @@
 //! Loading the LSM programs, several at a time: the kernel's verifier is most of a daemon
 //! start (seconds per program on older kernels), each program is verified on its own, and
 //! hosts have more than one CPU. Attaching stays sequential and in `LSM_HOOKS` order.
-use std::{num::NonZeroUsize, thread};
+use std::{
+    num::NonZeroUsize,
+    sync::{Mutex, PoisonError},
+    thread,
+};
 
 use aya::{Btf, Ebpf, programs::Lsm};
 use kya_common::programs::LSM_HOOKS;
@@ -32,15 +36,12 @@ pub(super) fn load_all(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), KernelError> {
     let loaders = thread::available_parallelism()
         .map_or(1, NonZeroUsize::get)
         .clamp(1, MAX_LOADERS);
-    // Deal the programs out in turn, so that each loader gets big and small ones.
-    let mut shares: Vec<Vec<(&'static str, &mut Lsm)>> = (0..loaders).map(|_| Vec::new()).collect();
-    for (index, program) in programs.into_iter().enumerate() {
-        shares[index % loaders].push(program);
-    }
+    // One queue that every loader takes from: verification times differ tenfold between
+    // programs, so fixed shares would leave loaders idle.
+    let queue = Mutex::new(programs);
     thread::scope(|scope| {
-        let workers: Vec<_> = shares
-            .into_iter()
-            .map(|share| scope.spawn(move || load_share(share, btf)))
+        let workers: Vec<_> = (0..loaders)
+            .map(|_| scope.spawn(|| load_from(&queue, btf)))
             .collect();
         workers
             .into_iter()
@@ -50,8 +51,13 @@ pub(super) fn load_all(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), KernelError> {
     Ok(())
 }
 
-fn load_share(share: Vec<(&'static str, &mut Lsm)>, btf: &Btf) -> Result<(), KernelError> {
-    for (hook, program) in share {
+/// Loads programs from `queue` until it is empty or a load fails.
+fn load_from(queue: &Mutex<Vec<(&'static str, &mut Lsm)>>, btf: &Btf) -> Result<(), KernelError> {
+    loop {
+        let Some((hook, program)) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop()
+        else {
+            return Ok(());
+        };
         let started = std::time::Instant::now();
         program
             .load(hook, btf)
@@ -62,5 +68,4 @@ fn load_share(share: Vec<(&'static str, &mut Lsm)>, btf: &Btf) -> Result<(), Ker
             "loaded"
         );
     }
-    Ok(())
 }
