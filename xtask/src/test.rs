@@ -71,7 +71,7 @@ impl Tally {
     /// The slowest tests, slowest first, as `name (1.2 s)`.
     fn slowest(&self) -> Vec<String> {
         let mut durations: Vec<_> = self.durations.iter().collect();
-        durations.sort_by(|a, b| b.1.cmp(&a.1));
+        durations.sort_by_key(|(_, took)| std::cmp::Reverse(*took));
         durations
             .into_iter()
             .take(SLOWEST_SHOWN)

@@ -310,7 +310,7 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
                 echo(&buf[..n]);
             }
             while let Some(end) = console[scanned..].iter().position(|&b| b == b'\n') {
-                let line = &console[scanned..scanned + end + 1];
+                let line = &console[scanned..=scanned + end];
                 if let Some(prefix) = &prefix {
                     echo(&[prefix.as_bytes(), line].concat());
                 }
