@@ -41,9 +41,7 @@ fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_ov
     let daemon = Daemon::start(&fixture.config);
     let agent = Probe::as_agent("coder", &["self"]);
     let granted_at = Instant::now();
-    let grant = kya(&[
-        "grant", "--agent", "coder", "--file", SECRET, "--for", "8s",
-    ]);
+    let grant = kya(&["grant", "--agent", "coder", "--file", SECRET, "--for", "8s"]);
     assert!(grant.status.success(), "{grant:?}");
     assert!(op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok());
     daemon.kill();
@@ -57,7 +55,10 @@ fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_ov
         "the test was too slow to use the grant before it ended"
     );
     assert_eq!(protected, Err(EPERM));
-    assert!(granted.is_ok(), "the grant works without the daemon: {granted:?}");
+    assert!(
+        granted.is_ok(),
+        "the grant works without the daemon: {granted:?}"
+    );
     assert!(untagged.is_ok(), "untagged processes are unaffected");
     // ...and ends on time.
     thread::sleep(Duration::from_secs(9).saturating_sub(granted_at.elapsed()));
