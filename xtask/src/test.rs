@@ -31,8 +31,9 @@ pub struct Args {
     /// Run the integration tests on this kernel only: "6.1", "6.12" or the path of a vmlinuz.
     #[arg(long)]
     kernel: Option<String>,
-    /// Seconds each kernel's VM may run before it is killed and counts as failed.
-    #[arg(long, default_value_t = 2700)]
+    /// Seconds each kernel's VM may run before it is killed and counts as failed (the whole
+    /// suite takes about 5 minutes on 2 cores).
+    #[arg(long, default_value_t = 1200)]
     timeout: u64,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 2048)]
@@ -102,9 +103,25 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout),
         console_prefix: None,
     };
-    // The kernels' VMs run side by side: each test VM mostly runs one test process at a time,
-    // so two VMs keep both host cores busy. Their console lines are prefixed with the kernel.
-    let results: Vec<(Kernel, Tally)> = thread::scope(|scope| {
+    let results = on_kernels(kernels, &initrd, &machine, &dir.path);
+    let total = report(&unit, &results, started.elapsed());
+    Ok(if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the integration tests on every kernel, the kernels' VMs side by side: each test VM
+/// mostly runs one test process at a time, so two VMs keep both host cores busy. Their console
+/// lines are prefixed with the kernel.
+fn on_kernels(
+    kernels: Vec<Kernel>,
+    initrd: &Result<PathBuf>,
+    machine: &Machine,
+    dir: &Path,
+) -> Vec<(Kernel, Tally)> {
+    thread::scope(|scope| {
         let runs: Vec<_> = kernels
             .into_iter()
             .map(|kernel| {
@@ -112,8 +129,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                     console_prefix: Some(format!("[{}] ", kernel.label)),
                     ..machine.clone()
                 };
-                let initrd = &initrd;
-                let dir = &dir.path;
                 scope.spawn(move || {
                     let tally = match initrd {
                         Ok(initrd) => on_kernel(&kernel, initrd, &machine, dir),
@@ -133,11 +148,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         runs.into_iter()
             .map(|run| run.join().expect("a kernel's test run panicked"))
             .collect()
-    });
+    })
+}
 
+/// Prints a summary per place (counts, duration, average and slowest tests) and for the whole
+/// run, ending with the total line CI reads; returns the total.
+fn report(unit: &Tally, results: &[(Kernel, Tally)], elapsed: Duration) -> Tally {
     println!();
     let mut total = Tally::default();
-    for (name, tally) in std::iter::once(("unit tests (host)".to_owned(), &unit)).chain(
+    for (name, tally) in std::iter::once(("unit tests (host)".to_owned(), unit)).chain(
         results
             .iter()
             .map(|(k, t)| (format!("kernel {} ({})", k.label, k.release), t)),
@@ -147,8 +166,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             tally.line(),
             tally.elapsed.as_secs_f64()
         );
-        let slowest = tally.slowest();
-        if !slowest.is_empty() && !tally.durations.is_empty() {
+        if !tally.durations.is_empty() {
             let average = tally
                 .durations
                 .iter()
@@ -159,7 +177,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 "  {} tests timed, {:.1} s on average; slowest: {}",
                 tally.durations.len(),
                 average.as_secs_f64(),
-                slowest.join(", ")
+                tally.slowest().join(", ")
             );
         }
         for problem in &tally.problems {
@@ -168,16 +186,21 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         total.passed += tally.passed;
         total.failed += tally.failed;
     }
+    for (kernel, tally) in results {
+        total.durations.extend(
+            tally
+                .durations
+                .iter()
+                .map(|(name, took)| (format!("[{}] {name}", kernel.label), *took)),
+        );
+    }
     println!(
-        "the whole run took {:.0} s (set-up and builds included)",
-        started.elapsed().as_secs_f64()
+        "the whole run took {:.0} s (set-up and builds included); slowest tests: {}",
+        elapsed.as_secs_f64(),
+        total.slowest().join(", ")
     );
     println!("{}", total.line());
-    Ok(if total.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    total
 }
 
 /// Every workspace test that needs no kernel support: kya-tests needs the VM, and kya-ebpf only
