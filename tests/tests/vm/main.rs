@@ -2,6 +2,7 @@
 //! (`cargo xtask test`). One executable with one module per area, so that the tests share one
 //! daemon (see `kya_tests::Daemon::start`) and a filter names an area:
 //! `cargo xtask test --kernel 6.12 -- egress`.
+mod boot;
 mod credentials;
 mod daemon_cli;
 mod egress;
@@ -12,3 +13,4 @@ mod match_rules;
 mod metrics;
 mod reload;
 mod self_protection;
+mod unload;
