@@ -52,6 +52,7 @@ pub fn bin(name: &str) -> PathBuf {
 /// A fresh scratch directory for one test.
 #[must_use]
 pub fn scratch(test: &str) -> PathBuf {
+    scratch_root();
     let dir = Path::new(SCRATCH).join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch directory");
@@ -307,8 +308,17 @@ impl Drop for Daemon {
 
 /// Writes the config file that the daemons under test read (`--config`, and `kya reload`).
 fn write_config(config: &str) {
-    std::fs::create_dir_all(SCRATCH).expect("scratch");
+    scratch_root();
     std::fs::write(config_path(), config).expect("write config");
+}
+
+/// Creates `SCRATCH` open to every user (tests switch to other uids inside it) before anything
+/// else can: the daemon creates its state directory there with a private umask.
+fn scratch_root() {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(SCRATCH).expect("create the scratch directory");
+    std::fs::set_permissions(SCRATCH, std::fs::Permissions::from_mode(0o755))
+        .expect("open the scratch directory to every user");
 }
 
 /// The file the daemons under test read their config from.
@@ -396,6 +406,7 @@ fn spawn_fresh(args: &[String]) -> Child {
 
 /// Starts `kya-agent ARGS --state-dir STATE_DIR`; returns once `kya ps` answers.
 fn spawn(args: &[String]) -> Child {
+    scratch_root();
     let mut child = Command::new(bin("kya-agent"))
         .args(args)
         .args(["--state-dir", STATE_DIR])
