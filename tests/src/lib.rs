@@ -16,6 +16,7 @@ use std::{
 };
 
 use serde::Deserialize;
+use serde_json::json;
 
 /// Where the daemon under test serves its control socket.
 pub const SOCKET: &str = "/run/kya/kya.sock";
@@ -107,12 +108,14 @@ impl Daemon {
     #[must_use]
     pub fn start(config: &str) -> Self {
         let daemon = Self::shared(config);
-        for grant in listed(&["grants"]) {
-            let id = grant["id"].as_str().expect("grant id");
-            succeed(
-                &kya(&["revoke", id]),
-                "kya revoke of an earlier test's grant",
-            );
+        // Straight to the control socket, as `kya grants` and `kya revoke` would ask: one
+        // process start less per grant.
+        for grant in control(&json!({ "request": "grants" }))["grants"]
+            .as_array()
+            .expect("grants")
+        {
+            let answer = control(&json!({ "request": "revoke", "grant": grant["id"] }));
+            assert_eq!(answer["response"], "revoked", "revoking {grant}: {answer}");
         }
         mark_earlier_records();
         daemon
@@ -123,9 +126,10 @@ impl Daemon {
     #[must_use]
     pub fn start_clean(config: &str) -> Self {
         let daemon = Self::start(config);
-        for request in listed(&["pending"]) {
-            let id = request["id"].as_str().expect("request id");
-            succeed(&kya(&["deny", id]), "kya deny of an earlier test's request");
+        let pending = control(&json!({ "request": "pending" }));
+        for request in pending["requests"].as_array().expect("requests") {
+            let answer = control(&json!({ "request": "deny", "id": request["id"] }));
+            assert_eq!(answer["response"], "denied", "denying {request}: {answer}");
         }
         mark_earlier_records();
         daemon
@@ -334,22 +338,17 @@ fn config_args() -> Vec<String> {
     ]
 }
 
-/// The JSON list that `kya ARGS --json` prints.
-fn listed(args: &[&str]) -> Vec<serde_json::Value> {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let output = kya(&all);
-    succeed(&output, &format!("kya {}", all.join(" ")));
-    serde_json::from_slice(&output.stdout).expect("kya prints a JSON list")
-}
-
-fn succeed(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+/// Sends one request to the daemon's control socket (as root, outside any agent) and returns
+/// its answer: what the `kya` commands do, without starting a process each time.
+fn control(request: &serde_json::Value) -> serde_json::Value {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(SOCKET).expect("kya-agent answers");
+    stream
+        .write_all(format!("{request}\n").as_bytes())
+        .expect("send the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    serde_json::from_str(&answer).unwrap_or_else(|_| panic!("{request}: not JSON: {answer}"))
 }
 
 /// From now on, [`events`] and [`audit_trail`] show only what comes next.
@@ -752,17 +751,7 @@ pub fn events() -> Vec<serde_json::Value> {
 /// The denials after sequence number `after`, asked of the control socket directly: `kya
 /// events` always lists every kept event (up to 4,096), which costs seconds under emulation.
 fn events_after(after: u64) -> Vec<serde_json::Value> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::os::unix::net::UnixStream::connect(SOCKET).expect("kya-agent answers");
-    let request = serde_json::json!({ "request": "events", "after": after });
-    stream
-        .write_all(format!("{request}\n").as_bytes())
-        .expect("send the events request");
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .expect("read the events answer");
-    let answer: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
+    let answer = control(&json!({ "request": "events", "after": after }));
     answer["events"]
         .as_array()
         .unwrap_or_else(|| panic!("no events in the answer: {answer}"))

@@ -25,6 +25,30 @@ fn plant() {
     fs::write(SECRET, "secret\n").unwrap();
 }
 
+/// A scrape once the counters have caught up with the kernel's counts, which the daemon reads
+/// every second: an earlier test's last denials must not land in this test's differences.
+fn settled_scrape() -> HashMap<String, f64> {
+    let counters = |metrics: &HashMap<String, f64>| -> Vec<(String, f64)> {
+        let mut counters: Vec<_> = metrics
+            .iter()
+            .filter(|(series, _)| series.contains("_total{"))
+            .map(|(series, value)| (series.clone(), *value))
+            .collect();
+        counters.sort_by(|a, b| a.0.cmp(&b.0));
+        counters
+    };
+    let mut last = scrape();
+    for _ in 0..30 {
+        thread::sleep(Duration::from_millis(1_200));
+        let now = scrape();
+        if counters(&now) == counters(&last) {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the counters kept moving with no test running");
+}
+
 /// `GET /metrics`, checked for the text format, as series → value.
 fn scrape() -> HashMap<String, f64> {
     let mut stream = TcpStream::connect(ENDPOINT).expect("metrics endpoint");
@@ -117,7 +141,7 @@ fn metrics_count_denials_grants_and_processes_exactly() {
     let fixture = Fixture::new();
     plant();
     let _daemon = Daemon::start_clean(&fixture.config);
-    let before = scrape();
+    let before = settled_scrape();
     for _ in 0..5 {
         assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
     }
@@ -196,7 +220,7 @@ fn a_flood_loses_events_but_never_a_count() {
     let fixture = Fixture::new();
     plant();
     let daemon = Daemon::start_clean(&fixture.config);
-    let before = scrape();
+    let before = settled_scrape();
     // With the daemon frozen nothing drains the ring buffer: the agent's budget, then the ring
     // buffer itself, drop most of the flood's events.
     daemon.signal(Signal::SIGSTOP);
@@ -260,7 +284,7 @@ fn another_agents_request_is_approved_promptly_during_a_flood() {
         .collect();
 
     let baseline = approve_ops_request(&fixture, "9090");
-    let before = scrape();
+    let before = settled_scrape();
     let mut flooder = Command::new(&fixture.coder_exe)
         .args(["flood-open", SECRET, "1000000000"])
         .stdout(Stdio::null())
