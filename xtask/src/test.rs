@@ -173,10 +173,13 @@ fn report(unit: &Tally, results: &[(Kernel, Tally)], elapsed: Duration) -> Tally
                 .map(|(_, took)| *took)
                 .sum::<Duration>()
                 / u32::try_from(tally.durations.len()).unwrap_or(u32::MAX);
+            let mut sorted: Vec<Duration> = tally.durations.iter().map(|(_, took)| *took).collect();
+            sorted.sort();
             println!(
-                "  {} tests timed, {:.1} s on average; slowest: {}",
+                "  {} tests timed, {:.1} s on average, {:.1} s the median; slowest: {}",
                 tally.durations.len(),
                 average.as_secs_f64(),
+                sorted[sorted.len() / 2].as_secs_f64(),
                 tally.slowest().join(", ")
             );
         }
