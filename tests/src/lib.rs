@@ -358,8 +358,7 @@ fn mark_earlier_records() {
 }
 
 /// The file where the daemons under test keep their audit trail.
-#[must_use]
-pub fn audit_path() -> PathBuf {
+fn audit_path() -> PathBuf {
     Path::new(STATE_DIR).join("audit.jsonl")
 }
 
@@ -457,6 +456,15 @@ pub fn unload() {
         "kya-agent unload failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// How many loaded BPF programs are called `name` (kya names each after its hook).
+#[must_use]
+pub fn programs_named(name: &str) -> usize {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|program| program.name_as_str() == Some(name))
+        .count()
 }
 
 /// Runs `kya ARGS` and returns its output.

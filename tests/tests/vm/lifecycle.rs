@@ -8,7 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kya_tests::{Daemon, EPERM, Fixture, Probe, eventually, kya, op, op_exe, require_vm};
+use kya_tests::{
+    Daemon, EPERM, Fixture, Probe, eventually, kya, op, op_exe, programs_named, require_vm,
+};
 
 const SECRET: &str = "/home/alice/.aws/credentials";
 const KUBE: &str = "/root/.kube/config";
@@ -18,14 +20,6 @@ fn plant() {
         fs::create_dir_all(Path::new(path).parent().unwrap()).unwrap();
         fs::write(path, "secret\n").unwrap();
     }
-}
-
-/// How many loaded BPF programs are called `name`.
-fn programs_named(name: &str) -> usize {
-    aya::programs::loaded_programs()
-        .filter_map(Result::ok)
-        .filter(|program| program.name_as_str() == Some(name))
-        .count()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! grant activity, a flood that loses events (counted) without losing a single count, and
 //! another agent's request approved as promptly as ever during a flood.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fs,
     io::{Read as _, Write as _},
     net::{TcpListener, TcpStream},
@@ -28,14 +28,12 @@ fn plant() {
 /// A scrape once the counters have caught up with the kernel's counts, which the daemon reads
 /// every second: an earlier test's last denials must not land in this test's differences.
 fn settled_scrape() -> HashMap<String, f64> {
-    let counters = |metrics: &HashMap<String, f64>| -> Vec<(String, f64)> {
-        let mut counters: Vec<_> = metrics
+    let counters = |metrics: &HashMap<String, f64>| -> BTreeMap<String, f64> {
+        metrics
             .iter()
             .filter(|(series, _)| series.contains("_total{"))
             .map(|(series, value)| (series.clone(), *value))
-            .collect();
-        counters.sort_by(|a, b| a.0.cmp(&b.0));
-        counters
+            .collect()
     };
     let mut last = scrape();
     for _ in 0..30 {

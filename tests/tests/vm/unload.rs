@@ -4,7 +4,9 @@
 //! a daemon again.
 use std::{fs, path::Path, time::Duration};
 
-use kya_tests::{Daemon, EPERM, Fixture, eventually, kya, kya_agent, op, op_exe, require_vm};
+use kya_tests::{
+    Daemon, EPERM, Fixture, eventually, kya, kya_agent, op, op_exe, programs_named, require_vm,
+};
 
 const SECRET: &str = "/home/alice/.aws/credentials";
 const PINS: &str = "/sys/fs/bpf/kya";
@@ -12,14 +14,6 @@ const PINS: &str = "/sys/fs/bpf/kya";
 fn plant() {
     fs::create_dir_all(Path::new(SECRET).parent().unwrap()).unwrap();
     fs::write(SECRET, "secret\n").unwrap();
-}
-
-/// How many loaded BPF programs are called `name`.
-fn programs_named(name: &str) -> usize {
-    aya::programs::loaded_programs()
-        .filter_map(Result::ok)
-        .filter(|program| program.name_as_str() == Some(name))
-        .count()
 }
 
 #[test]
