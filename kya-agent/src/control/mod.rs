@@ -1,4 +1,4 @@
-//! The control socket: the protocol, the daemon's server side and the CLI's client side.
+//! The control socket's contract: the protocol both sides speak and the CLI's client. The
+//! daemon's server side is `daemon::control_server`.
 pub mod client;
 pub mod protocol;
-pub mod server;

@@ -1,5 +1,6 @@
 //! The daemon: loads the kernel programs, applies the config, adopts running agents and
 //! serves the control socket until it is told to stop.
+mod control_server;
 mod event_reader;
 mod file_watch;
 pub mod grant_service;
@@ -24,6 +25,7 @@ use kya_common::programs::LSM_HOOKS;
 use tokio::{net::UnixListener, signal::unix::SignalKind};
 
 use self::{
+    control_server::ServerState,
     grant_service::{GrantHandle, GrantService, GrantThread},
     kernel_task::KernelHandle,
     live_config::LiveConfig,
@@ -31,7 +33,6 @@ use self::{
 };
 use crate::{
     config::{Config, ConfigErrors},
-    control::server::{self, ServerState},
     error_chain,
     events::EventLog,
     files::tables::{FileTables, OwnFiles},
@@ -390,7 +391,7 @@ async fn serve_until_signal(socket: &Path, state: Arc<ServerState>) -> Result<()
         }
     };
     let result = tokio::select! {
-        result = server::serve(listener, state) => result.map_err(|source| DaemonError::Socket {
+        result = control_server::serve(listener, state) => result.map_err(|source| DaemonError::Socket {
             path: socket.to_owned(),
             source,
         }),

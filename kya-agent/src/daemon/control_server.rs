@@ -14,12 +14,12 @@ use tokio::{
     net::{UnixListener, UnixStream},
 };
 
-use super::protocol::{AgentStatus, HookState, MAX_REQUEST_BYTES, Request, Response, StatusView};
+use super::{
+    grant_service::GrantHandle, kernel_task::KernelHandle, live_config::LiveConfig,
+    reload::Reloader,
+};
 use crate::{
-    daemon::{
-        grant_service::GrantHandle, kernel_task::KernelHandle, live_config::LiveConfig,
-        reload::Reloader,
-    },
+    control::protocol::{AgentStatus, HookState, MAX_REQUEST_BYTES, Request, Response, StatusView},
     events::EventLog,
     grants::authority::Caller,
     tagging::listing,
