@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod events;
 pub mod files;
 pub mod grants;
+pub mod identity;
 pub mod kernel;
 pub mod metrics;
 pub mod network;

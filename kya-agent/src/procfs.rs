@@ -2,13 +2,12 @@
 //! that were already running when it started, and to describe tagged ones.
 use std::{
     fs, io,
-    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
 
 use kya_common::tag::InodeKey;
 
-use crate::paths::PROC;
+use crate::{identity::identity_of, paths::PROC};
 
 /// One running process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,25 +84,6 @@ pub fn exe_path(pid: u32) -> Option<PathBuf> {
     fs::read_link(Path::new(PROC).join(pid.to_string()).join("exe")).ok()
 }
 
-/// A file's identity as the kernel programs see it (following symlinks).
-pub fn identity_of(path: &Path) -> io::Result<InodeKey> {
-    let metadata = fs::metadata(path)?;
-    Ok(InodeKey {
-        ino: metadata.ino(),
-        dev: kernel_dev(metadata.dev()),
-        padding: 0,
-    })
-}
-
-/// Converts a user-space `st_dev` into the kernel's internal `dev_t` (`major << 20 | minor`),
-/// which is what `super_block.s_dev` holds.
-#[must_use]
-pub fn kernel_dev(st_dev: u64) -> u32 {
-    let major = libc::major(st_dev);
-    let minor = libc::minor(st_dev);
-    (major << 20) | (minor & 0xf_ffff)
-}
-
 /// The unsigned numbers after `key` on its line of `/proc/PID/status`.
 fn status_field(status: &str, key: &str) -> Option<Vec<u32>> {
     let line = status.lines().find(|line| line.starts_with(key))?;
@@ -140,16 +120,6 @@ mod tests {
         let text = "12:cpu,cpuacct:/x\n0::/agents/coder\n";
         assert_eq!(cgroup_v2_path(text).as_deref(), Some("/agents/coder"));
         assert_eq!(cgroup_v2_path("1:name=systemd:/\n"), None);
-    }
-
-    #[test]
-    fn kernel_dev_matches_the_kernel_encoding() {
-        // 8:1 (sda1) in glibc's encoding is 0x801; the kernel keeps it as 8 << 20 | 1.
-        assert_eq!(kernel_dev(libc::makedev(8, 1)), (8 << 20) | 1);
-        assert_eq!(
-            kernel_dev(libc::makedev(259, 70_000)),
-            (259 << 20) | 0x1_1170
-        );
     }
 
     #[test]

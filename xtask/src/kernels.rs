@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{apt::Apt, cmd, setup};
+use crate::{apt::Apt, cmd, progress};
 
 /// A kernel series: packages are named `<prefix><number><suffix>`, newest = highest number.
 pub struct Series {
@@ -21,7 +21,7 @@ pub struct Series {
 }
 
 /// The kernels tests run on, oldest first: Debian 12's own kernel and its backported 6.12,
-/// whose struct layouts differ (see KERNEL-TESTING.md, "Rust eBPF has no CO-RE").
+/// whose struct layouts differ (Rust eBPF has no CO-RE: see the README's "How tagging works in the kernel").
 pub const SERIES: [Series; 2] = [
     Series {
         label: "6.1",
@@ -98,7 +98,7 @@ fn ensure_series(series: &Series, apt: &mut Apt, dir: &Path) -> Result<Kernel> {
     let what = format!("kernel {} ({package})", series.label);
 
     if vmlinuz.is_file() {
-        setup::present(&what);
+        progress::present(&what);
     } else {
         // Extract next to the final directory and rename it into place, so an interrupted
         // download never looks like a kernel that is present.
@@ -121,7 +121,7 @@ fn ensure_series(series: &Series, apt: &mut Apt, dir: &Path) -> Result<Kernel> {
             fs::remove_dir_all(&extracted)?;
         }
         fs::rename(&partial, &extracted)?;
-        setup::installed(&what);
+        progress::installed(&what);
     }
 
     let link_dir = dir.join(series.label);

@@ -9,6 +9,7 @@ mod deb;
 mod initramfs;
 mod install;
 mod kernels;
+mod progress;
 mod run;
 mod setup;
 mod test;

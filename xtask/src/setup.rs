@@ -10,7 +10,12 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use crate::{apt::Apt, cmd, kernels, kernels::Kernel};
+use crate::{
+    apt::Apt,
+    cmd, kernels,
+    kernels::Kernel,
+    progress::{installed, present},
+};
 
 /// Where setup keeps what it downloads or builds, relative to `$HOME`. Not under /tmp:
 /// bpf-linker keeps an rpath into it, and the kernels are worth keeping across reboots.
@@ -49,14 +54,6 @@ impl Setup {
 pub fn cache_dir() -> Result<PathBuf> {
     let home = std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set"))?;
     Ok(Path::new(&home).join(CACHE_DIR))
-}
-
-pub fn present(what: &str) {
-    println!("already present: {what}");
-}
-
-pub fn installed(what: &str) {
-    println!("installed: {what}");
 }
 
 pub fn run() -> Result<Setup> {

@@ -7,8 +7,8 @@
 use std::io::{self, BufRead};
 
 use super::{
+    problem::{Problem, ProblemKind},
     record::{AuditHead, ZERO_HASH, line_hash, parse_line},
-    verify::{Problem, ProblemKind},
 };
 
 /// One line of the file, without its newline.

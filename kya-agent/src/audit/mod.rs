@@ -6,6 +6,7 @@
 //! intact; the daemon keeps the last [`AuditHead`] in its state file to catch that.
 //!
 //! - `record`: what a line holds, and how it is hashed and read back.
+//! - `problem`: what can be wrong with a trail, in the words a reader needs.
 //! - `chain`: reading the file line by line and checking each line against the one before.
 //! - `log`: [`AuditLog`], the writer, and [`read_records`] for replay at start-up.
 //! - `verify`: [`verify`], the full check behind `kya audit verify`.
@@ -13,6 +14,7 @@
 mod chain;
 mod error;
 mod log;
+mod problem;
 mod record;
 mod verify;
 
@@ -22,6 +24,7 @@ mod tests;
 pub use self::{
     error::AuditError,
     log::{AuditLog, read_records},
+    problem::{Problem, ProblemKind},
     record::{AuditHead, AuditRecord, LineProblem, RESERVED_KEYS, ZERO_HASH, line_hash},
-    verify::{Anchor, Problem, ProblemKind, VerifyReport, read_anchor, verify},
+    verify::{Anchor, VerifyReport, read_anchor, verify},
 };

@@ -4,8 +4,12 @@
 //!   kernel matches itself (ssh private keys, dotenv files).
 //! - `homes`: the home directories that `~/` expands to.
 //! - `plan`: the catalogue and every agent's `[agents.files]` expanded to concrete paths.
+//! - `tables`: the plan resolved against this host's filesystem into the kernel's rule tables.
+//! - `protection`: whether a file is protected from an agent, decided over those tables exactly
+//!   as the kernel decides it (for grants and events; the kernel stays the only enforcer).
 //!
-//! Everything here is pure but [`system_homes`]; turning the plan into inodes is the loader's.
+//! `catalogue` and `plan` are pure; `homes` reads the user database and `tables` and
+//! `protection` read the filesystem.
 
 mod catalogue;
 mod homes;

@@ -13,7 +13,7 @@ use kya_common::protect::{
 };
 
 use super::tables::FileTables;
-use crate::procfs::kernel_dev;
+use crate::identity::kernel_dev;
 
 /// Whether the file at `path` (symlinks followed) is protected from `agent`.
 pub fn is_protected(tables: &FileTables, agent: u32, path: &Path) -> io::Result<bool> {

@@ -14,8 +14,8 @@ use kya_common::protect::{
 use super::plan::{PlannedPath, ProtectionPlan, Scope, Why};
 use crate::{
     config::{Config, PathPattern},
+    identity::kernel_dev,
     network::BUILTIN_SOCKETS,
-    procfs::kernel_dev,
 };
 
 /// Files registered by identity below one protected tree, at most: enough for credential

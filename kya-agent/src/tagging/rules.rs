@@ -11,9 +11,10 @@ use kya_common::tag::{InodeKey, MatchReason, TaskTag, origin};
 
 use crate::{
     config::{AgentId, Config},
+    identity,
     kernel::KernelRules,
     paths::CGROUP2_ROOT,
-    procfs::{self, ProcessInfo},
+    procfs::ProcessInfo,
 };
 
 /// Which kind of rule.
@@ -69,7 +70,7 @@ pub fn compile_with_cgroup_root(config: &Config, cgroup_root: &Path) -> Compiled
         let name = agent.name().to_owned();
         for exe in agent.rules().exe() {
             let shown = exe.display().to_string();
-            let outcome = match procfs::identity_of(exe) {
+            let outcome = match identity::identity_of(exe) {
                 Err(error) => Err(format!(
                     "cannot resolve ({error}); the rule matches nothing until the file exists and \
                      the config is reloaded"

@@ -18,7 +18,7 @@ use crate::{
         duration, parse_label,
         state::Actor,
     },
-    procfs::kernel_dev,
+    identity::kernel_dev,
 };
 
 /// Longest reason kept with a grant.

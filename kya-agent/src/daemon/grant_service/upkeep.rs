@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use kya_common::grant::{Grant, flag};
+use nix::time::{ClockId, clock_gettime};
 
 use super::{GrantService, views};
 use crate::{
@@ -188,12 +189,8 @@ fn boot_time_at(at_ms: u64) -> u64 {
 }
 
 fn boot_time_now() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec for the call to fill.
-    let result = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &raw mut now) };
-    assert_eq!(result, 0, "CLOCK_BOOTTIME is always available on Linux");
-    u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
+    let now = clock_gettime(ClockId::CLOCK_BOOTTIME)
+        .expect("CLOCK_BOOTTIME is always available on Linux");
+    u64::try_from(now.tv_sec()).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(now.tv_nsec()).unwrap_or(0)
 }
