@@ -15,11 +15,14 @@ use tokio::{
 };
 
 use super::{
-    grant_service::GrantHandle, kernel_task::KernelHandle, live_config::LiveConfig,
+    grant_service::GrantHandle,
+    kernel_task::{KernelCallError, KernelHandle},
+    live_config::LiveConfig,
     reload::Reloader,
 };
 use crate::{
     control::protocol::{AgentStatus, HookState, MAX_REQUEST_BYTES, Request, Response, StatusView},
+    error_chain,
     events::EventLog,
     grants::authority::Caller,
     tagging::listing,
@@ -77,12 +80,19 @@ fn error(message: String) -> Response {
     Response::Error { message }
 }
 
+/// What the caller reads when the kernel thread could not do `what`.
+fn kernel_error(what: &str, failed: &KernelCallError) -> Response {
+    match failed {
+        KernelCallError::Gone => error(failed.to_string()),
+        KernelCallError::Kernel(_) => error(format!("{what}: {}", error_chain(failed))),
+    }
+}
+
 async fn handle_request(request: Request, who: Caller, state: &ServerState) -> Response {
     let caller = who.pid;
     let records = match state.kernel.tagged_tasks().await {
-        Ok(Ok(records)) => records,
-        Ok(Err(message)) => return error(format!("listing tagged tasks failed: {message}")),
-        Err(gone) => return error(gone.to_string()),
+        Ok(records) => records,
+        Err(failed) => return kernel_error("listing tagged tasks failed", &failed),
     };
     if let Some(record) = records.iter().find(|record| record.tgid == caller) {
         let agent = listing::describe(&[*record], &state.config.current())
@@ -115,9 +125,8 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
 /// `kya status`: the daemon's own view, from the kernel and the grant service.
 async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) -> Response {
     let events_lost = match state.kernel.stats().await {
-        Ok(Ok(stats)) => stats.events_lost,
-        Ok(Err(message)) => return error(format!("reading the kernel's counts failed: {message}")),
-        Err(gone) => return error(gone.to_string()),
+        Ok(stats) => stats.events_lost,
+        Err(failed) => return kernel_error("reading the kernel's counts failed", &failed),
     };
     let Response::Grants { grants } = state.grants.call(Request::Grants {}, who.clone()).await
     else {
@@ -185,14 +194,12 @@ async fn run(agent_name: &str, caller: u32, state: &ServerState) -> Response {
         ));
     };
     let tag = TaskTag::new(agent.id().get(), MatchReason::Run, origin::MATCHED);
-    match state.kernel.tag(BTreeMap::from([(caller, tag)])).await {
-        Ok(Ok(())) => {}
-        Ok(Err(message)) => return error(format!("tagging process {caller} failed: {message}")),
-        Err(gone) => return error(gone.to_string()),
+    if let Err(failed) = state.kernel.tag(BTreeMap::from([(caller, tag)])).await {
+        return kernel_error(&format!("tagging process {caller} failed"), &failed);
     }
     // Confirm from the kernel itself: the caller must not run its command untagged.
     let confirmed = match state.kernel.tagged_tasks().await {
-        Ok(Ok(records)) => records
+        Ok(records) => records
             .iter()
             .any(|record| record.tgid == caller && record.tag.agent == tag.agent),
         _ => false,

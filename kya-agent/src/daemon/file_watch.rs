@@ -12,11 +12,12 @@ use std::{
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use super::{
-    kernel_task::{KernelHandle, Update},
+    kernel_task::{KernelCallError, KernelHandle, Update},
     live_config::LiveConfig,
 };
 use crate::{
     config::Config,
+    error_chain,
     files::{
         self,
         tables::{self, FileTables, OwnFiles},
@@ -123,7 +124,7 @@ impl Watcher {
                     .kernel
                     .set_file_tables_blocking(next.clone(), generation)
                 {
-                    Ok(Ok(Update::Applied)) => {
+                    Ok(Update::Applied) => {
                         self.published
                             .write()
                             .expect("file tables lock")
@@ -136,12 +137,12 @@ impl Watcher {
                         current = next;
                         break;
                     }
-                    Ok(Ok(Update::Stale)) => {}
-                    Ok(Err(message)) => {
-                        tracing::error!(error = %message, "updating protected files in the kernel failed; the previous rules stay");
+                    Ok(Update::Stale) => {}
+                    Err(KernelCallError::Gone) => return,
+                    Err(error) => {
+                        tracing::error!(error = %error_chain(&error), "updating protected files in the kernel failed; the previous rules stay");
                         break;
                     }
-                    Err(_) => return,
                 }
             }
         }

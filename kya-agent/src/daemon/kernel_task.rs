@@ -9,9 +9,8 @@ use kya_common::tag::{TaggedTaskRecord, TaskTag};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    error_chain,
     files::tables::FileTables,
-    kernel::{Kernel, KernelGrant, KernelStats, Policy},
+    kernel::{Kernel, KernelError, KernelGrant, KernelStats, Policy},
     network::table::NetTable,
     tagging::{adopt, rules::CompiledRules},
 };
@@ -25,22 +24,25 @@ pub enum Update {
     Stale,
 }
 
+/// Where the kernel thread sends a command's outcome.
+type Reply<T> = oneshot::Sender<Result<T, KernelError>>;
+
 /// Commands the kernel thread carries out.
 enum Command {
-    TaggedTasks(oneshot::Sender<Result<Vec<TaggedTaskRecord>, String>>),
+    TaggedTasks(Reply<Vec<TaggedTaskRecord>>),
     Tag {
         processes: BTreeMap<u32, TaskTag>,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: Reply<()>,
     },
     SetFileTables {
         tables: Box<FileTables>,
         generation: u64,
-        reply: oneshot::Sender<Result<Update, String>>,
+        reply: Reply<Update>,
     },
     SetNetTable {
         table: Box<NetTable>,
         generation: u64,
-        reply: oneshot::Sender<Result<Update, String>>,
+        reply: Reply<Update>,
     },
     /// Put a whole config's policy in force as `generation`, then tag the running processes
     /// its rules match; the reply is how many were tagged.
@@ -48,20 +50,20 @@ enum Command {
         policy: Box<Policy>,
         rules: Box<CompiledRules>,
         generation: u64,
-        reply: oneshot::Sender<Result<usize, String>>,
+        reply: Reply<usize>,
     },
     InsertGrant {
         grant: Box<KernelGrant>,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: Reply<()>,
     },
     RemoveGrant {
         id: u32,
         keep_opened: bool,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: Reply<()>,
     },
-    UnspentOnceGrants(oneshot::Sender<Result<HashSet<u32>, String>>),
-    GrantIds(oneshot::Sender<Result<HashSet<u32>, String>>),
-    Stats(oneshot::Sender<Result<KernelStats, String>>),
+    UnspentOnceGrants(Reply<HashSet<u32>>),
+    GrantIds(Reply<HashSet<u32>>),
+    Stats(Reply<KernelStats>),
     /// Drop the kernel programs (detaching them) and end the thread.
     Shutdown,
 }
@@ -72,75 +74,58 @@ pub struct KernelHandle {
     commands: mpsc::Sender<Command>,
 }
 
-/// The kernel thread is gone (it only stops when the daemon shuts down).
+/// Why a command to the kernel thread did not succeed.
 #[derive(Debug, thiserror::Error)]
-#[error("the daemon's kernel thread has stopped")]
-pub struct KernelGone;
+pub enum KernelCallError {
+    /// The kernel thread is gone (it only stops when the daemon shuts down).
+    #[error("the daemon's kernel thread has stopped")]
+    Gone,
+    /// The kernel thread carried the command out and the kernel refused it.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+}
 
 impl KernelHandle {
     /// Every tagged task now.
-    pub async fn tagged_tasks(&self) -> Result<Result<Vec<TaggedTaskRecord>, String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::TaggedTasks(reply)).await?;
-        answer.await.map_err(|_| KernelGone)
+    pub async fn tagged_tasks(&self) -> Result<Vec<TaggedTaskRecord>, KernelCallError> {
+        self.call(Command::TaggedTasks).await
     }
 
     /// Tags every thread of the given processes.
-    pub async fn tag(
-        &self,
-        processes: BTreeMap<u32, TaskTag>,
-    ) -> Result<Result<(), String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Tag { processes, reply }).await?;
-        answer.await.map_err(|_| KernelGone)
+    pub async fn tag(&self, processes: BTreeMap<u32, TaskTag>) -> Result<(), KernelCallError> {
+        self.call(|reply| Command::Tag { processes, reply }).await
     }
 
     /// Puts a grant in force.
-    pub async fn insert_grant(&self, grant: KernelGrant) -> Result<Result<(), String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::InsertGrant {
-            grant: Box::new(grant),
-            reply,
-        })
-        .await?;
-        answer.await.map_err(|_| KernelGone)
+    pub async fn insert_grant(&self, grant: KernelGrant) -> Result<(), KernelCallError> {
+        let grant = Box::new(grant);
+        self.call(|reply| Command::InsertGrant { grant, reply })
+            .await
     }
 
     /// Ends a grant at once; see `Kernel::remove_grant` for `keep_opened`.
-    pub async fn remove_grant(
-        &self,
-        id: u32,
-        keep_opened: bool,
-    ) -> Result<Result<(), String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::RemoveGrant {
+    pub async fn remove_grant(&self, id: u32, keep_opened: bool) -> Result<(), KernelCallError> {
+        self.call(|reply| Command::RemoveGrant {
             id,
             keep_opened,
             reply,
         })
-        .await?;
-        answer.await.map_err(|_| KernelGone)
+        .await
     }
 
     /// Ids of single-use grants the kernel has not spent.
-    pub async fn unspent_once_grants(&self) -> Result<Result<HashSet<u32>, String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::UnspentOnceGrants(reply)).await?;
-        answer.await.map_err(|_| KernelGone)
+    pub async fn unspent_once_grants(&self) -> Result<HashSet<u32>, KernelCallError> {
+        self.call(Command::UnspentOnceGrants).await
     }
 
     /// Ids of the grants with keys in the kernel.
-    pub async fn grant_ids(&self) -> Result<Result<HashSet<u32>, String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::GrantIds(reply)).await?;
-        answer.await.map_err(|_| KernelGone)
+    pub async fn grant_ids(&self) -> Result<HashSet<u32>, KernelCallError> {
+        self.call(Command::GrantIds).await
     }
 
     /// Every count and map size, for the metrics.
-    pub async fn stats(&self) -> Result<Result<KernelStats, String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Stats(reply)).await?;
-        answer.await.map_err(|_| KernelGone)
+    pub async fn stats(&self) -> Result<KernelStats, KernelCallError> {
+        self.call(Command::Stats).await
     }
 
     /// Puts `policy` in force as config generation `generation` (see `Kernel::apply_policy`)
@@ -151,16 +136,15 @@ impl KernelHandle {
         policy: Policy,
         rules: CompiledRules,
         generation: u64,
-    ) -> Result<Result<usize, String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::ApplyPolicy {
-            policy: Box::new(policy),
-            rules: Box::new(rules),
+    ) -> Result<usize, KernelCallError> {
+        let (policy, rules) = (Box::new(policy), Box::new(rules));
+        self.call(|reply| Command::ApplyPolicy {
+            policy,
+            rules,
             generation,
             reply,
         })
-        .await?;
-        answer.await.map_err(|_| KernelGone)
+        .await
     }
 
     /// Replaces the file protection rules, computed from config generation `generation`;
@@ -169,16 +153,13 @@ impl KernelHandle {
         &self,
         tables: FileTables,
         generation: u64,
-    ) -> Result<Result<Update, String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .blocking_send(Command::SetFileTables {
-                tables: Box::new(tables),
-                generation,
-                reply,
-            })
-            .map_err(|_| KernelGone)?;
-        answer.blocking_recv().map_err(|_| KernelGone)
+    ) -> Result<Update, KernelCallError> {
+        let tables = Box::new(tables);
+        self.call_blocking(|reply| Command::SetFileTables {
+            tables,
+            generation,
+            reply,
+        })
     }
 
     /// Replaces the network allowlist, computed from config generation `generation`;
@@ -187,16 +168,13 @@ impl KernelHandle {
         &self,
         table: NetTable,
         generation: u64,
-    ) -> Result<Result<Update, String>, KernelGone> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .blocking_send(Command::SetNetTable {
-                table: Box::new(table),
-                generation,
-                reply,
-            })
-            .map_err(|_| KernelGone)?;
-        answer.blocking_recv().map_err(|_| KernelGone)
+    ) -> Result<Update, KernelCallError> {
+        let table = Box::new(table);
+        self.call_blocking(|reply| Command::SetNetTable {
+            table,
+            generation,
+            reply,
+        })
     }
 
     /// Detaches everything and ends the kernel thread, whoever else still holds a handle.
@@ -204,8 +182,31 @@ impl KernelHandle {
         let _ = self.commands.blocking_send(Command::Shutdown);
     }
 
-    async fn send(&self, command: Command) -> Result<(), KernelGone> {
-        self.commands.send(command).await.map_err(|_| KernelGone)
+    /// Sends the command that `command` makes around a reply channel, and waits for the reply.
+    async fn call<T>(
+        &self,
+        command: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, KernelCallError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| KernelCallError::Gone)?;
+        Ok(answer.await.map_err(|_| KernelCallError::Gone)??)
+    }
+
+    /// [`Self::call`] from a plain thread.
+    fn call_blocking<T>(
+        &self,
+        command: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, KernelCallError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .blocking_send(command(reply))
+            .map_err(|_| KernelCallError::Gone)?;
+        Ok(answer
+            .blocking_recv()
+            .map_err(|_| KernelCallError::Gone)??)
     }
 }
 
@@ -222,7 +223,7 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
             while let Some(command) = inbox.blocking_recv() {
                 match command {
                     Command::TaggedTasks(reply) => {
-                        let _ = reply.send(kernel.tagged_tasks().map_err(|e| error_chain(&e)));
+                        let _ = reply.send(kernel.tagged_tasks());
                     }
                     Command::Shutdown => break,
                     Command::SetNetTable {
@@ -254,13 +255,11 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                         enforced = generation;
                         let result = kernel
                             .apply_policy(&policy)
-                            .and_then(|()| adopt::adopt_existing(&mut kernel, &rules))
-                            .map_err(|e| error_chain(&e));
+                            .and_then(|()| adopt::adopt_existing(&mut kernel, &rules));
                         let _ = reply.send(result);
                     }
                     Command::InsertGrant { grant, reply } => {
-                        let _ =
-                            reply.send(kernel.insert_grant(&grant).map_err(|e| error_chain(&e)));
+                        let _ = reply.send(kernel.insert_grant(&grant));
                     }
                     Command::RemoveGrant {
                         id,
@@ -268,21 +267,19 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                         reply,
                     } => {
                         let result = kernel.remove_grant(id, keep_opened);
-                        let _ = reply.send(result.map_err(|e| error_chain(&e)));
+                        let _ = reply.send(result);
                     }
                     Command::UnspentOnceGrants(reply) => {
-                        let _ =
-                            reply.send(kernel.unspent_once_grants().map_err(|e| error_chain(&e)));
+                        let _ = reply.send(kernel.unspent_once_grants());
                     }
                     Command::GrantIds(reply) => {
-                        let _ = reply.send(kernel.grant_ids().map_err(|e| error_chain(&e)));
+                        let _ = reply.send(kernel.grant_ids());
                     }
                     Command::Stats(reply) => {
-                        let _ = reply.send(kernel.stats().map_err(|e| error_chain(&e)));
+                        let _ = reply.send(kernel.stats());
                     }
                     Command::Tag { processes, reply } => {
-                        let result = adopt::tag_processes(&mut kernel, &processes)
-                            .map_err(|e| error_chain(&e));
+                        let result = adopt::tag_processes(&mut kernel, &processes);
                         let _ = reply.send(result);
                     }
                 }
@@ -296,12 +293,10 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
 fn unless_stale(
     generation: u64,
     enforced: u64,
-    write: impl FnOnce() -> Result<(), crate::kernel::KernelError>,
-) -> Result<Update, String> {
+    write: impl FnOnce() -> Result<(), KernelError>,
+) -> Result<Update, KernelError> {
     if generation != enforced {
         return Ok(Update::Stale);
     }
-    write()
-        .map(|()| Update::Applied)
-        .map_err(|e| error_chain(&e))
+    write().map(|()| Update::Applied)
 }

@@ -5,9 +5,13 @@ use std::{sync::Arc, time::Duration};
 
 use kya_common::{event::DenyKind, maps::CountKey};
 
-use super::{kernel_task::KernelHandle, live_config::LiveConfig};
+use super::{
+    kernel_task::{KernelCallError, KernelHandle},
+    live_config::LiveConfig,
+};
 use crate::{
     config::{AgentId, Config},
+    error_chain,
     metrics::{LossStage, Metrics},
 };
 
@@ -20,12 +24,12 @@ pub async fn run(kernel: KernelHandle, live: Arc<LiveConfig>, metrics: Arc<Metri
     loop {
         ticks.tick().await;
         let stats = match kernel.stats().await {
-            Ok(Ok(stats)) => stats,
-            Ok(Err(message)) => {
-                tracing::error!(error = %message, "reading the kernel's counts for metrics failed");
+            Ok(stats) => stats,
+            Err(KernelCallError::Gone) => return,
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), "reading the kernel's counts for metrics failed");
                 continue;
             }
-            Err(_) => return,
         };
         let config = live.current();
         for (key, total) in &stats.denials {

@@ -8,11 +8,12 @@ use std::{
 };
 
 use super::{
-    kernel_task::{KernelHandle, Update},
+    kernel_task::{KernelCallError, KernelHandle, Update},
     live_config::LiveConfig,
 };
 use crate::{
     config::Config,
+    error_chain,
     network::{
         system_nameservers,
         table::{self, NetTable},
@@ -60,7 +61,7 @@ pub fn spawn(
                         break;
                     }
                     match kernel.set_net_table_blocking(next.clone(), generation) {
-                        Ok(Ok(Update::Applied)) => {
+                        Ok(Update::Applied) => {
                             hosts.write().expect("hosts lock").clone_from(&next.hosts);
                             tracing::info!(
                                 entries = next.entries.len(),
@@ -69,12 +70,12 @@ pub fn spawn(
                             current = next;
                             break;
                         }
-                        Ok(Ok(Update::Stale)) => {}
-                        Ok(Err(message)) => {
-                            tracing::error!(error = %message, "updating the network allowlist failed; the previous one stays");
+                        Ok(Update::Stale) => {}
+                        Err(KernelCallError::Gone) => return,
+                        Err(error) => {
+                            tracing::error!(error = %error_chain(&error), "updating the network allowlist failed; the previous one stays");
                             break;
                         }
-                        Err(_) => return,
                     }
                 }
             }

@@ -7,14 +7,15 @@ use std::{
 
 use super::{
     file_watch::{self, WatchDirs},
-    kernel_task::{KernelGone, KernelHandle},
+    kernel_task::{KernelCallError, KernelHandle},
     live_config::LiveConfig,
     net_refresh::{self, HostNames},
 };
 use crate::{
     config::{Config, ConfigErrors},
+    error_chain,
     files::tables::{FileTables, OwnFiles},
-    kernel::{Policy, PolicyTooLarge},
+    kernel::{KernelError, Policy, PolicyTooLarge},
     metrics::Metrics,
     tagging::rules::{self, CompiledRules},
 };
@@ -35,13 +36,16 @@ pub enum ReloadError {
         path: PathBuf,
     },
     #[error(
-        "the kernel refused the new policy ({message}); the previous config was put back in \
-         force{}",
+        "the kernel refused the new policy ({}); the previous config was put back in force{}",
+        error_chain(.refused),
         if *.restored { "" } else { ", but that failed too: restart kya-agent" }
     )]
-    Kernel { message: String, restored: bool },
-    #[error("{0}")]
-    Gone(#[from] KernelGone),
+    Kernel {
+        refused: KernelError,
+        restored: bool,
+    },
+    #[error("the daemon's kernel thread has stopped")]
+    Gone,
 }
 
 /// A reload that took effect.
@@ -117,11 +121,7 @@ impl Reloader {
         let generation = previous_generation + 1;
         let file_tables = policy.file_tables.clone();
         let hosts = policy.net_table.hosts.clone();
-        match self
-            .kernel
-            .apply_policy(policy, compiled, generation)
-            .await?
-        {
+        match self.kernel.apply_policy(policy, compiled, generation).await {
             Ok(adopted) => {
                 self.publish(file_tables, hosts, &config);
                 let reloaded = Reloaded {
@@ -140,7 +140,10 @@ impl Reloader {
                 );
                 Ok(reloaded)
             }
-            Err(message) => Err(self.restore(&previous, previous_generation, message).await),
+            Err(KernelCallError::Gone) => Err(ReloadError::Gone),
+            Err(KernelCallError::Kernel(refused)) => {
+                Err(self.restore(&previous, previous_generation, refused).await)
+            }
         }
     }
 
@@ -161,17 +164,23 @@ impl Reloader {
     }
 
     /// Puts the previous config back in force after the kernel refused part of the new one.
-    async fn restore(&self, previous: &Config, generation: u64, message: String) -> ReloadError {
-        tracing::error!(error = %message, "the kernel refused the reloaded config; restoring the previous one");
+    async fn restore(
+        &self,
+        previous: &Config,
+        generation: u64,
+        refused: KernelError,
+    ) -> ReloadError {
+        tracing::error!(error = %error_chain(&refused), "the kernel refused the reloaded config; restoring the previous one");
         let (policy, compiled) =
             tokio::task::block_in_place(|| compile_policy(previous, &self.own));
-        let restored = matches!(
-            self.kernel.apply_policy(policy, compiled, generation).await,
-            Ok(Ok(_))
-        );
+        let restored = self
+            .kernel
+            .apply_policy(policy, compiled, generation)
+            .await
+            .is_ok();
         if !restored {
             tracing::error!("restoring the previous config failed; restart kya-agent");
         }
-        ReloadError::Kernel { message, restored }
+        ReloadError::Kernel { refused, restored }
     }
 }

@@ -23,33 +23,57 @@ impl Caller {
     }
 }
 
+/// Why a caller may not decide for an agent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAllowed {
+    #[error(
+        "{user} (uid {uid}) is the user agent `{agent}` runs as; an agent's own user cannot \
+         decide for it"
+    )]
+    AgentsOwnUser {
+        user: String,
+        uid: u32,
+        agent: String,
+    },
+    #[error(
+        "{user} (uid {uid}) may not decide for agent `{agent}`: its approvers in {config} are \
+         {approvers} (root may always); add the user to `approvers` of that agent to allow it"
+    )]
+    NotAnApprover {
+        user: String,
+        uid: u32,
+        agent: String,
+        /// The config file, as a path to show.
+        config: String,
+        /// The agent's approvers, as a list to show.
+        approvers: String,
+    },
+}
+
 /// Whether `caller` may approve, deny, grant or revoke for `agent`: root or a listed approver,
 /// but never the agent's own user.
-pub fn may_decide(caller: &Caller, agent: &Agent, config: &Config) -> Result<(), String> {
+pub fn may_decide(caller: &Caller, agent: &Agent, config: &Config) -> Result<(), NotAllowed> {
     if agent.rules().uid().contains(&caller.uid) {
-        return Err(format!(
-            "{} (uid {}) is the user agent `{}` runs as; an agent's own user cannot decide for it",
-            caller.user,
-            caller.uid,
-            agent.name()
-        ));
+        return Err(NotAllowed::AgentsOwnUser {
+            user: caller.user.clone(),
+            uid: caller.uid,
+            agent: agent.name().to_owned(),
+        });
     }
     if caller.uid == 0 || agent.may_be_approved_by(&caller.user) {
         return Ok(());
     }
-    let approvers = if agent.approvers().is_empty() {
-        "none listed".to_owned()
-    } else {
-        agent.approvers().join(", ")
-    };
-    Err(format!(
-        "{} (uid {}) may not decide for agent `{}`: its approvers in {} are {approvers} (root \
-         may always); add the user to `approvers` of that agent to allow it",
-        caller.user,
-        caller.uid,
-        agent.name(),
-        config.origin().display(),
-    ))
+    Err(NotAllowed::NotAnApprover {
+        user: caller.user.clone(),
+        uid: caller.uid,
+        agent: agent.name().to_owned(),
+        config: config.origin().display().to_string(),
+        approvers: if agent.approvers().is_empty() {
+            "none listed".to_owned()
+        } else {
+            agent.approvers().join(", ")
+        },
+    })
 }
 
 #[cfg(test)]
@@ -87,12 +111,16 @@ mod tests {
     fn others_and_the_agents_own_user_may_not() {
         let config = config();
         let agent = config.agent_by_name("coder").unwrap();
-        let refused = may_decide(&caller(1002, "mallory"), agent, &config).unwrap_err();
+        let refused = may_decide(&caller(1002, "mallory"), agent, &config)
+            .unwrap_err()
+            .to_string();
         assert!(
             refused.contains("approvers in kya.toml are alice"),
             "{refused}"
         );
-        let own = may_decide(&caller(1001, "alice"), agent, &config).unwrap_err();
+        let own = may_decide(&caller(1001, "alice"), agent, &config)
+            .unwrap_err()
+            .to_string();
         assert!(own.contains("runs as"), "{own}");
     }
 }

@@ -26,16 +26,27 @@ pub fn grant_label(id: u32) -> String {
     format!("g{id}")
 }
 
+/// A request or grant id that cannot be read, as typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{text}` is not a {} id; ids look like {prefix}12 (see `kya {}`)",
+    if *.prefix == 'r' { "request" } else { "grant" },
+    if *.prefix == 'r' { "pending" } else { "grants" },
+)]
+pub struct LabelError {
+    pub text: String,
+    pub prefix: char,
+}
+
 /// Parses `r12` (prefix `r`) or `g7` (prefix `g`); a bare number is accepted too.
-pub fn parse_label(text: &str, prefix: char) -> Result<u32, String> {
+pub fn parse_label(text: &str, prefix: char) -> Result<u32, LabelError> {
     let digits = text.strip_prefix(prefix).unwrap_or(text);
     match digits.parse::<u32>() {
         Ok(id) if id > 0 => Ok(id),
-        _ => Err(format!(
-            "`{text}` is not a {} id; ids look like {prefix}12 (see `kya {}`)",
-            if prefix == 'r' { "request" } else { "grant" },
-            if prefix == 'r' { "pending" } else { "grants" },
-        )),
+        _ => Err(LabelError {
+            text: text.to_owned(),
+            prefix,
+        }),
     }
 }
 
@@ -49,6 +60,11 @@ mod tests {
         assert_eq!(parse_label("7", 'g'), Ok(7));
         assert!(parse_label("g0", 'g').is_err());
         assert!(parse_label("r-1", 'r').is_err());
-        assert!(parse_label("x1", 'r').unwrap_err().contains("kya pending"));
+        assert!(
+            parse_label("x1", 'r')
+                .unwrap_err()
+                .to_string()
+                .contains("kya pending")
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use super::{GrantService, views};
+use super::{GrantService, error::GrantError, views};
 use crate::{
     control::protocol::{Request, Response},
     events::now_ms,
@@ -22,13 +22,7 @@ use crate::{
 };
 
 /// Longest reason kept with a grant.
-const MAX_REASON_CHARS: usize = 500;
-
-fn error(message: impl Into<String>) -> Response {
-    Response::Error {
-        message: message.into(),
-    }
-}
+pub(super) const MAX_REASON_CHARS: usize = 500;
 
 /// How long a grant lasts and whether it is single-use, from `--once` and `--for`.
 struct Terms {
@@ -36,13 +30,10 @@ struct Terms {
     lasts: Duration,
 }
 
-fn terms(once: bool, lasts: Option<&str>) -> Result<Terms, String> {
+fn terms(once: bool, lasts: Option<&str>) -> Result<Terms, GrantError> {
     let lasts = lasts.map(duration::parse).transpose()?;
     match (once, lasts) {
-        (false, None) => Err(
-            "say how long the grant lasts: --once (one use) or --for DURATION (such as 15m)"
-                .to_owned(),
-        ),
+        (false, None) => Err(GrantError::NoTerms),
         (once, lasts) => Ok(Terms {
             once,
             lasts: lasts.unwrap_or(duration::ONCE_WINDOW),
@@ -50,11 +41,9 @@ fn terms(once: bool, lasts: Option<&str>) -> Result<Terms, String> {
     }
 }
 
-fn reason(reason: Option<String>) -> Result<Option<String>, String> {
+fn reason(reason: Option<String>) -> Result<Option<String>, GrantError> {
     match reason {
-        Some(text) if text.chars().count() > MAX_REASON_CHARS => Err(format!(
-            "the reason is longer than {MAX_REASON_CHARS} characters; shorten it"
-        )),
+        Some(text) if text.chars().count() > MAX_REASON_CHARS => Err(GrantError::ReasonTooLong),
         Some(text) if text.trim().is_empty() => Ok(None),
         other => Ok(other),
     }
@@ -62,8 +51,8 @@ fn reason(reason: Option<String>) -> Result<Option<String>, String> {
 
 impl GrantService {
     pub(super) async fn handle(&mut self, request: Request, caller: &Caller) -> Response {
-        match request {
-            Request::Pending {} => Response::Pending {
+        let answer = match request {
+            Request::Pending {} => Ok(Response::Pending {
                 requests: self
                     .store
                     .state()
@@ -71,8 +60,8 @@ impl GrantService {
                     .values()
                     .map(views::pending)
                     .collect(),
-            },
-            Request::Grants {} => Response::Grants {
+            }),
+            Request::Grants {} => Ok(Response::Grants {
                 grants: self
                     .store
                     .state()
@@ -80,7 +69,7 @@ impl GrantService {
                     .values()
                     .map(views::grant)
                     .collect(),
-            },
+            }),
             Request::Approve {
                 id,
                 once,
@@ -115,8 +104,15 @@ impl GrantService {
                 approver,
                 agent,
             } => self.revoke(grant, approver, agent, caller).await,
-            other => error(format!("not a grant request: {other:?}")),
-        }
+            other => {
+                return Response::Error {
+                    message: format!("not a grant request: {other:?}"),
+                };
+            }
+        };
+        answer.unwrap_or_else(|error| Response::Error {
+            message: error.to_string(),
+        })
     }
 
     async fn approve(
@@ -126,18 +122,11 @@ impl GrantService {
         lasts: Option<&str>,
         reason_text: Option<String>,
         caller: &Caller,
-    ) -> Response {
-        let (id, request) = match self.pending_request(label) {
-            Ok(found) => found,
-            Err(message) => return error(message),
-        };
-        let (terms, reason) = match (terms(once, lasts), reason(reason_text)) {
-            (Ok(terms), Ok(reason)) => (terms, reason),
-            (Err(message), _) | (_, Err(message)) => return error(message),
-        };
-        if let Err(message) = self.may_decide(caller, &request.agent) {
-            return error(message);
-        }
+    ) -> Result<Response, GrantError> {
+        let (id, request) = self.pending_request(label)?;
+        let terms = terms(once, lasts)?;
+        let reason = reason(reason_text)?;
+        self.may_decide(caller, &request.agent)?;
         let grant = self.new_grant(
             &request.agent,
             request.resource,
@@ -150,26 +139,18 @@ impl GrantService {
             .await
     }
 
-    fn deny(&mut self, label: &str, caller: &Caller) -> Response {
-        let (id, request) = match self.pending_request(label) {
-            Ok(found) => found,
-            Err(message) => return error(message),
-        };
-        if let Err(message) = self.may_decide(caller, &request.agent) {
-            return error(message);
-        }
-        let decision = Decision::Deny {
+    fn deny(&mut self, label: &str, caller: &Caller) -> Result<Response, GrantError> {
+        let (id, request) = self.pending_request(label)?;
+        self.may_decide(caller, &request.agent)?;
+        self.record(&Decision::Deny {
             request: id,
             agent: request.agent,
             resource: request.resource,
             by: actor(caller),
-        };
-        match self.record(&decision) {
-            Ok(()) => Response::Denied {
-                request: label.to_owned(),
-            },
-            Err(message) => error(message),
-        }
+        })?;
+        Ok(Response::Denied {
+            request: label.to_owned(),
+        })
     }
 
     #[expect(clippy::too_many_arguments, reason = "the fields of one request")]
@@ -182,25 +163,17 @@ impl GrantService {
         lasts: Option<&str>,
         reason_text: Option<String>,
         caller: &Caller,
-    ) -> Response {
+    ) -> Result<Response, GrantError> {
         if self.agent(agent).is_none() {
-            return error(self.unknown_agent(agent));
+            return Err(self.unknown_agent(agent));
         }
-        let (terms, reason) = match (terms(once, lasts), reason(reason_text)) {
-            (Ok(terms), Ok(reason)) => (terms, reason),
-            (Err(message), _) | (_, Err(message)) => return error(message),
-        };
-        if let Err(message) = self.may_decide(caller, agent) {
-            return error(message);
-        }
+        let terms = terms(once, lasts)?;
+        let reason = reason(reason_text)?;
+        self.may_decide(caller, agent)?;
         let resource = match (file, connect) {
-            (Some(path), None) => self.file_resource(agent, &path),
-            (None, Some(peer)) => peer_resource(&peer),
-            _ => Err("name exactly one resource: --file PATH or --connect HOST:PORT".to_owned()),
-        };
-        let resource = match resource {
-            Ok(resource) => resource,
-            Err(message) => return error(message),
+            (Some(path), None) => self.file_resource(agent, &path)?,
+            (None, Some(peer)) => peer_resource(&peer).map_err(GrantError::Peer)?,
+            _ => return Err(GrantError::OneResource),
         };
         let grant = self.new_grant(agent, resource, &terms, reason, caller, None);
         self.put_in_force(Decision::Grant { grant }).await
@@ -212,52 +185,11 @@ impl GrantService {
         approver: Option<String>,
         agent: Option<String>,
         caller: &Caller,
-    ) -> Response {
-        let (doomed, why): (Vec<ActiveGrant>, String) = match (grant, approver, agent) {
-            (Some(label), None, None) => {
-                let id = match parse_label(&label, 'g') {
-                    Ok(id) => id,
-                    Err(message) => return error(message),
-                };
-                match self.store.state().grants.get(&id) {
-                    Some(grant) => (vec![grant.clone()], format!("revoked {label}")),
-                    None => {
-                        return error(format!(
-                            "no grant {label} in force; `kya grants` lists them"
-                        ));
-                    }
-                }
-            }
-            (None, Some(user), None) => {
-                if caller.uid != 0 && caller.user != user {
-                    return error(format!(
-                        "only root (or {user} themselves) may void every grant {user} approved"
-                    ));
-                }
-                (
-                    self.grants_where(|grant| grant.approver == user),
-                    format!("every grant approved by {user} was voided"),
-                )
-            }
-            (None, None, Some(name)) => {
-                if self.agent(&name).is_none() {
-                    return error(self.unknown_agent(&name));
-                }
-                (
-                    self.grants_where(|grant| grant.agent == name),
-                    format!("every grant of agent {name} was revoked"),
-                )
-            }
-            _ => {
-                return error(
-                    "name exactly one of: a grant id (g3), --approver USER or --agent NAME",
-                );
-            }
-        };
+    ) -> Result<Response, GrantError> {
+        let (doomed, why) = self.to_revoke(grant, approver, agent, caller)?;
         for grant in &doomed {
-            if let Err(message) = self.may_decide(caller, &grant.agent) {
-                return error(format!("nothing was revoked: {message}"));
-            }
+            self.may_decide(caller, &grant.agent)
+                .map_err(|error| GrantError::NothingRevoked(Box::new(error)))?;
         }
         let mut revoked = Vec::new();
         for grant in doomed {
@@ -268,26 +200,70 @@ impl GrantService {
                 by: actor(caller),
                 why: why.clone(),
             };
-            if let Err(message) = self.record(&decision) {
-                return error(format!("revoked {revoked:?} before failing: {message}"));
+            if let Err(error) = self.record(&decision) {
+                return Err(GrantError::PartlyRevoked {
+                    revoked,
+                    source: Box::new(error),
+                });
             }
             self.remove_from_kernel(grant.id, false).await;
             revoked.push(crate::grants::grant_label(grant.id));
         }
-        Response::Revoked { grants: revoked }
+        Ok(Response::Revoked { grants: revoked })
+    }
+
+    /// The grants a revocation names (one grant, an approver's or an agent's), and why they
+    /// end.
+    fn to_revoke(
+        &self,
+        grant: Option<String>,
+        approver: Option<String>,
+        agent: Option<String>,
+        caller: &Caller,
+    ) -> Result<(Vec<ActiveGrant>, String), GrantError> {
+        match (grant, approver, agent) {
+            (Some(label), None, None) => {
+                let id = parse_label(&label, 'g')?;
+                let grant = self
+                    .store
+                    .state()
+                    .grants
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| GrantError::NoGrant(label.clone()))?;
+                Ok((vec![grant], format!("revoked {label}")))
+            }
+            (None, Some(user), None) => {
+                if caller.uid != 0 && caller.user != user {
+                    return Err(GrantError::NotTheirApprovals(user));
+                }
+                Ok((
+                    self.grants_where(|grant| grant.approver == user),
+                    format!("every grant approved by {user} was voided"),
+                ))
+            }
+            (None, None, Some(name)) => {
+                if self.agent(&name).is_none() {
+                    return Err(self.unknown_agent(&name));
+                }
+                Ok((
+                    self.grants_where(|grant| grant.agent == name),
+                    format!("every grant of agent {name} was revoked"),
+                ))
+            }
+            _ => Err(GrantError::RevokeWhat),
+        }
     }
 
     /// Records the grant (durable), then puts it in the kernel; if the kernel refuses it, the
     /// refusal is recorded as a revocation and the caller told.
-    async fn put_in_force(&mut self, decision: Decision) -> Response {
+    async fn put_in_force(&mut self, decision: Decision) -> Result<Response, GrantError> {
         let grant = match &decision {
             Decision::Approve { grant, .. } | Decision::Grant { grant } => grant.clone(),
             _ => unreachable!("only approvals and grants are put in force"),
         };
-        if let Err(message) = self.record(&decision) {
-            return error(message);
-        }
-        if let Err(message) = self.insert_in_kernel(&grant).await {
+        self.record(&decision)?;
+        if let Err(error) = self.insert_in_kernel(&grant).await {
             let undo = Decision::Revoke {
                 grant: grant.id,
                 agent: grant.agent.clone(),
@@ -296,17 +272,15 @@ impl GrantService {
                     user: "kya-agent".to_owned(),
                     uid: 0,
                 },
-                why: format!("the kernel refused it: {message}"),
+                why: format!("the kernel refused it: {error}"),
             };
             let _ = self.record(&undo);
-            return error(format!(
-                "the kernel refused the grant, so it was revoked: {message}"
-            ));
+            return Err(GrantError::KernelRefused(Box::new(error)));
         }
         tracing::info!(grant = grant.id, agent = %grant.agent, resource = %grant.resource, approver = %grant.approver, "grant in force");
-        Response::Granted {
+        Ok(Response::Granted {
             grant: views::grant(&grant),
-        }
+        })
     }
 
     fn new_grant(
@@ -336,7 +310,7 @@ impl GrantService {
     }
 
     /// The pending request a human named (`r12`), with its id.
-    fn pending_request(&self, label: &str) -> Result<(u32, PendingRequest), String> {
+    fn pending_request(&self, label: &str) -> Result<(u32, PendingRequest), GrantError> {
         let id = parse_label(label, 'r')?;
         let request = self
             .store
@@ -344,35 +318,28 @@ impl GrantService {
             .pending
             .get(&id)
             .cloned()
-            .ok_or_else(|| {
-                format!("no pending request {label}; `kya pending` lists the open ones")
-            })?;
+            .ok_or_else(|| GrantError::NoPendingRequest(label.to_owned()))?;
         Ok((id, request))
     }
 
-    fn may_decide(&self, caller: &Caller, agent: &str) -> Result<(), String> {
+    fn may_decide(&self, caller: &Caller, agent: &str) -> Result<(), GrantError> {
         let Some(agent) = self.agent(agent) else {
             return Err(self.unknown_agent(agent));
         };
-        may_decide(caller, &agent, &self.config.current())
+        Ok(may_decide(caller, &agent, &self.config.current())?)
     }
 
-    fn unknown_agent(&self, name: &str) -> String {
+    fn unknown_agent(&self, name: &str) -> GrantError {
         let config = self.config.current();
-        let known: Vec<&str> = config
-            .agents()
-            .iter()
-            .map(crate::config::Agent::name)
-            .collect();
-        format!(
-            "unknown agent `{name}`; agents in {}: {}",
-            config.origin().display(),
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
-        )
+        GrantError::UnknownAgent {
+            name: name.to_owned(),
+            config: config.origin().to_owned(),
+            known: config
+                .agents()
+                .iter()
+                .map(|agent| agent.name().to_owned())
+                .collect(),
+        }
     }
 
     fn grants_where(&self, keep: impl Fn(&ActiveGrant) -> bool) -> Vec<ActiveGrant> {
@@ -387,39 +354,36 @@ impl GrantService {
 
     /// The file at `path` as a grantable resource: it must exist and be protected from the
     /// agent (a file the agent may read already needs no grant).
-    fn file_resource(&self, agent: &str, path: &str) -> Result<Resource, String> {
+    fn file_resource(&self, agent: &str, path: &str) -> Result<Resource, GrantError> {
         use std::os::unix::fs::MetadataExt as _;
         let path = Path::new(path);
         if !path.is_absolute() {
-            return Err(format!(
-                "file `{}` is not an absolute path; the daemon cannot know your directory",
-                path.display()
-            ));
+            return Err(GrantError::RelativePath(path.to_owned()));
         }
-        let meta = std::fs::metadata(path)
-            .map_err(|error| format!("file `{}`: {error}", path.display()))?;
+        let unreadable = |source| GrantError::File {
+            path: path.to_owned(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
         if !meta.is_file() {
-            return Err(format!(
-                "`{}` is not a regular file; grants cover single files",
-                path.display()
-            ));
+            return Err(GrantError::NotAFile(path.to_owned()));
         }
         let agent_id = self
             .agent(agent)
             .map(|agent| agent.id().get())
             .unwrap_or_default();
         let tables = self.file_tables.read().expect("file tables lock");
-        match protection::is_protected(&tables, agent_id, path) {
-            Ok(true) => Ok(Resource::File {
+        if protection::is_protected(&tables, agent_id, path).map_err(unreadable)? {
+            Ok(Resource::File {
                 dev: kernel_dev(meta.dev()),
                 ino: meta.ino(),
                 path: path.display().to_string(),
-            }),
-            Ok(false) => Err(format!(
-                "`{}` is not protected from agent `{agent}`; it needs no grant",
-                path.display()
-            )),
-            Err(error) => Err(format!("file `{}`: {error}", path.display())),
+            })
+        } else {
+            Err(GrantError::NotProtected {
+                path: path.to_owned(),
+                agent: agent.to_owned(),
+            })
         }
     }
 }

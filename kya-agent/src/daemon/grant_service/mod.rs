@@ -3,6 +3,7 @@
 //! reports (denials that become requests, grant uses) arrive on separate channels; control
 //! requests are always served first, so a flooding agent cannot delay a human's decision.
 mod commands;
+mod error;
 mod observations;
 mod upkeep;
 mod views;
@@ -98,7 +99,7 @@ impl GrantService {
         let mut in_kernel = HashSet::new();
         let mut unspent = HashSet::new();
         if reused_maps {
-            if let (Ok(Ok(ids)), Ok(Ok(tokens))) = (
+            if let (Ok(ids), Ok(tokens)) = (
                 self.kernel.grant_ids().await,
                 self.kernel.unspent_once_grants().await,
             ) {
@@ -122,8 +123,8 @@ impl GrantService {
                 self.record_lost_use(&grant).await;
                 continue;
             }
-            if let Err(message) = self.insert_in_kernel(&grant).await {
-                tracing::error!(grant = grant.id, error = %message, "cannot restore grant; it stays ended until granted again");
+            if let Err(error) = self.insert_in_kernel(&grant).await {
+                tracing::error!(grant = grant.id, error = %error, "cannot restore grant; it stays ended until granted again");
             }
         }
     }

@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use kya_common::grant::{Grant, flag};
 use nix::time::{ClockId, clock_gettime};
 
-use super::{GrantService, views};
+use super::{GrantService, error::GrantError, views};
 use crate::{
     config::Agent,
+    daemon::kernel_task::KernelCallError,
     error_chain,
     events::now_ms,
     grants::{ActiveGrant, Decision},
@@ -17,13 +18,8 @@ use crate::{
 
 impl GrantService {
     /// Makes `decision` durable and shows it in `kya events`.
-    pub(super) fn record(&mut self, decision: &Decision) -> Result<(), String> {
-        self.store.record(decision).map_err(|error| {
-            format!(
-                "recording the decision failed, nothing changed: {}",
-                error_chain(&error)
-            )
-        })?;
+    pub(super) fn record(&mut self, decision: &Decision) -> Result<(), GrantError> {
+        self.store.record(decision).map_err(GrantError::Record)?;
         if let Some(activity) = views::activity(decision) {
             self.events.push(activity);
         }
@@ -60,10 +56,10 @@ impl GrantService {
     }
 
     /// Puts `grant` in force in the kernel, with its end on the kernel's own clock.
-    pub(super) async fn insert_in_kernel(&self, grant: &ActiveGrant) -> Result<(), String> {
+    pub(super) async fn insert_in_kernel(&self, grant: &ActiveGrant) -> Result<(), GrantError> {
         let agent = self
             .agent(&grant.agent)
-            .ok_or_else(|| format!("agent `{}` is no longer configured", grant.agent))?
+            .ok_or_else(|| GrantError::AgentGone(grant.agent.clone()))?
             .id()
             .get();
         let (files, peers) = grant.resource.kernel_keys(agent);
@@ -76,21 +72,14 @@ impl GrantService {
             files,
             peers,
         };
-        match self.kernel.insert_grant(entry).await {
-            Ok(result) => result,
-            Err(gone) => Err(gone.to_string()),
-        }
+        Ok(self.kernel.insert_grant(entry).await?)
     }
 
     /// Ends grant `id` in the kernel; see `Kernel::remove_grant` for `keep_opened`.
     pub(super) async fn remove_from_kernel(&self, id: u32, keep_opened: bool) {
-        let result = match self.kernel.remove_grant(id, keep_opened).await {
-            Ok(result) => result,
-            Err(gone) => Err(gone.to_string()),
-        };
-        if let Err(message) = result {
+        if let Err(error) = self.kernel.remove_grant(id, keep_opened).await {
             // The kernel still ends it at its expiry on its own.
-            tracing::error!(grant = id, error = %message, "removing a grant from the kernel failed");
+            tracing::error!(grant = id, error = %error_chain(&error), "removing a grant from the kernel failed");
         }
     }
 
@@ -124,8 +113,8 @@ impl GrantService {
                 resource: grant.resource.clone(),
                 uses: grant.uses,
             };
-            if let Err(message) = self.record(&decision) {
-                tracing::error!(grant = grant.id, error = %message, "cannot record an expiry");
+            if let Err(error) = self.record(&decision) {
+                tracing::error!(grant = grant.id, error = %error, "cannot record an expiry");
                 continue;
             }
             self.remove_from_kernel(grant.id, false).await;
@@ -137,12 +126,12 @@ impl GrantService {
             return;
         }
         let unspent = match self.kernel.unspent_once_grants().await {
-            Ok(Ok(unspent)) => unspent,
-            Ok(Err(message)) => {
-                tracing::error!(error = %message, "cannot read single-use grants from the kernel");
+            Ok(unspent) => unspent,
+            Err(KernelCallError::Gone) => return,
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), "cannot read single-use grants from the kernel");
                 return;
             }
-            Err(_) => return,
         };
         let missing: HashSet<u32> = self
             .store

@@ -1,0 +1,75 @@
+//! Why a grant request was refused or failed, in words the human who asked can act on.
+use std::path::PathBuf;
+
+use super::commands::MAX_REASON_CHARS;
+use crate::{
+    daemon::kernel_task::KernelCallError,
+    error_chain,
+    grants::{LabelError, authority::NotAllowed, duration::DurationError, store::StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error(transparent)]
+    Label(#[from] LabelError),
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    #[error("say how long the grant lasts: --once (one use) or --for DURATION (such as 15m)")]
+    NoTerms,
+    #[error("the reason is longer than {MAX_REASON_CHARS} characters; shorten it")]
+    ReasonTooLong,
+    #[error(transparent)]
+    NotAllowed(#[from] NotAllowed),
+    #[error(
+        "unknown agent `{name}`; agents in {}: {}",
+        .config.display(),
+        if .known.is_empty() { "none".to_owned() } else { .known.join(", ") }
+    )]
+    UnknownAgent {
+        name: String,
+        config: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("no pending request {0}; `kya pending` lists the open ones")]
+    NoPendingRequest(String),
+    #[error("no grant {0} in force; `kya grants` lists them")]
+    NoGrant(String),
+    #[error("only root (or {0} themselves) may void every grant {0} approved")]
+    NotTheirApprovals(String),
+    #[error("name exactly one of: a grant id (g3), --approver USER or --agent NAME")]
+    RevokeWhat,
+    #[error("nothing was revoked: {0}")]
+    NothingRevoked(Box<GrantError>),
+    #[error("revoked {revoked:?} before failing: {source}")]
+    PartlyRevoked {
+        revoked: Vec<String>,
+        source: Box<GrantError>,
+    },
+    #[error("name exactly one resource: --file PATH or --connect HOST:PORT")]
+    OneResource,
+    #[error(
+        "file `{}` is not an absolute path; the daemon cannot know your directory",
+        .0.display()
+    )]
+    RelativePath(PathBuf),
+    #[error("file `{}`: {source}", .path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a regular file; grants cover single files", .0.display())]
+    NotAFile(PathBuf),
+    #[error("`{}` is not protected from agent `{agent}`; it needs no grant", .path.display())]
+    NotProtected { path: PathBuf, agent: String },
+    /// `kya grant --connect` named no usable peer.
+    #[error("{0}")]
+    Peer(String),
+    #[error("recording the decision failed, nothing changed: {}", error_chain(.0))]
+    Record(StoreError),
+    #[error("agent `{0}` is no longer configured")]
+    AgentGone(String),
+    #[error("{}", error_chain(.0))]
+    Kernel(#[from] KernelCallError),
+    #[error("the kernel refused the grant, so it was revoked: {0}")]
+    KernelRefused(Box<GrantError>),
+}
