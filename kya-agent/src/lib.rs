@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod metrics;
 pub mod network;
 pub mod paths;
+pub mod policy;
 pub mod procfs;
 pub mod tagging;
 

@@ -16,26 +16,13 @@ use super::{
     live_config::LiveConfig,
 };
 use crate::{
-    config::Config,
     error_chain,
-    files::{
-        self,
-        tables::{self, FileTables, OwnFiles},
-    },
+    files::tables::{FileTables, OwnFiles},
+    policy,
 };
 
 /// Changes often come in bursts (an editor's write-and-rename); resolve once per burst.
 const SETTLE: Duration = Duration::from_millis(100);
-
-/// Resolves the catalogue, the config's file rules and kya's own files against the
-/// filesystem now.
-#[must_use]
-pub fn resolve_now(config: &Config, own: &OwnFiles) -> FileTables {
-    let mut tables = tables::resolve(&files::resolve(config, &files::system_homes()));
-    tables.add_sockets(config);
-    tables.add_own_files(own);
-    tables
-}
 
 /// Adds inotify watches for the file watcher; shared with the reload, which brings new
 /// directories to watch.
@@ -114,7 +101,7 @@ impl Watcher {
                     current = self.published.read().expect("file tables lock").clone();
                     seen_generation = generation;
                 }
-                let mut next = resolve_now(&config, &self.own);
+                let mut next = policy::files_now(&config, &self.own);
                 next.keep_identities_from(&current);
                 self.dirs.add(&next.watch);
                 if next == current {

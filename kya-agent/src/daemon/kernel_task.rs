@@ -8,11 +8,12 @@ use std::{
 use kya_common::tag::{TaggedTaskRecord, TaskTag};
 use tokio::sync::{mpsc, oneshot};
 
+use super::adopt;
 use crate::{
     files::tables::FileTables,
-    kernel::{Kernel, KernelError, KernelGrant, KernelStats, Policy},
+    kernel::{Kernel, KernelError, KernelGrant, KernelStats},
     network::table::NetTable,
-    tagging::{adopt, rules::CompiledRules},
+    policy::Policy,
 };
 
 /// What became of an update computed from the config of one generation.
@@ -48,7 +49,6 @@ enum Command {
     /// its rules match; the reply is how many were tagged.
     ApplyPolicy {
         policy: Box<Policy>,
-        rules: Box<CompiledRules>,
         generation: u64,
         reply: Reply<usize>,
     },
@@ -129,18 +129,16 @@ impl KernelHandle {
     }
 
     /// Puts `policy` in force as config generation `generation` (see `Kernel::apply_policy`)
-    /// and tags the running processes `rules` match. Updates computed from other generations
+    /// and tags the running processes its rules match. Updates computed from other generations
     /// are refused as stale from then on.
     pub async fn apply_policy(
         &self,
         policy: Policy,
-        rules: CompiledRules,
         generation: u64,
     ) -> Result<usize, KernelCallError> {
-        let (policy, rules) = (Box::new(policy), Box::new(rules));
+        let policy = Box::new(policy);
         self.call(|reply| Command::ApplyPolicy {
             policy,
-            rules,
             generation,
             reply,
         })
@@ -246,7 +244,6 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                     }
                     Command::ApplyPolicy {
                         policy,
-                        rules,
                         generation,
                         reply,
                     } => {
@@ -255,7 +252,7 @@ pub fn spawn(mut kernel: Kernel) -> (KernelHandle, thread::JoinHandle<()>) {
                         enforced = generation;
                         let result = kernel
                             .apply_policy(&policy)
-                            .and_then(|()| adopt::adopt_existing(&mut kernel, &rules));
+                            .and_then(|()| adopt::adopt_existing(&mut kernel, &policy.rules));
                         let _ = reply.send(result);
                     }
                     Command::InsertGrant { grant, reply } => {

@@ -1,5 +1,6 @@
 //! The daemon: loads the kernel programs, applies the config, adopts running agents and
 //! serves the control socket until it is told to stop.
+mod adopt;
 mod control_server;
 mod event_reader;
 mod file_watch;
@@ -29,7 +30,7 @@ use self::{
     grant_service::{GrantHandle, GrantService, GrantThread},
     kernel_task::KernelHandle,
     live_config::LiveConfig,
-    reload::{Reloader, compile_policy},
+    reload::Reloader,
 };
 use crate::{
     config::{Config, ConfigErrors},
@@ -38,12 +39,12 @@ use crate::{
     files::tables::{FileTables, OwnFiles},
     grants::store::{Store, StoreError},
     kernel::{
-        Kernel, KernelError, Lifetime, PolicyTooLarge, Takeover,
+        Kernel, KernelError, Lifetime, Takeover,
         support::{self, Unsupported},
     },
     metrics::{self, Metrics},
     network::table::NetTable,
-    tagging::adopt,
+    policy::{Policy, PolicyTooLarge},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -275,11 +276,12 @@ fn apply_config(
     config: &Config,
     own: &OwnFiles,
 ) -> Result<Applied, DaemonError> {
-    let (policy, compiled) = compile_policy(config, own);
+    let (policy, report) = Policy::compile(config, own);
+    report.log_problems();
     policy.check_fits().map_err(DaemonError::TooLarge)?;
     kernel.apply_policy(&policy).map_err(DaemonError::Kernel)?;
     let events = kernel.take_events().map_err(DaemonError::Kernel)?;
-    let adopted = adopt::adopt_existing(kernel, &compiled).map_err(DaemonError::Kernel)?;
+    let adopted = adopt::adopt_existing(kernel, &policy.rules).map_err(DaemonError::Kernel)?;
     tracing::info!(
         config = %config.origin().display(),
         agents = config.agents().len(),

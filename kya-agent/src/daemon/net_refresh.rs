@@ -11,14 +11,7 @@ use super::{
     kernel_task::{KernelCallError, KernelHandle, Update},
     live_config::LiveConfig,
 };
-use crate::{
-    config::Config,
-    error_chain,
-    network::{
-        system_nameservers,
-        table::{self, NetTable},
-    },
-};
+use crate::{error_chain, network::table::NetTable, policy};
 
 /// How often host names are resolved again. The system resolver does not expose record TTLs,
 /// so this is a bound on how stale an address can get rather than the records' own expiry.
@@ -26,19 +19,6 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Host names by canonical address, shared with the event reader.
 pub type HostNames = Arc<RwLock<HashMap<[u8; 16], String>>>;
-
-/// Compiles the allowlists against the resolvers and names as they resolve now, logging the
-/// rules that allow nothing (a name that does not resolve is a warning, never a failure).
-#[must_use]
-pub fn compile_now(config: &Config) -> NetTable {
-    let table = table::compile(config, &system_nameservers(), &table::system_resolve);
-    for rule in &table.rules {
-        if let Err(problem) = &rule.outcome {
-            tracing::warn!(agent = %rule.agent, rule = %rule.rule, problem = %problem, "network rule allows nothing now");
-        }
-    }
-    table
-}
 
 /// Refreshes the kernel's allowlist every `REFRESH_INTERVAL` from the config in force, until
 /// the kernel thread stops.
@@ -56,7 +36,8 @@ pub fn spawn(
                 // A reload landing in between makes the table stale: compile it again.
                 loop {
                     let (generation, config) = live.snapshot();
-                    let next = compile_now(&config);
+                    let next = policy::network_now(&config);
+                    policy::log_network_problems(&next.rules);
                     if next == current {
                         break;
                     }

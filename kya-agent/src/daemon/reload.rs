@@ -6,18 +6,18 @@ use std::{
 };
 
 use super::{
-    file_watch::{self, WatchDirs},
+    file_watch::WatchDirs,
     kernel_task::{KernelCallError, KernelHandle},
     live_config::LiveConfig,
-    net_refresh::{self, HostNames},
+    net_refresh::HostNames,
 };
 use crate::{
     config::{Config, ConfigErrors},
     error_chain,
     files::tables::{FileTables, OwnFiles},
-    kernel::{KernelError, Policy, PolicyTooLarge},
+    kernel::KernelError,
     metrics::Metrics,
-    tagging::rules::{self, CompiledRules},
+    policy::{Policy, PolicyTooLarge},
 };
 
 /// Why a reload changed nothing.
@@ -74,38 +74,20 @@ pub struct Reloader {
     pub serial: tokio::sync::Mutex<()>,
 }
 
-/// The policy of `config` on this host now, and the rules that tag its running processes.
-/// Logs the rules that match or allow nothing.
-#[must_use]
-pub fn compile_policy(config: &Config, own: &OwnFiles) -> (Policy, CompiledRules) {
-    let compiled = rules::compile(config);
-    for rule in &compiled.resolved {
-        if let Err(problem) = &rule.outcome {
-            tracing::warn!(agent = %rule.agent, kind = %rule.kind, value = %rule.value, problem = %problem, "rule matches nothing");
-        }
-    }
-    let policy = Policy {
-        file_tables: file_watch::resolve_now(config, own),
-        net_table: net_refresh::compile_now(config),
-        rules: compiled.kernel.clone(),
-        agents: config.agents().iter().map(|a| a.id().get()).collect(),
-    };
-    (policy, compiled)
-}
-
 impl Reloader {
     /// Reads the config file again and, if it is valid and fits, puts it in force.
     pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
         let _one_at_a_time = self.serial.lock().await;
         let path = self.path.clone().ok_or(ReloadError::NoConfigFile)?;
-        let (config, policy, compiled) = {
+        let (config, policy) = {
             let own = self.own.clone();
             let path = path.clone();
             // Resolving files and host names blocks; keep it off the async workers.
             tokio::task::spawn_blocking(move || {
                 let config = Config::load(&path)?;
-                let (policy, compiled) = compile_policy(&config, &own);
-                Ok((config, policy, compiled))
+                let (policy, report) = Policy::compile(&config, &own);
+                report.log_problems();
+                Ok((config, policy))
             })
             .await
             .expect("the reload's resolution does not panic")
@@ -121,7 +103,7 @@ impl Reloader {
         let generation = previous_generation + 1;
         let file_tables = policy.file_tables.clone();
         let hosts = policy.net_table.hosts.clone();
-        match self.kernel.apply_policy(policy, compiled, generation).await {
+        match self.kernel.apply_policy(policy, generation).await {
             Ok(adopted) => {
                 self.publish(file_tables, hosts, &config);
                 let reloaded = Reloaded {
@@ -171,13 +153,8 @@ impl Reloader {
         refused: KernelError,
     ) -> ReloadError {
         tracing::error!(error = %error_chain(&refused), "the kernel refused the reloaded config; restoring the previous one");
-        let (policy, compiled) =
-            tokio::task::block_in_place(|| compile_policy(previous, &self.own));
-        let restored = self
-            .kernel
-            .apply_policy(policy, compiled, generation)
-            .await
-            .is_ok();
+        let (policy, _) = tokio::task::block_in_place(|| Policy::compile(previous, &self.own));
+        let restored = self.kernel.apply_policy(policy, generation).await.is_ok();
         if !restored {
             tracing::error!("restoring the previous config failed; restart kya-agent");
         }

@@ -1,5 +1,6 @@
 //! Owns the loaded kernel programs: loading them with this kernel's struct offsets, attaching
 //! every hook, and the typed access to their maps that the rest of the daemon uses.
+mod apply_policy;
 mod error;
 mod iter;
 mod lsm_load;
@@ -7,7 +8,6 @@ mod lsm_load;
 mod object_names;
 mod offsets;
 pub mod pins;
-mod policy;
 mod stats;
 pub mod support;
 
@@ -34,13 +34,12 @@ use kya_common::{
     net::NetKey,
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
     protect::InodeRuleKey,
-    tag::{InodeKey, TaggedTaskRecord, TaskTag},
+    tag::{TaggedTaskRecord, TaskTag},
 };
-pub use policy::{Policy, PolicyTooLarge};
 pub use stats::{EventsLost, KernelStats, MapFill};
 
 use self::pins::PinDirs;
-use crate::{files::tables::FileTables, network::table::NetTable};
+use crate::{files::tables::FileTables, network::table::NetTable, tagging::rules::KernelRules};
 
 /// Events one agent may send per budget window on each of this host's possible CPUs (the
 /// kernel keeps the budget per CPU; see `kya_common::maps::AGENT_EVENT_BUDGET`).
@@ -94,15 +93,6 @@ pub struct KernelGrant {
     pub grant: Grant,
     pub files: Vec<InodeRuleKey>,
     pub peers: Vec<NetKey>,
-}
-
-/// The rules the kernel matches tasks against, in kernel terms.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct KernelRules {
-    pub exe: StdHashMap<InodeKey, u32>,
-    pub uid: StdHashMap<u32, u32>,
-    /// cgroup id → (agent id, level below the cgroup2 root).
-    pub cgroup: StdHashMap<u64, (u32, u32)>,
 }
 
 impl Kernel {

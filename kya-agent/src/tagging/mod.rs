@@ -1,5 +1,3 @@
-//! Turning the config's match rules into kernel rules, tagging processes that predate the
-//! daemon, and describing the tagged processes.
-pub mod adopt;
+//! Turning the config's match rules into kernel rules, and describing the tagged processes.
 pub mod listing;
 pub mod rules;

@@ -12,10 +12,18 @@ use kya_common::tag::{InodeKey, MatchReason, TaskTag, origin};
 use crate::{
     config::{AgentId, Config},
     identity,
-    kernel::KernelRules,
     paths::CGROUP2_ROOT,
     procfs::ProcessInfo,
 };
+
+/// The rules the kernel matches tasks against, in kernel terms.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct KernelRules {
+    pub exe: HashMap<InodeKey, u32>,
+    pub uid: HashMap<u32, u32>,
+    /// cgroup id → (agent id, level below the cgroup2 root).
+    pub cgroup: HashMap<u64, (u32, u32)>,
+}
 
 /// Which kind of rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

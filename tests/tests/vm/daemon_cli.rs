@@ -84,6 +84,13 @@ fn check_config_shows_what_rules_resolve_to() {
         stdout.contains(".env and .env.* in any directory"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(&format!(
+            "{} [all agents] catalogue: kya's config",
+            path.display()
+        )),
+        "the daemon's own files are compiled as the daemon compiles them: {stdout}"
+    );
 }
 
 #[test]

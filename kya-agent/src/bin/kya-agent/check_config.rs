@@ -1,7 +1,15 @@
 //! `kya-agent check-config PATH`: validate a config and show what it resolves to here.
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
-use kya_agent::{config::Config, files, tagging::rules};
+use kya_agent::{
+    config::Config,
+    files::{self, tables::OwnFiles},
+    paths,
+    policy::{Policy, Report},
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,9 +46,10 @@ pub fn run(args: &Args) -> ExitCode {
             agent.owner()
         );
     }
+    let (policy, report) = Policy::compile(&config, &own_files(&args.path));
     println!("processes:");
-    for rule in rules::compile(&config).resolved {
-        match rule.outcome {
+    for rule in &report.processes {
+        match &rule.outcome {
             Ok(target) => println!("  {} {} {} -> {target}", rule.agent, rule.kind, rule.value),
             Err(problem) => println!(
                 "  {} {} {} -> matches nothing: {problem}",
@@ -48,20 +57,27 @@ pub fn run(args: &Args) -> ExitCode {
             ),
         }
     }
-    print_files(&config);
-    print_network(&config);
+    print_files(&config, &policy, &report);
+    print_network(&report);
     ExitCode::SUCCESS
 }
 
+/// kya's own files as a daemon started with this config would protect them: the default
+/// state and pin directories, this config file and this executable.
+fn own_files(config: &Path) -> OwnFiles {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/bin/kya-agent"));
+    OwnFiles::new(
+        PathBuf::from(paths::STATE_DIR),
+        Some(std::path::absolute(config).unwrap_or_else(|_| config.to_owned())),
+        PathBuf::from(paths::BPF_PIN_DIR),
+        &exe,
+    )
+}
+
 /// What every agent's network allowlist resolves to on this host now.
-fn print_network(config: &Config) {
+fn print_network(report: &Report) {
     println!("network allowlists (everything else is refused to agents):");
-    let table = kya_agent::network::table::compile(
-        config,
-        &kya_agent::network::system_nameservers(),
-        &kya_agent::network::table::system_resolve,
-    );
-    for rule in &table.rules {
+    for rule in &report.network {
         match &rule.outcome {
             Ok(networks) => println!("  {} {} -> {}", rule.agent, rule.rule, networks.join(", ")),
             Err(problem) => println!(
@@ -72,14 +88,15 @@ fn print_network(config: &Config) {
     }
 }
 
-/// What the credential catalogue and the `[agents.files]` rules resolve to on this host.
-fn print_files(config: &Config) {
-    let plan = files::resolve(config, &files::system_homes());
-    let mut tables = files::tables::resolve(&plan);
-    tables.add_sockets(config);
-    println!("protected files (catalogue for every agent, plus each agent's own) that exist now:");
-    let absent = tables.rules.iter().filter(|rule| !rule.exists).count();
-    for rule in tables.rules.iter().filter(|rule| rule.exists) {
+/// What the credential catalogue, the `[agents.files]` rules and kya's own files resolve to
+/// on this host.
+fn print_files(config: &Config, policy: &Policy, report: &Report) {
+    let tables = &policy.file_tables;
+    println!(
+        "protected files (the catalogue and kya's own files for every agent, plus each agent's own) that exist now:"
+    );
+    let absent = report.files.iter().filter(|rule| !rule.exists).count();
+    for rule in report.files.iter().filter(|rule| rule.exists) {
         let scope = match rule.scope {
             files::Scope::AllAgents => "all agents".to_owned(),
             files::Scope::Agent(id) => config
@@ -98,8 +115,10 @@ fn print_files(config: &Config) {
         "  ({absent} more configured paths do not exist now; each is protected as soon as it \
          appears)"
     );
-    for pattern in &plan.names {
-        println!("  {} [all agents] anywhere", pattern.describe());
+    for entry in files::CATALOGUE {
+        if let files::CatalogueEntry::Name(pattern) = entry {
+            println!("  {} [all agents] anywhere", pattern.describe());
+        }
     }
     println!(
         "  {} objects by identity, {} paths by name",

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// Longest reason kept with a grant.
-pub(super) const MAX_REASON_CHARS: usize = 500;
+const MAX_REASON_CHARS: usize = 500;
 
 /// How long a grant lasts and whether it is single-use, from `--once` and `--for`.
 struct Terms {
@@ -43,7 +43,9 @@ fn terms(once: bool, lasts: Option<&str>) -> Result<Terms, GrantError> {
 
 fn reason(reason: Option<String>) -> Result<Option<String>, GrantError> {
     match reason {
-        Some(text) if text.chars().count() > MAX_REASON_CHARS => Err(GrantError::ReasonTooLong),
+        Some(text) if text.chars().count() > MAX_REASON_CHARS => Err(GrantError::ReasonTooLong {
+            max: MAX_REASON_CHARS,
+        }),
         Some(text) if text.trim().is_empty() => Ok(None),
         other => Ok(other),
     }

@@ -1,7 +1,6 @@
 //! Why a grant request was refused or failed, in words the human who asked can act on.
 use std::path::PathBuf;
 
-use super::commands::MAX_REASON_CHARS;
 use crate::{
     daemon::kernel_task::KernelCallError,
     error_chain,
@@ -16,8 +15,8 @@ pub enum GrantError {
     Duration(#[from] DurationError),
     #[error("say how long the grant lasts: --once (one use) or --for DURATION (such as 15m)")]
     NoTerms,
-    #[error("the reason is longer than {MAX_REASON_CHARS} characters; shorten it")]
-    ReasonTooLong,
+    #[error("the reason is longer than {max} characters; shorten it")]
+    ReasonTooLong { max: usize },
     #[error(transparent)]
     NotAllowed(#[from] NotAllowed),
     #[error(

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use kya_common::tag::{TaskTag, origin};
 
-use super::rules::CompiledRules;
 use crate::{
     kernel::{Kernel, KernelError},
     procfs::{self, ProcessInfo},
+    tagging::rules::CompiledRules,
 };
 
 /// Rounds of scan-and-adopt: a matched process may fork between the `/proc` scan and the
@@ -118,7 +118,7 @@ mod tests {
     fn rules_for(toml: &str) -> CompiledRules {
         let config = Config::from_toml_str(toml, std::path::Path::new("test.toml"))
             .expect("test config parses");
-        let mut compiled = super::super::rules::compile_with_cgroup_root(
+        let mut compiled = crate::tagging::rules::compile_with_cgroup_root(
             &config,
             std::path::Path::new("/nonexistent"),
         );
