@@ -4,10 +4,8 @@ use super::agent_hook;
 use crate::{
     decision::ALLOW,
     kernel::ReadError,
-    net::{
-        AF_INET, AF_INET6, Reach, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_family,
-        sockaddr_peer,
-    },
+    net::{Reach, guard_peer, refuse_peer, sockaddr_family, sockaddr_peer},
+    peer::{AF_INET, AF_INET6, UNKNOWN_PEER},
 };
 
 agent_hook! {

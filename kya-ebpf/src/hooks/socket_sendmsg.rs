@@ -5,7 +5,8 @@ use crate::{
     decision::ALLOW,
     kernel::{self, ReadError},
     maps::INBOUND_SOCKETS,
-    net::{AF_INET, AF_INET6, Peer, Reach, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_peer},
+    net::{Reach, guard_peer, refuse_peer, sockaddr_peer},
+    peer::{AF_INET, AF_INET6, Peer, UNKNOWN_PEER},
 };
 
 agent_hook! {
