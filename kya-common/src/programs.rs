@@ -1,34 +1,129 @@
 //! Names of the kernel programs and what each attaches to, shared by both sides.
 
-/// BPF LSM programs: (program name, LSM hook). Each program is named after its hook.
-pub const LSM_HOOKS: &[&str] = &[
-    "task_alloc",
-    "task_free",
-    "bprm_check_security",
-    "task_fix_setuid",
-    "file_open",
-    "file_permission",
-    "mmap_file",
-    "inode_create",
-    "inode_symlink",
-    "inode_mkdir",
-    "inode_mknod",
-    "inode_link",
-    "inode_rename",
-    "inode_unlink",
-    "path_truncate",
-    "path_chmod",
-    "path_chown",
-    "ptrace_access_check",
-    "task_kill",
-    "bpf",
-    "socket_create",
-    "socket_post_create",
-    "socket_connect",
-    "socket_sendmsg",
-    "socket_accept",
-    "unix_stream_connect",
-    "unix_may_send",
+/// A BPF LSM hook that kya attaches a program to, as the kernel declares it in
+/// `include/linux/lsm_hook_defs.h`. kya's program on the hook has the hook's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LsmHook {
+    /// The hook's name (the kernel's `security_<name>` and `bpf_lsm_<name>`).
+    pub name: &'static str,
+    /// How many arguments the hook takes: the same in 6.1 and 6.12, and `None` where kernels
+    /// kya may meet disagree (the program then reads no argument and no earlier verdict).
+    pub args: Option<usize>,
+    /// What the hook returns.
+    pub returns: Returns,
+}
+
+/// What an LSM hook returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returns {
+    /// `int`, a verdict: 0 lets the operation proceed.
+    Int,
+    /// `void`: the hook decides nothing.
+    Void,
+}
+
+impl LsmHook {
+    /// `LSM_HOOK(int, 0, name, ...)` with `args` arguments.
+    const fn int(name: &'static str, args: usize) -> Self {
+        Self {
+            name,
+            args: Some(args),
+            returns: Returns::Int,
+        }
+    }
+
+    /// `LSM_HOOK(void, LSM_RET_VOID, name, ...)` with `args` arguments.
+    const fn void(name: &'static str, args: usize) -> Self {
+        Self {
+            name,
+            args: Some(args),
+            returns: Returns::Void,
+        }
+    }
+
+    /// Where a program on this hook finds the verdict of the program that ran before it, as an
+    /// index into its arguments: BPF hands an `int` hook's programs the hook's arguments
+    /// followed by that verdict. `None` for a `void` hook, which has no verdict, and for a hook
+    /// whose number of arguments differs between kernels.
+    #[must_use]
+    pub const fn previous_verdict(self) -> Option<usize> {
+        match (self.returns, self.args) {
+            (Returns::Int, Some(args)) => Some(args),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the hook called `name` (usable in constants).
+    #[must_use]
+    pub const fn is_named(self, name: &str) -> bool {
+        let (ours, theirs) = (self.name.as_bytes(), name.as_bytes());
+        if ours.len() != theirs.len() {
+            return false;
+        }
+        let mut at = 0;
+        while at < ours.len() {
+            if ours[at] != theirs[at] {
+                return false;
+            }
+            at += 1;
+        }
+        true
+    }
+
+    /// The hook of [`LSM_HOOKS`] called `name`. Meant for constants, where a name that is not
+    /// in the table stops the build.
+    ///
+    /// # Panics
+    /// If no hook of [`LSM_HOOKS`] is called `name`.
+    #[must_use]
+    pub const fn named(name: &str) -> Self {
+        let mut at = 0;
+        while at < LSM_HOOKS.len() {
+            if LSM_HOOKS[at].is_named(name) {
+                return LSM_HOOKS[at];
+            }
+            at += 1;
+        }
+        panic!("not a hook of kya_common::programs::LSM_HOOKS")
+    }
+}
+
+/// The BPF LSM hooks kya attaches to, in attach order, each with its number of arguments as
+/// `include/linux/lsm_hook_defs.h` declares it (checked in 6.1 and 6.12, where every one is
+/// the same).
+pub const LSM_HOOKS: &[LsmHook] = &[
+    LsmHook::int("task_alloc", 2),
+    LsmHook::void("task_free", 1),
+    LsmHook::int("bprm_check_security", 1),
+    LsmHook::int("task_fix_setuid", 3),
+    LsmHook::int("file_open", 1),
+    LsmHook::int("file_permission", 2),
+    LsmHook::int("mmap_file", 4),
+    LsmHook::int("inode_create", 3),
+    LsmHook::int("inode_symlink", 3),
+    LsmHook::int("inode_mkdir", 3),
+    LsmHook::int("inode_mknod", 4),
+    LsmHook::int("inode_link", 3),
+    LsmHook::int("inode_rename", 4),
+    LsmHook::int("inode_unlink", 2),
+    LsmHook::int("path_truncate", 1),
+    LsmHook::int("path_chmod", 2),
+    LsmHook::int("path_chown", 3),
+    LsmHook::int("ptrace_access_check", 2),
+    LsmHook::int("task_kill", 4),
+    // Three arguments in 6.1 and 6.12; later kernels add a fourth (`bool kernel`, seen in 6.18).
+    LsmHook {
+        name: "bpf",
+        args: None,
+        returns: Returns::Int,
+    },
+    LsmHook::int("socket_create", 4),
+    LsmHook::int("socket_post_create", 5),
+    LsmHook::int("socket_connect", 3),
+    LsmHook::int("socket_sendmsg", 3),
+    LsmHook::int("socket_accept", 2),
+    LsmHook::int("unix_stream_connect", 3),
+    LsmHook::int("unix_may_send", 2),
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.
@@ -38,3 +133,43 @@ pub const BTF_TRACEPOINTS: &[&str] = &["cgroup_attach_task", "sched_process_fork
 pub const ADOPT_TASKS_ITER: &str = "adopt_tasks";
 /// Task iterator that lists every tagged task as `TaggedTaskRecord`s.
 pub const TAGGED_TASKS_ITER: &str = "tagged_tasks";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_hook_is_listed_once() {
+        for (at, hook) in LSM_HOOKS.iter().enumerate() {
+            assert!(
+                !LSM_HOOKS[..at].iter().any(|other| other.name == hook.name),
+                "{} is listed twice in LSM_HOOKS",
+                hook.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_program_finds_the_previous_verdict_after_the_arguments() {
+        assert_eq!(LsmHook::named("file_open").previous_verdict(), Some(1));
+        assert_eq!(
+            LsmHook::named("socket_post_create").previous_verdict(),
+            Some(5)
+        );
+        assert_eq!(LsmHook::named("task_free").previous_verdict(), None);
+        assert_eq!(LsmHook::named("bpf").previous_verdict(), None);
+    }
+
+    #[test]
+    fn hooks_are_found_by_their_whole_name() {
+        assert!(LsmHook::named("socket_create").is_named("socket_create"));
+        assert!(!LsmHook::named("socket_create").is_named("socket_creat"));
+        assert!(!LsmHook::named("socket_create").is_named("socket_create_"));
+    }
+
+    #[test]
+    #[should_panic(expected = "not a hook of kya_common::programs::LSM_HOOKS")]
+    fn a_hook_kya_does_not_attach_to_is_not_found() {
+        let _ = LsmHook::named("socket_bind");
+    }
+}

@@ -14,7 +14,7 @@ use kya_common::{
 
 use crate::{
     maps::{FILE_GRANTS, GRANTED_FILES, GRANTED_SOCKETS, ONCE_TOKENS, PEER_GRANTS},
-    net::Peer,
+    peer::Peer,
 };
 
 #[inline(always)]

@@ -7,6 +7,8 @@
 use aya_ebpf::helpers::bpf_probe_read_kernel;
 use kya_common::tag::InodeKey;
 
+use crate::peer::AF_INET6;
+
 macro_rules! offsets {
     ($($name:ident),* $(,)?) => {
         $(
@@ -175,7 +177,7 @@ pub fn socket_sock(socket: u64) -> Result<u64, ReadError> {
 pub fn sock_peer(sock: u64) -> Result<(u16, [u8; 16], u16), ReadError> {
     let family: u16 = read(sock, &SK_FAMILY_OFFSET)?;
     let port: u16 = read(sock, &SK_DPORT_OFFSET)?;
-    let addr = if family == crate::net::AF_INET6 {
+    let addr = if family == AF_INET6 {
         read::<[u8; 16]>(sock, &SK_V6_DADDR_OFFSET)?
     } else {
         kya_common::net::mapped_ipv4(read::<[u8; 4]>(sock, &SK_DADDR_OFFSET)?)

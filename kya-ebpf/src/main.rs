@@ -14,6 +14,7 @@ mod iters;
 mod kernel;
 mod maps;
 mod net;
+mod peer;
 mod protect;
 mod tagging;
 

@@ -12,19 +12,11 @@ use crate::{
     grants,
     kernel::{self, ReadError},
     maps::NET_ALLOW,
+    peer::{AF_INET, AF_INET6, Peer},
 };
 
-pub const AF_INET: u16 = 2;
-pub const AF_INET6: u16 = 10;
 const SOCK_STREAM: u16 = 1;
 const SOCK_DGRAM: u16 = 2;
-
-/// A network peer in canonical form.
-#[derive(Clone, Copy)]
-pub struct Peer {
-    pub addr: [u8; 16],
-    pub port: u16,
-}
 
 /// The peer a `sockaddr` names, `None` for families without one (AF_UNSPEC disconnects,
 /// AF_UNIX and others are judged elsewhere).
@@ -132,9 +124,3 @@ pub fn refuse_peer(
     });
     DENY
 }
-
-/// A peer for events about errors, where the address could not be read.
-pub const UNKNOWN_PEER: Peer = Peer {
-    addr: [0; 16],
-    port: 0,
-};

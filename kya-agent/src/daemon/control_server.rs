@@ -162,7 +162,7 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
             hooks: LSM_HOOKS
                 .iter()
                 .map(|hook| HookState {
-                    hook: (*hook).to_owned(),
+                    hook: hook.name.to_owned(),
                     enforcing: true,
                 })
                 .collect(),

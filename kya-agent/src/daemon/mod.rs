@@ -213,7 +213,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
 fn enforcing_metrics(config: &Config) -> Arc<Metrics> {
     let metrics = Arc::new(Metrics::for_config(config));
     for hook in LSM_HOOKS {
-        metrics.set_enforcement_active(hook, true);
+        metrics.set_enforcement_active(hook.name, true);
     }
     metrics
 }

@@ -20,16 +20,21 @@ const MAX_LOADERS: usize = 4;
 pub(super) fn load_all(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), KernelError> {
     let mut programs: Vec<(&'static str, &mut Lsm)> = Vec::with_capacity(LSM_HOOKS.len());
     for (name, program) in ebpf.programs_mut() {
-        if let Some(&hook) = LSM_HOOKS.iter().find(|&&hook| hook == name) {
+        if let Some(hook) = LSM_HOOKS
+            .iter()
+            .map(|hook| hook.name)
+            .find(|&hook| hook == name)
+        {
             let lsm: &mut Lsm = program
                 .try_into()
                 .map_err(|source| KernelError::program(hook, source))?;
             programs.push((hook, lsm));
         }
     }
-    if let Some(&missing) = LSM_HOOKS
+    if let Some(missing) = LSM_HOOKS
         .iter()
-        .find(|&&hook| !programs.iter().any(|(name, _)| *name == hook))
+        .map(|hook| hook.name)
+        .find(|&hook| !programs.iter().any(|(name, _)| *name == hook))
     {
         return Err(KernelError::MissingProgram(missing));
     }

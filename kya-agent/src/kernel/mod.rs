@@ -132,7 +132,7 @@ impl Kernel {
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
         lsm_load::load_all(&mut ebpf, &btf)?;
         let mut links = Vec::new();
-        for &hook in LSM_HOOKS {
+        for hook in LSM_HOOKS.iter().map(|hook| hook.name) {
             let program: &mut Lsm = program_mut(&mut ebpf, hook)?;
             let link = program
                 .attach()

@@ -338,7 +338,7 @@ impl Metrics {
 
     /// Sets `kya_enforcement_active{hook}`; `hook` is one of [`LSM_HOOKS`].
     pub fn set_enforcement_active(&self, hook: &str, active: bool) {
-        if LSM_HOOKS.contains(&hook) {
+        if LSM_HOOKS.iter().any(|known| known.name == hook) {
             self.enforcement_active
                 .with_label_values(&[hook])
                 .set(i64::from(active));
@@ -377,7 +377,7 @@ impl Metrics {
                 .with_label_values(&[map])
                 .set(i64::from(capacity));
         }
-        for hook in LSM_HOOKS {
+        for hook in LSM_HOOKS.iter().map(|hook| hook.name) {
             self.enforcement_active.with_label_values(&[hook]).set(0);
         }
     }

@@ -199,7 +199,7 @@ fn every_label_combination_is_registered_at_zero() {
             "{series}"
         );
     }
-    for hook in LSM_HOOKS {
+    for hook in LSM_HOOKS.iter().map(|hook| hook.name) {
         let series = format!(r#"kya_enforcement_active{{hook="{hook}"}}"#);
         assert!(value(&metrics, &series).abs() < f64::EPSILON, "{series}");
     }

@@ -1,6 +1,7 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
+use aya_ebpf::programs::LsmContext;
 use kya_common::maps::tag_error;
 
+use super::every_task_hook;
 use crate::{
     decision::{ALLOW, DENY},
     kernel,
@@ -10,22 +11,20 @@ use crate::{
     },
 };
 
-/// `bprm_check_security(bprm)`: an untagged task that executes an agent's executable (by file
-/// identity, so links and other paths to it match too), runs as an agent's uid or sits in an
-/// agent's cgroup subtree becomes that agent before the new program runs.
-///
-/// Always allows the exec itself, except when a match cannot be recorded: then the exec is
-/// denied (fail closed), since the program would run as an agent without its tag. A tagged task
-/// keeps its tag whatever it executes. If the executable's identity cannot be read, the exe rule
-/// is skipped for this exec and the error counted (fail open for an untagged task: denying every
-/// untagged exec on a read error could stop the whole host).
-#[lsm(hook = "bprm_check_security")]
-pub fn bprm_check_security(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(1);
-    if previous != ALLOW {
-        return previous;
+every_task_hook! {
+    /// `bprm_check_security(bprm)`: an untagged task that executes an agent's executable (by
+    /// file identity, so links and other paths to it match too), runs as an agent's uid or
+    /// sits in an agent's cgroup subtree becomes that agent before the new program runs.
+    ///
+    /// Always allows the exec itself, except when a match cannot be recorded: then the exec is
+    /// denied (fail closed), since the program would run as an agent without its tag. A tagged
+    /// task keeps its tag whatever it executes. If the executable's identity cannot be read,
+    /// the exe rule is skipped for this exec and the error counted (fail open for an untagged
+    /// task: denying every untagged exec on a read error could stop the whole host).
+    #[lsm(hook = "bprm_check_security")]
+    fn bprm_check_security(ctx: LsmContext) -> i32 {
+        try_bprm_check_security(&ctx).unwrap_or(DENY)
     }
-    try_bprm_check_security(&ctx).unwrap_or(DENY)
 }
 
 fn try_bprm_check_security(ctx: &LsmContext) -> Result<i32, ()> {

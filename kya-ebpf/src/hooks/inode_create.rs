@@ -1,25 +1,17 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::DenyKind;
 
-use crate::{
-    decision::ALLOW,
-    protect::guard_dentry,
-    tagging::{current_task, tag_of},
-};
+use super::agent_hook;
+use crate::protect::guard_dentry;
 
-/// `inode_create(dir, dentry, mode)`: an agent cannot create a file at a protected path or inside a protected tree (kya's unit file where none is installed, a file in kya's state directory).
-///
-/// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
-/// denies too (fail closed).
-#[lsm(hook = "inode_create")]
-pub fn inode_create(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(3);
-    if previous != ALLOW {
-        return previous;
+agent_hook! {
+    /// `inode_create(dir, dentry, mode)`: an agent cannot create a file at a protected path or
+    /// inside a protected tree (kya's unit file where none is installed, a file in kya's state
+    /// directory).
+    ///
+    /// Denies with EPERM and an event; a kernel read error denies too (fail closed).
+    #[lsm(hook = "inode_create")]
+    fn inode_create(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let dentry: *const u8 = ctx.arg(1);
+        guard_dentry(dentry as u64, tag, DenyKind::FileChange)
     }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let dentry: *const u8 = ctx.arg(1);
-    guard_dentry(dentry as u64, tag, DenyKind::FileChange)
 }

@@ -1,32 +1,22 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::DenyKind;
 
-use crate::{
-    decision::ALLOW,
-    protect::guard_dentry,
-    tagging::{current_task, tag_of},
-};
+use super::agent_hook;
+use crate::{decision::ALLOW, protect::guard_dentry};
 
-/// `inode_link(old_dentry, dir, new_dentry)`: an agent cannot make a new hard link to a
-/// protected file (a name outside every protected directory that it could later read through),
-/// nor link a file of its own in at a protected path or into a protected tree.
-///
-/// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
-/// denies too (fail closed).
-#[lsm(hook = "inode_link")]
-pub fn inode_link(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(3);
-    if previous != ALLOW {
-        return previous;
+agent_hook! {
+    /// `inode_link(old_dentry, dir, new_dentry)`: an agent cannot make a new hard link to a
+    /// protected file (a name outside every protected directory that it could later read
+    /// through), nor link a file of its own in at a protected path or into a protected tree.
+    ///
+    /// Denies with EPERM and an event; a kernel read error denies too (fail closed).
+    #[lsm(hook = "inode_link")]
+    fn inode_link(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let old_dentry: *const u8 = ctx.arg(0);
+        let decision = guard_dentry(old_dentry as u64, tag, DenyKind::FileLink);
+        if decision != ALLOW {
+            return decision;
+        }
+        let new_dentry: *const u8 = ctx.arg(2);
+        guard_dentry(new_dentry as u64, tag, DenyKind::FileLink)
     }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let old_dentry: *const u8 = ctx.arg(0);
-    let decision = guard_dentry(old_dentry as u64, tag, DenyKind::FileLink);
-    if decision != ALLOW {
-        return decision;
-    }
-    let new_dentry: *const u8 = ctx.arg(2);
-    guard_dentry(new_dentry as u64, tag, DenyKind::FileLink)
 }

@@ -1,25 +1,16 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::DenyKind;
 
-use crate::{
-    decision::ALLOW,
-    protect::guard_dentry,
-    tagging::{current_task, tag_of},
-};
+use super::agent_hook;
+use crate::protect::guard_dentry;
 
-/// `inode_mknod(dir, dentry, mode, dev)`: an agent cannot create a device node, FIFO or socket file at a protected path or inside a protected tree.
-///
-/// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
-/// denies too (fail closed).
-#[lsm(hook = "inode_mknod")]
-pub fn inode_mknod(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(4);
-    if previous != ALLOW {
-        return previous;
+agent_hook! {
+    /// `inode_mknod(dir, dentry, mode, dev)`: an agent cannot create a device node, FIFO or
+    /// socket file at a protected path or inside a protected tree.
+    ///
+    /// Denies with EPERM and an event; a kernel read error denies too (fail closed).
+    #[lsm(hook = "inode_mknod")]
+    fn inode_mknod(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let dentry: *const u8 = ctx.arg(1);
+        guard_dentry(dentry as u64, tag, DenyKind::FileChange)
     }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let dentry: *const u8 = ctx.arg(1);
-    guard_dentry(dentry as u64, tag, DenyKind::FileChange)
 }

@@ -1,37 +1,28 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::DenyKind;
 
-use crate::{
-    decision::ALLOW,
-    protect::guard_file,
-    tagging::{current_task, tag_of},
-};
+use super::agent_hook;
+use crate::{decision::ALLOW, protect::guard_file};
 
 /// `PROT_WRITE` and `MAP_SHARED` (also set in `MAP_SHARED_VALIDATE`).
 const PROT_WRITE: u64 = 0x2;
 const MAP_SHARED: u64 = 0x1;
 
-/// `mmap_file(file, reqprot, prot, flags)`: an agent cannot map a protected file into memory
-/// (reads through a mapping never pass `file_permission`).
-///
-/// Anonymous mappings and untagged tasks are allowed. Denies with EPERM and an event; a kernel
-/// read error denies too (fail closed).
-#[lsm(hook = "mmap_file")]
-pub fn mmap_file(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(4);
-    if previous != ALLOW {
-        return previous;
+agent_hook! {
+    /// `mmap_file(file, reqprot, prot, flags)`: an agent cannot map a protected file into
+    /// memory (reads through a mapping never pass `file_permission`).
+    ///
+    /// Anonymous mappings are allowed. Denies with EPERM and an event; a kernel read error
+    /// denies too (fail closed).
+    #[lsm(hook = "mmap_file")]
+    fn mmap_file(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let file: *const u8 = ctx.arg(0);
+        if file.is_null() {
+            return ALLOW;
+        }
+        // Only a shared writable mapping writes to the file.
+        let prot: u64 = ctx.arg(2);
+        let flags: u64 = ctx.arg(3);
+        let writing = prot & PROT_WRITE != 0 && flags & MAP_SHARED != 0;
+        guard_file(file as u64, tag, DenyKind::FileMmap, writing)
     }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let file: *const u8 = ctx.arg(0);
-    if file.is_null() {
-        return ALLOW;
-    }
-    // Only a shared writable mapping writes to the file.
-    let prot: u64 = ctx.arg(2);
-    let flags: u64 = ctx.arg(3);
-    let writing = prot & PROT_WRITE != 0 && flags & MAP_SHARED != 0;
-    guard_file(file as u64, tag, DenyKind::FileMmap, writing)
 }

@@ -1,26 +1,16 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::DenyKind;
 
-use crate::{
-    decision::ALLOW,
-    protect::guard_path,
-    tagging::{current_task, tag_of},
-};
+use super::agent_hook;
+use crate::protect::guard_path;
 
-/// `path_chown(path, uid, gid)`: an agent cannot change the owner of a protected file, by
-/// path or descriptor (handing kya's config or a credential to its own user).
-///
-/// Untagged tasks leave after one lookup. Denies with EPERM and an event; a kernel read error
-/// denies too (fail closed).
-#[lsm(hook = "path_chown")]
-pub fn path_chown(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(3);
-    if previous != ALLOW {
-        return previous;
+agent_hook! {
+    /// `path_chown(path, uid, gid)`: an agent cannot change the owner of a protected file, by
+    /// path or descriptor (handing kya's config or a credential to its own user).
+    ///
+    /// Denies with EPERM and an event; a kernel read error denies too (fail closed).
+    #[lsm(hook = "path_chown")]
+    fn path_chown(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let path: *const u8 = ctx.arg(0);
+        guard_path(path as u64, tag, DenyKind::FileChange)
     }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let path: *const u8 = ctx.arg(0);
-    guard_path(path as u64, tag, DenyKind::FileChange)
 }

@@ -1,41 +1,36 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::{MatchedBy, NO_RULE};
 
+use super::agent_hook;
 use crate::{
     decision::ALLOW,
     kernel,
     protect::{Denial, refuse_process},
-    tagging::{current_task, tag_of},
+    tagging::tag_of,
 };
 
-/// `ptrace_access_check(child, mode)`: the kernel asks this before `/proc/PID/environ`,
-/// `/proc/PID/mem`, `/proc/PID/fd`, `/proc/PID/root`, `process_vm_readv`, `pidfd_getfd` and
-/// `ptrace` attach. An agent may only reach processes of its own agent.
-///
-/// Untagged tasks leave after one lookup. Denies with EPERM and an event.
-#[lsm(hook = "ptrace_access_check")]
-pub fn ptrace_access_check(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(2);
-    if previous != ALLOW {
-        return previous;
+agent_hook! {
+    /// `ptrace_access_check(child, mode)`: the kernel asks this before `/proc/PID/environ`,
+    /// `/proc/PID/mem`, `/proc/PID/fd`, `/proc/PID/root`, `process_vm_readv`, `pidfd_getfd`
+    /// and `ptrace` attach. An agent may only reach processes of its own agent.
+    ///
+    /// Denies with EPERM and an event.
+    #[lsm(hook = "ptrace_access_check")]
+    fn ptrace_access_check(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let child: *const u8 = ctx.arg(0);
+        let child = child as u64;
+        if tag_of(child).is_some_and(|target| target.agent == tag.agent) {
+            return ALLOW;
+        }
+        // The target's pid is only for the event; a failed read leaves it 0.
+        let target = kernel::task_ids(child).map_or(0, |(_, tgid)| tgid);
+        refuse_process(
+            tag,
+            Denial {
+                matched: MatchedBy::OtherProcess,
+                rule: NO_RULE,
+                level: target,
+                writes_only: false,
+            },
+        )
     }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let child: *const u8 = ctx.arg(0);
-    let child = child as u64;
-    if tag_of(child).is_some_and(|target| target.agent == tag.agent) {
-        return ALLOW;
-    }
-    // The target's pid is only for the event; a failed read leaves it 0.
-    let target = kernel::task_ids(child).map_or(0, |(_, tgid)| tgid);
-    refuse_process(
-        tag,
-        Denial {
-            matched: MatchedBy::OtherProcess,
-            rule: NO_RULE,
-            level: target,
-            writes_only: false,
-        },
-    )
 }

@@ -1,44 +1,39 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::{DenyKind, MatchedBy};
 
+use super::agent_hook;
 use crate::{
     decision::ALLOW,
     kernel::{self, ReadError},
     maps::INBOUND_SOCKETS,
-    net::{AF_INET, AF_INET6, Peer, Reach, UNKNOWN_PEER, guard_peer, refuse_peer, sockaddr_peer},
-    tagging::{current_task, tag_of},
+    net::{Reach, guard_peer, refuse_peer, sockaddr_peer},
+    peer::{AF_INET, AF_INET6, Peer, UNKNOWN_PEER},
 };
 
-/// `socket_sendmsg(sock, msg, size)`: every send (`send`, `sendto`, `sendmsg`, `sendmmsg`,
-/// `write` on a socket, io_uring sends). With a destination address (UDP without `connect`,
-/// TCP Fast Open) the address must be on the agent's allowlist; without one, the socket's own
-/// peer must be, so a socket connected elsewhere (inherited, or received from another process)
-/// cannot be used. Replies on connections the agent accepted are allowed.
-///
-/// Untagged tasks leave after one lookup. Non-IP sockets are judged by the AF_UNIX hooks.
-/// Denies with EPERM and an event; a read error denies too (fail closed).
-#[lsm(hook = "socket_sendmsg")]
-pub fn socket_sendmsg(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(3);
-    if previous != ALLOW {
-        return previous;
-    }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let socket: *const u8 = ctx.arg(0);
-    let msg: *const u8 = ctx.arg(1);
-    let socket = socket as u64;
-    match destination(socket, msg as u64, tag.agent) {
-        Ok(Some((peer, reach))) => guard_peer(DenyKind::Send, tag, socket, &peer, reach),
-        Ok(None) => ALLOW,
-        Err(ReadError) => refuse_peer(
-            DenyKind::Send,
-            tag,
-            socket,
-            &UNKNOWN_PEER,
-            MatchedBy::ReadError,
-        ),
+agent_hook! {
+    /// `socket_sendmsg(sock, msg, size)`: every send (`send`, `sendto`, `sendmsg`, `sendmmsg`,
+    /// `write` on a socket, io_uring sends). With a destination address (UDP without
+    /// `connect`, TCP Fast Open) the address must be on the agent's allowlist; without one, the
+    /// socket's own peer must be, so a socket connected elsewhere (inherited, or received from
+    /// another process) cannot be used. Replies on connections the agent accepted are allowed.
+    ///
+    /// Non-IP sockets are judged by the AF_UNIX hooks. Denies with EPERM and an event; a read
+    /// error denies too (fail closed).
+    #[lsm(hook = "socket_sendmsg")]
+    fn socket_sendmsg(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let socket: *const u8 = ctx.arg(0);
+        let msg: *const u8 = ctx.arg(1);
+        let socket = socket as u64;
+        match destination(socket, msg as u64, tag.agent) {
+            Ok(Some((peer, reach))) => guard_peer(DenyKind::Send, tag, socket, &peer, reach),
+            Ok(None) => ALLOW,
+            Err(ReadError) => refuse_peer(
+                DenyKind::Send,
+                tag,
+                socket,
+                &UNKNOWN_PEER,
+                MatchedBy::ReadError,
+            ),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
+use aya_ebpf::programs::LsmContext;
 use kya_common::maps::tag_error;
 
+use super::every_task_hook;
 use crate::{
     decision::{ALLOW, DENY},
     kernel,
@@ -8,19 +9,17 @@ use crate::{
     tagging::{current_task, match_uid, record_new, tag_of},
 };
 
-/// `task_fix_setuid(new, old, flags)`: an untagged task that switches its real or effective uid
-/// to an agent's uid becomes that agent.
-///
-/// Allows the change, except when the match cannot be recorded: then it is denied (fail
-/// closed). If the new credentials cannot be read, the error is counted and the change allowed
-/// (fail open for an untagged task: it is not known to be an agent).
-#[lsm(hook = "task_fix_setuid")]
-pub fn task_fix_setuid(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(3);
-    if previous != ALLOW {
-        return previous;
+every_task_hook! {
+    /// `task_fix_setuid(new, old, flags)`: an untagged task that switches its real or effective
+    /// uid to an agent's uid becomes that agent.
+    ///
+    /// Allows the change, except when the match cannot be recorded: then it is denied (fail
+    /// closed). If the new credentials cannot be read, the error is counted and the change
+    /// allowed (fail open for an untagged task: it is not known to be an agent).
+    #[lsm(hook = "task_fix_setuid")]
+    fn task_fix_setuid(ctx: LsmContext) -> i32 {
+        try_task_fix_setuid(&ctx).unwrap_or(DENY)
     }
-    try_task_fix_setuid(&ctx).unwrap_or(DENY)
 }
 
 fn try_task_fix_setuid(ctx: &LsmContext) -> Result<i32, ()> {

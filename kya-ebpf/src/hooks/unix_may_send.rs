@@ -1,36 +1,30 @@
-use aya_ebpf::{macros::lsm, programs::LsmContext};
 use kya_common::event::{DenyKind, MatchedBy};
 
+use super::agent_hook;
 use crate::{
     decision::ALLOW,
     kernel,
     protect::{Denial, Object, guard_unix_dentry, refuse},
-    tagging::{current_task, tag_of},
 };
 
-/// `unix_may_send(sock, other)`: the datagram counterpart of `unix_stream_connect`, for
-/// `sendto` and `connect` on AF_UNIX datagram sockets.
-///
-/// Untagged tasks leave after one lookup; abstract and unbound sockets are allowed. Denies
-/// with EPERM and an event; a read error denies too (fail closed).
-#[lsm(hook = "unix_may_send")]
-pub fn unix_may_send(ctx: LsmContext) -> i32 {
-    let previous: i32 = ctx.arg(2);
-    if previous != ALLOW {
-        return previous;
-    }
-    let Some(tag) = tag_of(current_task()) else {
-        return ALLOW;
-    };
-    let other: *const u8 = ctx.arg(1);
-    match kernel::socket_sock(other as u64).and_then(kernel::unix_sock_dentry) {
-        Ok(0) => ALLOW,
-        Ok(dentry) => guard_unix_dentry(dentry, tag),
-        Err(_) => refuse(
-            DenyKind::Unix,
-            tag,
-            Denial::without_rule(MatchedBy::ReadError),
-            &Object::empty(),
-        ),
+agent_hook! {
+    /// `unix_may_send(sock, other)`: the datagram counterpart of `unix_stream_connect`, for
+    /// `sendto` and `connect` on AF_UNIX datagram sockets.
+    ///
+    /// Abstract and unbound sockets are allowed. Denies with EPERM and an event; a read error
+    /// denies too (fail closed).
+    #[lsm(hook = "unix_may_send")]
+    fn unix_may_send(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let other: *const u8 = ctx.arg(1);
+        match kernel::socket_sock(other as u64).and_then(kernel::unix_sock_dentry) {
+            Ok(0) => ALLOW,
+            Ok(dentry) => guard_unix_dentry(dentry, tag),
+            Err(_) => refuse(
+                DenyKind::Unix,
+                tag,
+                Denial::without_rule(MatchedBy::ReadError),
+                &Object::empty(),
+            ),
+        }
     }
 }

@@ -62,6 +62,7 @@ fn snapshot() -> Result<BTreeMap<String, (u64, u64)>, String> {
         };
         let ours = kya_common::programs::LSM_HOOKS
             .iter()
+            .map(|hook| &hook.name)
             .chain(kya_common::programs::BTF_TRACEPOINTS)
             // The kernel keeps the first 15 bytes of a program's name.
             .any(|hook| hook.starts_with(name) && !name.is_empty());
