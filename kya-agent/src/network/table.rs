@@ -7,9 +7,8 @@ use kya_common::net::{NET_KEY_HEADER_BITS, NetKey};
 use super::{
     DNS_PORT,
     canonical::{canonical, canonical_cidr, display},
-    rule::{NetworkRule, PortSpec, Target},
 };
-use crate::config::Config;
+use crate::config::{Config, NetworkRule, PortSpec, Target};
 
 /// Ports one rule may expand to: a range beyond this is refused (with a warning), so a typo
 /// cannot fill the kernel map.
