@@ -14,7 +14,7 @@ use super::{
 use crate::{
     config::Config,
     network::{
-        system_nameservers,
+        resolve_host, system_nameservers,
         table::{self, NetTable},
     },
 };
@@ -30,7 +30,7 @@ pub type HostNames = Arc<RwLock<HashMap<[u8; 16], String>>>;
 /// rules that allow nothing (a name that does not resolve is a warning, never a failure).
 #[must_use]
 pub fn compile_now(config: &Config) -> NetTable {
-    let table = table::compile(config, &system_nameservers(), &table::system_resolve);
+    let table = table::compile(config, &system_nameservers(), &resolve_host);
     for rule in &table.rules {
         if let Err(problem) = &rule.outcome {
             tracing::warn!(agent = %rule.agent, rule = %rule.rule, problem = %problem, "network rule allows nothing now");

@@ -59,7 +59,7 @@ fn print_network(config: &Config) {
     let table = kya_agent::network::table::compile(
         config,
         &kya_agent::network::system_nameservers(),
-        &kya_agent::network::table::system_resolve,
+        &kya_agent::network::resolve_host,
     );
     for rule in &table.rules {
         match &rule.outcome {
