@@ -13,7 +13,7 @@ use crate::{
         tables::{self as file_tables, FileTables, OwnFiles, ResolvedFileRule},
     },
     network::{
-        system_nameservers,
+        resolve_host, system_nameservers,
         table::{self as net_table, NetTable, ResolvedNetRule},
     },
     tagging::rules::{self, CompiledRules, ResolvedRule},
@@ -137,7 +137,7 @@ pub fn files_now(config: &Config, own: &OwnFiles) -> FileTables {
 /// (a name that does not resolve allows nothing, and the report says why).
 #[must_use]
 pub fn network_now(config: &Config) -> NetTable {
-    net_table::compile(config, &system_nameservers(), &net_table::system_resolve)
+    net_table::compile(config, &system_nameservers(), &resolve_host)
 }
 
 impl Report {

@@ -3,8 +3,7 @@
 
 use std::{fmt, path::PathBuf};
 
-use super::path_pattern::PathPattern;
-use crate::network::NetworkRule;
+use super::{network_rule::NetworkRule, path_pattern::PathPattern};
 
 /// Longest agent name, in bytes (names are ASCII).
 pub const MAX_NAME_LEN: usize = 32;
@@ -229,8 +228,8 @@ impl FileRules {
 }
 
 /// `[agents.network]`: which peers this agent may connect to, and how its `AF_UNIX` socket
-/// denials differ from the built-in defaults (see [`crate::network::BUILTIN_SOCKETS`]), which
-/// apply to every agent.
+/// denials differ from the built-in defaults (the network module's list of sockets that hand
+/// out authority), which apply to every agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkRules {
     pub(super) allow: Vec<NetworkRule>,
@@ -240,8 +239,8 @@ pub struct NetworkRules {
 }
 
 impl NetworkRules {
-    /// Whether the agent may reach the host's resolvers (see [`crate::network::nameservers`])
-    /// on port 53 when `allow_dns` is not written.
+    /// Whether the agent may reach the host's resolvers (the `nameserver` lines of
+    /// `/etc/resolv.conf`) on port 53 when `allow_dns` is not written.
     pub const DEFAULT_ALLOW_DNS: bool = true;
 
     /// The peers this agent may connect to, in file order (repeats kept): addresses and

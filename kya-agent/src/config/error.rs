@@ -9,11 +9,10 @@ use std::{
 
 use thiserror::Error;
 
-use super::path_pattern::PatternProblem;
-use crate::{
-    network::{RuleProblem, SocketPathProblem},
-    paths,
+use super::{
+    network_rule::RuleProblem, path_pattern::PatternProblem, socket_path::SocketPathProblem,
 };
+use crate::paths;
 
 /// Longest source excerpt shown on a `value:` line before it is cut short.
 const MAX_VALUE_CHARS: usize = 80;

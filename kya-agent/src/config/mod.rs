@@ -5,12 +5,17 @@
 //! - `validate`: checks each value and the agents against each other.
 //! - `agent`: the validated types the rest of the daemon uses.
 //! - `path_pattern`: the `/…` and `~/…` path patterns of `[agents.files]`.
+//! - `network_rule`: the `network.allow` rules of `[agents.network]` (addresses, networks, host
+//!   names and ports).
+//! - `socket_path`: the socket paths of `network.unix_deny` and `network.unix_allow`.
 //! - `error`: how problems are located and reported.
 
 mod agent;
 mod error;
+mod network_rule;
 mod path_pattern;
 mod schema;
+mod socket_path;
 mod validate;
 
 #[cfg(test)]
@@ -27,7 +32,11 @@ pub use self::{
         ConfigError, ConfigErrorKind, ConfigErrors, FileList, Location, PathProblem, TomlProblem,
         UnixList,
     },
+    network_rule::{
+        IpCidr, MAX_HOST_LEN, MAX_LABEL_LEN, NetworkRule, PortSpec, RuleProblem, Target,
+    },
     path_pattern::{PathPattern, PatternBase, PatternProblem},
+    socket_path::{SocketPathProblem, parse_socket_path},
 };
 use self::{error::Diagnostics, schema::RawConfig};
 

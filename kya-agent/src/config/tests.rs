@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{agent::MAX_USER_NAME_LEN, *};
-use crate::network::{
-    IpCidr, NetworkRule, PortSpec, RuleProblem, SocketPathProblem, Target, canonical_cidr,
-};
+use crate::network::canonical_cidr;
 
 const FILE: &str = "/etc/kya/test.toml";
 
@@ -1348,6 +1346,41 @@ fn socket_paths_must_be_absolute_and_exact() {
                 .starts_with("network.unix_allow path of agent \"coder\" "),
             "{error}"
         );
+    }
+}
+
+#[test]
+fn socket_path_parser_names_each_mistake() {
+    assert_eq!(
+        parse_socket_path("/var/run/docker.sock"),
+        Ok(PathBuf::from("/var/run/docker.sock"))
+    );
+    assert_eq!(
+        parse_socket_path("/run/user/1000/..hidden/x.sock"),
+        Ok(PathBuf::from("/run/user/1000/..hidden/x.sock")),
+        "'..' inside a name is not a component"
+    );
+    for (text, problem) in [
+        ("", SocketPathProblem::Empty),
+        ("/run/a\0b", SocketPathProblem::Nul),
+        ("/run/*.sock", SocketPathProblem::Glob),
+        ("*.sock", SocketPathProblem::Glob),
+        ("/run/docker?.sock", SocketPathProblem::Glob),
+        ("/run/[ab].sock", SocketPathProblem::Glob),
+        ("run/docker.sock", SocketPathProblem::NotAbsolute),
+        ("~/agent.sock", SocketPathProblem::NotAbsolute),
+        ("/run/docker/", SocketPathProblem::TrailingSlash),
+        ("/", SocketPathProblem::TrailingSlash),
+        ("/run//docker.sock", SocketPathProblem::EmptyComponent),
+        ("/run/./docker.sock", SocketPathProblem::CurrentComponent),
+        (
+            "/run/../var/run/docker.sock",
+            SocketPathProblem::ParentComponent,
+        ),
+        ("/run/..", SocketPathProblem::ParentComponent),
+    ] {
+        assert_eq!(parse_socket_path(text), Err(problem), "for {text:?}");
+        assert!(!problem.fix().is_empty() && !problem.to_string().is_empty());
     }
 }
 

@@ -13,13 +13,12 @@ use super::{
         Agent, AgentId, FileRules, MatchRules, NetworkRules, is_valid_name, is_valid_user_name,
     },
     error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
+    network_rule::NetworkRule,
     path_pattern::PathPattern,
     schema::{RawAgent, RawFiles, RawMatch, RawNetwork},
+    socket_path::parse_socket_path,
 };
-use crate::{
-    network::{NetworkRule, parse_socket_path},
-    paths,
-};
+use crate::paths;
 
 /// Rules already claimed by an earlier agent, by the name of that agent: a process matching a
 /// rule claimed twice would belong to two agents.

@@ -1,11 +1,17 @@
 //! What a request or grant is about: one file object, or one network peer (a host's addresses
-//! on one port).
+//! on one port), and how a peer a human typed becomes one.
 use std::{fmt, net::IpAddr};
 
 use kya_common::{net::NetKey, protect::InodeRuleKey};
 use serde::{Deserialize, Serialize};
 
-use crate::network::canonical;
+use crate::{
+    config::{NetworkRule, PortSpec, RuleProblem, Target},
+    network::{canonical, resolve_host_async},
+};
+
+/// How a peer is written, for the fix of a mistake in one.
+const PEER_FORMS: &str = "write HOST:PORT, such as db.internal:5432, 127.0.0.1:8080 or [::1]:8080";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -35,6 +41,34 @@ pub enum ResourceKey {
 }
 
 impl Resource {
+    /// The peer a human typed (`kya grant --connect`): `HOST:PORT`, `1.2.3.4:443` or
+    /// `[::1]:8080`, written as a `network.allow` rule naming one host or address and one port.
+    /// A host name stands for every address it resolves to now (sorted, without repeats); it
+    /// is resolved off the async workers.
+    pub async fn peer(text: &str) -> Result<Self, String> {
+        let (target, port) = written_peer(text)?;
+        let (addrs, host) = match target {
+            Target::Cidr(cidr) => (vec![cidr.addr()], None),
+            Target::Host(host) => {
+                let addrs = resolve_host_async(host.clone())
+                    .await
+                    .map_err(|error| format!("cannot resolve `{host}`: {error}"))?;
+                (addrs, Some(host))
+            }
+        };
+        if addrs.is_empty() {
+            let host = host.unwrap_or_default();
+            return Err(format!("`{host}` resolves to no address"));
+        }
+        if let Some(bad) = addrs
+            .iter()
+            .find(|addr| addr.is_unspecified() || addr.is_multicast())
+        {
+            return Err(format!("`{bad}` is not a peer address a grant can name"));
+        }
+        Ok(Self::Peer { addrs, port, host })
+    }
+
     #[must_use]
     pub fn key(&self) -> ResourceKey {
         match self {
@@ -113,6 +147,36 @@ impl fmt::Display for Resource {
     }
 }
 
+/// The one host or address and the one port of the peer `text`, parsed as a rule is.
+fn written_peer(text: &str) -> Result<(Target, u16), String> {
+    let bad_port =
+        |port: &str| format!("`{port}` in `{text}` is not a port (1-65535); {PEER_FORMS}");
+    let rule = NetworkRule::parse(text).map_err(|problem| match problem {
+        RuleProblem::MissingPort { .. } => format!("`{text}` has no port; {PEER_FORMS}"),
+        RuleProblem::Empty | RuleProblem::MissingAddress => {
+            format!("`{text}` has no host; {PEER_FORMS}")
+        }
+        RuleProblem::PortZero => bad_port("0"),
+        RuleProblem::InvalidPort { text: port } | RuleProblem::PortOutOfRange { port } => {
+            bad_port(&port)
+        }
+        RuleProblem::InvertedPortRange { first, last } => bad_port(&format!("{first}-{last}")),
+        RuleProblem::Malformed | RuleProblem::WildcardAddress { .. } => {
+            format!("`{text}` is not a peer; {PEER_FORMS}")
+        }
+        problem => format!("`{text}`: {problem}; {}", problem.fix()),
+    })?;
+    let PortSpec::One(port) = rule.port else {
+        return Err(bad_port(&rule.port.to_string()));
+    };
+    match rule.target {
+        Target::Cidr(cidr) if !cidr.is_host() => Err(format!(
+            "`{cidr}` in `{text}` is a network; a grant names one host or address; {PEER_FORMS}"
+        )),
+        target => Ok((target, port)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +196,45 @@ mod tests {
         assert_eq!(v4.key(), mapped.key());
         assert_eq!(v4.to_string(), "connect 127.0.0.2:80");
         assert_eq!(mapped.to_string(), "connect db:80 ([::ffff:127.0.0.2]:80)");
+    }
+
+    #[tokio::test]
+    async fn peers_parse_with_clear_errors() {
+        let Ok(Resource::Peer { addrs, port, host }) = Resource::peer("[::1]:8080").await else {
+            panic!("literal IPv6 peer refused");
+        };
+        assert_eq!(
+            (addrs, port, host),
+            (vec!["::1".parse().unwrap()], 8080, None)
+        );
+        let refused = async |text: &str| {
+            Resource::peer(text)
+                .await
+                .expect_err(&format!("expected `{text}` to be refused"))
+        };
+        assert!(refused("127.0.0.1").await.contains("no port"));
+        assert!(refused("127.0.0.1:0").await.contains("not a port"));
+        assert!(refused("0.0.0.0:80").await.contains("not a peer"));
+        assert!(refused(":80").await.contains("no host"));
+    }
+
+    #[tokio::test]
+    async fn peers_are_one_address_or_host_and_one_port() {
+        let refused = async |text: &str| {
+            Resource::peer(text)
+                .await
+                .expect_err(&format!("expected `{text}` to be refused"))
+        };
+        assert!(refused("10.0.0.0/8:80").await.contains("is a network"));
+        assert!(refused("127.0.0.1:*").await.contains("`*` in"));
+        assert!(refused("127.0.0.1:80-90").await.contains("`80-90` in"));
+        assert!(refused("127.0.0.1:http").await.contains("`http` in"));
+        let bare = refused("::1:8080").await;
+        assert!(bare.contains("\"[::1]:8080\""), "{bare}");
+        let Ok(Resource::Peer { addrs, .. }) = Resource::peer("127.0.0.2:80").await else {
+            panic!("literal IPv4 peer refused");
+        };
+        assert_eq!(addrs, vec!["127.0.0.2".parse::<IpAddr>().unwrap()]);
     }
 
     #[test]

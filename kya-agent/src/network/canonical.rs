@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::rule::IpCidr;
+use crate::config::IpCidr;
 
 /// Bits of the canonical form before an IPv4 address: the `::ffff:0:0/96` prefix.
 pub const IPV4_MAPPED_PREFIX_LEN: u8 = 96;
@@ -33,6 +33,14 @@ pub fn canonical_cidr(cidr: IpCidr) -> ([u8; 16], u8) {
     };
     let network = u128::from_be_bytes(canonical(cidr.addr())) & mask(prefix_len);
     (network.to_be_bytes(), prefix_len)
+}
+
+/// Whether `ip` is in `cidr`, comparing canonical forms: `0.0.0.0/0` holds `::ffff:1.2.3.4` but
+/// not `::1`, and `::/0` holds every address.
+#[must_use]
+pub fn cidr_contains(cidr: IpCidr, ip: IpAddr) -> bool {
+    let (network, prefix_len) = canonical_cidr(cidr);
+    contains(network, prefix_len, canonical(ip))
 }
 
 /// Whether the canonical network `network`/`prefix_len` holds the canonical address `addr`.
@@ -207,6 +215,19 @@ mod tests {
         let one = canonical(ip("127.0.0.2"));
         assert!(contains(one, 128, one));
         assert!(!contains(one, 128, canonical(ip("127.0.0.3"))));
+    }
+
+    #[test]
+    fn cidr_containment_uses_the_canonical_form() {
+        let all_v4: IpCidr = "0.0.0.0/0".parse().expect("valid");
+        assert!(cidr_contains(all_v4, ip("203.0.113.9")));
+        assert!(cidr_contains(all_v4, ip("::ffff:203.0.113.9")));
+        assert!(!cidr_contains(all_v4, ip("::1")));
+        let all: IpCidr = "::/0".parse().expect("valid");
+        assert!(cidr_contains(all, ip("203.0.113.9")) && cidr_contains(all, ip("fd00::1")));
+        let mapped: IpCidr = "::ffff:10.0.0.0/104".parse().expect("valid");
+        assert!(cidr_contains(mapped, ip("10.9.8.7")));
+        assert!(!cidr_contains(mapped, ip("11.0.0.1")));
     }
 
     #[test]

@@ -1,24 +1,24 @@
-//! Network egress: which peers agents may reach, and which local sockets they may not.
+//! Network egress: which peers agents may reach, and which local sockets they may not. The
+//! rules as written (`network.allow`, socket paths) are parsed in `config`; this module turns
+//! them into what the kernel compares.
 //!
-//! - `rule`: the `network.allow` rules (`10.0.0.0/8:443`, `[fd00::/8]:*`, `db.internal:5432`).
 //! - `canonical`: the single 128-bit form every address is compared in (IPv4 is IPv4-mapped).
+//! - `table`: the allowlists compiled into the kernel's `NET_ALLOW` entries.
+//! - `lookup`: host names to addresses, the one resolver kya uses.
 //! - `resolv`: the host's DNS resolvers, reachable with `network.allow_dns`.
-//! - `unix`: the built-in `AF_UNIX` sockets denied to every agent, and socket path checks.
+//! - `unix`: the built-in `AF_UNIX` sockets denied to every agent.
 //!
-//! Everything here is pure but [`system_nameservers`].
+//! Everything here is pure but [`system_nameservers`] and the [`resolve_host`] lookups.
 
 pub mod canonical;
+mod lookup;
 mod resolv;
-mod rule;
 pub mod table;
 mod unix;
 
 pub use self::{
-    canonical::{canonical, canonical_cidr, display},
+    canonical::{canonical, canonical_cidr, cidr_contains, display},
+    lookup::{resolve_host, resolve_host_async},
     resolv::{DNS_PORT, nameservers, system_nameservers},
-    rule::{IpCidr, MAX_HOST_LEN, MAX_LABEL_LEN, NetworkRule, PortSpec, RuleProblem, Target},
-    unix::{
-        BUILTIN_SOCKETS, BuiltinSocket, SocketName, SocketPathProblem, builtin_denial,
-        parse_socket_path,
-    },
+    unix::{BUILTIN_SOCKETS, BuiltinSocket, SocketName, builtin_denial},
 };

@@ -7,9 +7,8 @@ use kya_common::net::{NET_KEY_HEADER_BITS, NetKey};
 use super::{
     DNS_PORT,
     canonical::{canonical, canonical_cidr, display},
-    rule::{NetworkRule, PortSpec, Target},
 };
-use crate::config::Config;
+use crate::config::{Config, NetworkRule, PortSpec, Target};
 
 /// Ports one rule may expand to: a range beyond this is refused (with a warning), so a typo
 /// cannot fill the kernel map.
@@ -38,8 +37,9 @@ pub struct ResolvedNetRule {
     pub outcome: Result<Vec<String>, String>,
 }
 
-/// Compiles `config`'s allowlists, resolving host names with `resolve` and allowing each
-/// agent with `allow_dns` to reach `nameservers` on port 53.
+/// Compiles `config`'s allowlists, resolving host names with `resolve` (the daemon passes
+/// [`resolve_host`](super::resolve_host)) and allowing each agent with `allow_dns` to reach
+/// `nameservers` on port 53.
 pub fn compile(
     config: &Config,
     nameservers: &[IpAddr],
@@ -79,73 +79,6 @@ pub fn compile(
         }
     }
     table
-}
-
-/// Resolves a host name with the system resolver (`/etc/hosts`, then DNS), asking for IPv4
-/// and IPv6 addresses separately: a single unspecified-family lookup may stop at the first
-/// family it finds, and an agent must be able to reach every address the name has.
-pub fn system_resolve(host: &str) -> io::Result<Vec<IpAddr>> {
-    let mut addrs = Vec::new();
-    let mut last_error = None;
-    for family in [libc::AF_INET, libc::AF_INET6] {
-        match resolve_family(host, family) {
-            Ok(found) => addrs.extend(found),
-            Err(error) => last_error = Some(error),
-        }
-    }
-    if addrs.is_empty()
-        && let Some(error) = last_error
-    {
-        return Err(error);
-    }
-    addrs.sort_unstable();
-    addrs.dedup();
-    Ok(addrs)
-}
-
-fn resolve_family(host: &str, family: i32) -> io::Result<Vec<IpAddr>> {
-    let name = std::ffi::CString::new(host)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in host name"))?;
-    // SAFETY: an all-zero addrinfo is a valid "no hints" value; getaddrinfo fills `list`, which
-    // is walked read-only and freed exactly once.
-    unsafe {
-        let mut hints: libc::addrinfo = std::mem::zeroed();
-        hints.ai_family = family;
-        hints.ai_socktype = libc::SOCK_STREAM;
-        let mut list: *mut libc::addrinfo = std::ptr::null_mut();
-        let status = libc::getaddrinfo(
-            name.as_ptr(),
-            std::ptr::null(),
-            &raw const hints,
-            &raw mut list,
-        );
-        if status != 0 {
-            let message = std::ffi::CStr::from_ptr(libc::gai_strerror(status));
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                message.to_string_lossy().into_owned(),
-            ));
-        }
-        let mut addrs = Vec::new();
-        let mut entry = list;
-        while !entry.is_null() {
-            let address = (*entry).ai_addr;
-            match i32::from((*address).sa_family) {
-                libc::AF_INET => {
-                    let v4 = address.cast::<libc::sockaddr_in>().read_unaligned();
-                    addrs.push(IpAddr::from(u32::from_be(v4.sin_addr.s_addr).to_be_bytes()));
-                }
-                libc::AF_INET6 => {
-                    let v6 = address.cast::<libc::sockaddr_in6>().read_unaligned();
-                    addrs.push(IpAddr::from(v6.sin6_addr.s6_addr));
-                }
-                _ => {}
-            }
-            entry = (*entry).ai_next;
-        }
-        libc::freeaddrinfo(list);
-        Ok(addrs)
-    }
 }
 
 impl NetTable {

@@ -1,11 +1,7 @@
 //! Control requests about grants: list, approve, deny, grant ahead of time, revoke. Every
 //! change is checked (who asks, what for, for how long) before anything is written, is
 //! durable before it reaches the kernel, and is acknowledged only after both.
-use std::{
-    net::{IpAddr, ToSocketAddrs as _},
-    path::Path,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use super::{GrantService, error::GrantError, views};
 use crate::{
@@ -174,7 +170,7 @@ impl GrantService {
         self.may_decide(caller, agent)?;
         let resource = match (file, connect) {
             (Some(path), None) => self.file_resource(agent, &path)?,
-            (None, Some(peer)) => peer_resource(&peer).map_err(GrantError::Peer)?,
+            (None, Some(peer)) => Resource::peer(&peer).await.map_err(GrantError::Peer)?,
             _ => return Err(GrantError::OneResource),
         };
         let grant = self.new_grant(agent, resource, &terms, reason, caller, None);
@@ -390,52 +386,6 @@ impl GrantService {
     }
 }
 
-/// `host:port`, `1.2.3.4:443` or `[::1]:8080` as a grantable peer: every address the host
-/// resolves to, on that port.
-fn peer_resource(text: &str) -> Result<Resource, String> {
-    let fix = "write HOST:PORT, such as db.internal:5432, 127.0.0.1:8080 or [::1]:8080";
-    let Some((host, port)) = text.rsplit_once(':') else {
-        return Err(format!("`{text}` has no port; {fix}"));
-    };
-    let port: u16 = match port.parse() {
-        Ok(port) if port != 0 => port,
-        _ => {
-            return Err(format!(
-                "`{port}` in `{text}` is not a port (1-65535); {fix}"
-            ));
-        }
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(format!("`{text}` has no host; {fix}"));
-    }
-    let literal = host.parse::<IpAddr>().ok();
-    let mut addrs: Vec<IpAddr> = match literal {
-        Some(addr) => vec![addr],
-        None => (host, port)
-            .to_socket_addrs()
-            .map_err(|error| format!("cannot resolve `{host}`: {error}"))?
-            .map(|socket| socket.ip())
-            .collect(),
-    };
-    addrs.sort_unstable();
-    addrs.dedup();
-    if addrs.is_empty() {
-        return Err(format!("`{host}` resolves to no address"));
-    }
-    if let Some(bad) = addrs
-        .iter()
-        .find(|addr| addr.is_unspecified() || addr.is_multicast())
-    {
-        return Err(format!("`{bad}` is not a peer address a grant can name"));
-    }
-    Ok(Resource::Peer {
-        addrs,
-        port,
-        host: literal.is_none().then(|| host.to_owned()),
-    })
-}
-
 fn actor(caller: &Caller) -> Actor {
     Actor {
         user: caller.user.clone(),
@@ -446,29 +396,6 @@ fn actor(caller: &Caller) -> Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn peers_parse_with_clear_errors() {
-        let Ok(Resource::Peer { addrs, port, host }) = peer_resource("[::1]:8080") else {
-            panic!("literal IPv6 peer refused");
-        };
-        assert_eq!(
-            (addrs, port, host),
-            (vec!["::1".parse().unwrap()], 8080, None)
-        );
-        assert!(peer_resource("127.0.0.1").unwrap_err().contains("no port"));
-        assert!(
-            peer_resource("127.0.0.1:0")
-                .unwrap_err()
-                .contains("not a port")
-        );
-        assert!(
-            peer_resource("0.0.0.0:80")
-                .unwrap_err()
-                .contains("not a peer")
-        );
-        assert!(peer_resource(":80").unwrap_err().contains("no host"));
-    }
 
     #[test]
     fn terms_need_once_or_a_duration() {
