@@ -8,8 +8,8 @@ pub const EXE_RULES: &str = "EXE_RULES";
 pub const UID_RULES: &str = "UID_RULES";
 /// cgroup v2 ids whose subtrees are tagged.
 pub const CGROUP_RULES: &str = "CGROUP_RULES";
-/// Index 0: the deepest cgroup level any rule names.
-pub const CGROUP_DEPTH: &str = "CGROUP_DEPTH";
+/// What the match rules in force look like, indexed by [`match_summary`].
+pub const MATCH_SUMMARY: &str = "MATCH_SUMMARY";
 /// Thread ids the daemon asks the adoption iterator to tag.
 pub const ADOPT_REQUESTS: &str = "ADOPT_REQUESTS";
 /// Protected objects by identity.
@@ -163,6 +163,20 @@ pub const MAX_GRANTED_SOCKETS: u32 = 16_384;
 /// Deepest cgroup level the kernel walks when matching a cgroup subtree rule.
 pub const MAX_CGROUP_DEPTH: u32 = 16;
 
+/// Indexes into [`MATCH_SUMMARY`]: what the kernel must know about the match rules without
+/// walking them. Each is raised before rules are added and lowered after they are removed.
+pub mod match_summary {
+    /// The deepest cgroup level any rule names (0: no cgroup rule, no walk).
+    pub const CGROUP_DEPTH: u32 = 0;
+    /// How many `match.exe` rules there are: an exec whose file cannot be read is refused
+    /// while there is one, since it might be an agent's executable.
+    pub const EXE_RULES: u32 = 1;
+    /// How many `match.uid` rules there are: a uid change whose credentials cannot be read is
+    /// refused while there is one.
+    pub const UID_RULES: u32 = 2;
+    pub const COUNT: u32 = 3;
+}
+
 /// Indexes into [`TAG_ERRORS`].
 pub mod tag_error {
     /// A tagged task's child could not be recorded; the fork was refused.
@@ -171,7 +185,8 @@ pub mod tag_error {
     pub const EXEC_INSERT: u32 = 1;
     /// A uid change to a matching uid could not be recorded; the change was refused.
     pub const SETUID_INSERT: u32 = 2;
-    /// A kernel struct read failed while matching; the operation was refused.
+    /// A kernel struct read failed while matching an exec or a uid change; the operation was
+    /// refused if a rule of that kind exists (see [`super::match_summary`]).
     pub const KERNEL_READ: u32 = 3;
     /// A task moved or forked into a matching cgroup could not be recorded (tracepoints cannot
     /// refuse).
@@ -198,7 +213,7 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
         (EXE_RULES, size_of::<InodeKey>(), 4, MAX_EXE_RULES),
         (UID_RULES, 4, 4, MAX_UID_RULES),
         (CGROUP_RULES, 8, 4, MAX_CGROUP_RULES),
-        (CGROUP_DEPTH, 4, 4, 1),
+        (MATCH_SUMMARY, 4, 4, match_summary::COUNT),
         (ADOPT_REQUESTS, 4, size_of::<TaskTag>(), MAX_ADOPT_REQUESTS),
         (
             PROTECTED_INODES,

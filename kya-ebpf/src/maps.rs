@@ -9,7 +9,8 @@ use kya_common::{
         CountKey, EVENTS_BYTES, EventBudget, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_COUNTERS,
         MAX_EVENT_BUDGETS, MAX_EXE_RULES, MAX_FILE_GRANTS, MAX_GRANTED_FILES, MAX_GRANTED_SOCKETS,
         MAX_INBOUND_SOCKETS, MAX_NET_RULES, MAX_ONCE_TOKENS, MAX_PEER_GRANTS, MAX_PROTECTED_INODES,
-        MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, UNKNOWN_AGENT, event_loss, tag_error,
+        MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, UNKNOWN_AGENT, event_loss,
+        match_summary, tag_error,
     },
     net::NetKey,
     protect::{InodeRuleKey, NameRuleKey, ProtectRule},
@@ -37,10 +38,12 @@ pub static UID_RULES: HashMap<u32, u32> = HashMap::with_max_entries(MAX_UID_RULE
 #[map]
 pub static CGROUP_RULES: HashMap<u64, u32> = HashMap::with_max_entries(MAX_CGROUP_RULES, 0);
 
-/// Index 0: the deepest cgroup level named by a rule (0 when there are none), so the ancestor
-/// walk costs nothing on hosts without cgroup rules. Written by the daemon.
+/// What the match rules look like (`kya_common::maps::match_summary`): the deepest cgroup level
+/// named by a rule, so the ancestor walk costs nothing on hosts without cgroup rules, and how
+/// many exe and uid rules there are, so a read error refuses only where a rule could match.
+/// Written by the daemon.
 #[map]
-pub static CGROUP_DEPTH: Array<u32> = Array::with_max_entries(1, 0);
+pub static MATCH_SUMMARY: Array<u32> = Array::with_max_entries(match_summary::COUNT, 0);
 
 /// Thread ids the daemon wants tagged (processes that predate it, `kya run`), with their tag.
 /// Written and cleared by the daemon; read by the `adopt_tasks` iterator.

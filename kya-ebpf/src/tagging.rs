@@ -7,13 +7,13 @@ use aya_ebpf::{
     helpers::{bpf_get_current_uid_gid, generated::bpf_get_current_ancestor_cgroup_id},
 };
 use kya_common::{
-    maps::MAX_CGROUP_DEPTH,
+    maps::{MAX_CGROUP_DEPTH, match_summary},
     tag::{InodeKey, MatchReason, TaskTag, origin},
 };
 
 use crate::{
     kernel,
-    maps::{CGROUP_DEPTH, CGROUP_RULES, EXE_RULES, TASK_TAGS, UID_RULES},
+    maps::{CGROUP_RULES, EXE_RULES, MATCH_SUMMARY, TASK_TAGS, UID_RULES},
 };
 
 /// The address of the current task's `task_struct`: the key of `TASK_TAGS`.
@@ -74,14 +74,28 @@ pub fn match_current_uid() -> Option<TaskTag> {
     match_uid(uid)
 }
 
+/// An entry of `MATCH_SUMMARY`.
+#[inline(always)]
+fn summary(index: u32) -> u32 {
+    MATCH_SUMMARY.get(index).copied().unwrap_or(0)
+}
+
 /// The deepest cgroup level any rule names: how far the ancestor walks need to look.
 #[inline(always)]
 fn rule_depth() -> u32 {
-    CGROUP_DEPTH
-        .get(0)
-        .copied()
-        .unwrap_or(0)
-        .min(MAX_CGROUP_DEPTH)
+    summary(match_summary::CGROUP_DEPTH).min(MAX_CGROUP_DEPTH)
+}
+
+/// Whether any `match.exe` rule exists.
+#[inline(always)]
+pub fn has_exe_rules() -> bool {
+    summary(match_summary::EXE_RULES) > 0
+}
+
+/// Whether any `match.uid` rule exists.
+#[inline(always)]
+pub fn has_uid_rules() -> bool {
+    summary(match_summary::UID_RULES) > 0
 }
 
 /// Whether any cgroup rule exists: without one, no cgroup needs reading.

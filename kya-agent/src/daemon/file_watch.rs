@@ -3,13 +3,17 @@
 //! protects anything at a protected path or inside a protected tree on its own; this adds the
 //! new objects' identities, so that hard links and moves reach them too).
 use std::{
+    os::fd::AsFd as _,
     path::PathBuf,
     sync::{Arc, RwLock},
     thread,
     time::Duration,
 };
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::{
+    poll::{PollFd, PollFlags, PollTimeout, poll},
+    sys::inotify::{AddWatchFlags, InitFlags, Inotify},
+};
 
 use super::{
     kernel_task::{KernelCallError, KernelHandle, Update},
@@ -18,11 +22,20 @@ use super::{
 use crate::{
     error_chain,
     files::tables::{FileTables, OwnFiles},
+    metrics::{InternalError, Metrics},
     policy,
 };
 
 /// Changes often come in bursts (an editor's write-and-rename); resolve once per burst.
 const SETTLE: Duration = Duration::from_millis(100);
+
+/// Without any change, the tables are resolved again this often: a change the watches missed
+/// (a directory the kernel would not watch, a queue overflow, a read error) or an update the
+/// kernel refused is caught up within this time.
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long to wait before watching again after reading changes failed.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 
 /// Adds inotify watches for the file watcher; shared with the reload, which brings new
 /// directories to watch.
@@ -49,26 +62,27 @@ impl WatchDirs {
     }
 }
 
-/// Watches the directories behind `initial` and re-resolves on every change, publishing each
-/// new set of tables in `published` once the kernel has it, until the kernel thread stops.
-/// Each resolution uses the config in force; after a reload it starts from the tables the
-/// reload published.
-pub fn spawn(
-    live: Arc<LiveConfig>,
-    own: OwnFiles,
-    initial: FileTables,
-    kernel: KernelHandle,
-    published: Arc<RwLock<FileTables>>,
-) -> std::io::Result<WatchDirs> {
+/// What the file watcher keeps current, and where it reports.
+pub struct Watched {
+    pub live: Arc<LiveConfig>,
+    pub own: OwnFiles,
+    pub kernel: KernelHandle,
+    /// The tables the kernel enforces now, for the event reader and reloads.
+    pub published: Arc<RwLock<FileTables>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Watches the directories behind `initial` and re-resolves on every change, and at least every
+/// [`RESYNC_INTERVAL`], publishing each new set of tables in `published` once the kernel has
+/// it, until the kernel thread stops. Each resolution uses the config in force; after a reload
+/// it starts from the tables the reload published.
+pub fn spawn(watched: Watched, initial: FileTables) -> std::io::Result<WatchDirs> {
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC).map_err(std::io::Error::from)?;
     let dirs = WatchDirs(Arc::new(inotify));
     dirs.add(&initial.watch);
     let watcher = Watcher {
         dirs: dirs.clone(),
-        live,
-        own,
-        kernel,
-        published,
+        watched,
     };
     thread::Builder::new()
         .name("kya-file-watch".to_owned())
@@ -78,41 +92,49 @@ pub fn spawn(
 
 struct Watcher {
     dirs: WatchDirs,
-    live: Arc<LiveConfig>,
-    own: OwnFiles,
-    kernel: KernelHandle,
-    published: Arc<RwLock<FileTables>>,
+    watched: Watched,
 }
 
 impl Watcher {
     fn run(&self, mut current: FileTables) {
         let mut seen_generation = 0;
         loop {
-            if let Err(error) = self.dirs.0.read_events() {
-                tracing::error!(error = %error, "file watch stopped; protected files created from now on are protected by path only");
-                return;
+            if let Err(error) = self.wait_for_change() {
+                // Never stop: protection by identity of new objects depends on this thread.
+                self.failed(
+                    "reading file changes failed; resolving again and retrying",
+                    &error,
+                );
+                thread::sleep(RETRY_AFTER_ERROR);
             }
             thread::sleep(SETTLE);
             // A reload that lands while this resolution runs makes it stale: resolve again
             // under the new config rather than lose the change that woke us.
             loop {
-                let (generation, config) = self.live.snapshot();
+                let (generation, config) = self.watched.live.snapshot();
                 if generation != seen_generation {
-                    current = self.published.read().expect("file tables lock").clone();
+                    current = self
+                        .watched
+                        .published
+                        .read()
+                        .expect("file tables lock")
+                        .clone();
                     seen_generation = generation;
                 }
-                let mut next = policy::files_now(&config, &self.own);
+                let mut next = policy::files_now(&config, &self.watched.own);
                 next.keep_identities_from(&current);
                 self.dirs.add(&next.watch);
                 if next == current {
                     break;
                 }
                 match self
+                    .watched
                     .kernel
                     .set_file_tables_blocking(next.clone(), generation)
                 {
                     Ok(Update::Applied) => {
-                        self.published
+                        self.watched
+                            .published
                             .write()
                             .expect("file tables lock")
                             .clone_from(&next);
@@ -127,11 +149,35 @@ impl Watcher {
                     Ok(Update::Stale) => {}
                     Err(KernelCallError::Gone) => return,
                     Err(error) => {
-                        tracing::error!(error = %error_chain(&error), "updating protected files in the kernel failed; the previous rules stay");
+                        // Retried at the next change or resync.
+                        self.failed(
+                            "updating protected files in the kernel failed; the previous rules \
+                             stay until the next attempt",
+                            &error,
+                        );
                         break;
                     }
                 }
             }
         }
+    }
+
+    /// Returns once a watched directory changed or [`RESYNC_INTERVAL`] passed without a change.
+    fn wait_for_change(&self) -> Result<(), nix::Error> {
+        let inotify = &self.dirs.0;
+        let mut ready = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(RESYNC_INTERVAL).unwrap_or(PollTimeout::MAX);
+        match poll(&mut ready, timeout) {
+            Ok(0) | Err(nix::Error::EINTR) => Ok(()),
+            Ok(_) => inotify.read_events().map(drop),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn failed(&self, what: &str, error: &dyn std::error::Error) {
+        self.watched
+            .metrics
+            .count_internal_error(InternalError::FileWatch);
+        tracing::error!(error = %error_chain(error), "{what}");
     }
 }

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     config::{AgentId, Config},
     error_chain,
-    metrics::{LossStage, Metrics},
+    metrics::{InternalError, LossStage, Metrics},
 };
 
 /// How often the kernel's counts are read. Scrapes are usually 15 s or more apart.
@@ -54,6 +54,9 @@ pub async fn run(kernel: KernelHandle, live: Arc<LiveConfig>, metrics: Arc<Metri
         }
         for map in &stats.maps {
             metrics.set_map_entries(map.name, map.entries);
+        }
+        for (error, total) in InternalError::KERNEL.into_iter().zip(&stats.errors) {
+            metrics.set_internal_errors_total(error, *total);
         }
     }
 }

@@ -113,13 +113,18 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let log = Arc::new(EventLog::default());
     let published_tables = Arc::new(RwLock::new(applied.file_tables.clone()));
     let hosts: net_refresh::HostNames = Arc::new(RwLock::new(applied.net_table.hosts.clone()));
+    let watched = file_watch::Watched {
+        live: Arc::clone(&config),
+        own: own.clone(),
+        kernel: handle.clone(),
+        published: Arc::clone(&published_tables),
+        metrics: Arc::clone(&metrics),
+    };
     let watch = watch_files_and_hosts(
-        &config,
-        own.clone(),
+        watched,
         applied.file_tables,
         applied.net_table,
         &handle,
-        &published_tables,
         &hosts,
     );
     let reloader = Arc::new(Reloader {
@@ -172,14 +177,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
             config,
             Arc::clone(&metrics),
         ));
-        let endpoint = metrics_listener.map(|listener| {
-            tokio::spawn(async move {
-                match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => metrics::serve(listener, metrics).await,
-                    Err(error) => tracing::error!(error = %error, "cannot serve metrics"),
-                }
-            })
-        });
+        let endpoint = metrics_listener.map(|listener| serve_metrics(listener, metrics));
         let result = serve_until_signal(&options.socket, state).await;
         reader.abort();
         refresher.abort();
@@ -297,35 +295,36 @@ fn apply_config(
     })
 }
 
+/// Serves the Prometheus endpoint on `listener` until aborted.
+fn serve_metrics(
+    listener: std::net::TcpListener,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => metrics::serve(listener, metrics).await,
+            Err(error) => tracing::error!(error = %error, "cannot serve metrics"),
+        }
+    })
+}
+
 /// Starts the threads that keep protected files and host names current; returns the file
 /// watcher's handle for new directories, if it could start.
 fn watch_files_and_hosts(
-    config: &Arc<LiveConfig>,
-    own: OwnFiles,
+    watched: file_watch::Watched,
     file_tables: FileTables,
     net_table: NetTable,
     kernel: &KernelHandle,
-    published_tables: &Arc<RwLock<FileTables>>,
     hosts: &net_refresh::HostNames,
 ) -> Option<file_watch::WatchDirs> {
-    let watcher = file_watch::spawn(
-        Arc::clone(config),
-        own,
-        file_tables,
-        kernel.clone(),
-        Arc::clone(published_tables),
-    );
+    let config = Arc::clone(&watched.live);
+    let watcher = file_watch::spawn(watched, file_tables);
     let watch = watcher
         .inspect_err(|error| {
             tracing::error!(error = %error, "cannot watch protected files; new ones are protected by path only");
         })
         .ok();
-    if let Err(error) = net_refresh::spawn(
-        Arc::clone(config),
-        net_table,
-        kernel.clone(),
-        Arc::clone(hosts),
-    ) {
+    if let Err(error) = net_refresh::spawn(config, net_table, kernel.clone(), Arc::clone(hosts)) {
         tracing::error!(error = %error, "cannot refresh host names; their addresses stay as resolved at start");
     }
     watch

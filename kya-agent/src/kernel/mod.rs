@@ -30,7 +30,7 @@ use aya::{
 pub use error::KernelError;
 use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket, flag as grant_flag},
-    maps::{self as map_names, CountKey, EventBudget, event_loss},
+    maps::{self as map_names, CountKey, EventBudget, event_loss, match_summary},
     net::NetKey,
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
     protect::InodeRuleKey,
@@ -190,33 +190,60 @@ impl Kernel {
     /// Replaces the match rules with `rules`: new entries are written before stale ones are
     /// removed, so a rule present in both the old and new set never disappears in between.
     pub fn set_rules(&mut self, rules: &KernelRules) -> Result<(), KernelError> {
-        replace_entries(self.hash_map(map_names::EXE_RULES)?, &rules.exe)?;
-        replace_entries(self.hash_map(map_names::UID_RULES)?, &rules.uid)?;
         let cgroups: StdHashMap<u64, u32> = rules
             .cgroup
             .iter()
             .map(|(&id, &(agent, _))| (id, agent))
             .collect();
-        let depth = rules
-            .cgroup
-            .values()
-            .map(|&(_, level)| level)
-            .max()
-            .unwrap_or(0);
-        // Deepen before adding rules and shallow after removing them, so no rule is ever
-        // deeper than the walk that looks for it.
-        let mut depth_map: Array<&mut MapData, u32> = self.map(map_names::CGROUP_DEPTH)?;
-        let old_depth = depth_map
-            .get(&0, 0)
-            .map_err(KernelError::map(map_names::CGROUP_DEPTH))?;
-        depth_map
-            .set(0, depth.max(old_depth), 0)
-            .map_err(KernelError::map(map_names::CGROUP_DEPTH))?;
+        let summary = [
+            (
+                match_summary::CGROUP_DEPTH,
+                rules
+                    .cgroup
+                    .values()
+                    .map(|&(_, level)| level)
+                    .max()
+                    .unwrap_or(0),
+            ),
+            (
+                match_summary::EXE_RULES,
+                u32::try_from(rules.exe.len()).unwrap_or(u32::MAX),
+            ),
+            (
+                match_summary::UID_RULES,
+                u32::try_from(rules.uid.len()).unwrap_or(u32::MAX),
+            ),
+        ];
+        // Raise before adding rules and lower after removing them, so no rule is ever deeper
+        // than the walk that looks for it, nor present while its kind counts as absent.
+        self.raise_match_summary(&summary)?;
+        replace_entries(self.hash_map(map_names::EXE_RULES)?, &rules.exe)?;
+        replace_entries(self.hash_map(map_names::UID_RULES)?, &rules.uid)?;
         replace_entries(self.hash_map(map_names::CGROUP_RULES)?, &cgroups)?;
-        let mut depth_map: Array<&mut MapData, u32> = self.map(map_names::CGROUP_DEPTH)?;
-        depth_map
-            .set(0, depth, 0)
-            .map_err(KernelError::map(map_names::CGROUP_DEPTH))
+        self.set_match_summary(&summary)
+    }
+
+    /// Raises each entry of `MATCH_SUMMARY` to at least its value in `summary`.
+    fn raise_match_summary(&mut self, summary: &[(u32, u32)]) -> Result<(), KernelError> {
+        let mut map: Array<&mut MapData, u32> = self.map(map_names::MATCH_SUMMARY)?;
+        for &(index, value) in summary {
+            let old = map
+                .get(&index, 0)
+                .map_err(KernelError::map(map_names::MATCH_SUMMARY))?;
+            map.set(index, value.max(old), 0)
+                .map_err(KernelError::map(map_names::MATCH_SUMMARY))?;
+        }
+        Ok(())
+    }
+
+    /// Sets each entry of `MATCH_SUMMARY` to its value in `summary`.
+    fn set_match_summary(&mut self, summary: &[(u32, u32)]) -> Result<(), KernelError> {
+        let mut map: Array<&mut MapData, u32> = self.map(map_names::MATCH_SUMMARY)?;
+        for &(index, value) in summary {
+            map.set(index, value, 0)
+                .map_err(KernelError::map(map_names::MATCH_SUMMARY))?;
+        }
+        Ok(())
     }
 
     /// Replaces the file protection rules with `tables`, new entries first so that an object

@@ -48,6 +48,8 @@ pub struct KernelStats {
     /// Tagged processes (not threads) per agent id.
     pub tagged_processes: StdHashMap<u32, u64>,
     pub maps: Vec<MapFill>,
+    /// The kernel programs' internal error counts, indexed by `kya_common::maps::tag_error`.
+    pub errors: Vec<u64>,
 }
 
 impl Kernel {
@@ -69,6 +71,7 @@ impl Kernel {
                 .map(|(agent, tgids)| (agent, tgids.len() as u64))
                 .collect(),
             maps: self.map_fill()?,
+            errors: self.error_counts()?,
         })
     }
 

@@ -86,6 +86,64 @@ impl LossStage {
     }
 }
 
+/// Where an internal error happened: the kernel programs' counters (`TAG_ERRORS`, indexed by
+/// `kya_common::maps::tag_error`) and the daemon's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalError {
+    /// A tagged task's child could not be recorded; the fork was refused.
+    ForkInsert,
+    /// A matching exec could not be recorded; the exec was refused.
+    ExecInsert,
+    /// A uid change to an agent's uid could not be recorded; the change was refused.
+    SetuidInsert,
+    /// A kernel structure could not be read while matching an exec or uid change; refused
+    /// where a rule of that kind exists.
+    KernelRead,
+    /// A task that entered an agent's cgroup could not be recorded (a tracepoint cannot refuse;
+    /// the daemon's adoption catches it up).
+    CgroupInsert,
+    /// A denial or grant use had no counter (the operation's outcome was unaffected).
+    Uncounted,
+    /// The file watcher could not read changes or put new tables in force; it retries.
+    FileWatch,
+}
+
+impl InternalError {
+    pub const ALL: [Self; 7] = [
+        Self::ForkInsert,
+        Self::ExecInsert,
+        Self::SetuidInsert,
+        Self::KernelRead,
+        Self::CgroupInsert,
+        Self::Uncounted,
+        Self::FileWatch,
+    ];
+
+    /// The kernel's counters, in `TAG_ERRORS` order.
+    pub const KERNEL: [Self; maps::tag_error::COUNT as usize] = [
+        Self::ForkInsert,
+        Self::ExecInsert,
+        Self::SetuidInsert,
+        Self::KernelRead,
+        Self::CgroupInsert,
+        Self::Uncounted,
+    ];
+
+    /// The `error` label value.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ForkInsert => "fork_insert",
+            Self::ExecInsert => "exec_insert",
+            Self::SetuidInsert => "setuid_insert",
+            Self::KernelRead => "kernel_read",
+            Self::CgroupInsert => "cgroup_insert",
+            Self::Uncounted => "uncounted",
+            Self::FileWatch => "file_watch",
+        }
+    }
+}
+
 /// Every kind of denial, in kernel order; each is one `kind` label value.
 pub fn deny_kinds() -> impl Iterator<Item = DenyKind> {
     (0..maps::DENY_KINDS).filter_map(|value| DenyKind::try_from(value).ok())
@@ -113,6 +171,7 @@ pub struct Metrics {
     map_entries: IntGaugeVec,
     map_capacity: IntGaugeVec,
     enforcement_active: IntGaugeVec,
+    internal_errors: IntCounterVec,
     /// Agent name → the user names counted as themselves in `approver`.
     agents: RwLock<BTreeMap<String, BTreeSet<String>>>,
     /// Serialises read-compare-increment in [`Self::advance`], so two callers setting the same
@@ -203,6 +262,14 @@ impl Metrics {
                 "kya_enforcement_active",
                 "1 while the BPF LSM program of this hook is attached and enforcing, 0 otherwise.",
                 &["hook"],
+            ),
+            internal_errors: counter_vec(
+                &registry,
+                "kya_internal_errors_total",
+                "Internal errors, by where they happened: the kernel programs' own (each \
+                 refused the operation or, where it could not, is named in the README) and the \
+                 daemon's file watcher (which retries and resolves again).",
+                &["error"],
             ),
             agents: RwLock::new(BTreeMap::new()),
             advancing: Mutex::new(()),
@@ -347,6 +414,18 @@ impl Metrics {
         }
     }
 
+    /// Sets the kernel's count of internal error `error`, a total kept in the kernel.
+    pub fn set_internal_errors_total(&self, error: InternalError, total: u64) {
+        self.advance(&self.internal_errors, &[error.label()], total);
+    }
+
+    /// Counts one internal error of the daemon's own.
+    pub fn count_internal_error(&self, error: InternalError) {
+        self.internal_errors
+            .with_label_values(&[error.label()])
+            .inc();
+    }
+
     /// Every family in the Prometheus text exposition format, version 0.0.4.
     #[must_use]
     pub fn render(&self) -> String {
@@ -379,6 +458,9 @@ impl Metrics {
         }
         for hook in LSM_HOOKS.iter().map(|hook| hook.name) {
             self.enforcement_active.with_label_values(&[hook]).set(0);
+        }
+        for error in InternalError::ALL {
+            self.internal_errors.with_label_values(&[error.label()]);
         }
     }
 

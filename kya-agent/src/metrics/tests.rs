@@ -101,7 +101,7 @@ fn every_kernel_map_that_can_fill_has_a_capacity_series() {
             kya_common::maps::EVENTS,
             kya_common::maps::EVENTS_LOST,
             kya_common::maps::TAG_ERRORS,
-            kya_common::maps::CGROUP_DEPTH,
+            kya_common::maps::MATCH_SUMMARY,
         ]
         .contains(&name)
         {
@@ -222,8 +222,8 @@ fn series_count_is_fixed_by_the_config() {
     };
     let before = count(&metrics);
     // 2 agents × 14 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 3 stages, 17 maps × 2, 27 hooks, 1 build info.
-    assert_eq!(before, 56 + 4 + 4 + 1 + 3 + 34 + 27 + 1);
+    // 3 stages, 17 maps × 2, 27 hooks, 1 build info, 7 internal errors.
+    assert_eq!(before, 56 + 4 + 4 + 1 + 3 + 34 + 27 + 1 + 7);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);
@@ -473,6 +473,7 @@ fn render_follows_the_exposition_format() {
         ("kya_enforcement_active", "gauge"),
         ("kya_events_lost_total", "counter"),
         ("kya_grants_active", "gauge"),
+        ("kya_internal_errors_total", "counter"),
         ("kya_map_capacity", "gauge"),
         ("kya_map_entries", "gauge"),
         ("kya_pending_requests", "gauge"),

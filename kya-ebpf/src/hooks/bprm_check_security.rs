@@ -7,7 +7,8 @@ use crate::{
     kernel,
     maps::count_error,
     tagging::{
-        current_task, match_current_cgroup, match_current_uid, match_exe, record_new, tag_of,
+        current_task, has_exe_rules, match_current_cgroup, match_current_uid, match_exe,
+        record_new, tag_of,
     },
 };
 
@@ -18,9 +19,9 @@ every_task_hook! {
     ///
     /// Always allows the exec itself, except when a match cannot be recorded: then the exec is
     /// denied (fail closed), since the program would run as an agent without its tag. A tagged
-    /// task keeps its tag whatever it executes. If the executable's identity cannot be read,
-    /// the exe rule is skipped for this exec and the error counted (fail open for an untagged
-    /// task: denying every untagged exec on a read error could stop the whole host).
+    /// task keeps its tag whatever it executes. If the executable's identity cannot be read
+    /// while exe rules exist, the exec is denied and the error counted (fail closed: it may be
+    /// an agent's executable); without exe rules nothing depends on it and the exec goes on.
     #[lsm(hook = "bprm_check_security")]
     fn bprm_check_security(ctx: LsmContext) -> i32 {
         try_bprm_check_security(&ctx).unwrap_or(DENY)
@@ -37,6 +38,9 @@ fn try_bprm_check_security(ctx: &LsmContext) -> Result<i32, ()> {
         Ok(identity) => match_exe(&identity),
         Err(kernel::ReadError) => {
             count_error(tag_error::KERNEL_READ);
+            if has_exe_rules() {
+                return Ok(DENY);
+            }
             None
         }
     };

@@ -6,7 +6,7 @@ use crate::{
     decision::{ALLOW, DENY},
     kernel,
     maps::count_error,
-    tagging::{current_task, match_uid, record_new, tag_of},
+    tagging::{current_task, has_uid_rules, match_uid, record_new, tag_of},
 };
 
 every_task_hook! {
@@ -14,8 +14,9 @@ every_task_hook! {
     /// uid to an agent's uid becomes that agent.
     ///
     /// Allows the change, except when the match cannot be recorded: then it is denied (fail
-    /// closed). If the new credentials cannot be read, the error is counted and the change
-    /// allowed (fail open for an untagged task: it is not known to be an agent).
+    /// closed). If the new credentials cannot be read while uid rules exist, the change is
+    /// denied and the error counted (fail closed: it may be a switch to an agent's uid);
+    /// without uid rules nothing depends on it and the change goes on.
     #[lsm(hook = "task_fix_setuid")]
     fn task_fix_setuid(ctx: LsmContext) -> i32 {
         try_task_fix_setuid(&ctx).unwrap_or(DENY)
@@ -30,7 +31,7 @@ fn try_task_fix_setuid(ctx: &LsmContext) -> Result<i32, ()> {
     let new: *const u8 = ctx.arg(0);
     let Ok((uid, euid)) = kernel::cred_uids(new as u64) else {
         count_error(tag_error::KERNEL_READ);
-        return Ok(ALLOW);
+        return Ok(if has_uid_rules() { DENY } else { ALLOW });
     };
     let Some(tag) = match_uid(uid).or_else(|| match_uid(euid)) else {
         return Ok(ALLOW);
