@@ -53,6 +53,12 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
              is unknown"
                 .to_owned(),
         ),
+        (Some(MatchedBy::Disconnected), _) => (
+            None,
+            "opened by a file handle without a path (open_by_handle_at): its name and \
+             directories are unknown, so it is refused"
+                .to_owned(),
+        ),
         (Some(MatchedBy::ReadError), _) => (
             None,
             "a kernel structure could not be read; refused (fail closed)".to_owned(),

@@ -89,6 +89,9 @@ pub enum MatchedBy {
     SocketType = 11,
     /// The operation could disable or tamper with kya itself.
     SelfProtection = 12,
+    /// The file was reached by a handle without a path (`open_by_handle_at` on an object whose
+    /// dentry was not cached): its name and directories are unknown, so it is refused.
+    Disconnected = 13,
 }
 
 impl TryFrom<u32> for MatchedBy {
@@ -108,6 +111,7 @@ impl TryFrom<u32> for MatchedBy {
             10 => Self::SshAgent,
             11 => Self::SocketType,
             12 => Self::SelfProtection,
+            13 => Self::Disconnected,
             other => return Err(other),
         })
     }

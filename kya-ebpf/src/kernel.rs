@@ -38,6 +38,7 @@ offsets!(
     DENTRY_PARENT_OFFSET,
     DENTRY_INODE_OFFSET,
     DENTRY_NAME_OFFSET,
+    DENTRY_FLAGS_OFFSET,
     MSGHDR_NAME_OFFSET,
     SOCKET_SK_OFFSET,
     SOCKET_TYPE_OFFSET,
@@ -135,10 +136,23 @@ pub fn dentry_ino(dentry: u64) -> Result<u64, ReadError> {
     read(inode, &INODE_INO_OFFSET)
 }
 
-/// A dentry's parent (itself at the root of its filesystem).
+/// A dentry's parent (itself at the root of its filesystem, and for a disconnected dentry).
 #[inline(always)]
 pub fn dentry_parent(dentry: u64) -> Result<u64, ReadError> {
     read(dentry, &DENTRY_PARENT_OFFSET)
+}
+
+/// `DCACHE_DISCONNECTED` in `dentry.d_flags` (the same bit in 6.1 and 6.12).
+const DCACHE_DISCONNECTED: u32 = 1 << 5;
+
+/// Whether a dentry that is its own parent stands for a file reached without a path: one that
+/// `open_by_handle_at` (or an NFS export) found by its handle when no connected dentry of it
+/// was cached. Its name and the directories above it are unknown. A filesystem's root, and the
+/// pseudo-files of pipes and sockets, are their own parents too but are never disconnected.
+#[inline(always)]
+pub fn dentry_disconnected(dentry: u64) -> Result<bool, ReadError> {
+    let flags: u32 = read(dentry, &DENTRY_FLAGS_OFFSET)?;
+    Ok(flags & DCACHE_DISCONNECTED != 0)
 }
 
 /// Copies a dentry's name (NUL-terminated, cut to fit) into `buf`.

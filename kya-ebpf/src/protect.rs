@@ -236,7 +236,7 @@ fn check(
             }
             let parent = kernel::dentry_parent(dentry)?;
             if parent == dentry {
-                return Ok(None);
+                return Ok(root_or_disconnected(dentry)?);
             }
             (parent, kernel::dentry_ino(parent)?, dev, true)
         }
@@ -282,12 +282,24 @@ fn check_trees(dir: u64, dir_ino: u64, dev: u32, agent: u32) -> Result<Option<De
         }
         let parent = kernel::dentry_parent(current)?;
         if parent == current {
-            return Ok(None);
+            return root_or_disconnected(current);
         }
         current_ino = kernel::dentry_ino(parent)?;
         current = parent;
     }
     Ok(Some(Denial::without_rule(MatchedBy::TooDeep)))
+}
+
+/// The end of a walk up the dentries: at the filesystem's root (or a pipe's or socket's
+/// pseudo-file) nothing more applies, but a disconnected dentry hides the name and directories
+/// that every remaining rule needs, so it is refused (fail closed).
+#[inline(always)]
+fn root_or_disconnected(dentry: u64) -> Result<Option<Denial>, ReadError> {
+    if kernel::dentry_disconnected(dentry)? {
+        Ok(Some(Denial::without_rule(MatchedBy::Disconnected)))
+    } else {
+        Ok(None)
+    }
 }
 
 /// `Some(None)`: allowed by a rule; `Some(Some(_))`: protected; `None`: no rule here.

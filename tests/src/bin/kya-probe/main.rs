@@ -5,6 +5,7 @@
 //! A scenario prints `pid N` for every process the test should check, then `ready`, and keeps
 //! every one of them alive until its standard input closes (or 120 s pass). An operation prints
 //! `result ok ...` or `result errno N` and exits.
+mod handles;
 mod net;
 mod ops;
 
@@ -29,7 +30,10 @@ fn main() {
     let Some((scenario, rest)) = args.split_first() else {
         usage();
     };
-    if let Some(outcome) = ops::run(scenario, rest).or_else(|| net::run(scenario, rest)) {
+    if let Some(outcome) = ops::run(scenario, rest)
+        .or_else(|| net::run(scenario, rest))
+        .or_else(|| handles::run(scenario, rest))
+    {
         match outcome {
             Ok(detail) => println!("result ok {detail}"),
             Err(errno) => println!("result errno {}", errno as i32),
