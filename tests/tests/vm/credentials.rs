@@ -407,3 +407,35 @@ fn agents_read_ordinary_trees_without_a_single_denial() {
         events()
     );
 }
+
+/// A pipe's file is its own parent, like a file reached by handle without a path, but it is
+/// not disconnected: an agent reopening its standard input through `/proc/self/fd` (what
+/// `cat /dev/stdin` does) reads it.
+#[test]
+fn an_agent_reopens_its_pipe_through_proc_self_fd() {
+    use std::{io::Write as _, process::Stdio};
+    require_vm();
+    let fixture = Fixture::new();
+    let _daemon = Daemon::start(&config_with_coder_files(&fixture));
+    let mut agent = Command::new(kya_tests::bin("kya"))
+        .args(["run", "--agent", "coder", "--"])
+        .arg(kya_tests::bin("kya-probe"))
+        .args(["read", "/proc/self/fd/0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run the agent");
+    agent
+        .stdin
+        .take()
+        .expect("a pipe")
+        .write_all(b"hello\n")
+        .expect("write to the agent's pipe");
+    let output = agent.wait_with_output().expect("the agent ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("result ok 6 bytes"),
+        "reopening a pipe must succeed: {stdout}"
+    );
+    assert!(events().is_empty(), "no denial: {:#?}", events());
+}
