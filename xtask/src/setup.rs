@@ -23,7 +23,14 @@ const CACHE_DIR: &str = ".cache/kya";
 
 /// Debian packages the test VM needs, and systemd, whose systemd-analyze and systemctl the
 /// install and packaging tests run on the unit.
-const APT_PACKAGES: [&str; 4] = ["qemu-system-x86", "cpio", "busybox-static", "systemd"];
+const APT_PACKAGES: [&str; 5] = [
+    "qemu-system-x86",
+    "cpio",
+    "busybox-static",
+    "systemd",
+    // mkfs.ext4, for each VM's scratch disk.
+    "e2fsprogs",
+];
 
 /// What the other commands use from the machine.
 pub struct Setup {

@@ -439,3 +439,70 @@ fn an_agent_reopens_its_pipe_through_proc_self_fd() {
     );
     assert!(events().is_empty(), "no denial: {:#?}", events());
 }
+
+/// Where the VM's scratch disk (an empty ext4 filesystem, `/dev/nvme0n1`) is mounted.
+const EXT4: &str = "/mnt/kya-ext4";
+
+/// Mounts the scratch disk at [`EXT4`] once per VM.
+fn ext4() -> &'static Path {
+    static MOUNTED: std::sync::Once = std::sync::Once::new();
+    MOUNTED.call_once(|| {
+        fs::create_dir_all(EXT4).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "ext4", "/dev/nvme0n1", EXT4])
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting the scratch disk: {status}");
+    });
+    Path::new(EXT4)
+}
+
+/// Makes the kernel forget every unused dentry and inode, as memory pressure would.
+fn drop_caches() {
+    nix::unistd::sync();
+    fs::write("/proc/sys/vm/drop_caches", "2").expect("drop the dentry and inode caches");
+}
+
+/// A root agent that has a file's handle opens it with `open_by_handle_at`. Once the kernel
+/// has dropped the file's dentry, the handle brings it back disconnected: its own parent, with
+/// no name or directory known, so no dotenv, ssh-key, path or tree rule can apply. Such a
+/// file is refused to agents, protected or not; an untagged process still opens it.
+///
+/// Without the fix: the agent read the dotenv file (seen on 6.1 and 6.12).
+#[test]
+fn a_file_reached_by_handle_without_a_path_is_refused_to_agents() {
+    require_vm();
+    let fixture = Fixture::new();
+    let _daemon = Daemon::start(&config_with_coder_files(&fixture));
+    let project = ext4().join("handle-project");
+    fs::create_dir_all(&project).unwrap();
+    let dotenv = project.join(".env");
+    fs::write(&dotenv, "TOKEN=secret\n").unwrap();
+    let handle = op(None, &["handle-of", dotenv.to_str().unwrap()]).expect("a handle");
+    // Warm: the dentry is cached and connected, and the name rule refuses it.
+    assert_denied(
+        &op(Some("coder"), &["open-by-handle", EXT4, &handle]),
+        "a dotenv file opened by a handle whose dentry is cached",
+    );
+    drop_caches();
+    assert_denied(
+        &op(Some("coder"), &["open-by-handle", EXT4, &handle]),
+        "a dotenv file opened by handle after the dentry cache was dropped",
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || events().iter().any(|event| {
+            event["agent"] == "coder"
+                && event["why"]
+                    .as_str()
+                    .is_some_and(|why| why.contains("file handle without a path"))
+        })),
+        "the refusal is reported with its reason: {:#?}",
+        events()
+    );
+    drop_caches();
+    assert_eq!(
+        op(None, &["open-by-handle", EXT4, &handle]),
+        Ok("13 bytes".to_owned()),
+        "an untagged process opens the handle"
+    );
+}
