@@ -28,3 +28,14 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// Lets a command-line tool end quietly, as other Unix tools do, when the reader of its output
+/// goes away (`kya events | head`): Rust ignores SIGPIPE, which turns the next `println!` into a
+/// panic. Only for commands that print; the daemon keeps ignoring it, since a client that hangs
+/// up must never end it.
+pub fn end_quietly_on_closed_output() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first thing in `main`, before any other thread exists; the default
+    // disposition installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}

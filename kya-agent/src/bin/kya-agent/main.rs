@@ -62,7 +62,10 @@ fn main() -> ExitCode {
     logging::init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::CheckConfig(args)) => check_config::run(&args),
+        Some(Command::CheckConfig(args)) => {
+            kya_agent::end_quietly_on_closed_output();
+            check_config::run(&args)
+        }
         Some(Command::Probe) => probe::run(),
         Some(Command::Unload) => unload::run(&cli.socket, &cli.pin_dir),
         None => match daemon::run(&DaemonOptions {

@@ -59,6 +59,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    kya_agent::end_quietly_on_closed_output();
     let cli = Cli::parse();
     match cli.command {
         Command::Status(args) => status::run(&cli.socket, &args),
