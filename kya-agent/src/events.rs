@@ -70,6 +70,21 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
             None,
             "raw and packet sockets bypass every address rule".to_owned(),
         ),
+        (Some(MatchedBy::SocketFamily), _) if kind == Some(DenyKind::Socket) => (
+            None,
+            format!(
+                "family {} protocol {}: agents may use only Unix, netlink, TCP, UDP and ping \
+                 sockets",
+                event.detail >> 16,
+                event.detail & 0xffff
+            ),
+        ),
+        (Some(MatchedBy::SocketFamily), _) => (
+            None,
+            "agents may use only Unix, netlink, TCP, UDP and ping sockets, and send only to \
+             addresses of the socket's own family"
+                .to_owned(),
+        ),
         (Some(MatchedBy::SelfProtection), _) => (
             None,
             "agents may not call bpf(): it could switch kya off".to_owned(),
@@ -98,7 +113,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         path,
         name: (!matches!(
             kind,
-            Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf)
+            Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket)
         ))
         .then_some(name),
         dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
@@ -133,6 +148,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::Bpf => "bpf",
         DenyKind::FileUnlink => "file-unlink",
         DenyKind::FileChange => "file-change",
+        DenyKind::Socket => "socket",
     }
     .to_owned()
 }
