@@ -85,7 +85,7 @@ fn a_datagram_is_judged_by_the_address_the_kernel_sends_it_to() {
         op(agent, &all)
     };
     // An IPv4 UDP socket sends to the IPv4 address of an AF_UNSPEC name (udp_sendmsg).
-    // Without the fix: the send succeeded (seen on 6.1 and 6.12).
+    // Without the fix: the agent's send to 127.0.0.3 succeeded (seen on 6.1 and 6.12).
     checks.allowed(
         &send(None, &["udp4", "unspec", "127.0.0.3", "8080"]),
         "untagged: the kernel sends to an AF_UNSPEC name on an IPv4 socket",
@@ -108,8 +108,8 @@ fn a_datagram_is_judged_by_the_address_the_kernel_sends_it_to() {
         "an allowed AF_INET name on an IPv6 socket",
     );
     // A name of a family the socket cannot send to: the kernel fails it; refused first.
-    // Without the fix: the name was checked as an IPv6 peer and let through to the kernel,
-    // which failed it with EAFNOSUPPORT (seen on 6.1 and 6.12).
+    // Without the fix: both were let through to the kernel, which failed them with
+    // EAFNOSUPPORT (seen on 6.1 and 6.12).
     checks.denied(
         &send(Some("coder"), &["udp4", "inet6", "::1", "8081"]),
         "an AF_INET6 name on an IPv4 socket",
@@ -142,7 +142,8 @@ fn a_datagram_is_judged_by_the_address_the_kernel_sends_it_to() {
         ),
         "an AF_UNSPEC name on an IPv6 socket connected to a refused peer",
     );
-    // Ping sockets read their names like the other datagram sockets.
+    // Ping sockets: the kernel fails an AF_UNSPEC name with EAFNOSUPPORT (seen on 6.1 and 6.12);
+    // kya refuses it first, and judges AF_INET names like UDP ones.
     checks.not_refused(
         &send(None, &["ping4", "unspec", "127.0.0.3", "0"]),
         "untagged ping",
@@ -223,8 +224,10 @@ fn sendfile_and_splice_into_a_socket_reach_only_allowed_peers() {
     let _daemon = Daemon::start(&config(&fixture));
     let mut checks = Checks::default();
     // On 6.1 these reach the network through `sendpage`, without `socket_sendmsg`.
-    // Without the fix: on 6.1 all three sent to 127.0.0.3 (sendfile, splice, vmsplice);
-    // 6.12 makes them sends and refused them already.
+    // Without the fix: on 6.1 all six writes to 127.0.0.3 were sent. 6.12 turns them into
+    // sends, which kya refused already, except where a stale accepted mark covered the socket
+    // (run right after the test below, sendfile into the UDP socket and splice and vmsplice
+    // into the TCP connection were sent).
     for feed in ["sendfile-into-fd", "splice-into-fd", "vmsplice-into-fd"] {
         let (to_refused, _accepted) = tcp_connection(&refused, "127.0.0.3:9001");
         checks.denied(
@@ -281,6 +284,8 @@ fn an_accepted_mark_never_covers_a_later_socket() {
     // Freed socket memory is reused after an RCU grace period, most recently freed first: the
     // sockets this process makes now are likely to sit where the accepted ones did. Made by
     // an untagged process, nothing clears a mark left there; the mark must still not count.
+    // Reuse cannot be forced, but it happens: without the fix, 3, 5 and 17 of the 64 sends
+    // were let through on 6.1 (three runs) and 10 of 64 on 6.12.
     std::thread::sleep(Duration::from_secs(1));
     let mut kept = Vec::new();
     let sockets: Vec<fs::File> = (0..ACCEPTED)
@@ -306,9 +311,10 @@ fn agents_open_only_unix_netlink_tcp_udp_and_ping_sockets() {
     let mut checks = Checks::default();
     // (family, type, protocol): vsock, TIPC, RDS, RxRPC, SCTP (stream, one-to-many, and
     // SOCK_SEQPACKET with protocol 0, which is SCTP), L2TP over IP.
-    // Without the fix: none was refused (untagged and agent alike got what the kernel
-    // answers: EAFNOSUPPORT or EPROTONOSUPPORT where the module is absent; seen on 6.1 and
-    // 6.12).
+    // Without the fix: none was refused; the agent got what the kernel answers without the
+    // modules (EAFNOSUPPORT, EPROTONOSUPPORT, ESOCKTNOSUPPORT; seen on 6.1 and 6.12), and
+    // where a module is present the socket would have opened. A netlink SOCK_RAW socket
+    // (what glibc opens) was refused as "raw".
     for socket in [
         ["40", "1", "0"],
         ["30", "2", "0"],
