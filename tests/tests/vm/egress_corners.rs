@@ -202,6 +202,35 @@ fn a_connected_stream_sends_to_its_peer_whatever_the_send_names() {
         ),
         "a send naming a refused peer on a connection to an allowed one",
     );
+    // A connection made under a grant that has since ended: its sends go to the granted peer
+    // whatever they name. Without the fix: the later send, naming an allowed peer, was sent to
+    // 127.0.0.3:9000 (seen on 6.1 and 6.12).
+    let granted = kya_tests::kya(&[
+        "grant",
+        "--agent",
+        "coder",
+        "--connect",
+        "127.0.0.3:9000",
+        "--for",
+        "4s",
+    ]);
+    assert!(granted.status.success(), "kya grant: {granted:?}");
+    let later = op(
+        Some("coder"),
+        &[
+            "tcp-send-later",
+            "127.0.0.3",
+            "9000",
+            "5",
+            "127.0.0.2",
+            "8080",
+        ],
+    );
+    let _accepted = refused.accept().expect("the granted connection");
+    checks.denied(
+        &later,
+        "a send naming an allowed peer on a connection whose grant ended",
+    );
     // An unconnected socket's Fast Open connects to the name, which is what counts.
     checks.denied(
         &op(Some("coder"), &["tcp-fastopen", "127.0.0.3", "9000"]),

@@ -50,6 +50,11 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
             arg(0).parse().expect("a first descriptor"),
             arg(1).parse().expect("a count"),
         )),
+        "tcp-send-later" => tcp_send_later(
+            peer(),
+            Duration::from_secs(arg(2).parse().expect("seconds")),
+            &named(arg(3), arg(4)),
+        ),
         "tcp-serve" => tcp_serve(arg(0).parse().expect("a count"), named(arg(1), arg(2))),
         "socket" => raw_socket(
             arg(0).parse().expect("a family"),
@@ -427,4 +432,19 @@ fn tcp_serve(count: usize, address: SocketAddr) -> Outcome {
             .map_err(|error| io_errno(&error))?;
     }
     Ok(format!("answered {count}"))
+}
+
+/// Connects to `peer` and sends on the connection, then after `wait` sends again with a
+/// `sendto` that names `name`: reports the later send's outcome (`ok` with `connect failed`
+/// or `first failed` if the connection or its first send already failed).
+fn tcp_send_later(peer: SocketAddr, wait: Duration, name: &SocketAddr) -> Outcome {
+    let mut stream = match TcpStream::connect_timeout(&peer, Duration::from_secs(5)) {
+        Ok(stream) => stream,
+        Err(error) => return Ok(format!("connect failed errno {}", io_errno(&error) as i32)),
+    };
+    if let Err(error) = stream.write_all(b"kya") {
+        return Ok(format!("first failed errno {}", io_errno(&error) as i32));
+    }
+    std::thread::sleep(wait);
+    sendto_fd(stream.as_raw_fd(), "inet", name)
 }
