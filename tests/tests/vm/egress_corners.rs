@@ -5,7 +5,7 @@
 //! Each test says what it saw when run against the code before its fix.
 use std::{
     fs,
-    io::{BufRead as _, BufReader, Read as _},
+    io::{BufRead as _, BufReader, Read as _, Write as _},
     net::{TcpStream, UdpSocket},
     os::fd::{FromRawFd as _, OwnedFd},
     time::Duration,
@@ -59,6 +59,21 @@ fn tcp_connection(listener: &std::net::TcpListener, peer: &str) -> (fs::File, Tc
     let stream = TcpStream::connect(peer).unwrap_or_else(|error| panic!("connect {peer}: {error}"));
     let (accepted, _) = listener.accept().expect("accept");
     (inherited(stream), accepted)
+}
+
+/// `kya_denied_total{agent="coder",kind="socket"}` from the daemon's metrics endpoint.
+fn denied_sockets() -> Option<f64> {
+    let mut stream = TcpStream::connect("127.0.0.1:9464").ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: kya\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.lines().find_map(|line| {
+        line.strip_prefix(r#"kya_denied_total{agent="coder",kind="socket"} "#)?
+            .parse()
+            .ok()
+    })
 }
 
 /// Lets unprivileged ping sockets be created (the kernel's default allows no group).
@@ -400,6 +415,16 @@ fn agents_open_only_unix_netlink_tcp_udp_and_ping_sockets() {
     });
     if !found {
         checks.0.push(format!("no socket event in {:#?}", events()));
+    }
+    // The daemon reads the kernel's counts every second.
+    let counted = eventually(Duration::from_secs(5), || {
+        denied_sockets().is_some_and(|count| count >= 8.0)
+    });
+    if !counted {
+        checks.0.push(format!(
+            "kya_denied_total for coder's sockets is {:?}, not 8 or more",
+            denied_sockets()
+        ));
     }
     checks.finish();
 }
