@@ -20,12 +20,29 @@ pub const SOCK_DGRAM: u16 = 2;
 /// `socket->state` of a socket that has not been connected (or was disconnected).
 pub const SS_UNCONNECTED: u32 = 1;
 
+const IPPROTO_IP: u16 = 0;
+const IPPROTO_ICMP: u16 = 1;
+const IPPROTO_TCP: u16 = 6;
+const IPPROTO_UDP: u16 = 17;
+const IPPROTO_ICMPV6: u16 = 58;
+const IPPROTO_UDPLITE: u16 = 136;
+const IPPROTO_MPTCP: u16 = 262;
+
 /// The IP protocols an agent may use: TCP, UDP and UDP-Lite, ping (ICMP and ICMPv6 datagram
 /// sockets) and MPTCP, each sending to the address the socket is connected to or that a send
-/// names, which the egress rules check. 0 is the type's default (TCP or UDP).
+/// names, which the egress rules check. `IPPROTO_IP` is the type's default (TCP or UDP).
 #[inline(always)]
 pub fn ip_protocol_allowed(protocol: u16) -> bool {
-    matches!(protocol, 0 | 1 | 6 | 17 | 58 | 136 | 262)
+    matches!(
+        protocol,
+        IPPROTO_IP
+            | IPPROTO_ICMP
+            | IPPROTO_TCP
+            | IPPROTO_UDP
+            | IPPROTO_ICMPV6
+            | IPPROTO_UDPLITE
+            | IPPROTO_MPTCP
+    )
 }
 
 /// What a socket is, as far as the egress rules are concerned.

@@ -1,4 +1,4 @@
-use kya_common::event::DenyKind;
+use kya_common::event::{DenyKind, MatchedBy};
 
 use super::agent_hook;
 use crate::{
@@ -37,11 +37,7 @@ fn destination(socket: u64, msg: u64, agent: u32) -> Result<Destination, ReadErr
             stream,
         } => (sock, family, stream),
         SocketClass::Local => return Ok(Destination::Unchecked),
-        SocketClass::Forbidden => {
-            return Ok(Destination::Refused(
-                kya_common::event::MatchedBy::SocketFamily,
-            ));
-        }
+        SocketClass::Forbidden => return Ok(Destination::Refused(MatchedBy::SocketFamily)),
     };
     let name = kernel::msghdr_name(msg)?;
     // A stream socket uses the name only to connect (Fast Open), which the socket layer does
