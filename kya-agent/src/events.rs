@@ -82,7 +82,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         (Some(MatchedBy::SocketFamily), _) => (
             None,
             "agents may use only Unix, netlink, TCP, UDP and ping sockets, and send only to \
-             addresses of the socket's own family"
+             addresses of a family the socket can send to"
                 .to_owned(),
         ),
         (Some(MatchedBy::SelfProtection), _) => (
