@@ -28,6 +28,54 @@ pub fn decode(bytes: &[u8]) -> Option<DenyEvent> {
     })
 }
 
+/// Why a denial that names no configured file rule happened.
+fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>) -> String {
+    match matched {
+        Some(MatchedBy::Dotenv) => "catalogue: dotenv file".to_owned(),
+        Some(MatchedBy::SshKey) => "catalogue: ssh private key".to_owned(),
+        Some(MatchedBy::TooDeep) => {
+            "deeper below its filesystem root than kya checks; refused because its protection \
+             is unknown"
+                .to_owned()
+        }
+        Some(MatchedBy::Disconnected) => {
+            "opened by a file handle without a path (open_by_handle_at): its name and \
+             directories are unknown, so it is refused"
+                .to_owned()
+        }
+        Some(MatchedBy::ReadError) => {
+            "a kernel structure could not be read; refused (fail closed)".to_owned()
+        }
+        Some(MatchedBy::OtherProcess) => {
+            format!("process {} is not part of this agent", event.detail)
+        }
+        Some(MatchedBy::NotAllowed) => {
+            "the peer is on none of the agent's network allowlists".to_owned()
+        }
+        Some(MatchedBy::SshAgent) => "catalogue: ssh agent socket".to_owned(),
+        Some(MatchedBy::SocketType) => {
+            "raw and packet sockets bypass every address rule".to_owned()
+        }
+        Some(MatchedBy::SocketFamily) if kind == Some(DenyKind::Socket) => {
+            format!(
+                "family {} protocol {}: agents may use only Unix, netlink, TCP, UDP and ping \
+                 sockets",
+                event.detail >> 16,
+                event.detail & 0xffff
+            )
+        }
+        Some(MatchedBy::SocketFamily) => {
+            "agents may use only Unix, netlink, TCP, UDP and ping sockets, and send only to \
+             addresses of a family the socket can send to"
+                .to_owned()
+        }
+        Some(MatchedBy::SelfProtection) => {
+            "agents may not call bpf(): it could switch kya off".to_owned()
+        }
+        _ => format!("rule {} (no longer configured)", event.rule),
+    }
+}
+
 /// Explains a kernel event with the config and the resolved file rules.
 #[must_use]
 pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) -> DenialRecord {
@@ -45,42 +93,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
             Some(format!("{}/…/{name}", rule.path.display())),
             format!("inside {} ({})", rule.path.display(), rule.why),
         ),
-        (Some(MatchedBy::Dotenv), _) => (None, "catalogue: dotenv file".to_owned()),
-        (Some(MatchedBy::SshKey), _) => (None, "catalogue: ssh private key".to_owned()),
-        (Some(MatchedBy::TooDeep), _) => (
-            None,
-            "deeper below its filesystem root than kya checks; refused because its protection \
-             is unknown"
-                .to_owned(),
-        ),
-        (Some(MatchedBy::Disconnected), _) => (
-            None,
-            "opened by a file handle without a path (open_by_handle_at): its name and \
-             directories are unknown, so it is refused"
-                .to_owned(),
-        ),
-        (Some(MatchedBy::ReadError), _) => (
-            None,
-            "a kernel structure could not be read; refused (fail closed)".to_owned(),
-        ),
-        (Some(MatchedBy::OtherProcess), _) => (
-            None,
-            format!("process {} is not part of this agent", event.detail),
-        ),
-        (Some(MatchedBy::NotAllowed), _) => (
-            None,
-            "the peer is on none of the agent's network allowlists".to_owned(),
-        ),
-        (Some(MatchedBy::SshAgent), _) => (None, "catalogue: ssh agent socket".to_owned()),
-        (Some(MatchedBy::SocketType), _) => (
-            None,
-            "raw and packet sockets bypass every address rule".to_owned(),
-        ),
-        (Some(MatchedBy::SelfProtection), _) => (
-            None,
-            "agents may not call bpf(): it could switch kya off".to_owned(),
-        ),
-        _ => (None, format!("rule {} (no longer configured)", event.rule)),
+        _ => (None, reason(event, matched, kind)),
     };
     DenialRecord {
         seq: 0,
@@ -104,7 +117,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         path,
         name: (!matches!(
             kind,
-            Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf)
+            Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket)
         ))
         .then_some(name),
         dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
@@ -139,6 +152,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::Bpf => "bpf",
         DenyKind::FileUnlink => "file-unlink",
         DenyKind::FileChange => "file-change",
+        DenyKind::Socket => "socket",
     }
     .to_owned()
 }

@@ -35,6 +35,9 @@ pub enum DenyKind {
     /// Creating an entry at a protected path or inside a protected tree, truncating a
     /// protected file by path, or changing its mode or owner.
     FileChange = 14,
+    /// Opening a socket of a family or protocol agents may not use: anything but Unix,
+    /// netlink, TCP, UDP and ping sockets (SCTP, vsock, TIPC, RDS, ...).
+    Socket = 15,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -56,6 +59,7 @@ impl TryFrom<u32> for DenyKind {
             12 => Self::Bpf,
             13 => Self::FileUnlink,
             14 => Self::FileChange,
+            15 => Self::Socket,
             other => return Err(other),
         })
     }
@@ -89,9 +93,12 @@ pub enum MatchedBy {
     SocketType = 11,
     /// The operation could disable or tamper with kya itself.
     SelfProtection = 12,
+    /// The socket's family or protocol is not one agents may use (or the address a send
+    /// names is of no family the socket can send to).
+    SocketFamily = 13,
     /// The file was reached by a handle without a path (`open_by_handle_at` on an object whose
     /// dentry was not cached): its name and directories are unknown, so it is refused.
-    Disconnected = 13,
+    Disconnected = 14,
 }
 
 impl TryFrom<u32> for MatchedBy {
@@ -111,7 +118,8 @@ impl TryFrom<u32> for MatchedBy {
             10 => Self::SshAgent,
             11 => Self::SocketType,
             12 => Self::SelfProtection,
-            13 => Self::Disconnected,
+            13 => Self::SocketFamily,
+            14 => Self::Disconnected,
             other => return Err(other),
         })
     }
@@ -136,8 +144,9 @@ pub struct DenyEvent {
     /// The file's inode and device (kernel encoding); for `ProcessAccess`, zero.
     pub ino: u64,
     pub dev: u32,
-    /// For `ProcessAccess`, the target's process id; otherwise how many directories above the
-    /// file the matching rule sits (0: the file itself).
+    /// For `ProcessAccess`, the target's process id; for `Socket`, the family in the high 16
+    /// bits and the protocol in the low 16; otherwise how many directories above the file the
+    /// matching rule sits (0: the file itself).
     pub detail: u32,
     /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty.
     pub name: [u8; crate::protect::NAME_LEN],

@@ -204,7 +204,7 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
 
     use crate::{
         grant::{Grant, GrantedFile, GrantedSocket},
-        net::NetKey,
+        net::{InboundSocket, NetKey},
         protect::{InodeRuleKey, NameRuleKey, ProtectRule},
         tag::{InodeKey, TaskTag},
     };
@@ -228,7 +228,12 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
             MAX_PROTECTED_NAMES,
         ),
         (NET_ALLOW, 4 + size_of::<NetKey>(), 4, MAX_NET_RULES),
-        (INBOUND_SOCKETS, 8, 4, MAX_INBOUND_SOCKETS),
+        (
+            INBOUND_SOCKETS,
+            8,
+            size_of::<InboundSocket>(),
+            MAX_INBOUND_SOCKETS,
+        ),
         (
             FILE_GRANTS,
             size_of::<InodeRuleKey>(),

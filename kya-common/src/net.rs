@@ -35,8 +35,22 @@ pub mod protocol {
 
 const _: () = assert!(core::mem::size_of::<NetKey>() == 24);
 
+/// An `INBOUND_SOCKETS` value: the agent that accepted the socket and the socket's inode
+/// number, which tells that socket from a later one reusing its memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboundSocket {
+    pub agent: u32,
+    pub padding: u32,
+    pub ino: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<InboundSocket>() == 16);
+
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: integers and a byte array, explicit padding, no implicit padding.
     unsafe impl aya::Pod for super::NetKey {}
+    // SAFETY: integers with an explicit padding field, no implicit padding (size asserted).
+    unsafe impl aya::Pod for super::InboundSocket {}
 }

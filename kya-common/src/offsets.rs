@@ -35,6 +35,11 @@ pub mod global {
     pub const UNIX_PATH_DENTRY: &str = "UNIX_PATH_DENTRY_OFFSET";
     pub const FILE_MODE: &str = "FILE_MODE_OFFSET";
     pub const PATH_DENTRY: &str = "PATH_DENTRY_OFFSET";
+    pub const SOCKET_STATE: &str = "SOCKET_STATE_OFFSET";
+    pub const SK_PROTOCOL: &str = "SK_PROTOCOL_OFFSET";
+    pub const SOCKET_INODE: &str = "SOCKET_INODE_OFFSET";
+    pub const INODE_MODE: &str = "INODE_MODE_OFFSET";
+    pub const FILE_PRIVATE_DATA: &str = "FILE_PRIVATE_DATA_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -70,4 +75,10 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::UNIX_PATH_DENTRY, "unix_sock", "path.dentry"),
     (global::FILE_MODE, "file", "f_mode"),
     (global::PATH_DENTRY, "path", "dentry"),
+    (global::SOCKET_STATE, "socket", "state"),
+    (global::SK_PROTOCOL, "sock", "sk_protocol"),
+    // A socket's inode follows it in the same allocation (`SOCK_INODE`).
+    (global::SOCKET_INODE, "socket_alloc", "vfs_inode"),
+    (global::INODE_MODE, "inode", "i_mode"),
+    (global::FILE_PRIVATE_DATA, "file", "private_data"),
 ];

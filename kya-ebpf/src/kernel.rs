@@ -49,6 +49,11 @@ offsets!(
     UNIX_PATH_DENTRY_OFFSET,
     FILE_MODE_OFFSET,
     PATH_DENTRY_OFFSET,
+    SOCKET_STATE_OFFSET,
+    SK_PROTOCOL_OFFSET,
+    SOCKET_INODE_OFFSET,
+    INODE_MODE_OFFSET,
+    FILE_PRIVATE_DATA_OFFSET,
 );
 
 /// `FMODE_WRITE` in `file->f_mode`: the file is open for writing.
@@ -197,6 +202,58 @@ pub fn sock_peer(sock: u64) -> Result<(u16, [u8; 16], u16), ReadError> {
         kya_common::net::mapped_ipv4(read::<[u8; 4]>(sock, &SK_DADDR_OFFSET)?)
     };
     Ok((family, addr, u16::from_be(port)))
+}
+
+/// A `struct socket`'s state (`SS_UNCONNECTED`, `SS_CONNECTED`, ...): whether the socket
+/// layer takes it as connected.
+#[inline(always)]
+pub fn socket_state(socket: u64) -> Result<u32, ReadError> {
+    read(socket, &SOCKET_STATE_OFFSET)
+}
+
+/// A `struct sock`'s address family.
+#[inline(always)]
+pub fn sock_family(sock: u64) -> Result<u16, ReadError> {
+    read(sock, &SK_FAMILY_OFFSET)
+}
+
+/// A `struct sock`'s protocol (`IPPROTO_TCP`, ... for IP sockets).
+#[inline(always)]
+pub fn sock_protocol(sock: u64) -> Result<u16, ReadError> {
+    read(sock, &SK_PROTOCOL_OFFSET)
+}
+
+/// The inode number of a `struct socket`: given when the socket is allocated (from the same
+/// counter as pipes' and other pseudo-files'), so a later socket that reuses the memory has
+/// another.
+#[inline(always)]
+pub fn socket_ino(socket: u64) -> Result<u64, ReadError> {
+    if socket == 0 {
+        return Err(ReadError);
+    }
+    let inode = socket.wrapping_add(offset(&SOCKET_INODE_OFFSET) as u64);
+    read(inode, &INODE_INO_OFFSET)
+}
+
+/// `S_IFMT` and `S_IFSOCK` in `inode->i_mode`.
+const S_IFMT: u16 = 0o170_000;
+const S_IFSOCK: u16 = 0o140_000;
+
+/// The `struct socket` behind `file`, `None` if it is not a socket. A socket's file holds
+/// the socket in `private_data` and the socket's own inode; both are checked, so a file that
+/// only looks like a socket is an error, not a socket to skip.
+#[inline(always)]
+pub fn file_socket(file: u64) -> Result<Option<u64>, ReadError> {
+    let inode: u64 = read(file, &FILE_INODE_OFFSET)?;
+    let mode: u16 = read(inode, &INODE_MODE_OFFSET)?;
+    if mode & S_IFMT != S_IFSOCK {
+        return Ok(None);
+    }
+    let socket: u64 = read(file, &FILE_PRIVATE_DATA_OFFSET)?;
+    if socket == 0 || socket.wrapping_add(offset(&SOCKET_INODE_OFFSET) as u64) != inode {
+        return Err(ReadError);
+    }
+    Ok(Some(socket))
 }
 
 /// The dentry an AF_UNIX socket is bound to (0 for unbound and abstract sockets).

@@ -12,7 +12,7 @@ use kya_common::{
         MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, UNKNOWN_AGENT, event_loss,
         match_summary, tag_error,
     },
-    net::NetKey,
+    net::{InboundSocket, NetKey},
     protect::{InodeRuleKey, NameRuleKey, ProtectRule},
     tag::{InodeKey, TaskTag},
 };
@@ -125,11 +125,14 @@ pub fn count(counters: &PerCpuArray<u64>, index: u32) {
 pub static NET_ALLOW: LpmTrie<NetKey, u32> = LpmTrie::with_max_entries(MAX_NET_RULES, 0);
 
 /// Sockets an agent accepted (inbound connections), keyed by `struct socket` address, with the
-/// agent: replies on them are not outbound traffic. Written by `socket_accept` (for agents
-/// only), read by `socket_sendmsg`. LRU, so it never fails to record; an evicted entry only
-/// means that socket's peer is checked like an outbound one.
+/// agent and the socket's inode number: replies on them are not outbound traffic. Written by
+/// `socket_accept` (for agents only), read by `socket_sendmsg` and `file_permission`, which
+/// take an entry only for the very socket it was made for (same inode number), so an entry
+/// left behind by a freed socket never covers another that reuses its memory. LRU, so it never
+/// fails to record; an evicted entry only means that socket's peer is checked like an outbound
+/// one.
 #[map]
-pub static INBOUND_SOCKETS: LruHashMap<u64, u32> =
+pub static INBOUND_SOCKETS: LruHashMap<u64, InboundSocket> =
     LruHashMap::with_max_entries(MAX_INBOUND_SOCKETS, 0);
 
 /// Current grants on file objects: (agent, device, inode). Written by the daemon (approve,

@@ -11,12 +11,175 @@ use crate::{
     events::{count_grant_use, report, report_grant_use},
     grants,
     kernel::{self, ReadError},
-    maps::NET_ALLOW,
-    peer::{AF_INET, AF_INET6, Peer},
+    maps::{INBOUND_SOCKETS, NET_ALLOW},
+    peer::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, AF_UNSPEC, Peer, UNKNOWN_PEER},
 };
 
-const SOCK_STREAM: u16 = 1;
-const SOCK_DGRAM: u16 = 2;
+pub const SOCK_STREAM: u16 = 1;
+pub const SOCK_DGRAM: u16 = 2;
+/// `socket->state` of a socket that has not been connected (or was disconnected).
+pub const SS_UNCONNECTED: u32 = 1;
+
+const IPPROTO_IP: u16 = 0;
+const IPPROTO_ICMP: u16 = 1;
+const IPPROTO_TCP: u16 = 6;
+const IPPROTO_UDP: u16 = 17;
+const IPPROTO_ICMPV6: u16 = 58;
+const IPPROTO_UDPLITE: u16 = 136;
+const IPPROTO_MPTCP: u16 = 262;
+
+/// The IP protocols an agent may use: TCP, UDP and UDP-Lite, ping (ICMP and ICMPv6 datagram
+/// sockets) and MPTCP, each sending to the address the socket is connected to or that a send
+/// names, which the egress rules check. `IPPROTO_IP` is the type's default (TCP or UDP).
+#[inline(always)]
+pub fn ip_protocol_allowed(protocol: u16) -> bool {
+    matches!(
+        protocol,
+        IPPROTO_IP
+            | IPPROTO_ICMP
+            | IPPROTO_TCP
+            | IPPROTO_UDP
+            | IPPROTO_ICMPV6
+            | IPPROTO_UDPLITE
+            | IPPROTO_MPTCP
+    )
+}
+
+/// What a socket is, as far as the egress rules are concerned.
+pub enum SocketClass {
+    /// AF_UNIX (judged by its own hooks) or netlink (talks to the local kernel).
+    Local,
+    /// A TCP, UDP or ping socket: `sock` is its `struct sock`, `family` AF_INET or AF_INET6.
+    Ip {
+        sock: u64,
+        family: u16,
+        stream: bool,
+    },
+    /// Any other family, or an IP socket of another type or protocol (SCTP, raw): agents may
+    /// not use it.
+    Forbidden,
+}
+
+/// The class of `socket`, from its `struct sock` (what the kernel will use).
+#[inline(always)]
+pub fn classify(socket: u64) -> Result<SocketClass, ReadError> {
+    let sock = kernel::socket_sock(socket)?;
+    let family = kernel::sock_family(sock)?;
+    if family == AF_UNIX || family == AF_NETLINK {
+        return Ok(SocketClass::Local);
+    }
+    if family != AF_INET && family != AF_INET6 {
+        return Ok(SocketClass::Forbidden);
+    }
+    let kind = kernel::socket_type(socket)?;
+    if (kind != SOCK_STREAM && kind != SOCK_DGRAM)
+        || !ip_protocol_allowed(kernel::sock_protocol(sock)?)
+    {
+        return Ok(SocketClass::Forbidden);
+    }
+    Ok(SocketClass::Ip {
+        sock,
+        family,
+        stream: kind == SOCK_STREAM,
+    })
+}
+
+/// Where an operation on a socket goes, as far as the egress rules are concerned.
+pub enum Destination {
+    /// Nothing for the allowlist: a local socket, a reply on a connection the agent accepted,
+    /// or a send the kernel refuses by itself (no peer).
+    Unchecked,
+    /// An IP peer the allowlist (or a grant) must cover.
+    Peer(Peer, Reach),
+    /// Refused whatever the allowlist says, for this reason.
+    Refused(MatchedBy),
+}
+
+/// Whether `agent` accepted `socket` itself (a reply, not outbound traffic). The mark must be
+/// this very socket's: one left by a freed socket whose memory `socket` reuses has another
+/// inode number.
+#[inline(always)]
+fn accepted_by(socket: u64, agent: u32) -> Result<bool, ReadError> {
+    // SAFETY: the value is copied out.
+    let Some(mark) = (unsafe { INBOUND_SOCKETS.get(&socket) }).copied() else {
+        return Ok(false);
+    };
+    Ok(mark.agent == agent && mark.ino == kernel::socket_ino(socket)?)
+}
+
+/// The peer a send without its own destination goes to: the socket's connected peer, unless
+/// the agent accepted the connection. `Unchecked` when there is none (the kernel refuses the
+/// send by itself).
+#[inline(always)]
+pub fn connected_peer(socket: u64, sock: u64, agent: u32) -> Result<Destination, ReadError> {
+    if accepted_by(socket, agent)? {
+        return Ok(Destination::Unchecked);
+    }
+    let (_, addr, port) = kernel::sock_peer(sock)?;
+    if port == 0 {
+        return Ok(Destination::Unchecked);
+    }
+    Ok(Destination::Peer(Peer { addr, port }, Reach::Connected))
+}
+
+/// The peer a send on an IP socket of `family` goes to when it names `name`, read the way the
+/// kernel reads it: an IPv4 socket takes AF_INET and AF_UNSPEC names both as IPv4 addresses
+/// (`udp_sendmsg`); an IPv6 socket takes AF_INET6, hands AF_INET to the IPv4 code, and takes
+/// AF_UNSPEC as no name at all (`None`: the connected peer). Any other family is refused:
+/// the kernel fails such a send anyway.
+#[inline(always)]
+pub fn named_peer(name: u64, family: u16) -> Result<Option<Destination>, ReadError> {
+    let named = sockaddr_family(name)?;
+    let ipv4 = if family == AF_INET6 {
+        match named {
+            AF_INET6 => false,
+            AF_INET => true,
+            AF_UNSPEC => return Ok(None),
+            _ => return Ok(Some(Destination::Refused(MatchedBy::SocketFamily))),
+        }
+    } else if named == AF_INET || named == AF_UNSPEC {
+        true
+    } else {
+        return Ok(Some(Destination::Refused(MatchedBy::SocketFamily)));
+    };
+    let port = u16::from_be(kernel::read_plain(name, 2)?);
+    let addr = if ipv4 {
+        mapped_ipv4(kernel::read_plain(name, 4)?)
+    } else {
+        kernel::read_plain(name, 8)?
+    };
+    Ok(Some(Destination::Peer(
+        Peer { addr, port },
+        Reach::Datagram,
+    )))
+}
+
+/// Where a send on `socket` without a destination of its own goes (`write`, `sendfile`,
+/// `splice`, a send on a connected socket).
+#[inline(always)]
+pub fn send_destination(socket: u64, agent: u32) -> Result<Destination, ReadError> {
+    match classify(socket)? {
+        SocketClass::Local => Ok(Destination::Unchecked),
+        SocketClass::Forbidden => Ok(Destination::Refused(MatchedBy::SocketFamily)),
+        SocketClass::Ip { sock, .. } => connected_peer(socket, sock, agent),
+    }
+}
+
+/// Allows, checks or refuses an operation on `socket` going to `destination`.
+#[inline(always)]
+pub fn judge(
+    kind: DenyKind,
+    tag: TaskTag,
+    socket: u64,
+    destination: Result<Destination, ReadError>,
+) -> i32 {
+    match destination {
+        Ok(Destination::Unchecked) => ALLOW,
+        Ok(Destination::Peer(peer, reach)) => guard_peer(kind, tag, socket, &peer, reach),
+        Ok(Destination::Refused(matched)) => refuse_peer(kind, tag, socket, &UNKNOWN_PEER, matched),
+        Err(ReadError) => refuse_peer(kind, tag, socket, &UNKNOWN_PEER, MatchedBy::ReadError),
+    }
+}
 
 /// The peer a `sockaddr` names, `None` for families without one (AF_UNSPEC disconnects,
 /// AF_UNIX and others are judged elsewhere).
@@ -80,6 +243,9 @@ pub enum Reach {
     Datagram,
     /// A send on a connected socket: allowed if it was connected under a grant that lasts.
     Connected,
+    /// A write through the socket's file (`write`, `sendfile`, `splice`): checked like a send
+    /// on a connected socket; where the kernel then makes a send, that counts the grant's use.
+    Written,
 }
 
 /// Allows `peer` for `tag`'s agent (allowlist, then grants) or refuses with an event.
@@ -88,10 +254,12 @@ pub fn guard_peer(kind: DenyKind, tag: TaskTag, socket: u64, peer: &Peer, reach:
     if allowed(tag.agent, peer) {
         return ALLOW;
     }
-    if reach == Reach::Connected {
+    if reach == Reach::Connected || reach == Reach::Written {
         if grants::use_peer(tag.agent, socket, peer).is_some() {
             // Sends on a granted connection are part of the connect that was reported.
-            count_grant_use(kind, tag);
+            if reach == Reach::Connected {
+                count_grant_use(kind, tag);
+            }
             return ALLOW;
         }
     } else if let Some(grant) = grants::open_peer(tag.agent, socket, peer, reach == Reach::Connect)

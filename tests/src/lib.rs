@@ -694,6 +694,37 @@ pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> O
     op_command(command)
 }
 
+/// Where [`op_with_fds`] parks descriptors on their way to 3, 4, ...: above any the test
+/// process holds, below the usual limit of 1,024.
+const SPARE_FDS: i32 = 512;
+
+/// Like [`op_with_fd`], with `files` open as descriptors 3, 4, ... in that order.
+pub fn op_with_fds(agent: Option<&str>, files: &[std::fs::File], args: &[&str]) -> OpResult {
+    use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
+    let mut command = op_invocation(agent, args);
+    let fds: Vec<i32> = files.iter().map(std::fs::File::as_raw_fd).collect();
+    // SAFETY: fcntl, dup2 and close are async-signal-safe, and the closure allocates nothing;
+    // it runs in the child between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // Out of the way first, so that no descriptor is overwritten before it is moved.
+            for (spare, &fd) in (SPARE_FDS..).zip(fds.iter()) {
+                if libc::fcntl(fd, libc::F_DUPFD, spare) != spare {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (from, to) in (SPARE_FDS..).zip(3..).take(fds.len()) {
+                if libc::dup2(from, to) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(from);
+            }
+            Ok(())
+        });
+    }
+    op_command(command)
+}
+
 /// Runs `EXE OP ARGS` directly, where `EXE` is a copy of `kya-probe` that a `match.exe` rule
 /// tags (needs no daemon, unlike `kya run`: works while the daemon is stopped).
 pub fn op_exe(exe: &Path, args: &[&str]) -> OpResult {

@@ -202,7 +202,7 @@ pub struct DenialRecord {
     /// When the daemon received it (milliseconds since the Unix epoch).
     pub time_ms: u64,
     /// `file-open`, `file-access`, `file-mmap`, `file-link`, `file-rename`, `procfs`,
-    /// `connect`, `send`, `unix` or `raw-socket`.
+    /// `connect`, `send`, `unix`, `raw-socket` or `socket` (see [`crate::events::kind_name`]).
     pub kind: String,
     pub agent: String,
     /// Process id, and the thread that made the attempt.

@@ -90,7 +90,10 @@ impl Kernel {
             )?,
             self.hash_fill::<NameRuleKey, ProtectRule>(m::PROTECTED_NAMES, m::MAX_PROTECTED_NAMES)?,
             self.trie_fill(m::NET_ALLOW, m::MAX_NET_RULES)?,
-            self.hash_fill::<u64, u32>(m::INBOUND_SOCKETS, m::MAX_INBOUND_SOCKETS)?,
+            self.hash_fill::<u64, kya_common::net::InboundSocket>(
+                m::INBOUND_SOCKETS,
+                m::MAX_INBOUND_SOCKETS,
+            )?,
             self.hash_fill::<InodeRuleKey, Grant>(m::FILE_GRANTS, m::MAX_FILE_GRANTS)?,
             self.hash_fill::<NetKey, Grant>(m::PEER_GRANTS, m::MAX_PEER_GRANTS)?,
             self.hash_fill::<u32, u32>(m::ONCE_TOKENS, m::MAX_ONCE_TOKENS)?,

@@ -11,7 +11,7 @@ use std::{
 use kya_tests::{Daemon, EPERM, Fixture, OpResult, events, eventually, op, op_with_fd};
 
 /// The test config: coder may reach a few loopback peers; ops has no allowlist and no DNS.
-fn config(fixture: &Fixture) -> String {
+pub(crate) fn config(fixture: &Fixture) -> String {
     let (coder, ops) = fixture
         .config
         .split_once("[[agents]]\nname = \"ops\"")
@@ -29,7 +29,7 @@ allow_dns = false
 }
 
 /// Name resolution inside the VM: /etc/hosts for the host-name rules, a resolver on loopback.
-fn write_name_service() {
+pub(crate) fn write_name_service() {
     fs::write(
         "/etc/hosts",
         "127.0.0.1 localhost\n::1 localhost\n127.0.0.5 db.internal\n",
@@ -38,15 +38,15 @@ fn write_name_service() {
     fs::write("/etc/resolv.conf", "nameserver 127.0.0.53\n").unwrap();
 }
 
-fn tcp_listener(address: &str) -> TcpListener {
+pub(crate) fn tcp_listener(address: &str) -> TcpListener {
     TcpListener::bind(address).unwrap_or_else(|error| panic!("listen on {address}: {error}"))
 }
 
-fn assert_denied(result: &OpResult, what: &str) {
+pub(crate) fn assert_denied(result: &OpResult, what: &str) {
     assert_eq!(result, &Err(EPERM), "{what} must be denied with EPERM");
 }
 
-fn assert_allowed(result: &OpResult, what: &str) {
+pub(crate) fn assert_allowed(result: &OpResult, what: &str) {
     assert!(result.is_ok(), "{what} must succeed, got {result:?}");
 }
 

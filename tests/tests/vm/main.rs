@@ -6,6 +6,7 @@ mod boot;
 mod credentials;
 mod daemon_cli;
 mod egress;
+mod egress_corners;
 mod grants;
 mod inheritance;
 mod lifecycle;
