@@ -252,6 +252,7 @@ mod tests {
             scope: Scope::AllAgents,
             why: Why::Catalogue("AWS credentials"),
             exists: true,
+            unresolved: None,
         }]
     }
 

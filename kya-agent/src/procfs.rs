@@ -7,7 +7,7 @@ use std::{
 
 use kya_common::tag::InodeKey;
 
-use crate::{identity::identity_of, paths::PROC};
+use crate::{identity::Mounts, paths::PROC};
 
 /// One running process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +50,14 @@ pub fn process(pid: u32) -> io::Result<ProcessInfo> {
         _ => return Err(io::Error::other("short Uid line")),
     };
     let exe = fs::read_link(dir.join("exe")).ok();
-    // stat() through the magic link reaches the executable itself, even when deleted.
-    let exe_identity = exe
-        .as_ref()
-        .and_then(|_| identity_of(&dir.join("exe")).ok());
+    // statx() through the magic link reaches the executable itself, even when deleted, on a
+    // mount of the process's own namespace.
+    let exe_identity = exe.as_ref().and_then(|_| {
+        Mounts::of_process(pid)
+            .identity_of(&dir.join("exe"))
+            .ok()
+            .map(|identity| identity.key)
+    });
     let cgroup = fs::read_to_string(dir.join("cgroup"))
         .ok()
         .and_then(|text| cgroup_v2_path(&text));

@@ -6,6 +6,7 @@ mod boot;
 mod credentials;
 mod daemon_cli;
 mod egress;
+mod filesystems;
 mod grants;
 mod inheritance;
 mod lifecycle;
