@@ -2,7 +2,8 @@
 //! overlayfs (a container's root). On each, a protected file is refused to an agent (by its
 //! path and, through a hard link at an unprotected path, by its identity alone) and readable to
 //! everyone else, a file inside a protected tree is refused, and a process started from an
-//! executable named in an `exe` rule is tagged. The kernel compares the superblock's device,
+//! executable named in an `exe` rule is tagged (and one already running is adopted when the
+//! rule is put in force). The kernel compares the superblock's device,
 //! which is not what `stat()` reports on btrfs (a subvolume's device) nor, for files, on an
 //! overlay whose layers are on different filesystems (a per-layer device).
 //!
@@ -196,11 +197,15 @@ struct Seen {
     untagged_reads_secret_ok: bool,
     /// The agent a process started from `bin/agent` was tagged as, and by what.
     exe_tagged_as: Option<(String, String)>,
+    /// The agent a process started from `bin/agent` before the config was in force was
+    /// tagged as, and how (found in `/proc` when the config was put in force).
+    running_exe_tagged_as: Option<(String, String)>,
     denial_reported: bool,
 }
 
 fn check(fs: Filesystem) {
     let root = mounted(fs);
+    let running = Probe::start(root.join("bin/agent"), &["self"]);
     let daemon = Daemon::start(&config(&root));
     let secret = root.join("secret.txt");
     let read = |agent, path: &Path| op(agent, &["read", path.to_str().unwrap()]);
@@ -223,6 +228,9 @@ fn check(fs: Filesystem) {
         exe_tagged_as: daemon
             .tagged(probe.pid())
             .map(|entry| (entry.agent, entry.matched_by)),
+        running_exe_tagged_as: daemon
+            .tagged(running.pid())
+            .map(|entry| (entry.agent, entry.origin)),
         denial_reported,
     };
     let expected = Seen {
@@ -232,6 +240,7 @@ fn check(fs: Filesystem) {
         agent_reads_plain_file_ok: true,
         untagged_reads_secret_ok: true,
         exe_tagged_as: Some(("coder".to_owned(), "exe".to_owned())),
+        running_exe_tagged_as: Some(("coder".to_owned(), "adopted".to_owned())),
         denial_reported: true,
     };
     assert_eq!(seen, expected, "on {} at {}", fs.name(), root.display());
@@ -239,7 +248,8 @@ fn check(fs: Filesystem) {
 
 /// Without the fix (identities from `stat()`), on 6.1 and 6.12: the agent read the protected
 /// file, its hard link and the file in the protected tree, no denial was reported, and the
-/// process started from `bin/agent` was not tagged.
+/// process started from `bin/agent` was not tagged (one already running was adopted: `/proc`
+/// and the rule were both read with `stat()`, so they agreed with each other, not the kernel).
 #[test]
 fn btrfs_files_trees_and_executables_are_recognised() {
     check(Filesystem::Btrfs);
@@ -255,7 +265,7 @@ fn ext4_files_trees_and_executables_are_recognised() {
 /// Without the fix, on 6.1 and 6.12: the agent read the protected file through its hard link
 /// (the file by its own path and the tree were refused: directories report the overlay's
 /// device, so rules by path and trees matched), and the process started from `bin/agent` was
-/// not tagged.
+/// not tagged (one already running was adopted, as on btrfs).
 #[test]
 fn overlay_files_trees_and_executables_are_recognised() {
     check(Filesystem::Overlay);
