@@ -97,11 +97,13 @@ fn image(fs: Filesystem, size: u64) -> PathBuf {
 
 /// The mounted filesystem `fs`, made, mounted and filled with the test's files on first use:
 /// `secret.txt`, its hard link `links/secret-link`, `tree/sub/token.txt`, `plain.txt` and
-/// `bin/agent` (a copy of `kya-probe`).
+/// `bin/agent` (a copy of `kya-probe`), then, written through the mount, `written.txt` and its
+/// hard link `links/written-link`.
 fn mounted(fs: Filesystem) -> PathBuf {
     require_vm();
     let root = Path::new(MOUNT_ROOT).join(fs.name());
-    if root.join("plain.txt").exists() {
+    let ready = root.join("links/written-link");
+    if ready.exists() {
         return root;
     }
     load_modules();
@@ -156,7 +158,9 @@ fn mounted(fs: Filesystem) -> PathBuf {
             ));
         }
     }
-    assert!(root.join("plain.txt").exists(), "{target} was not filled");
+    // On the overlay, in the upper layer only: a file the container wrote.
+    fs::write(root.join("written.txt"), "written\n").unwrap();
+    fs::hard_link(root.join("written.txt"), &ready).unwrap();
     root
 }
 
@@ -182,7 +186,7 @@ owner = "alice"
 [agents.match]
 exe = ["{root}/bin/agent"]
 [agents.files]
-protect = ["{root}/secret.txt", "{root}/tree/"]
+protect = ["{root}/secret.txt", "{root}/written.txt", "{root}/tree/"]
 "#
     )
 }
@@ -192,6 +196,7 @@ protect = ["{root}/secret.txt", "{root}/tree/"]
 struct Seen {
     agent_reads_secret: OpResult,
     agent_reads_hard_link: OpResult,
+    agent_reads_written_hard_link: OpResult,
     agent_reads_tree_file: OpResult,
     agent_reads_plain_file_ok: bool,
     untagged_reads_secret_ok: bool,
@@ -222,6 +227,7 @@ fn check(fs: Filesystem) {
     let seen = Seen {
         agent_reads_secret,
         agent_reads_hard_link: read(Some("coder"), &root.join("links/secret-link")),
+        agent_reads_written_hard_link: read(Some("coder"), &root.join("links/written-link")),
         agent_reads_tree_file: read(Some("coder"), &root.join("tree/sub/token.txt")),
         agent_reads_plain_file_ok: read(Some("coder"), &root.join("plain.txt")).is_ok(),
         untagged_reads_secret_ok: read(None, &secret).is_ok(),
@@ -236,6 +242,7 @@ fn check(fs: Filesystem) {
     let expected = Seen {
         agent_reads_secret: Err(EPERM),
         agent_reads_hard_link: Err(EPERM),
+        agent_reads_written_hard_link: Err(EPERM),
         agent_reads_tree_file: Err(EPERM),
         agent_reads_plain_file_ok: true,
         untagged_reads_secret_ok: true,
@@ -247,9 +254,10 @@ fn check(fs: Filesystem) {
 }
 
 /// Without the fix (identities from `stat()`), on 6.1 and 6.12: the agent read the protected
-/// file, its hard link and the file in the protected tree, no denial was reported, and the
-/// process started from `bin/agent` was not tagged (one already running was adopted: `/proc`
-/// and the rule were both read with `stat()`, so they agreed with each other, not the kernel).
+/// file, its hard link (and the written one's, checked on 6.12) and the file in the protected
+/// tree, no denial was reported, and the process started from `bin/agent` was not tagged (one
+/// already running was adopted: `/proc` and the rule were both read with `stat()`, so they
+/// agreed with each other, not with the kernel).
 #[test]
 fn btrfs_files_trees_and_executables_are_recognised() {
     check(Filesystem::Btrfs);
@@ -263,9 +271,10 @@ fn ext4_files_trees_and_executables_are_recognised() {
 }
 
 /// Without the fix, on 6.1 and 6.12: the agent read the protected file through its hard link
-/// (the file by its own path and the tree were refused: directories report the overlay's
-/// device, so rules by path and trees matched), and the process started from `bin/agent` was
-/// not tagged (one already running was adopted, as on btrfs).
+/// (and, on 6.12, the one written in the upper layer through its hard link too); the file by
+/// its own path and the tree were refused (directories report the overlay's device, so rules
+/// by path and trees matched), and the process started from `bin/agent` was not tagged (one
+/// already running was adopted, as on btrfs).
 #[test]
 fn overlay_files_trees_and_executables_are_recognised() {
     check(Filesystem::Overlay);
