@@ -272,6 +272,7 @@ mod tests {
             scope: Scope::AllAgents,
             why: Why::Catalogue("AWS credentials"),
             exists: true,
+            unresolved: None,
         }]
     }
 

@@ -12,6 +12,7 @@ use crate::{
         self,
         tables::{self as file_tables, FileTables, OwnFiles, ResolvedFileRule},
     },
+    identity::Mounts,
     network::{
         resolve_host, system_nameservers,
         table::{self as net_table, NetTable, ResolvedNetRule},
@@ -127,9 +128,11 @@ impl Policy {
 /// kya's own files resolved against the filesystem.
 #[must_use]
 pub fn files_now(config: &Config, own: &OwnFiles) -> FileTables {
-    let mut tables = file_tables::resolve(&files::resolve(config, &files::system_homes()));
-    tables.add_sockets(config);
-    tables.add_own_files(own);
+    let mut mounts = Mounts::of_this_process();
+    let mut tables =
+        file_tables::resolve(&files::resolve(config, &files::system_homes()), &mut mounts);
+    tables.add_sockets(config, &mut mounts);
+    tables.add_own_files(own, &mut mounts);
     tables
 }
 
@@ -147,6 +150,11 @@ impl Report {
         for rule in &self.processes {
             if let Err(problem) = &rule.outcome {
                 tracing::warn!(agent = %rule.agent, kind = %rule.kind, value = %rule.value, problem = %problem, "rule matches nothing");
+            }
+        }
+        for rule in &self.files {
+            if let Some(problem) = &rule.unresolved {
+                tracing::warn!(path = %rule.path.display(), problem = %problem, "protected by path only: the identity the kernel sees is unknown");
             }
         }
         log_network_problems(&self.network);

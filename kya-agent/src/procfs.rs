@@ -7,7 +7,10 @@ use std::{
 
 use kya_common::tag::InodeKey;
 
-use crate::{identity::identity_of, paths::PROC};
+use crate::{
+    identity::{IdentityError, Mounts},
+    paths::PROC,
+};
 
 /// One running process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,15 +33,23 @@ pub fn processes() -> Vec<ProcessInfo> {
     let Ok(entries) = fs::read_dir(PROC) else {
         return Vec::new();
     };
+    let mut mounts = Mounts::of_this_process();
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| process(pid).ok())
+        .filter_map(|pid| process_with(pid, &mut mounts).ok())
         .collect()
 }
 
 /// Reads one process.
 pub fn process(pid: u32) -> io::Result<ProcessInfo> {
+    process_with(pid, &mut Mounts::of_this_process())
+}
+
+/// Reads one process, taking its executable's identity on `mounts` (this process's mounts),
+/// or on the process's own when its executable is on a mount of another namespace (a
+/// container's overlay).
+fn process_with(pid: u32, mounts: &mut Mounts) -> io::Result<ProcessInfo> {
     let dir = Path::new(PROC).join(pid.to_string());
     let status = fs::read_to_string(dir.join("status"))?;
     let ppid = status_field(&status, "PPid:")
@@ -50,10 +61,16 @@ pub fn process(pid: u32) -> io::Result<ProcessInfo> {
         _ => return Err(io::Error::other("short Uid line")),
     };
     let exe = fs::read_link(dir.join("exe")).ok();
-    // stat() through the magic link reaches the executable itself, even when deleted.
-    let exe_identity = exe
-        .as_ref()
-        .and_then(|_| identity_of(&dir.join("exe")).ok());
+    // statx() through the magic link reaches the executable itself, even when deleted.
+    let exe_identity = exe.as_ref().and_then(|_| {
+        let link = dir.join("exe");
+        match mounts.identity_of(&link) {
+            Err(IdentityError::MountNotFound { .. }) => Mounts::of_process(pid).identity_of(&link),
+            other => other,
+        }
+        .ok()
+        .map(|identity| identity.key)
+    });
     let cgroup = fs::read_to_string(dir.join("cgroup"))
         .ok()
         .and_then(|text| cgroup_v2_path(&text));

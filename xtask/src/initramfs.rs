@@ -162,6 +162,11 @@ impl Initramfs {
 
     /// Writes a file with the given contents and mode.
     pub fn write(&mut self, guest: &str, contents: &str, mode: u32) -> Result<()> {
+        self.write_bytes(guest, contents.as_bytes(), mode)
+    }
+
+    /// Writes a file with the given bytes and mode.
+    pub fn write_bytes(&mut self, guest: &str, contents: &[u8], mode: u32) -> Result<()> {
         let dest = self.guest_path(guest)?;
         fs::create_dir_all(dest.parent().expect("guest paths are absolute"))?;
         fs::write(&dest, contents).with_context(|| format!("writing {}", dest.display()))?;

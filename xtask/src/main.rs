@@ -9,6 +9,7 @@ mod deb;
 mod initramfs;
 mod install;
 mod kernels;
+mod modules;
 mod progress;
 mod run;
 mod setup;

@@ -21,15 +21,18 @@ use crate::{
 /// bpf-linker keeps an rpath into it, and the kernels are worth keeping across reboots.
 const CACHE_DIR: &str = ".cache/kya";
 
-/// Debian packages the test VM needs, and systemd, whose systemd-analyze and systemctl the
-/// install and packaging tests run on the unit.
-const APT_PACKAGES: [&str; 5] = [
+/// Debian packages the test VM needs (the mkfs tools for the filesystem tests are copied into
+/// it), and systemd, whose systemd-analyze and systemctl the install and packaging tests run on
+/// the unit.
+const APT_PACKAGES: [&str; 7] = [
     "qemu-system-x86",
     "cpio",
     "busybox-static",
-    "systemd",
-    // mkfs.ext4, for each VM's scratch disk.
+    "btrfs-progs",
+    "xfsprogs",
+    // mkfs.ext4 also makes each VM's scratch disk.
     "e2fsprogs",
+    "systemd",
 ];
 
 /// What the other commands use from the machine.

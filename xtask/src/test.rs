@@ -18,7 +18,7 @@ use crate::{
     build, cmd,
     initramfs::Initramfs,
     kernels::Kernel,
-    setup,
+    modules, setup,
     vm::{self, Machine, WorkDir},
 };
 
@@ -98,7 +98,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
     println!("test: building the integration tests");
     let dir = WorkDir::new("test")?;
-    let initrd = integration_initramfs(&setup, &args.filter, &dir.path);
+    let initrd = integration_initramfs(&setup, &kernels, &args.filter, &dir.path);
     if let Err(error) = &initrd {
         eprintln!("error: {error:#}");
     }
@@ -264,8 +264,21 @@ const WORKSPACE_SOURCES: &[&str] = &[
     "xtask/src",
 ];
 
-/// Builds everything and packs one initramfs that all kernels boot.
-fn integration_initramfs(setup: &setup::Setup, filter: &[String], dir: &Path) -> Result<PathBuf> {
+/// The filesystem tools the filesystem tests run in the guest, where busybox's applets cannot
+/// go (`/usr/local/sbin` holds none of them).
+const MKFS_TOOLS: [(&str, &str); 3] = [
+    ("/usr/sbin/mkfs.btrfs", "/usr/local/sbin/mkfs.btrfs"),
+    ("/usr/sbin/mkfs.xfs", "/usr/local/sbin/mkfs.xfs"),
+    ("/usr/sbin/mke2fs", "/usr/local/sbin/mke2fs"),
+];
+
+/// Builds everything and packs one initramfs that all `kernels` boot.
+fn integration_initramfs(
+    setup: &setup::Setup,
+    kernels: &[Kernel],
+    filter: &[String],
+    dir: &Path,
+) -> Result<PathBuf> {
     let binaries = build::binaries()?;
     let tests = build::test_executables()?;
     let mut initramfs = Initramfs::new(&dir.join("root"), &setup.busybox)?;
@@ -274,6 +287,12 @@ fn integration_initramfs(setup: &setup::Setup, filter: &[String], dir: &Path) ->
     }
     for test in &tests {
         initramfs.add_executable(&test.path, &format!("/kya/tests/{}", test.name))?;
+    }
+    for (host, guest) in MKFS_TOOLS {
+        initramfs.add_executable(Path::new(host), guest)?;
+    }
+    for kernel in kernels {
+        modules::add(&mut initramfs, kernel, &modules::FILESYSTEM_TESTS)?;
     }
     // An ordinary tree for the tests to read as an agent (no file of it may be refused).
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))

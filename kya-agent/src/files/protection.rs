@@ -1,11 +1,7 @@
 //! Whether a file is protected from an agent, decided in user space exactly as the kernel
 //! decides it (see `kya-ebpf/src/protect.rs`), over the same tables. The daemon uses it to
 //! refuse grants for files that need none; the kernel stays the only enforcer.
-use std::{
-    fs, io,
-    os::unix::{ffi::OsStrExt as _, fs::MetadataExt as _},
-    path::Path,
-};
+use std::{fs, io, os::unix::ffi::OsStrExt as _, path::Path};
 
 use kya_common::protect::{
     ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NameRuleKey, ProtectRule, flag, is_dotenv_name,
@@ -13,40 +9,41 @@ use kya_common::protect::{
 };
 
 use super::tables::FileTables;
-use crate::identity::kernel_dev;
+use crate::identity::Mounts;
 
 /// Whether the file at `path` (symlinks followed) is protected from `agent`.
 pub fn is_protected(tables: &FileTables, agent: u32, path: &Path) -> io::Result<bool> {
     let path = fs::canonicalize(path)?;
-    let file = fs::metadata(&path)?;
-    let dev = kernel_dev(file.dev());
-    if let Some(protected) = inode_rule(tables, agent, dev, file.ino(), 0) {
+    let mut mounts = Mounts::of_this_process();
+    let file = mounts.identity_of(&path)?.key;
+    let dev = file.dev;
+    if let Some(protected) = inode_rule(tables, agent, dev, file.ino, 0) {
         return Ok(protected);
     }
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(false);
     };
-    let parent_meta = fs::metadata(parent)?;
-    if kernel_dev(parent_meta.dev()) != dev {
+    let parent_meta = mounts.identity_of(parent)?.key;
+    if parent_meta.dev != dev {
         // The file is its filesystem's root: nothing above it counts.
         return Ok(false);
     }
     let name = name.as_bytes();
-    if let Some(protected) = name_rule(tables, agent, dev, parent_meta.ino(), name_hash(name)) {
+    if let Some(protected) = name_rule(tables, agent, dev, parent_meta.ino, name_hash(name)) {
         return Ok(protected);
     }
     if is_dotenv_name(name)
-        || (is_ssh_private_key_name(name) && is_ssh_directory(tables, dev, parent_meta.ino()))
+        || (is_ssh_private_key_name(name) && is_ssh_directory(tables, dev, parent_meta.ino))
     {
         return Ok(true);
     }
     let mut level = 1;
     for dir in path.ancestors().skip(1) {
-        let meta = fs::metadata(dir)?;
-        if kernel_dev(meta.dev()) != dev {
+        let meta = mounts.identity_of(dir)?.key;
+        if meta.dev != dev {
             return Ok(false);
         }
-        if let Some(protected) = inode_rule(tables, agent, dev, meta.ino(), level) {
+        if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level) {
             return Ok(protected);
         }
         level += 1;
@@ -110,8 +107,8 @@ mod tests {
     use super::*;
 
     fn identity(path: &Path) -> (u32, u64) {
-        let meta = fs::metadata(path).unwrap();
-        (kernel_dev(meta.dev()), meta.ino())
+        let key = crate::identity::identity_of(path).unwrap();
+        (key.dev, key.ino)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     fs,
-    os::unix::{ffi::OsStrExt as _, fs::MetadataExt as _},
+    os::unix::ffi::OsStrExt as _,
     path::{Path, PathBuf},
 };
 
@@ -14,7 +14,7 @@ use kya_common::protect::{
 use super::plan::{PlannedPath, ProtectionPlan, Scope, Why};
 use crate::{
     config::{Config, PathPattern},
-    identity::kernel_dev,
+    identity::{Identity, IdentityError, Mounts},
     network::BUILTIN_SOCKETS,
 };
 
@@ -85,6 +85,9 @@ pub struct ResolvedFileRule {
     /// Whether the object exists now (it is protected by path either way once its directory
     /// exists).
     pub exists: bool,
+    /// Why the identity the kernel sees could not be established for the object or its
+    /// directory (say, its mount is not listed): it is not protected by that identity.
+    pub unresolved: Option<String>,
 }
 
 /// The kernel's file rule maps, plus the table that explains them.
@@ -98,23 +101,23 @@ pub struct FileTables {
     pub watch: Vec<PathBuf>,
 }
 
-/// Resolves `plan` against the filesystem as it is now.
+/// Resolves `plan` against the filesystem as it is now, taking identities on `mounts`.
 #[must_use]
-pub fn resolve(plan: &ProtectionPlan) -> FileTables {
+pub fn resolve(plan: &ProtectionPlan, mounts: &mut Mounts) -> FileTables {
     let mut tables = FileTables::default();
     for planned in &plan.all_agents {
-        tables.add(planned, 0);
+        tables.add(planned, 0, mounts);
     }
     for agent in &plan.agents {
         for planned in &agent.protect {
-            tables.add(planned, 0);
+            tables.add(planned, 0, mounts);
         }
         for planned in &agent.allow {
-            tables.add(planned, flag::ALLOW);
+            tables.add(planned, flag::ALLOW, mounts);
         }
     }
     for dir in &plan.ssh_key_dirs {
-        tables.add_ssh_dir(dir);
+        tables.add_ssh_dir(dir, mounts);
     }
     tables.watch.sort();
     tables.watch.dedup();
@@ -122,67 +125,82 @@ pub fn resolve(plan: &ProtectionPlan) -> FileTables {
 }
 
 impl FileTables {
-    fn add(&mut self, planned: &PlannedPath, extra_flags: u32) {
+    fn add(&mut self, planned: &PlannedPath, extra_flags: u32, mounts: &mut Mounts) {
         let flags = extra_flags | if planned.tree { flag::TREE } else { flag::FILE };
-        self.add_with_flags(planned, flags);
+        self.add_with_flags(planned, flags, mounts);
     }
 
-    fn add_with_flags(&mut self, planned: &PlannedPath, flags: u32) {
+    fn add_with_flags(&mut self, planned: &PlannedPath, flags: u32, mounts: &mut Mounts) {
         let agent = match planned.scope {
             Scope::AllAgents => ALL_AGENTS,
             Scope::Agent(id) => id.get(),
         };
         let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
         let rule = ProtectRule { rule: index, flags };
-        let identity = fs::metadata(&planned.path).ok();
+        let identity = mounts.identity_of(&planned.path);
+        if let Ok(identity) = &identity {
+            self.insert_inode(agent, identity, rule);
+            if planned.tree && identity.is_dir() {
+                self.watch.push(planned.path.clone());
+                self.add_tree_files(agent, &planned.path, rule, mounts);
+            }
+        }
+        let by_name = self.add_name(agent, &planned.path, rule, mounts);
+        let unresolved = [identity.as_ref().err(), by_name.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|error| !matches!(error, IdentityError::Stat(_)))
+            .map(ToString::to_string);
         self.rules.push(ResolvedFileRule {
             path: planned.path.clone(),
             tree: planned.tree,
             scope: planned.scope,
             why: planned.why.clone(),
-            exists: identity.is_some(),
+            exists: !matches!(identity, Err(IdentityError::Stat(_))),
+            unresolved,
         });
-        if let Some(metadata) = &identity {
-            self.insert_inode(agent, metadata, rule);
-            if planned.tree && metadata.is_dir() {
-                self.watch.push(planned.path.clone());
-                self.add_tree_files(agent, &planned.path, rule);
-            }
-        }
-        self.add_name(agent, &planned.path, rule);
     }
 
-    /// Protects the entry `path` by (directory, name), and watches the directory.
-    fn add_name(&mut self, agent: u32, path: &Path, rule: ProtectRule) {
+    /// Protects the entry `path` by (directory, name), and watches the directory. Returns why
+    /// the directory's identity could not be taken, if it could not.
+    fn add_name(
+        &mut self,
+        agent: u32,
+        path: &Path,
+        rule: ProtectRule,
+        mounts: &mut Mounts,
+    ) -> Option<IdentityError> {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return;
+            return None;
         };
-        match fs::metadata(parent) {
+        match mounts.identity_of(parent) {
             Ok(dir) => {
                 self.names.insert(
                     NameRuleKey {
                         agent,
-                        dev: kernel_dev(dir.dev()),
-                        dir_ino: dir.ino(),
+                        dev: dir.key.dev,
+                        dir_ino: dir.key.ino,
                         name_hash: name_hash(name.as_bytes()),
                     },
                     rule,
                 );
                 self.watch.push(parent.to_owned());
+                None
             }
-            Err(_) => {
+            Err(error) => {
                 // Watch the nearest ancestor that exists: when the missing directories appear,
                 // the tables are resolved again.
                 if let Some(existing) = parent.ancestors().find(|dir| dir.is_dir()) {
                     self.watch.push(existing.to_owned());
                 }
+                Some(error)
             }
         }
     }
 
     /// Registers every file already inside a protected tree by identity, so a hard link made
     /// to it before the daemon started is protected too.
-    fn add_tree_files(&mut self, agent: u32, root: &Path, rule: ProtectRule) {
+    fn add_tree_files(&mut self, agent: u32, root: &Path, rule: ProtectRule, mounts: &mut Mounts) {
         let file_rule = ProtectRule {
             flags: (rule.flags & flag::ALLOW) | flag::FILE,
             ..rule
@@ -194,39 +212,44 @@ impl FileTables {
                 continue;
             };
             for entry in entries.filter_map(Result::ok) {
-                let Ok(metadata) = entry.metadata() else {
+                let Ok(identity) = mounts.entry_identity(&entry.path()) else {
                     continue;
                 };
-                if metadata.is_dir() {
+                if identity.is_dir() {
                     self.watch.push(entry.path());
                     pending.push(entry.path());
                 } else if registered < MAX_FILES_PER_TREE {
-                    self.insert_inode(agent, &metadata, file_rule);
+                    self.insert_inode(agent, &identity, file_rule);
                     registered += 1;
                 }
             }
         }
     }
 
-    fn add_ssh_dir(&mut self, dir: &Path) {
+    fn add_ssh_dir(&mut self, dir: &Path, mounts: &mut Mounts) {
         // Every configured rule gets its index whether or not it exists, so indexes stay the
         // same from one resolution to the next.
         let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
-        let metadata = fs::metadata(dir).ok();
+        let identity = mounts.identity_of(dir);
         self.rules.push(ResolvedFileRule {
             path: dir.to_owned(),
             tree: false,
             scope: Scope::AllAgents,
             why: Why::Catalogue("ssh private keys"),
-            exists: metadata.is_some(),
+            exists: !matches!(identity, Err(IdentityError::Stat(_))),
+            unresolved: identity
+                .as_ref()
+                .err()
+                .filter(|error| !matches!(error, IdentityError::Stat(_)))
+                .map(ToString::to_string),
         });
-        let Some(metadata) = metadata else {
+        let Ok(identity) = identity else {
             if let Some(existing) = dir.ancestors().find(|dir| dir.is_dir()) {
                 self.watch.push(existing.to_owned());
             }
             return;
         };
-        let key = inode_key(ALL_AGENTS, &metadata);
+        let key = inode_key(ALL_AGENTS, &identity);
         let entry = self.inodes.entry(key).or_insert(ProtectRule {
             rule: index,
             flags: 0,
@@ -239,14 +262,14 @@ impl FileTables {
         };
         for entry in entries.filter_map(Result::ok) {
             if is_ssh_private_key_name(entry.file_name().as_bytes())
-                && let Ok(metadata) = entry.metadata()
-                && metadata.is_file()
+                && let Ok(identity) = mounts.entry_identity(&entry.path())
+                && identity.is_file()
             {
                 let rule = ProtectRule {
                     rule: index,
                     flags: flag::FILE,
                 };
-                self.insert_inode(ALL_AGENTS, &metadata, rule);
+                self.insert_inode(ALL_AGENTS, &identity, rule);
             }
         }
     }
@@ -254,13 +277,14 @@ impl FileTables {
     /// Adds the AF_UNIX sockets that hand out authority: the built-in ones for every agent
     /// (unless an agent's `unix_allow` exempts them) and each agent's `unix_deny`. They are
     /// protected objects like files: the kernel's socket hooks consult the same tables.
-    pub fn add_sockets(&mut self, config: &Config) {
+    pub fn add_sockets(&mut self, config: &Config, mounts: &mut Mounts) {
         for socket in BUILTIN_SOCKETS {
             self.add_socket(
                 Scope::AllAgents,
                 Path::new(socket.path),
                 Why::Catalogue(socket.why),
                 0,
+                mounts,
             );
         }
         for agent in config.agents() {
@@ -274,6 +298,7 @@ impl FileTables {
                         agent: name.clone(),
                     },
                     0,
+                    mounts,
                 );
             }
             for path in agent.network().unix_allow() {
@@ -284,6 +309,7 @@ impl FileTables {
                         agent: name.clone(),
                     },
                     flag::ALLOW,
+                    mounts,
                 );
             }
         }
@@ -295,7 +321,7 @@ impl FileTables {
     /// them could grant itself access, rewrite the record of who approved what, or detach kya's
     /// programs. kya's binaries and unit file are protected from changes only: agents may run
     /// `kya` and read the unit.
-    pub fn add_own_files(&mut self, own: &OwnFiles) {
+    pub fn add_own_files(&mut self, own: &OwnFiles, mounts: &mut Mounts) {
         let own_files = [
             (
                 own.state_dir.as_path(),
@@ -323,25 +349,25 @@ impl FileTables {
         for (path, tree, label) in own_files {
             ancestors.extend(path.ancestors().skip(1).map(Path::to_owned));
             if let Some(planned) = own_path(path, tree, label) {
-                self.add(&planned, 0);
+                self.add(&planned, 0, mounts);
             }
         }
         for path in &own.unchangeable {
             ancestors.extend(path.ancestors().skip(1).map(Path::to_owned));
             if let Some(planned) = own_path(path, false, "kya's binaries and unit") {
-                self.add_with_flags(&planned, flag::WRITES);
+                self.add_with_flags(&planned, flag::WRITES, mounts);
             }
         }
         // Moving `/usr/bin` or `/etc` aside would put other files at kya's paths. Only the
         // directories themselves are protected from changes, not what else they hold.
         for dir in ancestors.iter().filter(|dir| dir.parent().is_some()) {
             if let Some(planned) = own_path(dir, false, "a directory above kya's files") {
-                self.add_with_flags(&planned, flag::WRITES);
+                self.add_with_flags(&planned, flag::WRITES, mounts);
             }
         }
     }
 
-    fn add_socket(&mut self, scope: Scope, path: &Path, why: Why, flags: u32) {
+    fn add_socket(&mut self, scope: Scope, path: &Path, why: Why, flags: u32, mounts: &mut Mounts) {
         let Ok(pattern) = PathPattern::parse(&path.display().to_string()) else {
             return;
         };
@@ -354,6 +380,7 @@ impl FileTables {
                 pattern,
             },
             flags,
+            mounts,
         );
     }
 
@@ -370,10 +397,10 @@ impl FileTables {
 
     /// Adds an identity rule; where two rules name the same object for the same scope, their
     /// flags combine (an `allow` exempts it, a tree stays a tree).
-    fn insert_inode(&mut self, agent: u32, metadata: &fs::Metadata, rule: ProtectRule) {
+    fn insert_inode(&mut self, agent: u32, identity: &Identity, rule: ProtectRule) {
         let entry = self
             .inodes
-            .entry(inode_key(agent, metadata))
+            .entry(inode_key(agent, identity))
             .or_insert(ProtectRule { flags: 0, ..rule });
         entry.flags |= rule.flags;
     }
@@ -391,11 +418,11 @@ fn own_path(path: &Path, tree: bool, label: &'static str) -> Option<PlannedPath>
     })
 }
 
-fn inode_key(agent: u32, metadata: &fs::Metadata) -> InodeRuleKey {
+fn inode_key(agent: u32, identity: &Identity) -> InodeRuleKey {
     InodeRuleKey {
         agent,
-        dev: kernel_dev(metadata.dev()),
-        ino: metadata.ino(),
+        dev: identity.key.dev,
+        ino: identity.key.ino,
     }
 }
 
@@ -406,9 +433,18 @@ mod tests {
     use super::*;
     use crate::{config::Config, files::plan};
 
+    fn identity(path: impl AsRef<Path>) -> Identity {
+        Mounts::of_this_process()
+            .identity_of(path.as_ref())
+            .unwrap()
+    }
+
     fn tables_for(config: &str, home: &Path) -> FileTables {
         let config = Config::from_toml_str(config, Path::new("t.toml")).expect("config");
-        resolve(&plan::resolve(&config, &[home.to_owned()]))
+        resolve(
+            &plan::resolve(&config, &[home.to_owned()]),
+            &mut Mounts::of_this_process(),
+        )
     }
 
     fn scratch(name: &str) -> PathBuf {
@@ -426,17 +462,17 @@ mod tests {
         fs::create_dir_all(home.join(".aws")).unwrap();
         fs::write(home.join(".aws/credentials"), "secret").unwrap();
         let tables = tables_for(AGENT, &home);
-        let file = fs::metadata(home.join(".aws/credentials")).unwrap();
+        let file = identity(home.join(".aws/credentials"));
         let rule = tables.inodes[&inode_key(ALL_AGENTS, &file)];
         assert_eq!(rule.flags, flag::FILE);
         let resolved = &tables.rules[rule.rule as usize];
         assert_eq!(resolved.path, home.join(".aws/credentials"));
         assert!(resolved.exists);
-        let dir = fs::metadata(home.join(".aws")).unwrap();
+        let dir = identity(home.join(".aws"));
         let by_name = NameRuleKey {
             agent: ALL_AGENTS,
-            dev: kernel_dev(dir.dev()),
-            dir_ino: dir.ino(),
+            dev: dir.key.dev,
+            dir_ino: dir.key.ino,
             name_hash: name_hash(b"credentials"),
         };
         assert_eq!(tables.names[&by_name], rule);
@@ -466,7 +502,7 @@ mod tests {
             &format!("{AGENT}[agents.files]\nallow = [\"~/.config/gcloud/\"]\n"),
             &home,
         );
-        let dir = fs::metadata(&gcloud).unwrap();
+        let dir = identity(&gcloud);
         assert_eq!(
             tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
             flag::TREE
@@ -476,7 +512,7 @@ mod tests {
             tables.inodes[&inode_key(coder, &dir)].flags,
             flag::TREE | flag::ALLOW
         );
-        let token = fs::metadata(gcloud.join("legacy/token")).unwrap();
+        let token = identity(gcloud.join("legacy/token"));
         assert_eq!(
             tables.inodes[&inode_key(ALL_AGENTS, &token)].flags,
             flag::FILE
@@ -492,17 +528,17 @@ mod tests {
         fs::write(home.join(".ssh/id_ed25519.pub"), "pub").unwrap();
         symlink("id_ed25519", home.join(".ssh/id_link")).unwrap();
         let tables = tables_for(AGENT, &home);
-        let dir = fs::metadata(home.join(".ssh")).unwrap();
+        let dir = identity(home.join(".ssh"));
         assert_eq!(
             tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
             flag::SSH_KEYS
         );
-        let key = fs::metadata(home.join(".ssh/id_ed25519")).unwrap();
+        let key = identity(home.join(".ssh/id_ed25519"));
         assert_eq!(
             tables.inodes[&inode_key(ALL_AGENTS, &key)].flags,
             flag::FILE
         );
-        let public = fs::metadata(home.join(".ssh/id_ed25519.pub")).unwrap();
+        let public = identity(home.join(".ssh/id_ed25519.pub"));
         assert!(!tables.inodes.contains_key(&inode_key(ALL_AGENTS, &public)));
     }
 
@@ -522,9 +558,9 @@ mod tests {
             &bin_dir.join("kya-agent"),
         );
         let mut tables = FileTables::default();
-        tables.add_own_files(&own);
+        tables.add_own_files(&own, &mut Mounts::of_this_process());
         let flags_of = |path: &Path| {
-            let metadata = fs::metadata(path).unwrap();
+            let metadata = identity(path);
             tables.inodes[&inode_key(ALL_AGENTS, &metadata)].flags
         };
         for unchangeable in [
@@ -552,7 +588,7 @@ mod tests {
         assert!(
             !tables
                 .inodes
-                .contains_key(&inode_key(ALL_AGENTS, &fs::metadata("/").unwrap())),
+                .contains_key(&inode_key(ALL_AGENTS, &identity("/"))),
             "the root directory has no parent to move it in"
         );
         assert!(

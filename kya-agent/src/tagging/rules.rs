@@ -11,7 +11,7 @@ use kya_common::tag::{InodeKey, MatchReason, TaskTag, origin};
 
 use crate::{
     config::{AgentId, Config},
-    identity,
+    identity::{self, IdentityError},
     paths::CGROUP2_ROOT,
     procfs::ProcessInfo,
 };
@@ -79,9 +79,13 @@ pub fn compile_with_cgroup_root(config: &Config, cgroup_root: &Path) -> Compiled
         for exe in agent.rules().exe() {
             let shown = exe.display().to_string();
             let outcome = match identity::identity_of(exe) {
-                Err(error) => Err(format!(
+                Err(error @ IdentityError::Stat(_)) => Err(format!(
                     "cannot resolve ({error}); the rule matches nothing until the file exists and \
                      the config is reloaded"
+                )),
+                Err(error) => Err(format!(
+                    "the identity the kernel sees cannot be established: {error}; the rule \
+                     matches nothing until the config is reloaded"
                 )),
                 Ok(identity) => {
                     if let Some((other_agent, other_path)) = exe_owner.get(&identity) {

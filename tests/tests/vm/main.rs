@@ -7,6 +7,7 @@ mod credentials;
 mod daemon_cli;
 mod egress;
 mod egress_corners;
+mod filesystems;
 mod grants;
 mod inheritance;
 mod lifecycle;

@@ -125,4 +125,18 @@ fn print_files(config: &Config, policy: &Policy, report: &Report) {
         tables.inodes.len(),
         tables.names.len()
     );
+    let unresolved: Vec<_> = report
+        .files
+        .iter()
+        .filter_map(|rule| Some((rule, rule.unresolved.as_ref()?)))
+        .collect();
+    if !unresolved.is_empty() {
+        println!(
+            "protected paths whose identity, as the kernel sees it, cannot be established (not \
+             protected by it until it can be and the config is reloaded):"
+        );
+        for (rule, problem) in unresolved {
+            println!("  {}: {problem}", rule.path.display());
+        }
+    }
 }

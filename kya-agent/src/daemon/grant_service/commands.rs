@@ -14,7 +14,7 @@ use crate::{
         duration, parse_label,
         state::Actor,
     },
-    identity::kernel_dev,
+    identity::identity_of,
 };
 
 /// Longest reason kept with a grant.
@@ -353,7 +353,6 @@ impl GrantService {
     /// The file at `path` as a grantable resource: it must exist and be protected from the
     /// agent (a file the agent may read already needs no grant).
     fn file_resource(&self, agent: &str, path: &str) -> Result<Resource, GrantError> {
-        use std::os::unix::fs::MetadataExt as _;
         let path = Path::new(path);
         if !path.is_absolute() {
             return Err(GrantError::RelativePath(path.to_owned()));
@@ -372,9 +371,10 @@ impl GrantService {
             .unwrap_or_default();
         let tables = self.file_tables.read().expect("file tables lock");
         if protection::is_protected(&tables, agent_id, path).map_err(unreadable)? {
+            let key = identity_of(path).map_err(|error| unreadable(error.into()))?;
             Ok(Resource::File {
-                dev: kernel_dev(meta.dev()),
-                ino: meta.ino(),
+                dev: key.dev,
+                ino: key.ino,
                 path: path.display().to_string(),
             })
         } else {
