@@ -30,7 +30,6 @@ const APT_PACKAGES: [&str; 7] = [
     "busybox-static",
     "btrfs-progs",
     "xfsprogs",
-    // mkfs.ext4 also makes each VM's scratch disk.
     "e2fsprogs",
     "systemd",
 ];

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow};
 
-use crate::{build, cmd, initramfs::Initramfs, kernels::Kernel, setup};
+use crate::{build, initramfs::Initramfs, kernels::Kernel, setup};
 
 /// The marker `/init` prints after the command, followed by its exit status.
 const EXIT_MARKER: &str = "KYA-VM-EXIT-STATUS=";
@@ -200,19 +200,16 @@ fn boot_once(kernel: &Kernel, initrd: &Path, machine: &Machine, log: &Path) -> O
         machine.timeout.as_secs()
     );
     let started = Instant::now();
-    let disk = log.with_extension("ext4");
-    let (console, ending) =
-        match scratch_disk(&disk).and_then(|()| run_qemu(kernel, initrd, machine, &disk)) {
-            Ok(done) => done,
-            Err(error) => {
-                return Outcome {
-                    console: String::new(),
-                    status: Err(error),
-                };
-            }
-        };
+    let (console, ending) = match run_qemu(kernel, initrd, machine) {
+        Ok(done) => done,
+        Err(error) => {
+            return Outcome {
+                console: String::new(),
+                status: Err(error),
+            };
+        }
+    };
     let elapsed = started.elapsed().as_secs_f64();
-    let _ = fs::remove_file(&disk);
     let console = String::from_utf8_lossy(&console).into_owned();
     let saved = fs::write(log, &console);
 
@@ -264,27 +261,8 @@ enum Ending {
     TimedOut,
 }
 
-/// Size of the scratch disk every VM gets.
-const SCRATCH_DISK_BYTES: u64 = 32 << 20;
-
-/// Makes the VM's scratch disk at `path`: an empty ext4 filesystem (sparse, so it costs
-/// nothing until written). It is the guest's `/dev/nvme0n1` (NVMe and ext4 are built into
-/// the test kernels), for tests that need a filesystem on a real block device, whose dentries
-/// the kernel can drop, unlike the initramfs's.
-fn scratch_disk(path: &Path) -> Result<()> {
-    let disk = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    disk.set_len(SCRATCH_DISK_BYTES)
-        .with_context(|| format!("sizing {}", path.display()))?;
-    cmd::output(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(path)).map(drop)
-}
-
 /// Runs QEMU to the end and returns the raw console output and how QEMU ended.
-fn run_qemu(
-    kernel: &Kernel,
-    initrd: &Path,
-    machine: &Machine,
-    disk: &Path,
-) -> Result<(Vec<u8>, Ending)> {
+fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8>, Ending)> {
     let mut command = Command::new("qemu-system-x86_64");
     command
         // KVM hangs Debian kernels in early boot on these machines; TCG is slow but works.
@@ -308,12 +286,6 @@ fn run_qemu(
         .arg(initrd)
         .arg("-append")
         .arg(KERNEL_CMDLINE)
-        .arg("-drive")
-        .arg(format!(
-            "if=none,id=scratch,format=raw,file={}",
-            disk.display()
-        ))
-        .args(["-device", "nvme,serial=kya-scratch,drive=scratch"])
         // The guest reads nothing, and QEMU leaves the terminal's mode alone.
         .stdin(Stdio::null())
         .stdout(Stdio::piped());

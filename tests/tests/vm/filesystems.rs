@@ -5,7 +5,8 @@
 //! executable named in an `exe` rule is tagged (and one already running is adopted when the
 //! rule is put in force). The kernel compares the superblock's device,
 //! which is not what `stat()` reports on btrfs (a subvolume's device) nor, for files, on an
-//! overlay whose layers are on different filesystems (a per-layer device).
+//! overlay whose layers are on different filesystems (a per-layer device). On ext4, a file
+//! reached by its handle once its dentry has left the cache is refused to agents.
 //!
 //! Each filesystem is made and mounted by the first test that needs it, with the kernel modules
 //! it needs, so no other test pays for them.
@@ -323,4 +324,57 @@ fn check_config_names_the_paths_whose_identity_cannot_be_established() {
     ] {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }
+}
+
+/// Makes the kernel forget every unused dentry and inode, as memory pressure would.
+fn drop_caches() {
+    nix::unistd::sync();
+    fs::write("/proc/sys/vm/drop_caches", "2").expect("drop the dentry and inode caches");
+}
+
+/// A root agent that has a file's handle opens it with `open_by_handle_at`. Once the kernel
+/// has dropped the file's dentry, the handle brings it back disconnected: its own parent, with
+/// no name or directory known, so no dotenv, ssh-key, path or tree rule can apply. Such a
+/// file is refused to agents, protected or not; an untagged process still opens it.
+///
+/// Without the fix: the agent read the dotenv file (seen on 6.1 and 6.12).
+#[test]
+fn a_file_reached_by_handle_without_a_path_is_refused_to_agents() {
+    let root = mounted(Filesystem::Ext4);
+    let _daemon = Daemon::start(&config(&root));
+    let project = root.join("handle-project");
+    fs::create_dir_all(&project).unwrap();
+    let dotenv = project.join(".env");
+    fs::write(&dotenv, "TOKEN=secret\n").unwrap();
+    let mount = root.to_str().unwrap();
+    let handle = op(None, &["handle-of", dotenv.to_str().unwrap()]).expect("a handle");
+    let open_as_agent = || op(Some("coder"), &["open-by-handle", mount, &handle]);
+    // Warm: the dentry is cached and connected, and the name rule refuses it.
+    assert_eq!(
+        open_as_agent(),
+        Err(EPERM),
+        "a cached dotenv file by handle"
+    );
+    drop_caches();
+    assert_eq!(
+        open_as_agent(),
+        Err(EPERM),
+        "a dotenv file by handle after the dentry cache was dropped"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || events().iter().any(|event| {
+            event["agent"] == "coder"
+                && event["why"]
+                    .as_str()
+                    .is_some_and(|why| why.contains("file handle without a path"))
+        })),
+        "the refusal is reported with its reason: {:#?}",
+        events()
+    );
+    drop_caches();
+    assert_eq!(
+        op(None, &["open-by-handle", mount, &handle]),
+        Ok("13 bytes".to_owned()),
+        "an untagged process opens the handle"
+    );
 }
