@@ -44,36 +44,38 @@ pub struct PolicyTooLarge {
     pub capacity: u32,
 }
 
-/// What each configured rule resolved to on this host when the policy was compiled.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
+/// What each configured rule of a compiled policy resolved to on this host: a view of the
+/// policy's own tables.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
     /// `[agents.match]` rules: what the kernel matches, or why a rule matches nothing.
-    pub processes: Vec<ResolvedRule>,
+    pub processes: &'a [ResolvedRule],
     /// Protected and allowed paths: the catalogue, `[agents.files]` and kya's own files.
-    pub files: Vec<ResolvedFileRule>,
+    pub files: &'a [ResolvedFileRule],
     /// Network allowlists: the networks each rule allows, or why it allows nothing now.
-    pub network: Vec<ResolvedNetRule>,
+    pub network: &'a [ResolvedNetRule],
 }
 
 impl Policy {
     /// Compiles `config`, with kya's own files `own`, against this host now.
     #[must_use]
-    pub fn compile(config: &Config, own: &OwnFiles) -> (Self, Report) {
-        let mut rules = rules::compile(config);
-        let file_tables = files_now(config, own);
-        let net_table = network_now(config);
-        let report = Report {
-            processes: std::mem::take(&mut rules.resolved),
-            files: file_tables.rules.clone(),
-            network: net_table.rules.clone(),
-        };
-        let policy = Self {
-            file_tables,
-            net_table,
-            rules,
+    pub fn compile(config: &Config, own: &OwnFiles) -> Self {
+        Self {
+            file_tables: files_now(config, own),
+            net_table: network_now(config),
+            rules: rules::compile(config),
             agents: config.agents().iter().map(|a| a.id().get()).collect(),
-        };
-        (policy, report)
+        }
+    }
+
+    /// What each rule resolved to.
+    #[must_use]
+    pub fn report(&self) -> Report<'_> {
+        Report {
+            processes: &self.rules.resolved,
+            files: &self.file_tables.rules,
+            network: &self.net_table.rules,
+        }
     }
 
     /// Refuses a policy that cannot fit in the maps, before any of it is written.
@@ -143,21 +145,21 @@ pub fn network_now(config: &Config) -> NetTable {
     net_table::compile(config, &system_nameservers(), &resolve_host)
 }
 
-impl Report {
+impl Report<'_> {
     /// Logs the rules that match or allow nothing now: a warning, never a failure (a rule may
     /// start to match later).
     pub fn log_problems(&self) {
-        for rule in &self.processes {
+        for rule in self.processes {
             if let Err(problem) = &rule.outcome {
                 tracing::warn!(agent = %rule.agent, kind = %rule.kind, value = %rule.value, problem = %problem, "rule matches nothing");
             }
         }
-        for rule in &self.files {
+        for rule in self.files {
             if let Some(problem) = &rule.unresolved {
                 tracing::warn!(path = %rule.path.display(), problem = %problem, "protected by path only: the identity the kernel sees is unknown");
             }
         }
-        log_network_problems(&self.network);
+        log_network_problems(self.network);
     }
 }
 

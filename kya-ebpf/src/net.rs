@@ -142,16 +142,23 @@ pub fn named_peer(name: u64, family: u16) -> Result<Option<Destination>, ReadErr
     } else {
         return Ok(Some(Destination::Refused(MatchedBy::SocketFamily)));
     };
-    let port = u16::from_be(kernel::read_plain(name, 2)?);
-    let addr = if ipv4 {
-        mapped_ipv4(kernel::read_plain(name, 4)?)
-    } else {
-        kernel::read_plain(name, 8)?
-    };
     Ok(Some(Destination::Peer(
-        Peer { addr, port },
+        read_peer(name, ipv4)?,
         Reach::Datagram,
     )))
+}
+
+/// The port and address of a `sockaddr_in` (`ipv4`) or `sockaddr_in6` at `address`, in
+/// canonical form.
+#[inline(always)]
+fn read_peer(address: u64, ipv4: bool) -> Result<Peer, ReadError> {
+    let port = u16::from_be(kernel::read_plain(address, 2)?);
+    let addr = if ipv4 {
+        mapped_ipv4(kernel::read_plain(address, 4)?)
+    } else {
+        kernel::read_plain(address, 8)?
+    };
+    Ok(Peer { addr, port })
 }
 
 /// Where a send on `socket` without a destination of its own goes (`write`, `sendfile`,
@@ -185,17 +192,10 @@ pub fn judge(
 /// AF_UNIX and others are judged elsewhere).
 #[inline(always)]
 pub fn sockaddr_peer(address: u64) -> Result<Option<Peer>, ReadError> {
-    let family: u16 = kernel::read_plain(address, 0)?;
-    let port: u16 = match family {
-        AF_INET | AF_INET6 => u16::from_be(kernel::read_plain(address, 2)?),
-        _ => return Ok(None),
-    };
-    let addr = if family == AF_INET {
-        mapped_ipv4(kernel::read_plain(address, 4)?)
-    } else {
-        kernel::read_plain(address, 8)?
-    };
-    Ok(Some(Peer { addr, port }))
+    match sockaddr_family(address)? {
+        family @ (AF_INET | AF_INET6) => Ok(Some(read_peer(address, family == AF_INET)?)),
+        _ => Ok(None),
+    }
 }
 
 /// Whether the family of a `sockaddr` is `family`.

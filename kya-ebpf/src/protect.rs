@@ -139,10 +139,15 @@ pub fn guard_path(path: u64, tag: TaskTag, kind: DenyKind) -> i32 {
 /// protected from the agent (`unix_deny` and the built-in sockets are protected objects, by
 /// identity or by their entry in their directory) or is named like an ssh agent's socket.
 /// No directory tree applies to sockets, which keeps this check (and its verification) small.
+/// `Ok(0)` is an abstract or unbound socket, allowed; a socket whose dentry could not be read
+/// is refused (fail closed).
 #[inline(always)]
-pub fn guard_unix_dentry(dentry: u64, tag: TaskTag) -> i32 {
+pub fn guard_unix_dentry(dentry: Result<u64, ReadError>, tag: TaskTag) -> i32 {
     let mut object = Object::empty();
-    let verdict = match check_socket(dentry, tag.agent, &mut object) {
+    let verdict = match dentry.and_then(|dentry| match dentry {
+        0 => Ok(None),
+        dentry => check_socket(dentry, tag.agent, &mut object),
+    }) {
         Ok(verdict) => verdict,
         Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
     };

@@ -86,16 +86,23 @@ fn rule_depth() -> u32 {
     summary(match_summary::CGROUP_DEPTH).min(MAX_CGROUP_DEPTH)
 }
 
-/// Whether any `match.exe` rule exists.
+/// Whether rules of the kind counted at `index` may exist: a count that cannot be read counts
+/// as some (these answers decide whether a failed read refuses).
 #[inline(always)]
-pub fn has_exe_rules() -> bool {
-    summary(match_summary::EXE_RULES) > 0
+fn may_have_rules(index: u32) -> bool {
+    MATCH_SUMMARY.get(index).is_none_or(|count| *count > 0)
 }
 
-/// Whether any `match.uid` rule exists.
+/// Whether any `match.exe` rule may exist.
+#[inline(always)]
+pub fn has_exe_rules() -> bool {
+    may_have_rules(match_summary::EXE_RULES)
+}
+
+/// Whether any `match.uid` rule may exist.
 #[inline(always)]
 pub fn has_uid_rules() -> bool {
-    summary(match_summary::UID_RULES) > 0
+    may_have_rules(match_summary::UID_RULES)
 }
 
 /// Whether any cgroup rule exists: without one, no cgroup needs reading.

@@ -274,8 +274,8 @@ fn apply_config(
     config: &Config,
     own: &OwnFiles,
 ) -> Result<Applied, DaemonError> {
-    let (policy, report) = Policy::compile(config, own);
-    report.log_problems();
+    let policy = Policy::compile(config, own);
+    policy.report().log_problems();
     policy.check_fits().map_err(DaemonError::TooLarge)?;
     kernel.apply_policy(&policy).map_err(DaemonError::Kernel)?;
     let events = kernel.take_events().map_err(DaemonError::Kernel)?;

@@ -85,8 +85,8 @@ impl Reloader {
             // Resolving files and host names blocks; keep it off the async workers.
             tokio::task::spawn_blocking(move || {
                 let config = Config::load(&path)?;
-                let (policy, report) = Policy::compile(&config, &own);
-                report.log_problems();
+                let policy = Policy::compile(&config, &own);
+                policy.report().log_problems();
                 Ok((config, policy))
             })
             .await
@@ -153,7 +153,7 @@ impl Reloader {
         refused: KernelError,
     ) -> ReloadError {
         tracing::error!(error = %error_chain(&refused), "the kernel refused the reloaded config; restoring the previous one");
-        let (policy, _) = tokio::task::block_in_place(|| Policy::compile(previous, &self.own));
+        let policy = tokio::task::block_in_place(|| Policy::compile(previous, &self.own));
         let restored = self.kernel.apply_policy(policy, generation).await.is_ok();
         if !restored {
             tracing::error!("restoring the previous config failed; restart kya-agent");

@@ -109,16 +109,6 @@ pub enum InternalError {
 }
 
 impl InternalError {
-    pub const ALL: [Self; 7] = [
-        Self::ForkInsert,
-        Self::ExecInsert,
-        Self::SetuidInsert,
-        Self::KernelRead,
-        Self::CgroupInsert,
-        Self::Uncounted,
-        Self::FileWatch,
-    ];
-
     /// The kernel's counters, in `TAG_ERRORS` order.
     pub const KERNEL: [Self; maps::tag_error::COUNT as usize] = [
         Self::ForkInsert,
@@ -128,6 +118,11 @@ impl InternalError {
         Self::CgroupInsert,
         Self::Uncounted,
     ];
+
+    /// Every kind: the kernel's, then the daemon's own.
+    pub fn all() -> impl Iterator<Item = Self> {
+        Self::KERNEL.into_iter().chain([Self::FileWatch])
+    }
 
     /// The `error` label value.
     #[must_use]
@@ -459,7 +454,7 @@ impl Metrics {
         for hook in LSM_HOOKS.iter().map(|hook| hook.name) {
             self.enforcement_active.with_label_values(&[hook]).set(0);
         }
-        for error in InternalError::ALL {
+        for error in InternalError::all() {
             self.internal_errors.with_label_values(&[error.label()]);
         }
     }

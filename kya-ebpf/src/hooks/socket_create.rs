@@ -34,7 +34,8 @@ agent_hook! {
         if kern != 0 {
             return ALLOW;
         }
-        if family == AF_PACKET || kind == SOCK_PACKET || (kind == SOCK_RAW && family != i32::from(AF_NETLINK)) {
+        let raw = kind == SOCK_RAW && family != i32::from(AF_NETLINK);
+        if family == AF_PACKET || kind == SOCK_PACKET || raw {
             report(DenyKind::RawSocket, tag, MatchedBy::SocketType, |_| {});
             return DENY;
         }

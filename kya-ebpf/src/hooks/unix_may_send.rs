@@ -1,11 +1,5 @@
-use kya_common::event::{DenyKind, MatchedBy};
-
 use super::agent_hook;
-use crate::{
-    decision::ALLOW,
-    kernel,
-    protect::{Denial, Object, guard_unix_dentry, refuse},
-};
+use crate::{kernel, protect::guard_unix_dentry};
 
 agent_hook! {
     /// `unix_may_send(sock, other)`: the datagram counterpart of `unix_stream_connect`, for
@@ -16,15 +10,7 @@ agent_hook! {
     #[lsm(hook = "unix_may_send")]
     fn unix_may_send(ctx: LsmContext, tag: TaskTag) -> i32 {
         let other: *const u8 = ctx.arg(1);
-        match kernel::socket_sock(other as u64).and_then(kernel::unix_sock_dentry) {
-            Ok(0) => ALLOW,
-            Ok(dentry) => guard_unix_dentry(dentry, tag),
-            Err(_) => refuse(
-                DenyKind::Unix,
-                tag,
-                Denial::without_rule(MatchedBy::ReadError),
-                &Object::empty(),
-            ),
-        }
+        let dentry = kernel::socket_sock(other as u64).and_then(kernel::unix_sock_dentry);
+        guard_unix_dentry(dentry, tag)
     }
 }

@@ -1,11 +1,5 @@
-use kya_common::event::{DenyKind, MatchedBy};
-
 use super::agent_hook;
-use crate::{
-    decision::ALLOW,
-    kernel,
-    protect::{Denial, Object, guard_unix_dentry, refuse},
-};
+use crate::{kernel, protect::guard_unix_dentry};
 
 agent_hook! {
     /// `unix_stream_connect(sock, other, newsk)`: an agent cannot connect to a Unix socket that
@@ -17,15 +11,6 @@ agent_hook! {
     #[lsm(hook = "unix_stream_connect")]
     fn unix_stream_connect(ctx: LsmContext, tag: TaskTag) -> i32 {
         let other: *const u8 = ctx.arg(1);
-        match kernel::unix_sock_dentry(other as u64) {
-            Ok(0) => ALLOW,
-            Ok(dentry) => guard_unix_dentry(dentry, tag),
-            Err(_) => refuse(
-                DenyKind::Unix,
-                tag,
-                Denial::without_rule(MatchedBy::ReadError),
-                &Object::empty(),
-            ),
-        }
+        guard_unix_dentry(kernel::unix_sock_dentry(other as u64), tag)
     }
 }

@@ -46,9 +46,10 @@ pub fn run(args: &Args) -> ExitCode {
             agent.owner()
         );
     }
-    let (policy, report) = Policy::compile(&config, &own_files(&args.path));
+    let policy = Policy::compile(&config, &own_files(&args.path));
+    let report = policy.report();
     println!("processes:");
-    for rule in &report.processes {
+    for rule in report.processes {
         match &rule.outcome {
             Ok(target) => println!("  {} {} {} -> {target}", rule.agent, rule.kind, rule.value),
             Err(problem) => println!(
@@ -75,9 +76,9 @@ fn own_files(config: &Path) -> OwnFiles {
 }
 
 /// What every agent's network allowlist resolves to on this host now.
-fn print_network(report: &Report) {
+fn print_network(report: &Report<'_>) {
     println!("network allowlists (everything else is refused to agents):");
-    for rule in &report.network {
+    for rule in report.network {
         match &rule.outcome {
             Ok(networks) => println!("  {} {} -> {}", rule.agent, rule.rule, networks.join(", ")),
             Err(problem) => println!(
@@ -90,7 +91,7 @@ fn print_network(report: &Report) {
 
 /// What the credential catalogue, the `[agents.files]` rules and kya's own files resolve to
 /// on this host.
-fn print_files(config: &Config, policy: &Policy, report: &Report) {
+fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
     let tables = &policy.file_tables;
     println!(
         "protected files (the catalogue and kya's own files for every agent, plus each agent's own) that exist now:"
