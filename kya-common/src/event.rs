@@ -22,7 +22,8 @@ pub enum DenyKind {
     /// Sending a datagram (or a TCP Fast Open payload) to a peer that is not allowed, or on a
     /// socket connected to one.
     Send = 8,
-    /// Connecting to (or sending to) a Unix socket that hands out authority.
+    /// Connecting to a unix socket, or sending to one, that the agent may not reach: a server
+    /// outside the agent (a deputy that could act for it) or one that hands out authority.
     Unix = 9,
     /// Opening a raw or packet socket, which bypasses every address rule.
     RawSocket = 10,
@@ -141,14 +142,16 @@ pub struct DenyEvent {
     pub matched: u32,
     /// Index of the daemon's resolved rule, or `NO_RULE`.
     pub rule: u32,
-    /// The file's inode and device (kernel encoding); for `ProcessAccess`, zero.
+    /// The file's inode and device (kernel encoding); for `ProcessAccess`, zero. For `Unix`,
+    /// the socket file's, or `protect::ABSTRACT_DEV` and the name's hash for an abstract one.
     pub ino: u64,
     pub dev: u32,
     /// For `ProcessAccess`, the target's process id; for `Socket`, the family in the high 16
     /// bits and the protocol in the low 16; otherwise how many directories above the file the
     /// matching rule sits (0: the file itself).
     pub detail: u32,
-    /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty.
+    /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty. For `Unix`,
+    /// the socket file's name (empty for an abstract socket).
     pub name: [u8; crate::protect::NAME_LEN],
     /// The acting task's command name (NUL-padded): the executable's name, still known when
     /// the process has exited before the daemon reads the event.
@@ -161,13 +164,23 @@ pub struct DenyEvent {
     /// 0 for a denial. Otherwise the operation was let through by the grant with this id (the
     /// event reports the grant's use, not a denial).
     pub grant: u32,
+    /// For `Unix`: the server's process id where the kernel knows it (the process that made
+    /// the socket listen), else 0.
+    pub peer_pid: u32,
+    /// For `Unix`: the server socket's address as bound (`sun_path`: a path, or a NUL and an
+    /// abstract name) and how many of its bytes are used.
+    pub sun_path: [u8; crate::protect::UNIX_PATH_MAX],
+    pub sun_path_len: u32,
+    pub padding: u32,
 }
 
 /// Bytes of a task's command name.
 pub const COMM_LEN: usize = 16;
 
-const _: () =
-    assert!(core::mem::size_of::<DenyEvent>() == 64 + crate::protect::NAME_LEN + COMM_LEN);
+const _: () = assert!(
+    core::mem::size_of::<DenyEvent>()
+        == 76 + crate::protect::NAME_LEN + COMM_LEN + crate::protect::UNIX_PATH_MAX
+);
 
 #[cfg(feature = "user")]
 mod user {

@@ -49,7 +49,26 @@ pub struct GrantedSocket {
     pub padding: [u8; 6],
 }
 
+/// Value of `UNIX_CLIENTS`, keyed by `struct socket` address: a unix socket an agent connected
+/// (or sent from) itself, after the server was judged. Sends on it need no second judgement:
+/// until `expires_ns` (the grant's end, or never), and only by the same agent and for this very
+/// socket (`ino`, the socket's inode number) and server (`server_dev`, `server_ino`: the
+/// socket file's identity, or `protect::ABSTRACT_DEV` and the abstract name's hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnixClient {
+    /// The grant the server was reached under, 0 for none.
+    pub grant: u32,
+    pub agent: u32,
+    pub expires_ns: u64,
+    pub ino: u64,
+    pub server_ino: u64,
+    pub server_dev: u32,
+    pub padding: u32,
+}
+
 const _: () = assert!(core::mem::size_of::<Grant>() == 16);
+const _: () = assert!(core::mem::size_of::<UnixClient>() == 40);
 const _: () = assert!(core::mem::size_of::<GrantedFile>() == 32);
 const _: () = assert!(core::mem::size_of::<GrantedSocket>() == 40);
 
@@ -61,4 +80,6 @@ mod user {
     unsafe impl aya::Pod for super::GrantedFile {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::GrantedSocket {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::UnixClient {}
 }

@@ -20,7 +20,11 @@ pub const PROTECTED_NAMES: &str = "PROTECTED_NAMES";
 pub const NET_ALLOW: &str = "NET_ALLOW";
 /// Sockets agents accepted.
 pub const INBOUND_SOCKETS: &str = "INBOUND_SOCKETS";
-/// Current grants on file objects, per agent.
+/// Unix sockets agents bound or made listen: their servers.
+pub const UNIX_SERVERS: &str = "UNIX_SERVERS";
+/// Unix sockets agents connected (or sent from) after the server was judged.
+pub const UNIX_CLIENTS: &str = "UNIX_CLIENTS";
+/// Current grants on file objects and unix sockets, per agent.
 pub const FILE_GRANTS: &str = "FILE_GRANTS";
 /// Current grants on network peers, per agent.
 pub const PEER_GRANTS: &str = "PEER_GRANTS";
@@ -52,7 +56,7 @@ pub const MAX_ADOPT_REQUESTS: u32 = 16_384;
 pub const MAX_PROTECTED_INODES: u32 = 65_536;
 pub const MAX_PROTECTED_NAMES: u32 = 16_384;
 /// Size of the `EVENTS` ring buffer (a power of two, a multiple of the page size).
-pub const EVENTS_BYTES: u32 = 1 << 20;
+pub const EVENTS_BYTES: u32 = 1 << 21;
 /// `DenyKind` values are below this (0 is unused).
 pub const DENY_KINDS: u32 = 16;
 /// Counters in `DENIALS` and `GRANT_USES`: one per configured agent and kind, plus one per kind
@@ -84,7 +88,7 @@ pub const EVENT_RECORD_BYTES: u32 = {
     let bytes = 8 + core::mem::size_of::<crate::event::DenyEvent>() as u32;
     bytes.div_ceil(8) * 8
 };
-/// Events `EVENTS` holds when full (6,898 of 152 bytes).
+/// Events `EVENTS` holds when full (7,710 of 272 bytes).
 pub const EVENTS_CAPACITY: u32 = EVENTS_BYTES / EVENT_RECORD_BYTES;
 
 /// Length of an event budget window, on the kernel's monotonic clock.
@@ -153,6 +157,8 @@ mod user {
 }
 pub const MAX_NET_RULES: u32 = 65_536;
 pub const MAX_INBOUND_SOCKETS: u32 = 65_536;
+pub const MAX_UNIX_SERVERS: u32 = 65_536;
+pub const MAX_UNIX_CLIENTS: u32 = 65_536;
 
 pub const MAX_FILE_GRANTS: u32 = 4_096;
 pub const MAX_PEER_GRANTS: u32 = 4_096;
@@ -203,7 +209,7 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
     use core::mem::size_of;
 
     use crate::{
-        grant::{Grant, GrantedFile, GrantedSocket},
+        grant::{Grant, GrantedFile, GrantedSocket, UnixClient},
         net::{InboundSocket, NetKey},
         protect::{InodeRuleKey, NameRuleKey, ProtectRule},
         tag::{InodeKey, TaskTag},
@@ -234,6 +240,13 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
             size_of::<InboundSocket>(),
             MAX_INBOUND_SOCKETS,
         ),
+        (
+            UNIX_SERVERS,
+            8,
+            size_of::<InboundSocket>(),
+            MAX_UNIX_SERVERS,
+        ),
+        (UNIX_CLIENTS, 8, size_of::<UnixClient>(), MAX_UNIX_CLIENTS),
         (
             FILE_GRANTS,
             size_of::<InodeRuleKey>(),
@@ -319,10 +332,10 @@ mod tests {
 
     #[test]
     fn one_agent_gets_at_most_a_quarter_of_the_ring_buffer_per_window() {
-        assert_eq!(EVENT_RECORD_BYTES, 152);
-        assert_eq!(EVENTS_CAPACITY, 6_898);
-        assert_eq!(AGENT_EVENT_BUDGET, 1_724);
-        for cpus in [1, 2, 3, 4, 8, 64, 256, 1_724] {
+        assert_eq!(EVENT_RECORD_BYTES, 272);
+        assert_eq!(EVENTS_CAPACITY, 7_710);
+        assert_eq!(AGENT_EVENT_BUDGET, 1_927);
+        for cpus in [1, 2, 3, 4, 8, 64, 256, 1_927] {
             let total = event_budget_per_cpu(cpus) * cpus;
             assert!(total <= EVENTS_CAPACITY / 4, "{cpus} CPUs: {total}");
             assert!(

@@ -18,7 +18,18 @@ pub mod flag {
     /// mapped shared and writable, truncated, given another mode or owner, linked, renamed or
     /// deleted. kya's binaries and unit file, which agents may run but not replace.
     pub const WRITES: u32 = 1 << 4;
+    /// A unix socket that serves its callers without acting for them (the journal, name
+    /// services): agents may connect and send to it. Only the unix socket checks read this
+    /// bit; the file checks ignore it, so it exempts no file.
+    pub const SERVES: u32 = 1 << 5;
 }
+
+/// `InodeRuleKey::dev` of an abstract unix socket name, whose `ino` is then the name's
+/// [`abstract_name_hash`]. No device has this number (major 4095, minor 1048575).
+pub const ABSTRACT_DEV: u32 = u32::MAX;
+
+/// Bytes of `sun_path` in `struct sockaddr_un`.
+pub const UNIX_PATH_MAX: usize = 108;
 
 /// How far above a file the kernel looks for a protected directory. A file deeper than this
 /// below its filesystem's root is refused to agents (fail closed), as its protection is unknown.
@@ -75,6 +86,37 @@ pub fn name_hash(name: &[u8]) -> u64 {
         index += 1;
     }
     hash
+}
+
+/// FNV-1a (64 bit) of an abstract socket name: the first `len` bytes of `sun_path` without the
+/// leading NUL that makes the name abstract (NULs inside the name count, like every byte).
+/// `len` is how much of `sun_path` the address uses, as the kernel records it; the loop has a
+/// constant bound so the kernel side can run it as is.
+#[must_use]
+pub fn abstract_name_hash(sun_path: &[u8; UNIX_PATH_MAX], len: usize) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut index = 1;
+    while index < UNIX_PATH_MAX {
+        if index >= len {
+            break;
+        }
+        hash ^= u64::from(sun_path[index]);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        index += 1;
+    }
+    hash
+}
+
+/// `sun_path` of the abstract socket `name` (the bytes after `@`), and how much of it is used:
+/// what [`abstract_name_hash`] takes. `None` if the name does not fit.
+#[must_use]
+pub fn abstract_sun_path(name: &[u8]) -> Option<([u8; UNIX_PATH_MAX], usize)> {
+    if name.len() >= UNIX_PATH_MAX {
+        return None;
+    }
+    let mut sun_path = [0; UNIX_PATH_MAX];
+    sun_path[1..=name.len()].copy_from_slice(name);
+    Some((sun_path, name.len() + 1))
 }
 
 /// Whether `name` is a dotenv file: `.env` or `.env.<anything>`.
