@@ -230,7 +230,7 @@ impl EventLog {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use kya_common::protect::NAME_LEN;
+    use kya_common::protect::{NAME_LEN, UNIX_PATH_MAX};
 
     use super::*;
     use crate::files::{Scope, Why};
@@ -254,6 +254,10 @@ mod tests {
             port: 0,
             protocol: 0,
             grant: 0,
+            peer_pid: 0,
+            sun_path: [0; UNIX_PATH_MAX],
+            sun_path_len: 0,
+            padding: 0,
         }
     }
 

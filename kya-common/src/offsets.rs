@@ -40,6 +40,15 @@ pub mod global {
     pub const SOCKET_INODE: &str = "SOCKET_INODE_OFFSET";
     pub const INODE_MODE: &str = "INODE_MODE_OFFSET";
     pub const FILE_PRIVATE_DATA: &str = "FILE_PRIVATE_DATA_OFFSET";
+    pub const SK_SOCKET: &str = "SK_SOCKET_OFFSET";
+    pub const SK_PEER_PID: &str = "SK_PEER_PID_OFFSET";
+    pub const PID_NUMBERS: &str = "PID_NUMBERS_OFFSET";
+    pub const UPID_NR: &str = "UPID_NR_OFFSET";
+    pub const UNIX_PEER: &str = "UNIX_PEER_OFFSET";
+    pub const UNIX_ADDR: &str = "UNIX_ADDR_OFFSET";
+    pub const UNIX_ADDRESS_LEN: &str = "UNIX_ADDRESS_LEN_OFFSET";
+    pub const UNIX_ADDRESS_NAME: &str = "UNIX_ADDRESS_NAME_OFFSET";
+    pub const SUN_PATH: &str = "SUN_PATH_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -81,4 +90,13 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::SOCKET_INODE, "socket_alloc", "vfs_inode"),
     (global::INODE_MODE, "inode", "i_mode"),
     (global::FILE_PRIVATE_DATA, "file", "private_data"),
+    (global::SK_SOCKET, "sock", "sk_socket"),
+    (global::SK_PEER_PID, "sock", "sk_peer_pid"),
+    (global::PID_NUMBERS, "pid", "numbers"),
+    (global::UPID_NR, "upid", "nr"),
+    (global::UNIX_PEER, "unix_sock", "peer"),
+    (global::UNIX_ADDR, "unix_sock", "addr"),
+    (global::UNIX_ADDRESS_LEN, "unix_address", "len"),
+    (global::UNIX_ADDRESS_NAME, "unix_address", "name"),
+    (global::SUN_PATH, "sockaddr_un", "sun_path"),
 ];

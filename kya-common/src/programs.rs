@@ -122,6 +122,8 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("socket_connect", 3),
     LsmHook::int("socket_sendmsg", 3),
     LsmHook::int("socket_accept", 2),
+    LsmHook::int("socket_bind", 3),
+    LsmHook::int("socket_listen", 2),
     LsmHook::int("unix_stream_connect", 3),
     LsmHook::int("unix_may_send", 2),
 ];

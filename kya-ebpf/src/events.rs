@@ -3,7 +3,7 @@ use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktim
 use kya_common::{
     event::{COMM_LEN, DenyEvent, DenyKind, MatchedBy, NO_RULE},
     maps::{EVENT_BUDGET_WINDOW_NS, UNKNOWN_AGENT, event_loss},
-    protect::NAME_LEN,
+    protect::{NAME_LEN, UNIX_PATH_MAX},
     tag::TaskTag,
 };
 
@@ -81,6 +81,10 @@ fn send(
         port: 0,
         protocol: 0,
         grant,
+        peer_pid: 0,
+        sun_path: [0; UNIX_PATH_MAX],
+        sun_path_len: 0,
+        padding: 0,
     });
     fill(event);
     entry.submit(0);

@@ -17,8 +17,9 @@ use crate::{
     peer::Peer,
 };
 
+/// The clock every grant is checked against: `CLOCK_BOOTTIME`.
 #[inline(always)]
-fn now() -> u64 {
+pub fn now() -> u64 {
     // SAFETY: the helper takes no arguments and cannot fail.
     unsafe { bpf_ktime_get_boot_ns() }
 }
@@ -93,6 +94,14 @@ pub fn use_file(agent: u32, file: u64, dev: u32, ino: u64) -> Option<u32> {
         return Some(granted.grant);
     }
     lasting(&FILE_GRANTS, &file_key(agent, dev, ino)).map(|grant| grant.id)
+}
+
+/// The grant that lets `agent` reach the unix socket server (`dev`, `ino`: the socket file's
+/// identity, or `ABSTRACT_DEV` and the abstract name's hash), taking one use of it. Grants on
+/// servers live in `FILE_GRANTS`: a socket file is an object like any file.
+#[inline(always)]
+pub fn open_unix(agent: u32, dev: u32, ino: u64) -> Option<Grant> {
+    take(&FILE_GRANTS, &file_key(agent, dev, ino))
 }
 
 /// The grant that lets `agent` connect `socket` to `peer`, or send one datagram to it, if any.

@@ -54,6 +54,15 @@ offsets!(
     SOCKET_INODE_OFFSET,
     INODE_MODE_OFFSET,
     FILE_PRIVATE_DATA_OFFSET,
+    SK_SOCKET_OFFSET,
+    SK_PEER_PID_OFFSET,
+    PID_NUMBERS_OFFSET,
+    UPID_NR_OFFSET,
+    UNIX_PEER_OFFSET,
+    UNIX_ADDR_OFFSET,
+    UNIX_ADDRESS_LEN_OFFSET,
+    UNIX_ADDRESS_NAME_OFFSET,
+    SUN_PATH_OFFSET,
 );
 
 /// `FMODE_WRITE` in `file->f_mode`: the file is open for writing.
@@ -260,6 +269,84 @@ pub fn file_socket(file: u64) -> Result<Option<u64>, ReadError> {
 #[inline(always)]
 pub fn unix_sock_dentry(sock: u64) -> Result<u64, ReadError> {
     read(sock, &UNIX_PATH_DENTRY_OFFSET)
+}
+
+/// The `struct socket` of a `struct sock` (0 once the socket's file is closed, or for a
+/// connection not yet accepted).
+#[inline(always)]
+pub fn sock_socket(sock: u64) -> Result<u64, ReadError> {
+    read(sock, &SK_SOCKET_OFFSET)
+}
+
+/// The process id (in the initial namespace) recorded as a socket's peer: for a listening
+/// socket the process that made it listen, for a connected stream socket its server's. 0 where
+/// the kernel recorded none.
+#[inline(always)]
+pub fn sock_peer_pid(sock: u64) -> Result<u32, ReadError> {
+    let pid: u64 = read(sock, &SK_PEER_PID_OFFSET)?;
+    if pid == 0 {
+        return Ok(0);
+    }
+    // `numbers[0]` is the pid in the initial namespace.
+    let upid = pid.wrapping_add(offset(&PID_NUMBERS_OFFSET) as u64);
+    read(upid, &UPID_NR_OFFSET)
+}
+
+/// The `struct sock` an AF_UNIX socket is connected to (0 if none).
+#[inline(always)]
+pub fn unix_peer(sock: u64) -> Result<u64, ReadError> {
+    read(sock, &UNIX_PEER_OFFSET)
+}
+
+/// An AF_UNIX socket's bound address: where its `sun_path` is, and how many of its bytes are
+/// used (the leading NUL of an abstract name included). `None` for an unbound socket.
+#[inline(always)]
+pub fn unix_sun_path(sock: u64) -> Result<Option<(u64, usize)>, ReadError> {
+    let address: u64 = read(sock, &UNIX_ADDR_OFFSET)?;
+    if address == 0 {
+        return Ok(None);
+    }
+    let len: i32 = read(address, &UNIX_ADDRESS_LEN_OFFSET)?;
+    let sun_path = address
+        .wrapping_add(offset(&UNIX_ADDRESS_NAME_OFFSET) as u64)
+        .wrapping_add(offset(&SUN_PATH_OFFSET) as u64);
+    // `len` counts the whole `sockaddr_un` the socket was bound with, family included.
+    let used = (len as usize).saturating_sub(offset(&SUN_PATH_OFFSET));
+    Ok(Some((
+        sun_path,
+        used.min(kya_common::protect::UNIX_PATH_MAX),
+    )))
+}
+
+/// Copies the `used` bytes of an AF_UNIX address's `sun_path` (at `sun_path`) into the start
+/// of `buf`, leaving the rest of `buf` as it is.
+#[inline(always)]
+pub fn read_sun_path(
+    sun_path: u64,
+    used: usize,
+    buf: &mut [u8; kya_common::protect::UNIX_PATH_MAX],
+) -> Result<(), ReadError> {
+    // Read back opaquely so the compiler keeps this bound check right before the copy, where
+    // the verifier (6.1's in particular) needs to see the size bounded.
+    // SAFETY: a plain read of a local.
+    let used = unsafe { core::ptr::read_volatile(&used) };
+    let Some(dst) = buf.get_mut(..used) else {
+        return Err(ReadError);
+    };
+    // SAFETY: the helper copes with any address and reports faults as errors.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel_buf(sun_path as *const u8, dst) }
+        .map_err(|_| ReadError)
+}
+
+/// The whole `sun_path` of an AF_UNIX address (at `sun_path`), the bytes past those in use
+/// included: whatever they hold, no reader looks at them.
+#[inline(always)]
+pub fn sun_path_bytes(
+    sun_path: u64,
+) -> Result<[u8; kya_common::protect::UNIX_PATH_MAX], ReadError> {
+    // SAFETY: the helper copes with any address and reports faults as errors.
+    unsafe { bpf_probe_read_kernel(sun_path as *const [u8; kya_common::protect::UNIX_PATH_MAX]) }
+        .map_err(|_| ReadError)
 }
 
 /// Reads `len` bytes of plain memory the kernel handed to a hook (a `sockaddr` copy).

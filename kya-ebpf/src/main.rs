@@ -17,6 +17,7 @@ mod net;
 mod peer;
 mod protect;
 mod tagging;
+mod unix;
 
 #[cfg(not(test))]
 #[panic_handler]

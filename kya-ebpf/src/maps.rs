@@ -4,13 +4,13 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use kya_common::{
-    grant::{Grant, GrantedFile, GrantedSocket},
+    grant::{Grant, GrantedFile, GrantedSocket, UnixClient},
     maps::{
         CountKey, EVENTS_BYTES, EventBudget, MAX_ADOPT_REQUESTS, MAX_CGROUP_RULES, MAX_COUNTERS,
         MAX_EVENT_BUDGETS, MAX_EXE_RULES, MAX_FILE_GRANTS, MAX_GRANTED_FILES, MAX_GRANTED_SOCKETS,
         MAX_INBOUND_SOCKETS, MAX_NET_RULES, MAX_ONCE_TOKENS, MAX_PEER_GRANTS, MAX_PROTECTED_INODES,
-        MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, UNKNOWN_AGENT, event_loss,
-        match_summary, tag_error,
+        MAX_PROTECTED_NAMES, MAX_TAGGED_TASKS, MAX_UID_RULES, MAX_UNIX_CLIENTS, MAX_UNIX_SERVERS,
+        UNKNOWN_AGENT, event_loss, match_summary, tag_error,
     },
     net::{InboundSocket, NetKey},
     protect::{InodeRuleKey, NameRuleKey, ProtectRule},
@@ -135,9 +135,29 @@ pub static NET_ALLOW: LpmTrie<NetKey, u32> = LpmTrie::with_max_entries(MAX_NET_R
 pub static INBOUND_SOCKETS: LruHashMap<u64, InboundSocket> =
     LruHashMap::with_max_entries(MAX_INBOUND_SOCKETS, 0);
 
-/// Current grants on file objects: (agent, device, inode). Written by the daemon (approve,
-/// grant, revoke); single-use grants are deleted by the file hooks when used. Read by the file
-/// hooks, only for files that are protected from the agent.
+/// Unix sockets an agent bound or made listen, keyed by `struct socket` address, with the agent
+/// and the socket's inode number: their servers are the agent's own, which its processes may
+/// reach. Written by `socket_bind` and `socket_listen` (for agents only); read by the unix
+/// hooks, which take an entry only for the very socket it was made for. LRU, so recording never
+/// fails; an evicted entry only means the server is judged like anyone's (refused).
+#[map]
+pub static UNIX_SERVERS: LruHashMap<u64, InboundSocket> =
+    LruHashMap::with_max_entries(MAX_UNIX_SERVERS, 0);
+
+/// Unix sockets an agent connected to a server it could reach, or sent from under a grant,
+/// keyed by `struct socket` address: later sends on them need no second judgement while the
+/// grant (if any) lasts. Written by the unix hooks; read by `socket_sendmsg`, `file_permission`
+/// and `unix_may_send`; cleared of a revoked grant's sockets by the daemon. LRU; an evicted
+/// entry only means the socket's sends are judged again.
+#[map]
+pub static UNIX_CLIENTS: LruHashMap<u64, UnixClient> =
+    LruHashMap::with_max_entries(MAX_UNIX_CLIENTS, 0);
+
+/// Current grants on file objects and unix socket servers: (agent, device, inode), an abstract
+/// socket name under `ABSTRACT_DEV` with its hash. Written by the daemon (approve, grant,
+/// revoke); single-use grants are spent by the hooks that use them. Read by the file hooks,
+/// only for files that are protected from the agent, and by the unix hooks, only for servers
+/// the agent may not reach otherwise.
 #[map]
 pub static FILE_GRANTS: HashMap<InodeRuleKey, Grant> =
     HashMap::with_max_entries(MAX_FILE_GRANTS, 0);

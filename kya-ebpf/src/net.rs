@@ -13,10 +13,12 @@ use crate::{
     kernel::{self, ReadError},
     maps::{INBOUND_SOCKETS, NET_ALLOW},
     peer::{AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, AF_UNSPEC, Peer, UNKNOWN_PEER},
+    unix,
 };
 
 pub const SOCK_STREAM: u16 = 1;
 pub const SOCK_DGRAM: u16 = 2;
+pub const SOCK_SEQPACKET: u16 = 5;
 /// `socket->state` of a socket that has not been connected (or was disconnected).
 pub const SS_UNCONNECTED: u32 = 1;
 
@@ -47,8 +49,12 @@ pub fn ip_protocol_allowed(protocol: u16) -> bool {
 
 /// What a socket is, as far as the egress rules are concerned.
 pub enum SocketClass {
-    /// AF_UNIX (judged by its own hooks) or netlink (talks to the local kernel).
+    /// Netlink: talks to the local kernel.
     Local,
+    /// AF_UNIX, `sock` its `struct sock`. A stream or seqpacket socket (`connection`) sends to
+    /// the server it is connected to; datagrams are judged by `unix_may_send`, and connects by
+    /// the unix hooks, which see the server the kernel found.
+    Unix { sock: u64, connection: bool },
     /// A TCP, UDP or ping socket: `sock` is its `struct sock`, `family` AF_INET or AF_INET6.
     Ip {
         sock: u64,
@@ -65,7 +71,14 @@ pub enum SocketClass {
 pub fn classify(socket: u64) -> Result<SocketClass, ReadError> {
     let sock = kernel::socket_sock(socket)?;
     let family = kernel::sock_family(sock)?;
-    if family == AF_UNIX || family == AF_NETLINK {
+    if family == AF_UNIX {
+        let kind = kernel::socket_type(socket)?;
+        return Ok(SocketClass::Unix {
+            sock,
+            connection: kind == SOCK_STREAM || kind == SOCK_SEQPACKET,
+        });
+    }
+    if family == AF_NETLINK {
         return Ok(SocketClass::Local);
     }
     if family != AF_INET && family != AF_INET6 {
@@ -91,6 +104,8 @@ pub enum Destination {
     Unchecked,
     /// An IP peer the allowlist (or a grant) must cover.
     Peer(Peer, Reach),
+    /// The server a connected unix stream or seqpacket socket (`struct sock`) sends to.
+    UnixServer(u64),
     /// Refused whatever the allowlist says, for this reason.
     Refused(MatchedBy),
 }
@@ -166,7 +181,11 @@ fn read_peer(address: u64, ipv4: bool) -> Result<Peer, ReadError> {
 #[inline(always)]
 pub fn send_destination(socket: u64, agent: u32) -> Result<Destination, ReadError> {
     match classify(socket)? {
-        SocketClass::Local => Ok(Destination::Unchecked),
+        SocketClass::Local
+        | SocketClass::Unix {
+            connection: false, ..
+        } => Ok(Destination::Unchecked),
+        SocketClass::Unix { sock, .. } => Ok(Destination::UnixServer(sock)),
         SocketClass::Forbidden => Ok(Destination::Refused(MatchedBy::SocketFamily)),
         SocketClass::Ip { sock, .. } => connected_peer(socket, sock, agent),
     }
@@ -183,6 +202,7 @@ pub fn judge(
     match destination {
         Ok(Destination::Unchecked) => ALLOW,
         Ok(Destination::Peer(peer, reach)) => guard_peer(kind, tag, socket, &peer, reach),
+        Ok(Destination::UnixServer(sock)) => unix::guard_send(tag, socket, sock),
         Ok(Destination::Refused(matched)) => refuse_peer(kind, tag, socket, &UNKNOWN_PEER, matched),
         Err(ReadError) => refuse_peer(kind, tag, socket, &UNKNOWN_PEER, MatchedBy::ReadError),
     }

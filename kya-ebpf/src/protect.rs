@@ -135,60 +135,48 @@ pub fn guard_path(path: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     }
 }
 
-/// Refuses a connection or datagram to the AF_UNIX socket bound at `dentry` when it is
-/// protected from the agent (`unix_deny` and the built-in sockets are protected objects, by
-/// identity or by their entry in their directory) or is named like an ssh agent's socket.
-/// No directory tree applies to sockets, which keeps this check (and its verification) small.
-/// `Ok(0)` is an abstract or unbound socket, allowed; a socket whose dentry could not be read
-/// is refused (fail closed).
+/// The rule that decides about a unix socket for `agent`, and whether it matched the socket
+/// itself or its entry: by the socket file's identity (`dev`, `ino`; an abstract name's hash
+/// under `ABSTRACT_DEV`), then by its entry in its directory (`entry`: the directory's inode and
+/// the name's hash; `None` for an abstract socket), the agent's own rules before the
+/// catalogue's. Only rules on the object itself count: a socket is not a tree.
 #[inline(always)]
-pub fn guard_unix_dentry(dentry: Result<u64, ReadError>, tag: TaskTag) -> i32 {
-    let mut object = Object::empty();
-    let verdict = match dentry.and_then(|dentry| match dentry {
-        0 => Ok(None),
-        dentry => check_socket(dentry, tag.agent, &mut object),
-    }) {
-        Ok(verdict) => verdict,
-        Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
-    };
-    match verdict {
-        None => ALLOW,
-        Some(denial) => refuse(DenyKind::Unix, tag, denial, &object),
+pub fn socket_rule(
+    agent: u32,
+    dev: u32,
+    ino: u64,
+    entry: Option<(u64, u64)>,
+) -> Option<(ProtectRule, MatchedBy)> {
+    const DECIDES: u32 = flag::FILE | flag::TREE | flag::ALLOW | flag::SERVES;
+    for scope in [agent, ALL_AGENTS] {
+        let key = InodeRuleKey {
+            agent: scope,
+            dev,
+            ino,
+        };
+        // SAFETY: the value is copied out.
+        if let Some(rule) = unsafe { PROTECTED_INODES.get(&key) }
+            && rule.flags & DECIDES != 0
+        {
+            return Some((*rule, MatchedBy::Object));
+        }
     }
-}
-
-#[inline(always)]
-fn check_socket(dentry: u64, agent: u32, object: &mut Object) -> Result<Option<Denial>, ReadError> {
-    let Some((ino, dev)) = kernel::dentry_identity(dentry)? else {
-        return Ok(None);
-    };
-    object.ino = ino;
-    object.dev = dev;
-    kernel::dentry_name(dentry, &mut object.name)?;
-    if let Some(decision) = inode_rule(agent, dev, ino, 0) {
-        return Ok(decision);
+    let (dir_ino, name_hash) = entry?;
+    for scope in [agent, ALL_AGENTS] {
+        let key = NameRuleKey {
+            agent: scope,
+            dev,
+            dir_ino,
+            name_hash,
+        };
+        // SAFETY: the value is copied out.
+        if let Some(rule) = unsafe { PROTECTED_NAMES.get(&key) }
+            && rule.flags & DECIDES != 0
+        {
+            return Some((*rule, MatchedBy::Path));
+        }
     }
-    let parent = kernel::dentry_parent(dentry)?;
-    let parent_ino = kernel::dentry_ino(parent)?;
-    if let Some(decision) = name_rule(agent, dev, parent_ino, name_hash(&object.name), 0) {
-        return Ok(decision);
-    }
-    let mut dir = [0; NAME_LEN];
-    kernel::dentry_name(parent, &mut dir)?;
-    if is_ssh_agent_socket_name(&dir, &object.name) {
-        return Ok(Some(Denial::without_rule(MatchedBy::SshAgent)));
-    }
-    Ok(None)
-}
-
-/// `kya_common::protect::is_ssh_agent_socket` for the kernel's NUL-terminated name buffers:
-/// an exact name is a prefix that includes the terminating NUL, which needs no loop to find.
-#[inline(always)]
-fn is_ssh_agent_socket_name(dir: &[u8; NAME_LEN], name: &[u8; NAME_LEN]) -> bool {
-    (dir.starts_with(b"ssh-") && name.starts_with(b"agent."))
-        || name.starts_with(b"ssh-agent.socket\0")
-        || name.starts_with(b"S.gpg-agent.ssh\0")
-        || (dir.starts_with(b"keyring\0") && name.starts_with(b"ssh\0"))
+    None
 }
 
 /// Counts the denial, reports it and returns `DENY`. A full ring buffer loses the event (and

@@ -14,7 +14,8 @@ agent_hook! {
     /// peer it names. A grant on the peer lets one connection (or connections until it expires)
     /// through.
     ///
-    /// AF_UNIX connections are judged by `unix_stream_connect`, netlink ones are local;
+    /// AF_UNIX connections are judged by `unix_stream_connect` and `unix_may_send`, which see
+    /// the server the kernel found; netlink ones are local;
     /// AF_UNSPEC (disconnect) is allowed. A socket of a family or protocol agents may not use
     /// (one created before the process was tagged, or received) cannot connect, and neither can
     /// an IP socket to an address of another family (the kernel would fail it). Denies with
@@ -31,7 +32,7 @@ agent_hook! {
 /// Where connecting `socket` to `address` leads.
 fn destination(socket: u64, address: u64) -> Result<Destination, ReadError> {
     match classify(socket)? {
-        SocketClass::Local => Ok(Destination::Unchecked),
+        SocketClass::Local | SocketClass::Unix { .. } => Ok(Destination::Unchecked),
         SocketClass::Forbidden => Ok(Destination::Refused(MatchedBy::SocketFamily)),
         SocketClass::Ip { .. } => match sockaddr_family(address)? {
             AF_UNSPEC => Ok(Destination::Unchecked),

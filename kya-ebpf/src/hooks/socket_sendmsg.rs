@@ -16,7 +16,10 @@ agent_hook! {
     /// named address. So a socket connected elsewhere (inherited, or received from another
     /// process) cannot be used. Replies on connections the agent accepted are allowed.
     ///
-    /// AF_UNIX sockets are judged by the AF_UNIX hooks; netlink is local. Sockets of any other
+    /// A send on a unix stream or seqpacket socket goes to the server it is connected to,
+    /// which the agent must be able to reach (see `unix`): an inherited or received socket
+    /// connected to a deputy is useless. Unix datagrams are judged by `unix_may_send`; netlink
+    /// is local. Sockets of any other
     /// family or protocol, and names of a family the socket cannot send to, are refused.
     /// Denies with EPERM and an event; a read error denies too (fail closed).
     #[lsm(hook = "socket_sendmsg")]
@@ -36,7 +39,11 @@ fn destination(socket: u64, msg: u64, agent: u32) -> Result<Destination, ReadErr
             family,
             stream,
         } => (sock, family, stream),
-        SocketClass::Local => return Ok(Destination::Unchecked),
+        SocketClass::Local
+        | SocketClass::Unix {
+            connection: false, ..
+        } => return Ok(Destination::Unchecked),
+        SocketClass::Unix { sock, .. } => return Ok(Destination::UnixServer(sock)),
         SocketClass::Forbidden => return Ok(Destination::Refused(MatchedBy::SocketFamily)),
     };
     let name = kernel::msghdr_name(msg)?;

@@ -1,16 +1,23 @@
 use super::agent_hook;
-use crate::{kernel, protect::guard_unix_dentry};
+use crate::{
+    kernel,
+    unix::{Reach, guard_server},
+};
 
 agent_hook! {
-    /// `unix_stream_connect(sock, other, newsk)`: an agent cannot connect to a Unix socket that
-    /// hands out authority (the Docker socket, ssh agents, `unix_deny`), matched by the socket
-    /// file's identity and name like a protected file.
+    /// `unix_stream_connect(sock, other, newsk)`: an agent may connect a stream or seqpacket
+    /// socket only to a server it may reach (see `unix`): its own, one its `unix_allow` names,
+    /// one on the serving list, or one a grant covers. `other` is the listening socket the
+    /// kernel found at the address, so the server is judged by what the kernel will connect
+    /// to, whatever path or name led there. The connecting socket is remembered so its sends
+    /// need no second judgement.
     ///
-    /// Abstract and unbound sockets are allowed. Denies with EPERM and an event; a read error
-    /// denies too (fail closed).
+    /// Denies with EPERM and an event; a read error denies too (fail closed).
     #[lsm(hook = "unix_stream_connect")]
     fn unix_stream_connect(ctx: LsmContext, tag: TaskTag) -> i32 {
+        let sock: *const u8 = ctx.arg(0);
         let other: *const u8 = ctx.arg(1);
-        guard_unix_dentry(kernel::unix_sock_dentry(other as u64), tag)
+        let client = kernel::sock_socket(sock as u64).unwrap_or(0);
+        guard_server(tag, other as u64, client, Reach::Connect, other as u64)
     }
 }
