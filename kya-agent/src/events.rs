@@ -1,5 +1,6 @@
 //! Denial events: decoding what the kernel sends, explaining it in the config's terms, and the
 //! bounded in-memory log that `kya events` reads.
+pub mod unix;
 use std::{
     collections::VecDeque,
     sync::Mutex,
@@ -49,6 +50,7 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         Some(MatchedBy::OtherProcess) => {
             format!("process {} is not part of this agent", event.detail)
         }
+        Some(MatchedBy::NotAllowed) if kind == Some(DenyKind::Unix) => unix::NOT_ALLOWED.to_owned(),
         Some(MatchedBy::NotAllowed) => {
             "the peer is on none of the agent's network allowlists".to_owned()
         }
@@ -95,6 +97,9 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         ),
         _ => (None, reason(event, matched, kind)),
     };
+    let server = (kind == Some(DenyKind::Unix)).then(|| unix::Server::of(event, &name));
+    // An abstract socket's key is a name's hash, no file's device and inode.
+    let file_identity = !(kind == Some(DenyKind::Unix) && unix::is_abstract(event));
     DenialRecord {
         seq: 0,
         time_ms: now_ms(),
@@ -120,8 +125,9 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
             Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket)
         ))
         .then_some(name),
-        dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
-        ino: (event.ino != 0).then_some(event.ino),
+        dev: (file_identity && event.dev != 0)
+            .then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
+        ino: (file_identity && event.ino != 0).then_some(event.ino),
         target_pid: matches!(kind, Some(DenyKind::ProcessAccess | DenyKind::Signal))
             .then_some(event.detail),
         peer: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
@@ -129,6 +135,9 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         protocol: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
             .then(|| protocol_name(event.protocol).to_owned()),
         host: None,
+        socket: server.as_ref().and_then(|server| server.socket.clone()),
+        server_pid: server.as_ref().and_then(|server| server.pid),
+        server_exe: server.and_then(|server| server.exe),
         grant: (event.grant != 0).then(|| crate::grants::grant_label(event.grant)),
         why,
     }
@@ -254,6 +263,10 @@ mod tests {
             port: 0,
             protocol: 0,
             grant: 0,
+            peer_pid: 0,
+            sun_path: [0; kya_common::protect::UNIX_PATH_MAX],
+            sun_path_len: 0,
+            padding: 0,
         }
     }
 

@@ -224,6 +224,12 @@ pub struct DenialRecord {
     pub protocol: Option<String>,
     /// The host name the daemon resolved to the peer's address, when it knows one.
     pub host: Option<String>,
+    /// For `unix`: the server's socket, `/path` or `@name` (bytes that are not printable text
+    /// escaped as `\xNN`), or the socket file's name when its address is relative.
+    pub socket: Option<String>,
+    /// For `unix`: the server's process id, where the kernel knows it, and its executable.
+    pub server_pid: Option<u32>,
+    pub server_exe: Option<String>,
     /// Why the object is protected; for grant activity, what happened.
     pub why: String,
     /// Set when the record is grant activity rather than a denial: the grant (`g3`) that let
