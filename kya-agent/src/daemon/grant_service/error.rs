@@ -44,7 +44,7 @@ pub enum GrantError {
         revoked: Vec<String>,
         source: Box<GrantError>,
     },
-    #[error("name exactly one resource: --file PATH or --connect HOST:PORT")]
+    #[error("name exactly one resource: --file PATH, --connect HOST:PORT or --unix PATH|@NAME")]
     OneResource,
     #[error(
         "file `{}` is not an absolute path; the daemon cannot know your directory",
@@ -63,6 +63,9 @@ pub enum GrantError {
     /// `kya grant --connect` named no usable peer.
     #[error("{0}")]
     Peer(String),
+    /// `kya grant --unix` named no socket.
+    #[error("{0}")]
+    Unix(String),
     #[error("recording the decision failed, nothing changed: {}", error_chain(.0))]
     Record(StoreError),
     #[error("agent `{0}` is no longer configured")]

@@ -35,7 +35,8 @@ pub enum Observation {
 
 impl Observation {
     /// The observation in a kernel event, if it concerns grants: a use of a grant, or the
-    /// denial of something a grant can cover (reading a file or reaching a peer).
+    /// denial of something a grant can cover (reading a file, reaching a peer or a unix
+    /// socket).
     #[must_use]
     pub fn from_event(event: &DenyEvent, record: &DenialRecord) -> Option<Self> {
         if event.grant != 0 {
@@ -71,6 +72,16 @@ impl Observation {
                     host: record.host.clone(),
                 }
             }
+            DenyKind::Unix if matched != MatchedBy::ReadError && event.ino != 0 => Resource::Unix {
+                dev: event.dev,
+                ino: event.ino,
+                socket: record
+                    .socket
+                    .clone()
+                    .or_else(|| record.name.clone())
+                    .unwrap_or_default(),
+                via: None,
+            },
             _ => return None,
         };
         Some(Self::Denied {
