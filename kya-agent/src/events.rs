@@ -334,6 +334,52 @@ mod tests {
     }
 
     #[test]
+    fn unix_refusals_name_the_socket_and_not_an_abstract_names_hash_as_a_file() {
+        let mut refused = event(MatchedBy::NotAllowed, NO_RULE, 0);
+        refused.kind = DenyKind::Unix as u32;
+        refused.dev = kya_common::protect::ABSTRACT_DEV;
+        refused.name = [0; NAME_LEN];
+        refused.sun_path[..6].copy_from_slice(b"\0tmux\n");
+        refused.sun_path_len = 6;
+        let record = describe(&refused, &config(), &[]);
+        assert_eq!(record.kind, "unix");
+        assert_eq!(record.socket.as_deref(), Some("@tmux\\x0a"));
+        assert_eq!((record.dev, record.ino), (None, None));
+        assert_eq!(record.why, unix::NOT_ALLOWED);
+        assert_eq!(record.server_pid, None);
+
+        let mut docker = event(MatchedBy::Object, 0, 0);
+        docker.kind = DenyKind::Unix as u32;
+        docker.sun_path[..16].copy_from_slice(b"/run/docker.sock");
+        docker.sun_path_len = 17;
+        docker.peer_pid = 4_000_002;
+        let rules = [ResolvedFileRule {
+            path: PathBuf::from("/run/docker.sock"),
+            why: Why::CredentialSocket("Docker daemon (root on the host)"),
+            ..rules().remove(0)
+        }];
+        let record = describe(&docker, &config(), &rules);
+        assert_eq!(record.socket.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(record.path.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(
+            record.dev.as_deref(),
+            Some("8:1"),
+            "a socket file's identity"
+        );
+        assert_eq!(record.server_pid, Some(4_000_002));
+        assert_eq!(record.server_exe, None, "the server is gone");
+        assert_eq!(
+            record.why,
+            "credential socket: Docker daemon (root on the host)"
+        );
+        assert_eq!(
+            describe(&event(MatchedBy::Object, 0, 0), &config(), &rules).socket,
+            None,
+            "file events name no socket"
+        );
+    }
+
+    #[test]
     fn the_log_numbers_records_and_forgets_the_oldest() {
         let log = EventLog::default();
         for _ in 0..EVENT_LOG_CAPACITY + 5 {
