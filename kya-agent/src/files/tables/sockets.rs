@@ -21,25 +21,14 @@ impl FileTables {
     /// Adds the unix socket rules: the built-in credential and serving sockets for every agent,
     /// and each agent's `unix_deny` and `unix_allow`.
     pub fn add_sockets(&mut self, config: &Config, mounts: &mut Mounts) {
-        for socket in BUILTIN_SOCKETS {
-            let why = Why::CredentialSocket(socket.why);
-            self.add_socket_path(
-                Scope::AllAgents,
-                Path::new(socket.path),
-                why,
-                flag::FILE,
-                mounts,
-            );
-        }
-        for socket in SERVING_SOCKETS {
-            let why = Why::ServingSocket(socket.why);
-            self.add_socket_path(
-                Scope::AllAgents,
-                Path::new(socket.path),
-                why,
-                flag::SERVES,
-                mounts,
-            );
+        let credential = BUILTIN_SOCKETS
+            .iter()
+            .map(|socket| (socket.path, Why::CredentialSocket(socket.why), flag::FILE));
+        let serving = SERVING_SOCKETS
+            .iter()
+            .map(|socket| (socket.path, Why::ServingSocket(socket.why), flag::SERVES));
+        for (path, why, flags) in credential.chain(serving) {
+            self.add_socket_path(Scope::AllAgents, Path::new(path), why, flags, mounts);
         }
         for agent in config.agents() {
             let scope = Scope::Agent(agent.id());
