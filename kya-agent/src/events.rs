@@ -120,10 +120,11 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
                 (!comm.is_empty()).then_some(comm)
             }),
         path,
+        // An abstract socket has no file name.
         name: (!matches!(
             kind,
             Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket)
-        ))
+        ) && !(kind == Some(DenyKind::Unix) && name.is_empty()))
         .then_some(name),
         dev: (file_identity && event.dev != 0)
             .then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
@@ -345,6 +346,7 @@ mod tests {
         assert_eq!(record.kind, "unix");
         assert_eq!(record.socket.as_deref(), Some("@tmux\\x0a"));
         assert_eq!((record.dev, record.ino), (None, None));
+        assert_eq!(record.name, None, "no file, no file name");
         assert_eq!(record.why, unix::NOT_ALLOWED);
         assert_eq!(record.server_pid, None);
 
