@@ -94,12 +94,12 @@ impl GrantService {
                 duration,
                 reason,
             } => {
-                let what = Asked {
+                let asked = Asked {
                     file,
                     connect,
                     unix,
                 };
-                self.grant_ahead(&agent, what, once, duration.as_deref(), reason, caller)
+                self.grant_ahead(&agent, asked, once, duration.as_deref(), reason, caller)
                     .await
             }
             Request::Revoke {
