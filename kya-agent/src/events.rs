@@ -120,12 +120,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
                 (!comm.is_empty()).then_some(comm)
             }),
         path,
-        // An abstract socket has no file name.
-        name: (!matches!(
-            kind,
-            Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket)
-        ) && !(kind == Some(DenyKind::Unix) && name.is_empty()))
-        .then_some(name),
+        name: names_a_file(kind, &name).then_some(name),
         dev: (file_identity && event.dev != 0)
             .then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
         ino: (file_identity && event.ino != 0).then_some(event.ino),
@@ -141,6 +136,18 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         server_exe: server.and_then(|server| server.exe),
         grant: (event.grant != 0).then(|| crate::grants::grant_label(event.grant)),
         why,
+    }
+}
+
+/// Whether an event of `kind` concerns a file, whose `name` it then shows: not process, bpf or
+/// socket-type refusals, nor an abstract unix socket (it has no file).
+fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
+    match kind {
+        Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket) => {
+            false
+        }
+        Some(DenyKind::Unix) => !name.is_empty(),
+        _ => true,
     }
 }
 
