@@ -247,7 +247,7 @@ impl EventLog {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use kya_common::protect::NAME_LEN;
+    use kya_common::protect::{NAME_LEN, UNIX_PATH_MAX};
 
     use super::*;
     use crate::files::{Scope, Why};
@@ -272,7 +272,7 @@ mod tests {
             protocol: 0,
             grant: 0,
             peer_pid: 0,
-            sun_path: [0; kya_common::protect::UNIX_PATH_MAX],
+            sun_path: [0; UNIX_PATH_MAX],
             sun_path_len: 0,
             padding: 0,
         }
