@@ -366,6 +366,9 @@ impl GrantService {
             source,
         };
         let meta = std::fs::metadata(path).map_err(unreadable)?;
+        if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+            return Err(GrantError::SocketNotFile(path.to_owned()));
+        }
         if !meta.is_file() {
             return Err(GrantError::NotAFile(path.to_owned()));
         }

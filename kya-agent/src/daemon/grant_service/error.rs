@@ -58,6 +58,8 @@ pub enum GrantError {
     },
     #[error("`{}` is not a regular file; grants cover single files", .0.display())]
     NotAFile(PathBuf),
+    #[error("`{}` is a unix socket: grant it with --unix PATH", .0.display())]
+    SocketNotFile(PathBuf),
     #[error("`{}` is not protected from agent `{agent}`; it needs no grant", .path.display())]
     NotProtected { path: PathBuf, agent: String },
     /// `kya grant --connect` named no usable peer.
