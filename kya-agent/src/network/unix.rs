@@ -255,6 +255,33 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_serving_socket() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("The serving list:")
+            .expect("the README describes the serving list");
+        let section = &readme[start..];
+        let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+        for socket in SERVING_SOCKETS {
+            assert!(
+                section.contains(&format!("`{}`", socket.path)),
+                "{} is not in the README's serving list",
+                socket.path
+            );
+        }
+        // And nothing more: every path in the table's first column is on the list.
+        for row in section.lines().filter(|line| line.starts_with("| `")) {
+            let first_cell = row.split(" | ").next().unwrap_or_default();
+            for path in first_cell.split('`').skip(1).step_by(2) {
+                assert!(
+                    SERVING_SOCKETS.iter().any(|socket| socket.path == path),
+                    "the README lists {path}, the code does not"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn userdb_services_that_hand_out_password_hashes_are_not_serving() {
         for path in [
             "/run/systemd/userdb/io.systemd.Multiplexer",
