@@ -2,11 +2,7 @@
 //! an `AF_UNIX` socket (one absolute path, no globs, or `@name` for a socket in the abstract
 //! namespace), why a string is not one, and how one is shown.
 
-use std::{
-    fmt,
-    os::unix::ffi::OsStrExt as _,
-    path::{Path, PathBuf},
-};
+use std::{fmt, os::unix::ffi::OsStrExt as _, path::PathBuf};
 
 use kya_common::protect::{ABSTRACT_DEV, UNIX_PATH_MAX, abstract_name_hash, abstract_sun_path};
 
@@ -52,15 +48,6 @@ impl SocketAddress {
         };
         let (sun_path, len) = abstract_sun_path(name)?;
         Some((ABSTRACT_DEV, abstract_name_hash(&sun_path, len)))
-    }
-
-    /// The socket file's path, if it has one.
-    #[must_use]
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Self::Path(path) => Some(path),
-            Self::Abstract(_) => None,
-        }
     }
 }
 
@@ -290,7 +277,6 @@ mod tests {
         assert_eq!(decoded.to_string(), "@kya\\x01\\xff\\\\");
         let path = SocketAddress::from_sun_path(b"/run/x.sock\0garbage").unwrap();
         assert_eq!(path.to_string(), "/run/x.sock");
-        assert_eq!(path.path(), Some(Path::new("/run/x.sock")));
         assert_eq!(
             SocketAddress::from_sun_path(b"\0"),
             None,
