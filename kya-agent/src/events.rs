@@ -1,5 +1,6 @@
 //! Denial events: decoding what the kernel sends, explaining it in the config's terms, and the
 //! bounded in-memory log that `kya events` reads.
+pub mod unix;
 use std::{
     collections::VecDeque,
     sync::Mutex,
@@ -49,6 +50,7 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         Some(MatchedBy::OtherProcess) => {
             format!("process {} is not part of this agent", event.detail)
         }
+        Some(MatchedBy::NotAllowed) if kind == Some(DenyKind::Unix) => unix::NOT_ALLOWED.to_owned(),
         Some(MatchedBy::NotAllowed) => {
             "the peer is on none of the agent's network allowlists".to_owned()
         }
@@ -95,6 +97,9 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         ),
         _ => (None, reason(event, matched, kind)),
     };
+    let server = (kind == Some(DenyKind::Unix)).then(|| unix::Server::of(event, &name));
+    // An abstract socket's key is a name's hash, no file's device and inode.
+    let file_identity = !(kind == Some(DenyKind::Unix) && unix::is_abstract(event));
     DenialRecord {
         seq: 0,
         time_ms: now_ms(),
@@ -115,13 +120,10 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
                 (!comm.is_empty()).then_some(comm)
             }),
         path,
-        name: (!matches!(
-            kind,
-            Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket)
-        ))
-        .then_some(name),
-        dev: (event.dev != 0).then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
-        ino: (event.ino != 0).then_some(event.ino),
+        name: names_a_file(kind, &name).then_some(name),
+        dev: (file_identity && event.dev != 0)
+            .then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
+        ino: (file_identity && event.ino != 0).then_some(event.ino),
         target_pid: matches!(kind, Some(DenyKind::ProcessAccess | DenyKind::Signal))
             .then_some(event.detail),
         peer: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
@@ -129,8 +131,23 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         protocol: matches!(kind, Some(DenyKind::Connect | DenyKind::Send))
             .then(|| protocol_name(event.protocol).to_owned()),
         host: None,
+        socket: server.as_ref().and_then(|server| server.socket.clone()),
+        server_pid: server.as_ref().and_then(|server| server.pid),
+        server_exe: server.and_then(|server| server.exe),
         grant: (event.grant != 0).then(|| crate::grants::grant_label(event.grant)),
         why,
+    }
+}
+
+/// Whether an event of `kind` concerns a file, whose `name` it then shows: not process, bpf or
+/// socket-type refusals, nor an abstract unix socket (it has no file).
+fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
+    match kind {
+        Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket) => {
+            false
+        }
+        Some(DenyKind::Unix) => !name.is_empty(),
+        _ => true,
     }
 }
 
@@ -321,6 +338,53 @@ mod tests {
             record.why.contains("no longer configured"),
             "{}",
             record.why
+        );
+    }
+
+    #[test]
+    fn unix_refusals_name_the_socket_and_not_an_abstract_names_hash_as_a_file() {
+        let mut refused = event(MatchedBy::NotAllowed, NO_RULE, 0);
+        refused.kind = DenyKind::Unix as u32;
+        refused.dev = kya_common::protect::ABSTRACT_DEV;
+        refused.name = [0; NAME_LEN];
+        refused.sun_path[..6].copy_from_slice(b"\0tmux\n");
+        refused.sun_path_len = 6;
+        let record = describe(&refused, &config(), &[]);
+        assert_eq!(record.kind, "unix");
+        assert_eq!(record.socket.as_deref(), Some("@tmux\\x0a"));
+        assert_eq!((record.dev, record.ino), (None, None));
+        assert_eq!(record.name, None, "no file, no file name");
+        assert_eq!(record.why, unix::NOT_ALLOWED);
+        assert_eq!(record.server_pid, None);
+
+        let mut docker = event(MatchedBy::Object, 0, 0);
+        docker.kind = DenyKind::Unix as u32;
+        docker.sun_path[..16].copy_from_slice(b"/run/docker.sock");
+        docker.sun_path_len = 17;
+        docker.peer_pid = 4_000_002;
+        let rules = [ResolvedFileRule {
+            path: PathBuf::from("/run/docker.sock"),
+            why: Why::CredentialSocket("Docker daemon (root on the host)"),
+            ..rules().remove(0)
+        }];
+        let record = describe(&docker, &config(), &rules);
+        assert_eq!(record.socket.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(record.path.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(
+            record.dev.as_deref(),
+            Some("8:1"),
+            "a socket file's identity"
+        );
+        assert_eq!(record.server_pid, Some(4_000_002));
+        assert_eq!(record.server_exe, None, "the server is gone");
+        assert_eq!(
+            record.why,
+            "credential socket: Docker daemon (root on the host)"
+        );
+        assert_eq!(
+            describe(&event(MatchedBy::Object, 0, 0), &config(), &rules).socket,
+            None,
+            "file events name no socket"
         );
     }
 

@@ -3,7 +3,7 @@
 
 use std::{fmt, path::PathBuf};
 
-use super::{network_rule::NetworkRule, path_pattern::PathPattern};
+use super::{network_rule::NetworkRule, path_pattern::PathPattern, socket_path::SocketAddress};
 
 /// Longest agent name, in bytes (names are ASCII).
 pub const MAX_NAME_LEN: usize = 32;
@@ -227,14 +227,14 @@ impl FileRules {
     }
 }
 
-/// `[agents.network]`: which peers this agent may connect to, and how its `AF_UNIX` socket
-/// denials differ from the built-in defaults (the network module's list of sockets that hand
-/// out authority), which apply to every agent.
+/// `[agents.network]`: which peers this agent may connect to, which unix sockets it may reach
+/// besides its own servers and the built-in serving ones, and which more it is refused like
+/// the built-in credential sockets (both lists are in the network module).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkRules {
     pub(super) allow: Vec<NetworkRule>,
-    pub(super) unix_deny: Vec<PathBuf>,
-    pub(super) unix_allow: Vec<PathBuf>,
+    pub(super) unix_deny: Vec<SocketAddress>,
+    pub(super) unix_allow: Vec<SocketAddress>,
     pub(super) allow_dns: bool,
 }
 
@@ -250,17 +250,19 @@ impl NetworkRules {
         &self.allow
     }
 
-    /// Socket paths denied to this agent in addition to the built-in defaults, in file order
-    /// (repeats kept). Absolute, without `.`, `..`, `//`, globs or a trailing `/`.
+    /// Sockets refused to this agent like the built-in credential sockets, in file order
+    /// (repeats kept): paths (absolute, without `.`, `..`, `//`, globs or a trailing `/`) and
+    /// abstract names.
     #[must_use]
-    pub fn unix_deny(&self) -> &[PathBuf] {
+    pub fn unix_deny(&self) -> &[SocketAddress] {
         &self.unix_deny
     }
 
-    /// Socket paths this agent may connect to although the built-in defaults (or its own
-    /// `unix_deny`) cover them, in file order (repeats kept). Same form as `unix_deny`.
+    /// Sockets this agent may connect and send to, whoever serves them, even where the
+    /// built-in credential sockets (or its own `unix_deny`) cover them, in file order (repeats
+    /// kept). Same form as `unix_deny`.
     #[must_use]
-    pub fn unix_allow(&self) -> &[PathBuf] {
+    pub fn unix_allow(&self) -> &[SocketAddress] {
         &self.unix_allow
     }
 

@@ -123,7 +123,7 @@ impl fmt::Display for FileList {
     }
 }
 
-/// Which socket list of `[agents.network]` a path is in.
+/// Which socket list of `[agents.network]` an entry is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnixList {
     Deny,
@@ -197,7 +197,7 @@ pub enum ConfigErrorKind {
     },
     #[error("network.allow entry of agent {agent:?}: {problem}")]
     InvalidNetworkRule { agent: String, problem: RuleProblem },
-    #[error("{list} path of agent {agent:?} {problem}")]
+    #[error("{list} entry of agent {agent:?} {problem}")]
     InvalidSocketPath {
         agent: String,
         list: UnixList,
@@ -303,7 +303,7 @@ impl ConfigErrorKind {
                 .into(),
             Self::InvalidFilePattern { problem, .. } => problem.fix().into(),
             Self::InvalidNetworkRule { problem, .. } => problem.fix(),
-            Self::InvalidSocketPath { problem, .. } => problem.fix().into(),
+            Self::InvalidSocketPath { problem, .. } => problem.fix(),
         }
     }
 }

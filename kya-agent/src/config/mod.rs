@@ -7,7 +7,8 @@
 //! - `path_pattern`: the `/…` and `~/…` path patterns of `[agents.files]`.
 //! - `network_rule`: the `network.allow` rules of `[agents.network]` (addresses, networks, host
 //!   names and ports).
-//! - `socket_path`: the socket paths of `network.unix_deny` and `network.unix_allow`.
+//! - `socket_path`: the sockets of `network.unix_deny` and `network.unix_allow` (paths and
+//!   `@name`s).
 //! - `error`: how problems are located and reported.
 
 mod agent;
@@ -36,7 +37,10 @@ pub use self::{
         IpCidr, MAX_HOST_LEN, MAX_LABEL_LEN, NetworkRule, PortSpec, RuleProblem, Target,
     },
     path_pattern::{PathPattern, PatternBase, PatternProblem},
-    socket_path::{SocketPathProblem, parse_socket_path},
+    socket_path::{
+        MAX_ABSTRACT_NAME, SocketAddress, SocketPathProblem, parse_socket_address,
+        parse_socket_path,
+    },
 };
 use self::{error::Diagnostics, schema::RawConfig};
 

@@ -934,6 +934,10 @@ fn network_table(body: &str) -> String {
     format!("[[agents]]\nname = \"coder\"\nowner = \"alice\"\n[agents.network]\n{body}\n")
 }
 
+fn socket(path: &str) -> SocketAddress {
+    SocketAddress::Path(PathBuf::from(path))
+}
+
 #[track_caller]
 fn rule(text: &str) -> NetworkRule {
     NetworkRule::parse(text)
@@ -1003,12 +1007,9 @@ fn network_example_parses_with_its_values() {
     );
     assert_eq!(
         network.unix_deny(),
-        [PathBuf::from("/run/containerd/containerd.sock")]
+        [socket("/run/containerd/containerd.sock")]
     );
-    assert_eq!(
-        network.unix_allow(),
-        [PathBuf::from("/var/run/docker.sock")]
-    );
+    assert_eq!(network.unix_allow(), [socket("/var/run/docker.sock")]);
     assert!(network.allow_dns());
 }
 
@@ -1087,14 +1088,11 @@ fn network_repeats_and_allows_that_exempt_nothing_are_fine() {
     assert_eq!(network.allow(), [rule("x:1"), rule("x:1")]);
     assert_eq!(
         network.unix_deny(),
-        [PathBuf::from("/run/a.sock"), PathBuf::from("/run/a.sock")]
+        [socket("/run/a.sock"), socket("/run/a.sock")]
     );
     assert_eq!(
         network.unix_allow(),
-        [
-            PathBuf::from("/run/a.sock"),
-            PathBuf::from("/not/a/default.sock")
-        ]
+        [socket("/run/a.sock"), socket("/not/a/default.sock")]
     );
 }
 
@@ -1307,11 +1305,19 @@ fn network_rule_errors_render_like_the_others() {
 }
 
 #[test]
-fn socket_paths_must_be_absolute_and_exact() {
+fn sockets_are_absolute_exact_paths_or_abstract_names() {
     for (path, in_message, in_fix) in [
         ("", "is empty", "write the socket's path"),
-        ("run/docker.sock", "does not start with '/'", "full path"),
-        ("~/agent.sock", "does not start with '/'", "full path"),
+        (
+            "run/docker.sock",
+            "starts with neither '/' nor '@'",
+            "full path",
+        ),
+        (
+            "~/agent.sock",
+            "starts with neither '/' nor '@'",
+            "\"@name\"",
+        ),
         ("/run/../var/run/docker.sock", "'..'", "without '..'"),
         ("/run/./docker.sock", "'.' component", "without '.'"),
         ("/run//docker.sock", "'//'", "each '/' once"),
@@ -1321,6 +1327,8 @@ fn socket_paths_must_be_absolute_and_exact() {
         ("/tmp/ssh-?/agent.1", "glob character", "not supported"),
         ("/run/[ab].sock", "glob character", "not supported"),
         ("/run/a\\u0000b", "NUL", "remove the NUL"),
+        ("@", "without an abstract socket name", "name after '@'"),
+        ("@a\\u0000b", "NUL", "from the name"),
     ] {
         let error = only_error(&network_table(&format!(
             "unix_deny = [\"/ok\", \"{path}\"]"
@@ -1330,7 +1338,7 @@ fn socket_paths_must_be_absolute_and_exact() {
         assert!(
             error
                 .message()
-                .starts_with("network.unix_deny path of agent \"coder\" "),
+                .starts_with("network.unix_deny entry of agent \"coder\" "),
             "{error}"
         );
         assert_eq!(error.value(), Some(format!("\"{path}\"").as_str()));
@@ -1343,10 +1351,64 @@ fn socket_paths_must_be_absolute_and_exact() {
         assert!(
             error
                 .message()
-                .starts_with("network.unix_allow path of agent \"coder\" "),
+                .starts_with("network.unix_allow entry of agent \"coder\" "),
             "{error}"
         );
     }
+}
+
+#[test]
+fn unix_lists_take_paths_and_abstract_names() {
+    let config = parse(&network_table(
+        "unix_allow = [\"/run/user/1000/app.sock\", \"@/tmp/.X11-unix/X0\", \"@kya test\"]\n\
+         unix_deny = [\"@buildkitd\"]",
+    ));
+    let network = config.agents()[0].network();
+    assert_eq!(
+        network.unix_allow(),
+        [
+            socket("/run/user/1000/app.sock"),
+            SocketAddress::Abstract(b"/tmp/.X11-unix/X0".to_vec()),
+            SocketAddress::Abstract(b"kya test".to_vec()),
+        ]
+    );
+    assert_eq!(
+        network.unix_deny(),
+        [SocketAddress::Abstract(b"buildkitd".to_vec())]
+    );
+    assert_eq!(network.unix_allow()[1].to_string(), "@/tmp/.X11-unix/X0");
+}
+
+#[test]
+fn bad_abstract_names_name_the_file_line_value_and_fix() {
+    let error = only_error(&network_table("unix_allow = [\"@ok\",\n  \"@\"]"));
+    assert_at(&error, 6, 3);
+    assert_eq!(error.value(), Some("\"@\""));
+    let shown = error.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "{FILE}:6:3: network.unix_allow entry of agent \"coder\" is '@' without an \
+             abstract socket name"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("fix: write the abstract socket's name after '@'"),
+        "{shown}"
+    );
+
+    let long = "y".repeat(200);
+    let error = only_error(&network_table(&format!("unix_deny = [\"@{long}\"]")));
+    assert_at(&error, 5, 14);
+    assert!(matches!(
+        error.kind(),
+        ConfigErrorKind::InvalidSocketPath {
+            list: UnixList::Deny,
+            problem: SocketPathProblem::AbstractTooLong { bytes: 200 },
+            ..
+        }
+    ));
+    assert_mentions(&error, "200 bytes", "at most 107 bytes");
 }
 
 #[test]
@@ -1506,11 +1568,14 @@ fn default_network_example_is_commented_out_and_valid() {
     );
     assert_eq!(
         network.unix_deny(),
-        [PathBuf::from("/run/buildkit/buildkitd.sock")]
+        [socket("/run/buildkit/buildkitd.sock")]
     );
     assert_eq!(
         network.unix_allow(),
-        [PathBuf::from("/var/run/docker.sock")]
+        [
+            socket("/run/postgresql/.s.PGSQL.5432"),
+            SocketAddress::Abstract(b"buildkitd".to_vec())
+        ]
     );
     assert!(network.allow_dns());
 

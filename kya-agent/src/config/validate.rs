@@ -16,7 +16,7 @@ use super::{
     network_rule::NetworkRule,
     path_pattern::PathPattern,
     schema::{RawAgent, RawFiles, RawMatch, RawNetwork},
-    socket_path::parse_socket_path,
+    socket_path::{SocketAddress, parse_socket_address},
 };
 use crate::paths;
 
@@ -230,22 +230,23 @@ fn network_rules(agent: &str, raw: RawNetwork, diag: &mut Diagnostics<'_>) -> Ne
     }
     NetworkRules {
         allow,
-        unix_deny: socket_paths(agent, UnixList::Deny, raw.unix_deny, diag),
-        unix_allow: socket_paths(agent, UnixList::Allow, raw.unix_allow, diag),
+        unix_deny: sockets(agent, UnixList::Deny, raw.unix_deny, diag),
+        unix_allow: sockets(agent, UnixList::Allow, raw.unix_allow, diag),
         allow_dns: raw.allow_dns.unwrap_or(NetworkRules::DEFAULT_ALLOW_DNS),
     }
 }
 
-/// Checks the paths of one `network.unix_*` list, recording each invalid one at its span.
-fn socket_paths(
+/// Checks the sockets of one `network.unix_*` list (paths and `@name`s), recording each
+/// invalid one at its span.
+fn sockets(
     agent: &str,
     list: UnixList,
     raw: Vec<Spanned<String>>,
     diag: &mut Diagnostics<'_>,
-) -> Vec<PathBuf> {
+) -> Vec<SocketAddress> {
     let mut sockets = Vec::with_capacity(raw.len());
     for text in raw {
-        match parse_socket_path(text.get_ref()) {
+        match parse_socket_address(text.get_ref()) {
             Ok(path) => sockets.push(path),
             Err(problem) => {
                 let agent = agent.to_owned();

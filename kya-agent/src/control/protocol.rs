@@ -30,12 +30,15 @@ pub enum Request {
     },
     /// Refuse pending request `id`.
     Deny { id: String },
-    /// Grant ahead of time: `agent` may open the file at `file` (an absolute path) or connect to
-    /// `connect` (`host:port`, `1.2.3.4:443`, `[::1]:8080`).
+    /// Grant ahead of time: `agent` may open the file at `file` (an absolute path), connect to
+    /// `connect` (`host:port`, `1.2.3.4:443`, `[::1]:8080`) or reach the unix socket `unix` (an
+    /// absolute path or `@name`).
     Grant {
         agent: String,
         file: Option<String>,
         connect: Option<String>,
+        #[serde(default)]
+        unix: Option<String>,
         once: bool,
         duration: Option<String>,
         reason: Option<String>,
@@ -142,7 +145,7 @@ pub struct PendingView {
     /// `r12`.
     pub id: String,
     pub agent: String,
-    /// `file` or `connect`.
+    /// `file`, `connect` or `unix`.
     pub kind: String,
     pub resource: String,
     /// What was tried most recently (`file-open`, `connect`, ...), by which process.
@@ -161,7 +164,7 @@ pub struct GrantView {
     /// `g3`.
     pub id: String,
     pub agent: String,
-    /// `file` or `connect`.
+    /// `file`, `connect` or `unix`.
     pub kind: String,
     pub resource: String,
     pub approver: String,
@@ -224,6 +227,12 @@ pub struct DenialRecord {
     pub protocol: Option<String>,
     /// The host name the daemon resolved to the peer's address, when it knows one.
     pub host: Option<String>,
+    /// For `unix`: the server's socket, `/path` or `@name` (bytes that are not printable text
+    /// escaped as `\xNN`), or the socket file's name when its address is relative.
+    pub socket: Option<String>,
+    /// For `unix`: the server's process id, where the kernel knows it, and its executable.
+    pub server_pid: Option<u32>,
+    pub server_exe: Option<String>,
     /// Why the object is protected; for grant activity, what happened.
     pub why: String,
     /// Set when the record is grant activity rather than a denial: the grant (`g3`) that let

@@ -110,6 +110,9 @@ fn log_record(record: &DenialRecord) {
             target_pid = record.target_pid.unwrap_or(0),
             peer = record.peer.as_deref().unwrap_or("-"),
             protocol = record.protocol.as_deref().unwrap_or("-"),
+            socket = record.socket.as_deref().unwrap_or("-"),
+            server_pid = record.server_pid.unwrap_or(0),
+            server_exe = record.server_exe.as_deref().unwrap_or("-"),
             why = %record.why,
             "denied"
         );

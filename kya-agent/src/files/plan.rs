@@ -25,6 +25,28 @@ pub enum Why {
     Protect { agent: String },
     /// The agent's `files.allow`.
     Allow { agent: String },
+    /// A built-in credential socket, with what talking to it gives.
+    CredentialSocket(&'static str),
+    /// A built-in socket that serves its callers without acting for them, with why it is safe.
+    ServingSocket(&'static str),
+    /// The agent's `network.unix_deny`.
+    UnixDeny { agent: String },
+    /// The agent's `network.unix_allow`.
+    UnixAllow { agent: String },
+}
+
+impl Why {
+    /// Whether the rule is about unix sockets (`check-config` lists those apart from files).
+    #[must_use]
+    pub fn is_socket(&self) -> bool {
+        matches!(
+            self,
+            Self::CredentialSocket(_)
+                | Self::ServingSocket(_)
+                | Self::UnixDeny { .. }
+                | Self::UnixAllow { .. }
+        )
+    }
 }
 
 impl fmt::Display for Why {
@@ -33,6 +55,10 @@ impl fmt::Display for Why {
             Self::Catalogue(label) => write!(f, "catalogue: {label}"),
             Self::Protect { agent } => write!(f, "agent {agent} files.protect"),
             Self::Allow { agent } => write!(f, "agent {agent} files.allow"),
+            Self::CredentialSocket(label) => write!(f, "credential socket: {label}"),
+            Self::ServingSocket(label) => write!(f, "serving socket: {label}"),
+            Self::UnixDeny { agent } => write!(f, "agent {agent} network.unix_deny"),
+            Self::UnixAllow { agent } => write!(f, "agent {agent} network.unix_allow"),
         }
     }
 }

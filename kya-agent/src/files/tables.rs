@@ -13,10 +13,11 @@ use kya_common::protect::{
 
 use super::plan::{PlannedPath, ProtectionPlan, Scope, Why};
 use crate::{
-    config::{Config, PathPattern},
+    config::PathPattern,
     identity::{Identity, IdentityError, Mounts},
-    network::BUILTIN_SOCKETS,
 };
+
+mod sockets;
 
 /// Files registered by identity below one protected tree, at most: enough for credential
 /// directories, bounded so a mistaken tree (a whole home) cannot exhaust the kernel map.
@@ -274,47 +275,6 @@ impl FileTables {
         }
     }
 
-    /// Adds the AF_UNIX sockets that hand out authority: the built-in ones for every agent
-    /// (unless an agent's `unix_allow` exempts them) and each agent's `unix_deny`. They are
-    /// protected objects like files: the kernel's socket hooks consult the same tables.
-    pub fn add_sockets(&mut self, config: &Config, mounts: &mut Mounts) {
-        for socket in BUILTIN_SOCKETS {
-            self.add_socket(
-                Scope::AllAgents,
-                Path::new(socket.path),
-                Why::Catalogue(socket.why),
-                0,
-                mounts,
-            );
-        }
-        for agent in config.agents() {
-            let scope = Scope::Agent(agent.id());
-            let name = agent.name().to_owned();
-            for path in agent.network().unix_deny() {
-                self.add_socket(
-                    scope,
-                    path,
-                    Why::Protect {
-                        agent: name.clone(),
-                    },
-                    0,
-                    mounts,
-                );
-            }
-            for path in agent.network().unix_allow() {
-                self.add_socket(
-                    scope,
-                    path,
-                    Why::Allow {
-                        agent: name.clone(),
-                    },
-                    flag::ALLOW,
-                    mounts,
-                );
-            }
-        }
-    }
-
     /// Protects kya's own files from every agent: the state directory (grants, pending
     /// requests, the audit trail), the bpffs directory of its pins and the unit's drop-in
     /// directories as trees, and the config file. An agent that could write, move or delete
@@ -367,31 +327,17 @@ impl FileTables {
         }
     }
 
-    fn add_socket(&mut self, scope: Scope, path: &Path, why: Why, flags: u32, mounts: &mut Mounts) {
-        let Ok(pattern) = PathPattern::parse(&path.display().to_string()) else {
-            return;
-        };
-        self.add(
-            &PlannedPath {
-                path: path.to_owned(),
-                tree: false,
-                scope,
-                why,
-                pattern,
-            },
-            flags,
-            mounts,
-        );
-    }
-
     /// Keeps protecting, by identity, every object `previous` protected that is no longer at a
     /// protected path: a credentials file moved elsewhere is still the same secret. Indexes of
     /// rules are the same across resolutions of one config, so the kept entries still explain
     /// themselves. (An inode number reused after a deletion stays protected until the daemon
-    /// restarts: a refusal too many, never one too few.)
+    /// restarts: a refusal too many, never one too few.) Exemptions (`allow`, serving sockets)
+    /// are not kept: a reused inode number, common for sockets on tmpfs, must not inherit one.
     pub fn keep_identities_from(&mut self, previous: &Self) {
         for (key, rule) in &previous.inodes {
-            self.inodes.entry(*key).or_insert(*rule);
+            if rule.flags & (flag::ALLOW | flag::SERVES) == 0 {
+                self.inodes.entry(*key).or_insert(*rule);
+            }
         }
     }
 

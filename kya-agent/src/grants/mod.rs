@@ -3,13 +3,14 @@
 //!
 //! `state` is the pure model (what is pending, what is granted) and how each recorded
 //! `Decision` changes it; `store` makes decisions durable (audit trail first, then a snapshot);
-//! `authority` says who may decide for an agent; `resource` and `duration` parse what humans
-//! type. The daemon's `grant_service` ties them to the kernel.
+//! `authority` says who may decide for an agent; `resource`, `unix_socket` and `duration` parse
+//! what humans type. The daemon's `grant_service` ties them to the kernel.
 pub mod authority;
 pub mod duration;
 pub mod resource;
 pub mod state;
 pub mod store;
+mod unix_socket;
 
 pub use resource::{Resource, ResourceKey};
 pub use state::{ActiveGrant, Decision, PendingRequest, State};

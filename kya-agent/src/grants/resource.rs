@@ -1,8 +1,12 @@
-//! What a request or grant is about: one file object, or one network peer (a host's addresses
-//! on one port), and how a peer a human typed becomes one.
+//! What a request or grant is about: one file object, one network peer (a host's addresses on
+//! one port) or one unix socket, and how a peer a human typed becomes one (a socket: see
+//! `unix_socket`).
 use std::{fmt, net::IpAddr};
 
-use kya_common::{net::NetKey, protect::InodeRuleKey};
+use kya_common::{
+    net::NetKey,
+    protect::{ABSTRACT_DEV, InodeRuleKey},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -31,6 +35,17 @@ pub enum Resource {
         /// The host name the addresses were resolved from, if any.
         host: Option<String>,
     },
+    /// A unix socket, by the kernel's identity: the socket file's device and inode (every
+    /// path to it), or `ABSTRACT_DEV` and the hash of an abstract name.
+    Unix {
+        dev: u32,
+        ino: u64,
+        /// How a human recognises it: `/path` or `@name`.
+        socket: String,
+        /// The path typed, when symlinks led from it to `socket`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
 }
 
 /// What makes two resources the same, whatever their descriptions say: requests fold on it.
@@ -38,6 +53,7 @@ pub enum Resource {
 pub enum ResourceKey {
     File { dev: u32, ino: u64 },
     Peer { addrs: Vec<[u8; 16]>, port: u16 },
+    Unix { dev: u32, ino: u64 },
 }
 
 impl Resource {
@@ -76,6 +92,10 @@ impl Resource {
                 dev: *dev,
                 ino: *ino,
             },
+            Self::Unix { dev, ino, .. } => ResourceKey::Unix {
+                dev: *dev,
+                ino: *ino,
+            },
             Self::Peer { addrs, port, .. } => {
                 let mut canonical: Vec<[u8; 16]> = addrs
                     .iter()
@@ -91,12 +111,13 @@ impl Resource {
         }
     }
 
-    /// `file` or `connect`, the kind of grant, as metrics and `kya grants` name it.
+    /// `file`, `connect` or `unix`, the kind of grant, as metrics and `kya grants` name it.
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Self::File { .. } => "file",
             Self::Peer { .. } => "connect",
+            Self::Unix { .. } => "unix",
         }
     }
 
@@ -104,7 +125,10 @@ impl Resource {
     #[must_use]
     pub fn kernel_keys(&self, agent: u32) -> (Vec<InodeRuleKey>, Vec<NetKey>) {
         match self.key() {
-            ResourceKey::File { dev, ino } => (vec![InodeRuleKey { agent, dev, ino }], vec![]),
+            // The kernel looks both up in FILE_GRANTS: a socket file is a file.
+            ResourceKey::File { dev, ino } | ResourceKey::Unix { dev, ino } => {
+                (vec![InodeRuleKey { agent, dev, ino }], vec![])
+            }
             ResourceKey::Peer { addrs, port } => (
                 vec![],
                 addrs
@@ -142,6 +166,21 @@ impl fmt::Display for Resource {
                     Some(host) => write!(f, "connect {host}:{port} ({})", addrs.join(", ")),
                     None => write!(f, "connect {}", addrs.join(", ")),
                 }
+            }
+            Self::Unix {
+                dev, ino, socket, ..
+            } if *dev == ABSTRACT_DEV => write!(f, "unix {socket} [abstract, hash {ino:016x}]"),
+            Self::Unix {
+                dev,
+                ino,
+                socket,
+                via,
+            } => {
+                write!(f, "unix {socket}")?;
+                if let Some(via) = via {
+                    write!(f, " (reached from {via})")?;
+                }
+                write!(f, " [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff)
             }
         }
     }
@@ -235,6 +274,51 @@ mod tests {
             panic!("literal IPv4 peer refused");
         };
         assert_eq!(addrs, vec!["127.0.0.2".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn unix_sockets_are_their_identity_in_the_file_grants() {
+        let bus = Resource::Unix {
+            dev: 25,
+            ino: 7,
+            socket: "/run/user/1000/bus".into(),
+            via: None,
+        };
+        assert_eq!(bus.kind(), "unix");
+        assert_eq!(
+            bus.kernel_keys(3).0,
+            vec![InodeRuleKey {
+                agent: 3,
+                dev: 25,
+                ino: 7
+            }]
+        );
+        assert_eq!(bus.to_string(), "unix /run/user/1000/bus [0:25 inode 7]");
+        let abstract_socket = Resource::Unix {
+            dev: ABSTRACT_DEV,
+            ino: 0xab,
+            socket: "@tmux".into(),
+            via: None,
+        };
+        assert_eq!(
+            abstract_socket.to_string(),
+            "unix @tmux [abstract, hash 00000000000000ab]"
+        );
+        let json = serde_json::to_string(&bus).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"unix","dev":25,"ino":7,"socket":"/run/user/1000/bus"}"#
+        );
+        assert_eq!(serde_json::from_str::<Resource>(&json).unwrap(), bus);
+        assert_ne!(
+            bus.key(),
+            Resource::File {
+                dev: 25,
+                ino: 7,
+                path: String::new()
+            }
+            .key()
+        );
     }
 
     #[test]

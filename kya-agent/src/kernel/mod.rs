@@ -29,7 +29,7 @@ use aya::{
 };
 pub use error::KernelError;
 use kya_common::{
-    grant::{Grant, GrantedFile, GrantedSocket, flag as grant_flag},
+    grant::{Grant, GrantedFile, GrantedSocket, UnixClient, flag as grant_flag},
     maps::{self as map_names, CountKey, EventBudget, event_loss, match_summary},
     net::NetKey,
     programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
@@ -324,7 +324,7 @@ impl Kernel {
 
     /// Ends grant `id` in the kernel at once: its token and keys, and (unless `keep_opened`,
     /// for a spent single-use grant whose one open file or connection stays usable until the
-    /// grant's end) the files and sockets opened under it.
+    /// grant's end) the files, sockets and unix clients opened under it.
     pub fn remove_grant(&mut self, id: u32, keep_opened: bool) -> Result<(), KernelError> {
         let mut tokens: HashMap<&mut MapData, u32, u32> = self.hash_map(map_names::ONCE_TOKENS)?;
         // A spent token is already gone.
@@ -343,6 +343,9 @@ impl Kernel {
         })?;
         remove_where::<u64, GrantedSocket>(self.hash_map(map_names::GRANTED_SOCKETS)?, |socket| {
             socket.grant == id
+        })?;
+        remove_where::<u64, UnixClient>(self.hash_map(map_names::UNIX_CLIENTS)?, |client| {
+            client.grant == id
         })
     }
 

@@ -94,6 +94,14 @@ impl Kernel {
                 m::INBOUND_SOCKETS,
                 m::MAX_INBOUND_SOCKETS,
             )?,
+            self.hash_fill::<u64, kya_common::net::InboundSocket>(
+                m::UNIX_SERVERS,
+                m::MAX_UNIX_SERVERS,
+            )?,
+            self.hash_fill::<u64, kya_common::grant::UnixClient>(
+                m::UNIX_CLIENTS,
+                m::MAX_UNIX_CLIENTS,
+            )?,
             self.hash_fill::<InodeRuleKey, Grant>(m::FILE_GRANTS, m::MAX_FILE_GRANTS)?,
             self.hash_fill::<NetKey, Grant>(m::PEER_GRANTS, m::MAX_PEER_GRANTS)?,
             self.hash_fill::<u32, u32>(m::ONCE_TOKENS, m::MAX_ONCE_TOKENS)?,

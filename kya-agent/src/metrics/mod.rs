@@ -50,6 +50,8 @@ pub const MAP_CAPACITIES: &[(&str, u32)] = &[
     (maps::PROTECTED_NAMES, maps::MAX_PROTECTED_NAMES),
     (maps::NET_ALLOW, maps::MAX_NET_RULES),
     (maps::INBOUND_SOCKETS, maps::MAX_INBOUND_SOCKETS),
+    (maps::UNIX_SERVERS, maps::MAX_UNIX_SERVERS),
+    (maps::UNIX_CLIENTS, maps::MAX_UNIX_CLIENTS),
     (maps::FILE_GRANTS, maps::MAX_FILE_GRANTS),
     (maps::PEER_GRANTS, maps::MAX_PEER_GRANTS),
     (maps::ONCE_TOKENS, maps::MAX_ONCE_TOKENS),

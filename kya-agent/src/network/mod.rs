@@ -20,5 +20,5 @@ pub use self::{
     canonical::{canonical, canonical_cidr, cidr_contains, display},
     lookup::{resolve_host, resolve_host_async},
     resolv::{DNS_PORT, nameservers, system_nameservers},
-    unix::{BUILTIN_SOCKETS, BuiltinSocket, SocketName, builtin_denial},
+    unix::{BUILTIN_SOCKETS, BuiltinSocket, SERVING_SOCKETS, SocketName, builtin_denial},
 };

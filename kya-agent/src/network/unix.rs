@@ -1,18 +1,23 @@
-//! `AF_UNIX` sockets that hand out authority: a process that can talk to the Docker daemon is
-//! root on the host, and one that can talk to an ssh agent can sign in wherever its keys can.
-//! Every agent is denied the built-in list below unless its `network.unix_allow` exempts a
-//! socket; `network.unix_deny` adds sockets for one agent.
+//! The built-in lists of the unix socket rule. Agents reach a unix socket only when the agent
+//! serves it itself, its `network.unix_allow` names it, a grant covers it, or it is on
+//! [`SERVING_SOCKETS`]: any other server could act for the agent (run a command, read a file)
+//! and so walk around every other rule. Some sockets hand out authority outright — a process
+//! that can talk to the Docker daemon is root on the host, one that can talk to an ssh agent
+//! can sign in wherever its keys can — so [`BUILTIN_SOCKETS`] and [`SocketName`] stay refused
+//! even where an agent's own server or the serving list would allow them; only an exact
+//! `unix_allow` entry or a grant opens one. `network.unix_deny` adds sockets like them.
 //!
-//! Like the credential catalogue, the defaults are fixed paths, resolved when the daemon starts,
-//! and file-name rules that the kernel matches itself, because such sockets are created at any
-//! time under per-session names (`/tmp/ssh-XXXXXXXXXX/agent.1234`).
+//! Like the credential catalogue, the lists are fixed paths, resolved when the daemon starts,
+//! plus file-name rules that the kernel matches itself, because ssh agent sockets are created
+//! at any time under per-session names (`/tmp/ssh-XXXXXXXXXX/agent.1234`).
 
-/// One fixed socket path of [`BUILTIN_SOCKETS`].
+/// One fixed socket path of [`BUILTIN_SOCKETS`] or [`SERVING_SOCKETS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuiltinSocket {
     /// Absolute, in the form [`parse_socket_path`](crate::config::parse_socket_path) accepts.
     pub path: &'static str,
-    /// What talking to it gives, shown in events and `kya-agent check-config`.
+    /// For a credential socket, what talking to it gives; for a serving one, why it is safe.
+    /// Shown in events and `kya-agent check-config`.
     pub why: &'static str,
 }
 
@@ -21,8 +26,9 @@ const fn socket(path: &'static str, why: &'static str) -> BuiltinSocket {
     BuiltinSocket { path, why }
 }
 
-/// Denied to every agent. `/var/run` is normally a link to `/run`, but not everywhere, so some
-/// sockets are listed under both; resolving both to the same inode is harmless.
+/// Credential sockets, refused to every agent. `/var/run` is normally a link to `/run`, but not
+/// everywhere, so some sockets are listed under both; resolving both to the same inode is
+/// harmless.
 pub const BUILTIN_SOCKETS: &[BuiltinSocket] = &[
     socket("/var/run/docker.sock", "Docker daemon (root on the host)"),
     socket("/run/docker.sock", "Docker daemon (root on the host)"),
@@ -43,6 +49,53 @@ pub const BUILTIN_SOCKETS: &[BuiltinSocket] = &[
     socket(
         "/var/run/kya/kya.sock",
         "kya's own control socket (approves grants)",
+    ),
+];
+
+/// Sockets every agent may reach whoever serves them: each serves its callers without acting
+/// for them. Nothing here may run a command, open a file for the caller or hand out a secret;
+/// an addition needs a `why` that says so. They are what the C library and logging need on
+/// Debian and Ubuntu: glibc's `syslog()` and systemd's journal API, `getpwnam` through nscd
+/// and nss-systemd, and `getaddrinfo` through nss-resolve.
+///
+/// Not here, on purpose: systemd-userdbd's `io.systemd.Multiplexer` and
+/// `io.systemd.NameServiceSwitch`, which hand a caller running as root (or as the user looked
+/// up) the record's privileged section, password hashes from `/etc/shadow` included. nss-systemd
+/// never asks them: it excludes NSS-backed services to avoid loops, and so skips both and asks
+/// the services' own sockets in `/run/systemd/userdb/`.
+pub const SERVING_SOCKETS: &[BuiltinSocket] = &[
+    socket(
+        "/dev/log",
+        "syslog socket: stores the caller's log lines, answers nothing",
+    ),
+    // /dev/log is normally a symlink to this; the kernel sees the socket file itself.
+    socket(
+        "/run/systemd/journal/dev-log",
+        "journald's syslog socket: stores the caller's log lines, answers nothing",
+    ),
+    socket(
+        "/run/systemd/journal/socket",
+        "journald's native socket: stores the caller's log entries, answers nothing",
+    ),
+    socket(
+        "/run/systemd/journal/stdout",
+        "journald's stream socket: stores what the caller writes, answers nothing",
+    ),
+    socket(
+        "/run/nscd/socket",
+        "nscd: answers user, group and host look-ups from the public name databases",
+    ),
+    socket(
+        "/var/run/nscd/socket",
+        "nscd: answers user, group and host look-ups from the public name databases",
+    ),
+    socket(
+        "/run/systemd/resolve/io.systemd.Resolve",
+        "systemd-resolved (nss-resolve): resolves host names, as DNS would",
+    ),
+    socket(
+        "/run/systemd/userdb/io.systemd.DynamicUser",
+        "systemd's dynamic users (nss-systemd): public user and group records",
     ),
 ];
 
@@ -152,17 +205,93 @@ mod tests {
                 "/var/run/kya/kya.sock",
             ]
         );
-        for socket in BUILTIN_SOCKETS {
+        assert_valid_and_distinct(BUILTIN_SOCKETS);
+    }
+
+    /// Every entry of `list` is in config form, says why it is listed, and is listed once.
+    #[track_caller]
+    fn assert_valid_and_distinct(list: &[BuiltinSocket]) {
+        for socket in list {
             assert_eq!(
                 parse_socket_path(socket.path),
                 Ok(PathBuf::from(socket.path)),
                 "{} must be in config form",
                 socket.path
             );
-            assert!(!socket.why.is_empty(), "{} needs a label", socket.path);
+            assert!(!socket.why.is_empty(), "{} needs a reason", socket.path);
+        }
+        let distinct: HashSet<&str> = list.iter().map(|socket| socket.path).collect();
+        assert_eq!(distinct.len(), list.len(), "expected no repeats");
+    }
+
+    #[test]
+    fn serving_sockets_are_the_documented_ones_and_valid() {
+        let paths: Vec<&str> = SERVING_SOCKETS.iter().map(|socket| socket.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "/dev/log",
+                "/run/systemd/journal/dev-log",
+                "/run/systemd/journal/socket",
+                "/run/systemd/journal/stdout",
+                "/run/nscd/socket",
+                "/var/run/nscd/socket",
+                "/run/systemd/resolve/io.systemd.Resolve",
+                "/run/systemd/userdb/io.systemd.DynamicUser",
+            ]
+        );
+        assert_valid_and_distinct(SERVING_SOCKETS);
+        for socket in SERVING_SOCKETS {
+            assert_eq!(
+                builtin_denial(socket.path.as_bytes()),
+                None,
+                "{} is also a credential socket",
+                socket.path
+            );
         }
         let distinct: HashSet<&str> = paths.iter().copied().collect();
-        assert_eq!(distinct.len(), paths.len(), "expected no repeats");
+        let credentials: HashSet<&str> = BUILTIN_SOCKETS.iter().map(|socket| socket.path).collect();
+        assert!(distinct.is_disjoint(&credentials), "a socket on both lists");
+    }
+
+    #[test]
+    fn the_readme_lists_every_serving_socket() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("The serving list:")
+            .expect("the README describes the serving list");
+        let section = &readme[start..];
+        let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+        for socket in SERVING_SOCKETS {
+            assert!(
+                section.contains(&format!("`{}`", socket.path)),
+                "{} is not in the README's serving list",
+                socket.path
+            );
+        }
+        // And nothing more: every path in the table's first column is on the list.
+        for row in section.lines().filter(|line| line.starts_with("| `")) {
+            let first_cell = row.split(" | ").next().unwrap_or_default();
+            for path in first_cell.split('`').skip(1).step_by(2) {
+                assert!(
+                    SERVING_SOCKETS.iter().any(|socket| socket.path == path),
+                    "the README lists {path}, the code does not"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn userdb_services_that_hand_out_password_hashes_are_not_serving() {
+        for path in [
+            "/run/systemd/userdb/io.systemd.Multiplexer",
+            "/run/systemd/userdb/io.systemd.NameServiceSwitch",
+        ] {
+            assert!(
+                SERVING_SOCKETS.iter().all(|socket| socket.path != path),
+                "{path} gives root callers /etc/shadow's hashes"
+            );
+        }
     }
 
     #[test]

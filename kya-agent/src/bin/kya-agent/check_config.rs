@@ -1,4 +1,6 @@
 //! `kya-agent check-config PATH`: validate a config and show what it resolves to here.
+mod unix;
+
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
@@ -60,6 +62,7 @@ pub fn run(args: &Args) -> ExitCode {
     }
     print_files(&config, &policy, &report);
     print_network(&report);
+    unix::print(&config, report.files);
     ExitCode::SUCCESS
 }
 
@@ -96,8 +99,10 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
     println!(
         "protected files (the catalogue and kya's own files for every agent, plus each agent's own) that exist now:"
     );
-    let absent = report.files.iter().filter(|rule| !rule.exists).count();
-    for rule in report.files.iter().filter(|rule| rule.exists) {
+    // Socket rules are listed with the unix sockets.
+    let files = || report.files.iter().filter(|rule| !rule.why.is_socket());
+    let absent = files().filter(|rule| !rule.exists).count();
+    for rule in files().filter(|rule| rule.exists) {
         let scope = match rule.scope {
             files::Scope::AllAgents => "all agents".to_owned(),
             files::Scope::Agent(id) => config

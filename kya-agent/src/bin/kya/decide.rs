@@ -37,7 +37,7 @@ pub struct DenyArgs {
 }
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("resource").required(true).args(["file", "connect"])))]
+#[command(group(clap::ArgGroup::new("resource").required(true).args(["file", "connect", "unix"])))]
 pub struct GrantArgs {
     /// The agent the grant is for.
     #[arg(long, value_name = "NAME")]
@@ -48,6 +48,10 @@ pub struct GrantArgs {
     /// A peer the agent may connect or send to: HOST:PORT, 1.2.3.4:443 or [::1]:8080.
     #[arg(long, value_name = "HOST:PORT")]
     connect: Option<String>,
+    /// A unix socket the agent may connect or send to, whoever serves it: its path (the socket
+    /// itself, symlinks followed) or @NAME for an abstract socket.
+    #[arg(long, value_name = "PATH|@NAME")]
+    unix: Option<String>,
     #[command(flatten)]
     lasts: Lasts,
     /// Why it is granted, kept in the audit trail.
@@ -91,15 +95,32 @@ pub fn grant(socket: &Path, args: GrantArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let unix = match args.unix.map(|socket| absolute_socket(&socket)) {
+        None => None,
+        Some(Ok(socket)) => Some(socket),
+        Some(Err(error)) => {
+            eprintln!("kya grant: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let request = Request::Grant {
         agent: args.agent,
         file,
         connect: args.connect,
+        unix,
         once: args.lasts.once,
         duration: args.lasts.duration,
         reason: args.reason,
     };
     granted(socket, "grant", &request)
+}
+
+/// `@NAME` as typed; a path made absolute, as the daemon has its own working directory.
+fn absolute_socket(text: &str) -> std::io::Result<String> {
+    if text.starts_with('@') {
+        return Ok(text.to_owned());
+    }
+    std::path::absolute(text).map(|path| path.display().to_string())
 }
 
 pub fn deny(socket: &Path, args: DenyArgs) -> ExitCode {

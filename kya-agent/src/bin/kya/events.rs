@@ -85,6 +85,7 @@ fn print_event(event: &DenialRecord, json: bool) {
                 .as_deref()
                 .map_or_else(String::new, |host| format!(" ({host})"))
         ),
+        _ if event.socket.is_some() => unix_object(event),
         (_, _, Some(target)) => format!("process {target}"),
         (Some(path), _, None) => path.clone(),
         (None, Some(name), None) => name.clone(),
@@ -109,4 +110,14 @@ fn print_event(event: &DenialRecord, json: bool) {
         identity,
         event.why
     );
+}
+
+/// A unix socket and its server: `socket /run/user/1000/bus server=812 (/usr/bin/dbus-daemon)`.
+fn unix_object(event: &DenialRecord) -> String {
+    let socket = event.socket.as_deref().unwrap_or("-");
+    match (event.server_pid, &event.server_exe) {
+        (Some(pid), Some(exe)) => format!("socket {socket} server={pid} ({exe})"),
+        (Some(pid), None) => format!("socket {socket} server={pid}"),
+        (None, _) => format!("socket {socket}"),
+    }
 }

@@ -20,6 +20,13 @@ use crate::{
 /// Longest reason kept with a grant.
 const MAX_REASON_CHARS: usize = 500;
 
+/// The resource a grant ahead of time names: exactly one of them is `Some`.
+struct Asked {
+    file: Option<String>,
+    connect: Option<String>,
+    unix: Option<String>,
+}
+
 /// How long a grant lasts and whether it is single-use, from `--once` and `--for`.
 struct Terms {
     once: bool,
@@ -82,20 +89,18 @@ impl GrantService {
                 agent,
                 file,
                 connect,
+                unix,
                 once,
                 duration,
                 reason,
             } => {
-                self.grant_ahead(
-                    &agent,
+                let asked = Asked {
                     file,
                     connect,
-                    once,
-                    duration.as_deref(),
-                    reason,
-                    caller,
-                )
-                .await
+                    unix,
+                };
+                self.grant_ahead(&agent, asked, once, duration.as_deref(), reason, caller)
+                    .await
             }
             Request::Revoke {
                 grant,
@@ -151,12 +156,10 @@ impl GrantService {
         })
     }
 
-    #[expect(clippy::too_many_arguments, reason = "the fields of one request")]
     async fn grant_ahead(
         &mut self,
         agent: &str,
-        file: Option<String>,
-        connect: Option<String>,
+        asked: Asked,
         once: bool,
         lasts: Option<&str>,
         reason_text: Option<String>,
@@ -168,9 +171,10 @@ impl GrantService {
         let terms = terms(once, lasts)?;
         let reason = reason(reason_text)?;
         self.may_decide(caller, agent)?;
-        let resource = match (file, connect) {
-            (Some(path), None) => self.file_resource(agent, &path)?,
-            (None, Some(peer)) => Resource::peer(&peer).await.map_err(GrantError::Peer)?,
+        let resource = match (asked.file, asked.connect, asked.unix) {
+            (Some(path), None, None) => self.file_resource(agent, &path)?,
+            (None, Some(peer), None) => Resource::peer(&peer).await.map_err(GrantError::Peer)?,
+            (None, None, Some(socket)) => Resource::unix(&socket).map_err(GrantError::Unix)?,
             _ => return Err(GrantError::OneResource),
         };
         let grant = self.new_grant(agent, resource, &terms, reason, caller, None);
@@ -362,6 +366,9 @@ impl GrantService {
             source,
         };
         let meta = std::fs::metadata(path).map_err(unreadable)?;
+        if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+            return Err(GrantError::SocketNotFile(path.to_owned()));
+        }
         if !meta.is_file() {
             return Err(GrantError::NotAFile(path.to_owned()));
         }

@@ -44,7 +44,7 @@ pub enum GrantError {
         revoked: Vec<String>,
         source: Box<GrantError>,
     },
-    #[error("name exactly one resource: --file PATH or --connect HOST:PORT")]
+    #[error("name exactly one resource: --file PATH, --connect HOST:PORT or --unix PATH|@NAME")]
     OneResource,
     #[error(
         "file `{}` is not an absolute path; the daemon cannot know your directory",
@@ -58,11 +58,16 @@ pub enum GrantError {
     },
     #[error("`{}` is not a regular file; grants cover single files", .0.display())]
     NotAFile(PathBuf),
+    #[error("`{}` is a unix socket: grant it with --unix PATH", .0.display())]
+    SocketNotFile(PathBuf),
     #[error("`{}` is not protected from agent `{agent}`; it needs no grant", .path.display())]
     NotProtected { path: PathBuf, agent: String },
     /// `kya grant --connect` named no usable peer.
     #[error("{0}")]
     Peer(String),
+    /// `kya grant --unix` named no socket.
+    #[error("{0}")]
+    Unix(String),
     #[error("recording the decision failed, nothing changed: {}", error_chain(.0))]
     Record(StoreError),
     #[error("agent `{0}` is no longer configured")]

@@ -35,7 +35,8 @@ pub enum Observation {
 
 impl Observation {
     /// The observation in a kernel event, if it concerns grants: a use of a grant, or the
-    /// denial of something a grant can cover (reading a file or reaching a peer).
+    /// denial of something a grant can cover (reading a file, reaching a peer or a unix
+    /// socket).
     #[must_use]
     pub fn from_event(event: &DenyEvent, record: &DenialRecord) -> Option<Self> {
         if event.grant != 0 {
@@ -71,6 +72,16 @@ impl Observation {
                     host: record.host.clone(),
                 }
             }
+            DenyKind::Unix if matched != MatchedBy::ReadError && event.ino != 0 => Resource::Unix {
+                dev: event.dev,
+                ino: event.ino,
+                socket: record
+                    .socket
+                    .clone()
+                    .or_else(|| record.name.clone())
+                    .unwrap_or_default(),
+                via: None,
+            },
             _ => return None,
         };
         Some(Self::Denied {
@@ -181,5 +192,76 @@ impl GrantService {
             // Its token is spent; clear the keys it leaves behind.
             self.remove_from_kernel(id, true).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use kya_common::protect::{NAME_LEN, UNIX_PATH_MAX};
+
+    use super::*;
+    use crate::{config::Config, events::describe};
+
+    fn unix_event(matched: MatchedBy, sun_path: &[u8]) -> DenyEvent {
+        let mut name = [0; NAME_LEN];
+        name[..3].copy_from_slice(b"bus");
+        let mut path = [0; UNIX_PATH_MAX];
+        path[..sun_path.len()].copy_from_slice(sun_path);
+        DenyEvent {
+            kind: DenyKind::Unix as u32,
+            agent: crate::config::AgentId::from_name("coder").get(),
+            tgid: 4_000_000,
+            pid: 4_000_000,
+            matched: matched as u32,
+            rule: kya_common::event::NO_RULE,
+            ino: 77,
+            dev: 25,
+            detail: 0,
+            name,
+            comm: [0; 16],
+            addr: [0; 16],
+            port: 0,
+            protocol: 0,
+            grant: 0,
+            peer_pid: 0,
+            sun_path: path,
+            sun_path_len: u32::try_from(sun_path.len()).unwrap(),
+            padding: 0,
+        }
+    }
+
+    #[test]
+    fn a_refused_unix_socket_becomes_a_request_for_that_socket() {
+        let config = Config::from_toml_str(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let event = unix_event(MatchedBy::NotAllowed, b"/run/user/1000/bus\0");
+        let record = describe(&event, &config, &[]);
+        let Some(Observation::Denied {
+            agent, resource, ..
+        }) = Observation::from_event(&event, &record)
+        else {
+            panic!("expected a request");
+        };
+        assert_eq!(agent, "coder");
+        assert_eq!(
+            resource,
+            Resource::Unix {
+                dev: 25,
+                ino: 77,
+                socket: "/run/user/1000/bus".into(),
+                via: None
+            }
+        );
+        let unreadable = unix_event(MatchedBy::ReadError, b"");
+        let record = describe(&unreadable, &config, &[]);
+        assert!(
+            Observation::from_event(&unreadable, &record).is_none(),
+            "nothing a grant could name"
+        );
     }
 }

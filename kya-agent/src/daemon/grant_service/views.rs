@@ -122,6 +122,9 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
         peer: None,
         protocol: None,
         host: None,
+        socket: None,
+        server_pid: None,
+        server_exe: None,
         why,
         grant: grant.map(grant_label),
     })
