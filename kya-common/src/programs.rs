@@ -172,6 +172,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "not a hook of kya_common::programs::LSM_HOOKS")]
     fn a_hook_kya_does_not_attach_to_is_not_found() {
-        let _ = LsmHook::named("socket_bind");
+        let _ = LsmHook::named("socket_shutdown");
     }
 }
