@@ -16,6 +16,7 @@ mnt() { # mnt TYPE DIR [mount options...]
 mnt devtmpfs /dev
 # The kernel may have found no /dev/console to give PID 1; devtmpfs has one.
 exec </dev/console >/dev/console 2>&1
+mnt devpts /dev/pts
 mnt proc /proc
 mnt sysfs /sys
 mnt securityfs /sys/kernel/security

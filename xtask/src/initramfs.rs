@@ -111,8 +111,7 @@ impl Initramfs {
         // Debug info is most of a debug build's size (kya-agent: 76 MB, 15 MB without) and the
         // guest unpacks everything into RAM. Symbols stay, so backtraces still name functions;
         // panic messages carry their locations without debug info.
-        let dest = self.guest_path(guest)?;
-        fs::create_dir_all(dest.parent().expect("guest paths are absolute"))?;
+        let dest = self.fresh_dest(guest)?;
         cmd::run(
             Command::new("objcopy")
                 .arg("--strip-debug")
@@ -213,11 +212,21 @@ impl Initramfs {
     }
 
     fn copy_file(&mut self, host: &Path, guest: &str) -> Result<()> {
-        let dest = self.guest_path(guest)?;
-        fs::create_dir_all(dest.parent().expect("guest paths are absolute"))?;
+        let dest = self.fresh_dest(guest)?;
         fs::copy(host, &dest)
             .with_context(|| format!("copying {} to {}", host.display(), dest.display()))?;
         Ok(())
+    }
+
+    /// Where a file for `guest` goes, its directory created. A busybox applet's link already
+    /// there is removed first: written through, it would overwrite the host's busybox.
+    fn fresh_dest(&self, guest: &str) -> Result<PathBuf> {
+        let dest = self.guest_path(guest)?;
+        fs::create_dir_all(dest.parent().expect("guest paths are absolute"))?;
+        if dest.is_symlink() {
+            fs::remove_file(&dest).with_context(|| format!("removing {}", dest.display()))?;
+        }
+        Ok(dest)
     }
 
     fn guest_path(&self, guest: &str) -> Result<PathBuf> {

@@ -6,6 +6,7 @@ mod bench;
 mod build;
 mod cmd;
 mod deb;
+mod helpers;
 mod initramfs;
 mod install;
 mod kernels;

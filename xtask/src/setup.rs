@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 
 use crate::{
     apt::Apt,
-    cmd, kernels,
+    cmd, helpers, kernels,
     kernels::Kernel,
     progress::{installed, present},
 };
@@ -23,7 +23,7 @@ const CACHE_DIR: &str = ".cache/kya";
 
 /// Debian packages the test VM needs (the mkfs tools for the filesystem tests are copied into
 /// it), and systemd, whose systemd-analyze and systemctl the install and packaging tests run on
-/// the unit.
+/// the unit. The deputy tests' helpers come on top: `helpers::APT_PACKAGES`.
 const APT_PACKAGES: [&str; 7] = [
     "qemu-system-x86",
     "cpio",
@@ -71,7 +71,7 @@ pub fn run() -> Result<Setup> {
     let mut apt = Apt::default();
 
     toolchain_in(&cache)?;
-    for package in APT_PACKAGES {
+    for package in APT_PACKAGES.into_iter().chain(helpers::APT_PACKAGES) {
         if apt.ensure_installed(package)? {
             installed(package);
         } else {

@@ -15,7 +15,7 @@ use std::{
 use anyhow::{Context as _, Result};
 
 use crate::{
-    build, cmd,
+    build, cmd, helpers,
     initramfs::Initramfs,
     kernels::Kernel,
     modules, setup,
@@ -291,6 +291,7 @@ fn integration_initramfs(
     for (host, guest) in MKFS_TOOLS {
         initramfs.add_executable(Path::new(host), guest)?;
     }
+    helpers::add(&mut initramfs)?;
     for kernel in kernels {
         modules::add(&mut initramfs, kernel, &modules::FILESYSTEM_TESTS)?;
     }

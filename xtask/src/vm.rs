@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow};
 
-use crate::{build, initramfs::Initramfs, kernels::Kernel, setup};
+use crate::{build, helpers, initramfs::Initramfs, kernels::Kernel, setup};
 
 /// The marker `/init` prints after the command, followed by its exit status.
 const EXIT_MARKER: &str = "KYA-VM-EXIT-STATUS=";
@@ -82,6 +82,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     for binary in [&binaries.kya, &binaries.kya_agent, &binaries.kya_probe] {
         initramfs.add_tool(binary)?;
     }
+    helpers::add(&mut initramfs)?;
     for (host, guest) in &args.includes {
         initramfs.add_path(host, guest)?;
     }

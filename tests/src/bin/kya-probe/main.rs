@@ -8,6 +8,7 @@
 mod handles;
 mod net;
 mod ops;
+mod unix;
 
 use std::{
     ffi::CString,
@@ -32,6 +33,7 @@ fn main() {
     };
     if let Some(outcome) = ops::run(scenario, rest)
         .or_else(|| net::run(scenario, rest))
+        .or_else(|| unix::run(scenario, rest))
         .or_else(|| handles::run(scenario, rest))
     {
         match outcome {
@@ -119,6 +121,13 @@ fn main() {
             let child = clone_into_cgroup(&dir);
             report_and_wait(&[child]);
         }
+        // A deputy serving at ADDR (a path or @name), of KIND (stream, seqpacket or dgram):
+        // it copies a file for whoever asks (see `unix`).
+        "unix-deputy" => {
+            let [address, kind] = rest else { usage() };
+            unix::deputy(address, kind);
+            report_and_wait(&[std::process::id()]);
+        }
         // Optionally drop to a uid, then execute another program with arguments.
         "exec" => {
             let (program, program_args) = rest.split_first().unwrap_or_else(|| usage());
@@ -137,7 +146,7 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: kya-probe self|fork|thread|double-fork|setsid|daemonize|namespaces|setuid UID|\
-         cgroup PATH|clone-into-cgroup PATH|exec PROGRAM [ARGS...]|setuid-exec UID PROGRAM [ARGS...]"
+         cgroup PATH|clone-into-cgroup PATH|unix-deputy ADDR KIND|exec PROGRAM [ARGS...]|setuid-exec UID PROGRAM [ARGS...]"
     );
     exit(2)
 }

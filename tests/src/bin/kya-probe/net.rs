@@ -3,10 +3,7 @@
 use std::{
     io::Write as _,
     net::{IpAddr, SocketAddr, TcpStream, UdpSocket},
-    os::{
-        fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
-        unix::net::{UnixDatagram, UnixStream},
-    },
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
     time::Duration,
 };
 
@@ -35,8 +32,6 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "uring-connect" => uring_connect(peer()),
         "send-fd" => send_fd(arg(0).parse().expect("a descriptor")),
         "tcp-serve-once" => tcp_serve_once(peer()),
-        "unix-connect" => unix_connect(arg(0)),
-        "unix-sendto" => unix_sendto(arg(0)),
         "sendto-fd" => sendto_fd(
             arg(0).parse().expect("a descriptor"),
             arg(1),
@@ -226,19 +221,6 @@ fn send_fd(fd: RawFd) -> Outcome {
     // SAFETY: the test passes an open socket as this descriptor.
     let mut socket = unsafe { std::fs::File::from_raw_fd(fd) };
     let sent = socket.write(b"kya").map_err(|error| io_errno(&error))?;
-    Ok(format!("{sent} bytes"))
-}
-
-fn unix_connect(path: &str) -> Outcome {
-    UnixStream::connect(path).map_err(|error| io_errno(&error))?;
-    Ok("connected".to_owned())
-}
-
-fn unix_sendto(path: &str) -> Outcome {
-    let socket = UnixDatagram::unbound().map_err(|error| io_errno(&error))?;
-    let sent = socket
-        .send_to(b"kya", path)
-        .map_err(|error| io_errno(&error))?;
     Ok(format!("{sent} bytes"))
 }
 
