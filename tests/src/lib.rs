@@ -3,6 +3,7 @@
 //!
 //! These tests load BPF LSM programs, so they run inside the test VM (`cargo xtask test`).
 //! Outside it they fail with a message saying so: a kernel test never silently passes.
+mod checks;
 mod daemon;
 mod fixture;
 mod probe;
@@ -15,7 +16,7 @@ use std::{
 };
 
 use self::daemon::scratch_root;
-pub use self::{daemon::*, fixture::*, probe::*};
+pub use self::{checks::Checks, daemon::*, fixture::*, probe::*};
 
 /// Where the daemon under test serves its control socket.
 pub const SOCKET: &str = "/run/kya/kya.sock";

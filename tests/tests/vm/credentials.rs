@@ -268,8 +268,20 @@ fn protected_files_moved_replaced_or_created_later_stay_protected() {
 fn descriptors_from_before_tagging_or_from_elsewhere_cannot_read() {
     let fixture = Fixture::new();
     plant_all();
-    let _daemon = Daemon::start(&config_with_coder_files(&fixture));
     let secret = || fs::File::open(ALICE_AWS).unwrap();
+    // A helper outside the agent that hands out a descriptor, which coder may reach (its
+    // `unix_allow`): the descriptor it receives must still not read.
+    let socket = scratch("descriptors").join("fd.sock");
+    let server = serve_descriptor(&socket, secret());
+    let config = config_with_coder_files(&fixture).replacen(
+        "\n\n[[agents]]\nname = \"ops\"",
+        &format!(
+            "\n[agents.network]\nunix_allow = [\"{}\"]\n\n[[agents]]\nname = \"ops\"",
+            socket.display()
+        ),
+        1,
+    );
+    let _daemon = Daemon::start(&config);
     for scenario in [
         "read-fd",
         "mmap-fd",
@@ -291,8 +303,6 @@ fn descriptors_from_before_tagging_or_from_elsewhere_cannot_read() {
         "io_uring open",
     );
 
-    let socket = scratch("descriptors").join("fd.sock");
-    let server = serve_descriptor(&socket, secret());
     assert_denied(
         &op(Some("coder"), &["recv-fd-read", socket.to_str().unwrap()]),
         "a descriptor received over a Unix socket",

@@ -221,10 +221,15 @@ fn unix_sockets_that_hand_out_authority_are_refused() {
     ];
     let _ = fs::remove_file("/run/kya-test/secret.dgram");
     let _datagram = UnixDatagram::bind("/run/kya-test/secret.dgram").unwrap();
-    let daemon_config = config(&fixture).replace(
-        "unix_deny = [\"/run/kya-test/secret.sock\"]",
-        "unix_deny = [\"/run/kya-test/secret.sock\", \"/run/kya-test/secret.dgram\"]",
-    );
+    let daemon_config = config(&fixture)
+        .replace(
+            "unix_deny = [\"/run/kya-test/secret.sock\"]",
+            "unix_deny = [\"/run/kya-test/secret.sock\", \"/run/kya-test/secret.dgram\"]",
+        )
+        .replace(
+            "allow_dns = false\n",
+            "allow_dns = false\nunix_allow = [\"/run/kya-test/secret.sock\"]\n",
+        );
     let _daemon = Daemon::start(&daemon_config);
     for path in ["/run/docker.sock", "/tmp/ssh-kyaTEST/agent.4242"] {
         assert_denied(&op(Some("coder"), &["unix-connect", path]), path);
@@ -243,7 +248,7 @@ fn unix_sockets_that_hand_out_authority_are_refused() {
     );
     assert_allowed(
         &op(Some("ops"), &["unix-connect", "/run/kya-test/secret.sock"]),
-        "another agent's unix_deny",
+        "another agent's unix_deny, in this agent's unix_allow",
     );
     assert_denied(
         &op(
@@ -252,9 +257,14 @@ fn unix_sockets_that_hand_out_authority_are_refused() {
         ),
         "a datagram to a denied socket",
     );
-    assert_allowed(
+    // An ordinary socket is refused too when its server is outside the agent (see deputies).
+    assert_denied(
         &op(Some("coder"), &["unix-connect", "/run/kya-test/plain.sock"]),
-        "an ordinary socket",
+        "an ordinary socket served outside the agent",
+    );
+    assert_allowed(
+        &op(None, &["unix-connect", "/run/kya-test/plain.sock"]),
+        "untagged, an ordinary socket",
     );
     assert!(Path::new("/run/docker.sock").exists());
 }

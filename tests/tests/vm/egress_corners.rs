@@ -11,42 +11,9 @@ use std::{
     time::Duration,
 };
 
-use kya_tests::{
-    Daemon, EPERM, Fixture, OpResult, events, eventually, op, op_with_fd, op_with_fds,
-};
+use kya_tests::{Checks, Daemon, Fixture, events, eventually, op, op_with_fd, op_with_fds};
 
 use crate::egress::{config, tcp_listener, write_name_service};
-
-/// Every expectation of a test, checked to the end so one run shows all that failed.
-#[derive(Default)]
-struct Checks(Vec<String>);
-
-impl Checks {
-    fn denied(&mut self, result: &OpResult, what: &str) {
-        if result != &Err(EPERM) {
-            self.0
-                .push(format!("{what}: must be denied with EPERM, got {result:?}"));
-        }
-    }
-
-    fn allowed(&mut self, result: &OpResult, what: &str) {
-        if result.is_err() {
-            self.0.push(format!("{what}: must succeed, got {result:?}"));
-        }
-    }
-
-    fn not_refused(&mut self, result: &OpResult, what: &str) {
-        if result == &Err(EPERM) {
-            self.0.push(format!(
-                "{what}: must not be refused by kya, got {result:?}"
-            ));
-        }
-    }
-
-    fn finish(self) {
-        assert!(self.0.is_empty(), "failed:\n{}", self.0.join("\n"));
-    }
-}
 
 /// A socket as a file, to hand to a process as an inherited descriptor.
 fn inherited(socket: impl Into<OwnedFd>) -> fs::File {
@@ -414,14 +381,14 @@ fn agents_open_only_unix_netlink_tcp_udp_and_ping_sockets() {
             .any(|event| event["kind"] == "socket" && event["agent"] == "coder")
     });
     if !found {
-        checks.0.push(format!("no socket event in {:#?}", events()));
+        checks.fail(format!("no socket event in {:#?}", events()));
     }
     // The daemon reads the kernel's counts every second.
     let counted = eventually(Duration::from_secs(5), || {
         denied_sockets().is_some_and(|count| count >= 8.0)
     });
     if !counted {
-        checks.0.push(format!(
+        checks.fail(format!(
             "kya_denied_total for coder's sockets is {:?}, not 8 or more",
             denied_sockets()
         ));

@@ -5,6 +5,7 @@
 mod boot;
 mod credentials;
 mod daemon_cli;
+mod deputies;
 mod egress;
 mod egress_corners;
 mod filesystems;
