@@ -755,10 +755,12 @@ fn another_agents_servers_and_credential_sockets_stay_refused() {
     let theirs = dir.join("ops.sock");
     let theirs = theirs.to_str().unwrap();
     // Credential sockets stay refused even when the agent's own process serves them.
-    let ssh_agent = "/tmp/ssh-kyaOWN/agent.7";
+    let gpg_ssh = dir.join("S.gpg-agent.ssh");
+    let credentials = ["/tmp/ssh-kyaOWN/agent.7", gpg_ssh.to_str().unwrap()];
     let _servers = [
         Probe::as_agent("ops", &["unix-deputy", theirs, "stream"]),
-        Probe::as_agent("coder", &["unix-deputy", ssh_agent, "stream"]),
+        Probe::as_agent("coder", &["unix-deputy", credentials[0], "stream"]),
+        Probe::as_agent("coder", &["unix-deputy", credentials[1], "stream"]),
     ];
     let mut checks = Checks::default();
     checks.denied(
@@ -769,7 +771,7 @@ fn another_agents_servers_and_credential_sockets_stay_refused() {
         &probe(&fixture, Some("ops"), &["unix-connect", theirs]),
         "ops connects to its own server",
     );
-    for path in [ssh_agent] {
+    for path in credentials {
         checks.denied(
             &probe(&fixture, Some("coder"), &["unix-connect", path]),
             &format!("coder connects to {path}, served by coder"),
