@@ -41,7 +41,7 @@ const SERVING: [(&str, &str); 6] = [
     ("/run/systemd/journal/stdout", "stream"),
     ("/run/nscd/socket", "stream"),
     ("/run/systemd/resolve/io.systemd.Resolve", "stream"),
-    ("/run/systemd/userdb/io.systemd.Multiplexer", "stream"),
+    ("/run/systemd/userdb/io.systemd.DynamicUser", "stream"),
 ];
 
 /// The fixture's config: alice approves for coder; coder may reach [`ALLOWED`], the Docker
@@ -940,9 +940,16 @@ fn built_in_serving_sockets_stay_reachable_for_agents() {
         .iter()
         .map(|(address, kind)| deputy(address, kind))
         .collect();
-    // Not on the list, beside ones that are.
-    let unlisted = "/run/systemd/journal/kya-unlisted";
-    let _unlisted = deputy(unlisted, "dgram");
+    // Not on the list, beside ones that are: userdb's multiplexer hands root callers password
+    // hashes.
+    let unlisted = [
+        ("/run/systemd/journal/kya-unlisted", "dgram"),
+        ("/run/systemd/userdb/io.systemd.Multiplexer", "stream"),
+    ];
+    let _unlisted: Vec<Probe> = unlisted
+        .iter()
+        .map(|(address, kind)| deputy(address, kind))
+        .collect();
     let _ = fs::remove_file("/dev/log");
     std::os::unix::fs::symlink("/run/systemd/journal/dev-log", "/dev/log").unwrap();
     let _daemon = Daemon::start(&config(&fixture, &[]));
@@ -963,9 +970,17 @@ fn built_in_serving_sockets_stay_reachable_for_agents() {
         &probe(&fixture, Some("coder"), &["unix-sendto", "/dev/log"]),
         "coder logs to /dev/log",
     );
-    checks.denied(
-        &probe(&fixture, Some("coder"), &["unix-sendto", unlisted]),
-        "coder sends to an unlisted socket beside the journal's",
-    );
+    for (address, kind) in unlisted {
+        checks.denied(
+            &ask(
+                &fixture,
+                Some("coder"),
+                address,
+                kind,
+                &out(&dir, address, kind, "coder"),
+            ),
+            &format!("coder asks {address}, beside the serving sockets"),
+        );
+    }
     checks.finish();
 }
