@@ -21,7 +21,7 @@ use std::{
 
 use kya_tests::{
     Checks, Daemon, Fixture, OpResult, Probe, bin, events, eventually, kya, kya_as, op, op_exe,
-    op_with_fd, scratch,
+    op_with_fd, scratch, serve_descriptor,
 };
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, connect, socket};
 
@@ -643,8 +643,20 @@ fn inherited_connections_to_a_refused_server_cannot_send() {
         .iter()
         .map(|(address, kind)| deputy(address, kind))
         .collect();
+    // A helper coder may reach (its unix_allow) hands it a connection to a refused deputy.
+    let handed = serve_descriptor(Path::new(ALLOWED), connected(deputies[0].0, "stream"));
     let _daemon = Daemon::start(&config(&fixture, &[]));
     let mut checks = Checks::default();
+    let received = out(&dir, deputies[0].0, "received", "coder");
+    checks.denied(
+        &probe(
+            &fixture,
+            Some("coder"),
+            &["unix-recv-ask", ALLOWED, SECRET, received.to_str().unwrap()],
+        ),
+        "coder asks over a stream socket it received, connected to a refused deputy",
+    );
+    handed.join().unwrap();
     for (address, kind) in deputies {
         // Each connection is closed before the next is made: the deputy serves one at a time.
         let agents = out(&dir, address, kind, "coder");
@@ -672,7 +684,7 @@ fn inherited_connections_to_a_refused_server_cannot_send() {
             &format!("an untagged process asks over an inherited {kind} socket"),
         );
         checks.that(
-            copied(&untagged) && !agents.exists(),
+            copied(&untagged) && !agents.exists() && !received.exists(),
             &format!("the deputy at {address} acted for the untagged process only"),
         );
     }

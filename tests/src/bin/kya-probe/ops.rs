@@ -185,7 +185,7 @@ fn borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
 }
 
 /// Connects to a Unix socket and receives one descriptor (SCM_RIGHTS).
-fn recv_fd(socket: &str) -> Result<RawFd, Errno> {
+pub fn recv_fd(socket: &str) -> Result<RawFd, Errno> {
     let stream = UnixStream::connect(socket).map_err(|error| io_errno(&error))?;
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
