@@ -52,17 +52,21 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
             )
             .and_then(|_| answer(&socket))
         }
-        // Asks over a connected socket received from the server at SOCKET (SCM_RIGHTS).
-        "unix-recv-ask" => crate::ops::recv_fd(arg(0)).and_then(|fd| {
-            // SAFETY: the descriptor just arrived and nothing else owns it.
-            let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-            send(
-                socket.as_raw_fd(),
-                request(arg(1), arg(2)).as_bytes(),
-                MsgFlags::empty(),
-            )
-            .and_then(|_| answer(&socket))
-        }),
+        // Asks over a connected socket received from the server at SOCKET (SCM_RIGHTS). Only
+        // the request's errno is an error: a failure to get the socket is reported as `ok`.
+        "unix-recv-ask" => match crate::ops::recv_fd(arg(0)) {
+            Err(errno) => Ok(format!("received nothing: errno {}", errno as i32)),
+            Ok(fd) => {
+                // SAFETY: the descriptor just arrived and nothing else owns it.
+                let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+                send(
+                    socket.as_raw_fd(),
+                    request(arg(1), arg(2)).as_bytes(),
+                    MsgFlags::empty(),
+                )
+                .and_then(|_| answer(&socket))
+            }
+        },
         "unix-socketpair" => pair_both_ways(kind(arg(0))),
         "unix-own-server" => own_server(arg(0), kind(arg(1))),
         _ => return None,
