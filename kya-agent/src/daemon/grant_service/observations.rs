@@ -72,6 +72,10 @@ impl Observation {
                     host: record.host.clone(),
                 }
             }
+            // kya's own control socket answers no tagged caller, so no grant could help.
+            DenyKind::Unix if record.socket.as_deref().is_some_and(is_control_socket) => {
+                return None;
+            }
             DenyKind::Unix if matched != MatchedBy::ReadError && event.ino != 0 => Resource::Unix {
                 dev: event.dev,
                 ino: event.ino,
@@ -92,6 +96,11 @@ impl Observation {
             operation: record.kind.clone(),
         })
     }
+}
+
+/// Whether a refused socket is kya's own control socket (by its default paths).
+fn is_control_socket(socket: &str) -> bool {
+    [crate::paths::CONTROL_SOCKET, "/var/run/kya/kya.sock"].contains(&socket)
 }
 
 /// The canonical 16 bytes as the address a human would write: IPv4-mapped ones as IPv4.
@@ -262,6 +271,12 @@ mod tests {
         assert!(
             Observation::from_event(&unreadable, &record).is_none(),
             "nothing a grant could name"
+        );
+        let control = unix_event(MatchedBy::Object, b"/run/kya/kya.sock\0");
+        let record = describe(&control, &config, &[]);
+        assert!(
+            Observation::from_event(&control, &record).is_none(),
+            "kya's control socket answers no agent, granted or not"
         );
     }
 }
