@@ -170,6 +170,11 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::FileUnlink => "file-unlink",
         DenyKind::FileChange => "file-change",
         DenyKind::Socket => "socket",
+        DenyKind::KernelCode => "kernel-code",
+        DenyKind::KernelHelper => "kernel-helper",
+        DenyKind::RawAccess => "raw-access",
+        DenyKind::Mount => "mount",
+        DenyKind::Cgroup => "cgroup",
     }
     .to_owned()
 }

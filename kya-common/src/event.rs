@@ -39,6 +39,20 @@ pub enum DenyKind {
     /// Opening a socket of a family or protocol agents may not use: anything but Unix,
     /// netlink, TCP, UDP and ping sockets (SCTP, vsock, TIPC, RDS, ...).
     Socket = 15,
+    /// Loading kernel code: a module (`init_module`, `finit_module`, a module request) or a
+    /// kexec image.
+    KernelCode = 16,
+    /// Making the kernel run a program or change how it runs them: `kernel.core_pattern`,
+    /// `kernel.modprobe` and every other sysctl, `/sys/kernel/uevent_helper`, `binfmt_misc`.
+    KernelHelper = 17,
+    /// Reading or writing memory or disks beneath every rule: `/dev/mem`, `/dev/kmem`,
+    /// `/dev/port`, `/proc/kcore`, block devices.
+    RawAccess = 18,
+    /// Changing mounts that processes outside the agent see (mount, unmount, move, pivot).
+    Mount = 19,
+    /// Moving a process out of the agent's cgroup subtree, or writing the control files of a
+    /// cgroup outside it.
+    Cgroup = 20,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -61,6 +75,11 @@ impl TryFrom<u32> for DenyKind {
             13 => Self::FileUnlink,
             14 => Self::FileChange,
             15 => Self::Socket,
+            16 => Self::KernelCode,
+            17 => Self::KernelHelper,
+            18 => Self::RawAccess,
+            19 => Self::Mount,
+            20 => Self::Cgroup,
             other => return Err(other),
         })
     }
@@ -100,6 +119,13 @@ pub enum MatchedBy {
     /// The file was reached by a handle without a path (`open_by_handle_at` on an object whose
     /// dentry was not cached): its name and directories are unknown, so it is refused.
     Disconnected = 14,
+    /// A kernel facility that acts outside every rule (loading kernel code, the kernel's
+    /// helper programs, raw memory and disks): no agent may use it.
+    KernelFacility = 15,
+    /// The mount namespace is not one the agent made for itself: others see the change.
+    SharedMount = 16,
+    /// The cgroup lies outside the subtree the agent runs in.
+    OtherCgroup = 17,
 }
 
 impl TryFrom<u32> for MatchedBy {
@@ -121,6 +147,9 @@ impl TryFrom<u32> for MatchedBy {
             12 => Self::SelfProtection,
             13 => Self::SocketFamily,
             14 => Self::Disconnected,
+            15 => Self::KernelFacility,
+            16 => Self::SharedMount,
+            17 => Self::OtherCgroup,
             other => return Err(other),
         })
     }

@@ -154,6 +154,11 @@ fn every_label_combination_is_registered_at_zero() {
         "file-unlink",
         "file-change",
         "socket",
+        "kernel-code",
+        "kernel-helper",
+        "raw-access",
+        "mount",
+        "cgroup",
     ];
     assert_eq!(
         deny_kinds().map(kind_name).collect::<Vec<_>>(),
@@ -222,9 +227,9 @@ fn series_count_is_fixed_by_the_config() {
             .count()
     };
     let before = count(&metrics);
-    // 2 agents × 15 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
+    // 2 agents × 20 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
     // 3 stages, 19 maps × 2, 29 hooks, 1 build info, 7 internal errors.
-    assert_eq!(before, 60 + 4 + 4 + 1 + 3 + 38 + 29 + 1 + 7);
+    assert_eq!(before, 80 + 4 + 4 + 1 + 3 + 38 + 29 + 1 + 7);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);

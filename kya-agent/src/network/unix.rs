@@ -82,6 +82,11 @@ pub const SERVING_SOCKETS: &[BuiltinSocket] = &[
         "journald's stream socket: stores what the caller writes, answers nothing",
     ),
     socket(
+        "/run/systemd/notify",
+        "systemd's notification socket: a service reports its own state (READY=1, STATUS=); \
+         systemd accepts it only from the sender's own unit and runs nothing",
+    ),
+    socket(
         "/run/nscd/socket",
         "nscd: answers user, group and host look-ups from the public name databases",
     ),
@@ -234,6 +239,7 @@ mod tests {
                 "/run/systemd/journal/dev-log",
                 "/run/systemd/journal/socket",
                 "/run/systemd/journal/stdout",
+                "/run/systemd/notify",
                 "/run/nscd/socket",
                 "/var/run/nscd/socket",
                 "/run/systemd/resolve/io.systemd.Resolve",

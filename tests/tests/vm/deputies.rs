@@ -35,8 +35,9 @@ const ALLOWED_NAME: &str = "@kya-allowed";
 /// A socket coder's `unix_deny` names.
 const DENIED: &str = "/run/kya-test/denied.sock";
 /// The built-in sockets that serve without acting for their callers, with their kind.
-const SERVING: [(&str, &str); 6] = [
+const SERVING: [(&str, &str); 7] = [
     ("/run/systemd/journal/socket", "dgram"),
+    ("/run/systemd/notify", "dgram"),
     ("/run/systemd/journal/dev-log", "dgram"),
     ("/run/systemd/journal/stdout", "stream"),
     ("/run/nscd/socket", "stream"),
