@@ -71,6 +71,12 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
              addresses of a family the socket can send to"
                 .to_owned()
         }
+        Some(MatchedBy::SharedMount) => format!(
+            "{}: agents may change mounts only in a mount namespace they made for themselves \
+             (unshare -m), and there not below a shared mount; processes outside the agent \
+             would see this one",
+            kya_common::mounts::op_name(event.detail)
+        ),
         Some(MatchedBy::SelfProtection) => {
             "agents may not call bpf(): it could switch kya off".to_owned()
         }

@@ -176,7 +176,9 @@ pub struct DenyEvent {
     pub ino: u64,
     pub dev: u32,
     /// For `ProcessAccess`, the target's process id; for `Socket`, the family in the high 16
-    /// bits and the protocol in the low 16; otherwise how many directories above the file the
+    /// bits and the protocol in the low 16; for `Mount`, the operation
+    /// (`kya_common::mounts::op`: a new mount, bind, remount, move, propagation change,
+    /// unmount, `move_mount`, `pivot_root`); otherwise how many directories above the file the
     /// matching rule sits (0: the file itself).
     pub detail: u32,
     /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty. For `Unix`,

@@ -7,6 +7,7 @@
 pub mod event;
 pub mod grant;
 pub mod maps;
+pub mod mounts;
 pub mod net;
 pub mod offsets;
 pub mod programs;

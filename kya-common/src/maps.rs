@@ -192,7 +192,8 @@ pub mod tag_error {
     /// A uid change to a matching uid could not be recorded; the change was refused.
     pub const SETUID_INSERT: u32 = 2;
     /// A kernel struct read failed while matching an exec or a uid change; the operation was
-    /// refused if a rule of that kind exists (see [`super::match_summary`]).
+    /// refused if a rule of that kind exists (see [`super::match_summary`]); or while
+    /// recording a mount namespace an agent made (its mount operations there are then refused).
     pub const KERNEL_READ: u32 = 3;
     /// A task moved or forked into a matching cgroup could not be recorded (tracepoints cannot
     /// refuse).
@@ -283,6 +284,12 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
             MAX_EVENT_BUDGETS,
         ),
         (TAG_ERRORS, 4, 8, tag_error::COUNT),
+        (
+            crate::mounts::OWN_MOUNT_NAMESPACES,
+            8,
+            4,
+            crate::mounts::MAX_OWN_MOUNT_NAMESPACES,
+        ),
     ]
 };
 

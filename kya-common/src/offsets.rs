@@ -49,6 +49,13 @@ pub mod global {
     pub const UNIX_ADDRESS_LEN: &str = "UNIX_ADDRESS_LEN_OFFSET";
     pub const UNIX_ADDRESS_NAME: &str = "UNIX_ADDRESS_NAME_OFFSET";
     pub const SUN_PATH: &str = "SUN_PATH_OFFSET";
+    pub const TASK_NSPROXY: &str = "TASK_NSPROXY_OFFSET";
+    pub const NSPROXY_MNT_NS: &str = "NSPROXY_MNT_NS_OFFSET";
+    pub const MNT_NS_SEQ: &str = "MNT_NS_SEQ_OFFSET";
+    pub const PATH_MNT: &str = "PATH_MNT_OFFSET";
+    pub const VFSMOUNT_FLAGS: &str = "VFSMOUNT_FLAGS_OFFSET";
+    pub const MOUNT_MNT: &str = "MOUNT_MNT_OFFSET";
+    pub const MOUNT_PARENT: &str = "MOUNT_PARENT_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -99,4 +106,13 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::UNIX_ADDRESS_LEN, "unix_address", "len"),
     (global::UNIX_ADDRESS_NAME, "unix_address", "name"),
     (global::SUN_PATH, "sockaddr_un", "sun_path"),
+    // Mounts (`kya-ebpf/src/mounts.rs`): the current task's mount namespace, and whether a
+    // mount propagates. `struct mount` embeds the `vfsmount` the hooks receive.
+    (global::TASK_NSPROXY, "task_struct", "nsproxy"),
+    (global::NSPROXY_MNT_NS, "nsproxy", "mnt_ns"),
+    (global::MNT_NS_SEQ, "mnt_namespace", "seq"),
+    (global::PATH_MNT, "path", "mnt"),
+    (global::VFSMOUNT_FLAGS, "vfsmount", "mnt_flags"),
+    (global::MOUNT_MNT, "mount", "mnt"),
+    (global::MOUNT_PARENT, "mount", "mnt_parent"),
 ];

@@ -126,10 +126,18 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("socket_listen", 2),
     LsmHook::int("unix_stream_connect", 3),
     LsmHook::int("unix_may_send", 2),
+    LsmHook::int("sb_mount", 5),
+    LsmHook::int("sb_umount", 2),
+    LsmHook::int("move_mount", 2),
+    LsmHook::int("sb_pivotroot", 2),
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.
 pub const BTF_TRACEPOINTS: &[&str] = &["cgroup_attach_task", "sched_process_fork"];
+
+/// Kernel functions with an `fexit` program, each program named after its function.
+/// `copy_mnt_ns` records the mount namespaces agents make (see `kya_common::mounts`).
+pub const FEXITS: &[&str] = &["copy_mnt_ns"];
 
 /// Task iterator that tags the thread ids listed in `ADOPT_REQUESTS`.
 pub const ADOPT_TASKS_ITER: &str = "adopt_tasks";

@@ -72,14 +72,14 @@ const FMODE_WRITE: u32 = 0x2;
 pub struct ReadError;
 
 #[inline(always)]
-fn offset(global: &'static u32) -> usize {
+pub(crate) fn offset(global: &'static u32) -> usize {
     // SAFETY: a plain read of a global; volatile so the compiler keeps the load the loader patches.
     unsafe { core::ptr::read_volatile(global) as usize }
 }
 
 /// Reads a `T` at `offset(global)` bytes into the kernel object at `base`.
 #[inline(always)]
-fn read<T>(base: u64, global: &'static u32) -> Result<T, ReadError> {
+pub(crate) fn read<T>(base: u64, global: &'static u32) -> Result<T, ReadError> {
     if base == 0 {
         return Err(ReadError);
     }

@@ -13,6 +13,7 @@ mod hooks;
 mod iters;
 mod kernel;
 mod maps;
+mod mounts;
 mod net;
 mod peer;
 mod protect;

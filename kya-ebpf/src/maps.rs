@@ -194,3 +194,11 @@ pub static GRANTED_SOCKETS: LruHashMap<u64, GrantedSocket> =
 #[map]
 pub static GRANT_USES: PerCpuHashMap<CountKey, u64> =
     PerCpuHashMap::with_max_entries(MAX_COUNTERS, 0);
+
+/// Mount namespaces agents made, by sequence number, with the agent (see `crate::mounts`).
+/// Written by the `copy_mnt_ns` fexit program; read by the mount hooks. LRU, so recording
+/// never fails; a forgotten namespace only means its agent's mount operations there are
+/// refused. Entries of freed namespaces are never deleted: their numbers are never reused.
+#[map]
+pub static OWN_MOUNT_NAMESPACES: LruHashMap<u64, u32> =
+    LruHashMap::with_max_entries(kya_common::mounts::MAX_OWN_MOUNT_NAMESPACES, 0);

@@ -23,7 +23,7 @@ use aya::{
         lpm_trie::{Key, LpmTrie},
     },
     programs::{
-        BtfTracePoint, Iter, Lsm,
+        BtfTracePoint, FExit, Iter, Lsm,
         links::{FdLink, PinnedLink},
     },
 };
@@ -32,7 +32,7 @@ use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket, UnixClient, flag as grant_flag},
     maps::{self as map_names, CountKey, EventBudget, event_loss, match_summary},
     net::NetKey,
-    programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
+    programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, FEXITS, LSM_HOOKS, TAGGED_TASKS_ITER},
     protect::InodeRuleKey,
     tag::{TaggedTaskRecord, TaskTag},
 };
@@ -150,6 +150,17 @@ impl Kernel {
                 .and_then(|id| program.take_link(id))
                 .map_err(|source| KernelError::program(tracepoint, source))?;
             links.push((tracepoint, FdLink::from(link)));
+        }
+        for &function in FEXITS {
+            let program: &mut FExit = program_mut(&mut ebpf, function)?;
+            program
+                .load(function, &btf)
+                .map_err(|source| KernelError::program(function, source))?;
+            let link = program
+                .attach()
+                .and_then(|id| program.take_link(id))
+                .map_err(|source| KernelError::program(function, source))?;
+            links.push((function, FdLink::from(link)));
         }
         for name in [ADOPT_TASKS_ITER, TAGGED_TASKS_ITER] {
             let program: &mut Iter = program_mut(&mut ebpf, name)?;

@@ -8,7 +8,7 @@ use aya_obj::{ProgramSection, generated::bpf_insn};
 use kya_common::{
     maps::{EVENT_BUDGET_GLOBAL, LAYOUTS},
     offsets::FIELDS,
-    programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, LSM_HOOKS, TAGGED_TASKS_ITER},
+    programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, FEXITS, LSM_HOOKS, TAGGED_TASKS_ITER},
 };
 use object::{Object as _, ObjectSymbol as _};
 
@@ -30,6 +30,7 @@ fn the_object_holds_exactly_the_programs_the_daemon_attaches() {
             .iter()
             .map(|hook| hook.name)
             .chain(BTF_TRACEPOINTS.iter().copied())
+            .chain(FEXITS.iter().copied())
             .chain([ADOPT_TASKS_ITER, TAGGED_TASKS_ITER]),
     );
     let found = sorted(object.programs.keys().map(String::as_str));

@@ -14,6 +14,7 @@ mod inheritance;
 mod lifecycle;
 mod match_rules;
 mod metrics;
+mod mounts;
 mod reload;
 mod self_protection;
 mod unload;

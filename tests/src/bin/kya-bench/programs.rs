@@ -64,6 +64,7 @@ fn snapshot() -> Result<BTreeMap<String, (u64, u64)>, String> {
             .iter()
             .map(|hook| &hook.name)
             .chain(kya_common::programs::BTF_TRACEPOINTS)
+            .chain(kya_common::programs::FEXITS)
             // The kernel keeps the first 15 bytes of a program's name.
             .any(|hook| hook.starts_with(name) && !name.is_empty());
         if ours {

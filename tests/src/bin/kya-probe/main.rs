@@ -6,6 +6,7 @@
 //! every one of them alive until its standard input closes (or 120 s pass). An operation prints
 //! `result ok ...` or `result errno N` and exits.
 mod handles;
+mod mounts;
 mod net;
 mod ops;
 mod unix;
@@ -35,6 +36,7 @@ fn main() {
         .or_else(|| net::run(scenario, rest))
         .or_else(|| unix::run(scenario, rest))
         .or_else(|| handles::run(scenario, rest))
+        .or_else(|| mounts::run(scenario, rest))
     {
         match outcome {
             Ok(detail) => println!("result ok {detail}"),
