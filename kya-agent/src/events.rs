@@ -149,9 +149,13 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
 /// socket-type refusals, nor an abstract unix socket (it has no file).
 fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
     match kind {
-        Some(DenyKind::ProcessAccess | DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket) => {
-            false
-        }
+        Some(
+            DenyKind::ProcessAccess
+            | DenyKind::Signal
+            | DenyKind::Bpf
+            | DenyKind::Socket
+            | DenyKind::Mount,
+        ) => false,
         Some(DenyKind::Unix) => !name.is_empty(),
         _ => true,
     }
@@ -350,6 +354,27 @@ mod tests {
             "{}",
             record.why
         );
+    }
+
+    #[test]
+    fn mount_refusals_name_the_operation_and_no_file() {
+        let mut refused = event(
+            MatchedBy::SharedMount,
+            NO_RULE,
+            kya_common::mounts::op::UNMOUNT,
+        );
+        refused.kind = DenyKind::Mount as u32;
+        refused.ino = 0;
+        refused.dev = 0;
+        refused.name = [0; NAME_LEN];
+        let record = describe(&refused, &config(), &[]);
+        assert_eq!(record.kind, "mount");
+        assert!(
+            record.why.starts_with("unmount: ") && record.why.contains("mount namespace"),
+            "{}",
+            record.why
+        );
+        assert_eq!((record.dev, record.ino, record.name), (None, None, None));
     }
 
     #[test]

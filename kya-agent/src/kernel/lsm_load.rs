@@ -70,6 +70,10 @@ fn load_from(queue: &Mutex<Vec<(&'static str, &mut Lsm)>>, btf: &Btf) -> Result<
         tracing::debug!(
             program = hook,
             elapsed_ms = started.elapsed().as_millis(),
+            verified_insns = program
+                .info()
+                .ok()
+                .and_then(|info| info.verified_instruction_count()),
             "loaded"
         );
     }

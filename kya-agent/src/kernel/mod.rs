@@ -156,6 +156,14 @@ impl Kernel {
             program
                 .load(function, &btf)
                 .map_err(|source| KernelError::program(function, source))?;
+            tracing::debug!(
+                program = function,
+                verified_insns = program
+                    .info()
+                    .ok()
+                    .and_then(|info| info.verified_instruction_count()),
+                "loaded"
+            );
             let link = program
                 .attach()
                 .and_then(|id| program.take_link(id))

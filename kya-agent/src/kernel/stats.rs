@@ -107,6 +107,10 @@ impl Kernel {
             self.hash_fill::<u32, u32>(m::ONCE_TOKENS, m::MAX_ONCE_TOKENS)?,
             self.hash_fill::<u64, GrantedFile>(m::GRANTED_FILES, m::MAX_GRANTED_FILES)?,
             self.hash_fill::<u64, GrantedSocket>(m::GRANTED_SOCKETS, m::MAX_GRANTED_SOCKETS)?,
+            self.hash_fill::<u64, u32>(
+                kya_common::mounts::OWN_MOUNT_NAMESPACES,
+                kya_common::mounts::MAX_OWN_MOUNT_NAMESPACES,
+            )?,
             self.counter_fill(m::DENIALS)?,
             self.counter_fill(m::GRANT_USES)?,
             self.budget_fill()?,

@@ -57,6 +57,10 @@ pub const MAP_CAPACITIES: &[(&str, u32)] = &[
     (maps::ONCE_TOKENS, maps::MAX_ONCE_TOKENS),
     (maps::GRANTED_FILES, maps::MAX_GRANTED_FILES),
     (maps::GRANTED_SOCKETS, maps::MAX_GRANTED_SOCKETS),
+    (
+        kya_common::mounts::OWN_MOUNT_NAMESPACES,
+        kya_common::mounts::MAX_OWN_MOUNT_NAMESPACES,
+    ),
     (maps::DENIALS, maps::MAX_COUNTERS),
     (maps::GRANT_USES, maps::MAX_COUNTERS),
     (maps::EVENT_BUDGETS, maps::MAX_EVENT_BUDGETS),

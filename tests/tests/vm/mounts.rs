@@ -13,7 +13,9 @@ use std::{
     time::Duration,
 };
 
-use kya_tests::{Checks, Daemon, Fixture, OpResult, Probe, SCRATCH, bin, events, eventually, op};
+use kya_tests::{
+    Checks, Daemon, Fixture, OpResult, Probe, SCRATCH, bin, events, eventually, op, op_with_fd,
+};
 
 /// Where the tests mount.
 const MOUNTS: &str = "/tmp/kya-test/mounts";
@@ -252,14 +254,16 @@ fn an_agent_builds_its_sandbox_in_a_mount_namespace_it_made() {
     propagation_stays_inside(&mut checks, &mounted_here);
 
     // A mount namespace someone else made is not the agent's, though it is not the host's.
+    // (The test opens the namespace: opening another process's namespace file is a ptrace
+    // access, which kya refuses to an agent by itself.)
     let other = Probe::plain(&["namespaces"]);
+    let namespace = fs::File::open(format!("/proc/{}/ns/mnt", other.pid())).expect("ns file");
     checks.denied(
-        &agent(&[
-            "setns-mount",
-            &other.pid().to_string(),
-            "mount-tmpfs",
-            "/tmp",
-        ]),
+        &op_with_fd(
+            Some("ops"),
+            &namespace,
+            &["setns-mount", "3", "mount-tmpfs", "/tmp"],
+        ),
         "a mount in a namespace an untagged process made",
     );
     drop(other);

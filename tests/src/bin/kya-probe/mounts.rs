@@ -76,7 +76,7 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         // `unshare-user-mount OP ARGS...`: OP in a new user and mount namespace, mapped to
         // root in it (`unshare -Urm`).
         "unshare-user-mount" => in_user_namespace(args),
-        // `setns-mount PID OP ARGS...`: OP in the mount namespace of process PID.
+        // `setns-mount FD OP ARGS...`: OP in the mount namespace open as descriptor FD.
         "setns-mount" => in_namespace_of(arg(0), rest()),
         // `as-uid UID OP ARGS...`: OP after changing uid and gid to UID.
         "as-uid" => as_uid(arg(0), rest()),
@@ -125,9 +125,9 @@ fn in_user_namespace(args: &[String]) -> Outcome {
     nested(args)
 }
 
-fn in_namespace_of(pid: &str, args: &[String]) -> Outcome {
-    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
-        .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(0)))?;
+fn in_namespace_of(fd: &str, args: &[String]) -> Outcome {
+    // SAFETY: the test passes the descriptor open, and nothing else in this process owns it.
+    let namespace = unsafe { OwnedFd::from_raw_fd(fd.parse().expect("a descriptor")) };
     nix::sched::setns(namespace, CloneFlags::CLONE_NEWNS)?;
     nested(args)
 }
