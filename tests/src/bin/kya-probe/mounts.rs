@@ -136,6 +136,9 @@ fn as_uid(uid: &str, args: &[String]) -> Outcome {
     let id: u32 = uid.parse().expect("a uid");
     setgid(Gid::from_raw(id))?;
     setuid(Uid::from_raw(id))?;
+    // A uid change leaves the process undumpable, its /proc files root's: writing its own
+    // uid_map would then be refused (EACCES), as it is not for a user's shell.
+    nix::sys::prctl::set_dumpable(true)?;
     nested(args)
 }
 
