@@ -3,7 +3,7 @@
 //! Every LSM program opens the same way, written once here rather than in each file:
 //! [`agent_hook!`] for the hooks that only concern agents (every deny), [`every_task_hook!`]
 //! for the few that must see every task (matching a task to an agent, forgetting a freed
-//! task). The tracepoints cannot refuse anything and open by hand.
+//! task). The tracepoints and the `fexit` program cannot refuse anything and open by hand.
 use aya_ebpf::programs::LsmContext;
 
 use crate::decision::ALLOW;
