@@ -65,6 +65,11 @@ fn only_unload_ends_enforcement_and_agents_cannot_touch_the_pins() {
         "every program detached"
     );
     assert!(
+        eventually(Duration::from_secs(10), || programs_named("copy_mnt_ns")
+            == 0),
+        "the fexit program detached too"
+    );
+    assert!(
         op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok(),
         "enforcement ended"
     );
