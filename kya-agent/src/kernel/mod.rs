@@ -151,25 +151,7 @@ impl Kernel {
                 .map_err(|source| KernelError::program(tracepoint, source))?;
             links.push((tracepoint, FdLink::from(link)));
         }
-        for &function in FEXITS {
-            let program: &mut FExit = program_mut(&mut ebpf, function)?;
-            program
-                .load(function, &btf)
-                .map_err(|source| KernelError::program(function, source))?;
-            tracing::debug!(
-                program = function,
-                verified_insns = program
-                    .info()
-                    .ok()
-                    .and_then(|info| info.verified_instruction_count()),
-                "loaded"
-            );
-            let link = program
-                .attach()
-                .and_then(|id| program.take_link(id))
-                .map_err(|source| KernelError::program(function, source))?;
-            links.push((function, FdLink::from(link)));
-        }
+        links.extend(attach_fexits(&mut ebpf, &btf)?);
         for name in [ADOPT_TASKS_ITER, TAGGED_TASKS_ITER] {
             let program: &mut Iter = program_mut(&mut ebpf, name)?;
             program
@@ -545,6 +527,31 @@ impl Kernel {
             .ok_or(KernelError::MissingMap(name))?;
         T::try_from(map).map_err(KernelError::map(name))
     }
+}
+
+/// Loads and attaches every `fexit` program of `FEXITS`, returning their links.
+fn attach_fexits(ebpf: &mut Ebpf, btf: &Btf) -> Result<Vec<(&'static str, FdLink)>, KernelError> {
+    let mut links = Vec::with_capacity(FEXITS.len());
+    for &function in FEXITS {
+        let program: &mut FExit = program_mut(ebpf, function)?;
+        program
+            .load(function, btf)
+            .map_err(|source| KernelError::program(function, source))?;
+        tracing::debug!(
+            program = function,
+            verified_insns = program
+                .info()
+                .ok()
+                .and_then(|info| info.verified_instruction_count()),
+            "loaded"
+        );
+        let link = program
+            .attach()
+            .and_then(|id| program.take_link(id))
+            .map_err(|source| KernelError::program(function, source))?;
+        links.push((function, FdLink::from(link)));
+    }
+    Ok(links)
 }
 
 fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
