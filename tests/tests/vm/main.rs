@@ -15,5 +15,6 @@ mod lifecycle;
 mod match_rules;
 mod metrics;
 mod reload;
+mod root_facilities;
 mod self_protection;
 mod unload;
