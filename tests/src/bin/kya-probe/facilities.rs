@@ -3,6 +3,7 @@
 //! and reports what the kernel answered.
 use std::{
     ffi::CString,
+    fmt::Write as _,
     fs::{File, OpenOptions},
     io::{Read as _, Seek as _, SeekFrom, Write as _},
     os::{
@@ -167,10 +168,10 @@ fn read_head(path: &str, count: &str, offset: &str) -> Outcome {
     let mut file = open_at(path, offset)?;
     let mut bytes = vec![0; count];
     let read = file.read(&mut bytes).map_err(|error| io_errno(&error))?;
-    Ok(bytes[..read]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
+    Ok(bytes[..read].iter().fold(String::new(), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    }))
 }
 
 fn find_bytes(path: &str, needle: &str, limit: &str) -> Outcome {
