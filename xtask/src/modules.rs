@@ -1,9 +1,10 @@
-//! Kernel modules for the test VM. The cloud kernels build loop, btrfs, XFS and overlayfs as
-//! modules, and the filesystem tests need them: each is taken from its kernel's package with the
-//! modules it depends on, decompressed on the host (6.12 ships `.ko.xz`), and put in the
-//! initramfs at `/lib/modules/<release>/<name>.ko`. `/lib/modules/<release>/load-order` lists
-//! them with every module after its dependencies, for the tests to `insmod` when they need them
-//! (nothing is loaded at boot, so other tests pay nothing).
+//! Kernel modules for the test VM. The cloud kernels build loop, btrfs, XFS, overlayfs and
+//! binfmt_misc as modules, and the filesystem and kernel facility tests need them: each is taken
+//! from its kernel's package with the modules it depends on, decompressed on the host (6.12
+//! ships `.ko.xz`), and put in the initramfs at `/lib/modules/<release>/<name>.ko`.
+//! `/lib/modules/<release>/load-order` lists them with every module after its dependencies, for
+//! the tests to `insmod` when they need them (nothing is loaded at boot, so other tests pay
+//! nothing). The kernel's configuration goes to `/boot/config-<release>`.
 
 use std::{
     collections::HashMap,
