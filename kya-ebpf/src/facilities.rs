@@ -85,9 +85,9 @@ pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind, writing: bool) -> Opt
 }
 
 /// Counts and reports the refusal of `file`, which [`classify`] found to be a facility, and
-/// returns [`DENY`]. Called rather than inlined, like [`classify`], and for the same reason:
-/// so the event is written field by field where the ring buffer holds it, never assembled on
-/// the stack first (the fields as `events` fills them).
+/// returns [`DENY`]. Called rather than inlined, like [`classify`], and for the same reason; so
+/// that its stack stays within a few words it writes the event field by field where the ring
+/// buffer holds it (as `events` fills an event), never assembling it on the stack first.
 #[inline(never)]
 fn refuse_file(file: u64, agent: u32, kind: DenyKind, found: u64) -> i32 {
     let (kind, matched) = match found >> 32 {
@@ -160,9 +160,11 @@ const fn found(facility: u64, detail: u32) -> u64 {
 }
 
 /// Which facility `file` is, if any (see [`guard_file`]). A function of its own, called rather
-/// than inlined: `file_permission` already uses nearly all of the 512 bytes of stack a BPF
-/// program has, and a called function's stack counts on top of its caller's, so this one
-/// keeps to a few words (no event, no name longer than a [`ShortName`], no call of its own).
+/// than inlined: inlined, it grew `file_permission` past what the compiler keeps in one
+/// function, and the stack of the split-off parts came to more than the 512 bytes a BPF
+/// program has. `file_permission` uses 480 of them itself, and the verifier counts a called
+/// function's stack (rounded up to 32 bytes) on top of its caller's, so this one keeps to a
+/// few words: no event, no name longer than a [`ShortName`], no call of its own.
 #[inline(never)]
 fn classify(file: u64, writing: bool) -> u64 {
     match facility(file, writing) {

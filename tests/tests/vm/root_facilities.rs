@@ -363,6 +363,12 @@ fn a_root_agent_cannot_read_memory_ports_or_kcore() {
             &format!("{path} through an inherited descriptor"),
         );
     }
+    // Nor mapped through an inherited descriptor (no read passes `file_permission` then).
+    let inherited = fs::File::open("/dev/mem").unwrap();
+    assert_refused(
+        &op_with_fd(Some("ops"), &inherited, &["mmap-fd", "3"]),
+        "mapping /dev/mem through an inherited descriptor",
+    );
     assert_eq!(
         root(&["read-head", "/proc/kcore", "4"]),
         Ok("7f454c46".to_owned()),
