@@ -1,5 +1,6 @@
 //! Denial events: decoding what the kernel sends, explaining it in the config's terms, and the
 //! bounded in-memory log that `kya events` reads.
+mod facilities;
 pub mod unix;
 use std::{
     collections::VecDeque,
@@ -80,6 +81,7 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         Some(MatchedBy::SelfProtection) => {
             "agents may not call bpf(): it could switch kya off".to_owned()
         }
+        Some(MatchedBy::KernelFacility) => facilities::reason(event, kind, &name_of(&event.name)),
         _ => format!("rule {} (no longer configured)", event.rule),
     }
 }
@@ -146,7 +148,8 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
 }
 
 /// Whether an event of `kind` concerns a file, whose `name` it then shows: not process, bpf or
-/// socket-type refusals, nor an abstract unix socket (it has no file).
+/// socket-type refusals, nor an abstract unix socket (it has no file), nor kernel code handed
+/// over in memory (a module request shows the module's name).
 fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
     match kind {
         Some(
@@ -156,7 +159,7 @@ fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
             | DenyKind::Socket
             | DenyKind::Mount,
         ) => false,
-        Some(DenyKind::Unix) => !name.is_empty(),
+        Some(DenyKind::Unix | DenyKind::KernelCode) => !name.is_empty(),
         _ => true,
     }
 }

@@ -173,16 +173,27 @@ pub struct DenyEvent {
     pub rule: u32,
     /// The file's inode and device (kernel encoding); for `ProcessAccess`, zero. For `Unix`,
     /// the socket file's, or `protect::ABSTRACT_DEV` and the name's hash for an abstract one.
+    /// For the kernel facilities: the file loaded (`KernelCode` through a file: `finit_module`,
+    /// `kexec_file_load`), written (`KernelHelper`) or opened (`RawAccess`: the device node,
+    /// wherever it was made); zero for a module or kexec image handed over in memory and for a
+    /// module request.
     pub ino: u64,
     pub dev: u32,
     /// For `ProcessAccess`, the target's process id; for `Socket`, the family in the high 16
     /// bits and the protocol in the low 16; for `Mount`, the operation
     /// (`kya_common::mounts::op`: a new mount, bind, remount, move, propagation change,
-    /// unmount, `move_mount`, `pivot_root`); otherwise how many directories above the file the
-    /// matching rule sits (0: the file itself).
+    /// unmount, `move_mount`, `pivot_root`). For `KernelCode`, what the kernel was asked to
+    /// load (`facility::load_id`: the kernel's load id, or `MODULE_REQUEST`); for
+    /// `KernelHelper`, which helper (`facility::helper`); for `RawAccess`, the device's number
+    /// (kernel encoding: `major << 20 | minor`), 0 for `/proc/kcore`. Otherwise how many
+    /// directories above the file the matching rule sits (0: the file itself).
     pub detail: u32,
     /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty. For `Unix`,
-    /// the socket file's name (empty for an abstract socket).
+    /// the socket file's name (empty for an abstract socket). For `KernelCode`, the file loaded
+    /// or the module asked for (`fs-nfs`, `net-pf-38`, ...), empty for an image handed over in
+    /// memory; for `KernelHelper`, the file written (a sysctl's own name such as
+    /// `core_pattern`, `uevent_helper`, binfmt_misc's `register`); for `RawAccess`, the device
+    /// node's name, or `kcore`.
     pub name: [u8; crate::protect::NAME_LEN],
     /// The acting task's command name (NUL-padded): the executable's name, still known when
     /// the process has exited before the daemon reads the event.

@@ -5,6 +5,7 @@
 #![no_std]
 
 pub mod event;
+pub mod facility;
 pub mod grant;
 pub mod maps;
 pub mod mounts;

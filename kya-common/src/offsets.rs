@@ -39,6 +39,8 @@ pub mod global {
     pub const SK_PROTOCOL: &str = "SK_PROTOCOL_OFFSET";
     pub const SOCKET_INODE: &str = "SOCKET_INODE_OFFSET";
     pub const INODE_MODE: &str = "INODE_MODE_OFFSET";
+    pub const INODE_RDEV: &str = "INODE_RDEV_OFFSET";
+    pub const SB_MAGIC: &str = "SB_MAGIC_OFFSET";
     pub const FILE_PRIVATE_DATA: &str = "FILE_PRIVATE_DATA_OFFSET";
     pub const SK_SOCKET: &str = "SK_SOCKET_OFFSET";
     pub const SK_PEER_PID: &str = "SK_PEER_PID_OFFSET";
@@ -96,6 +98,8 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     // A socket's inode follows it in the same allocation (`SOCK_INODE`).
     (global::SOCKET_INODE, "socket_alloc", "vfs_inode"),
     (global::INODE_MODE, "inode", "i_mode"),
+    (global::INODE_RDEV, "inode", "i_rdev"),
+    (global::SB_MAGIC, "super_block", "s_magic"),
     (global::FILE_PRIVATE_DATA, "file", "private_data"),
     (global::SK_SOCKET, "sock", "sk_socket"),
     (global::SK_PEER_PID, "sock", "sk_peer_pid"),

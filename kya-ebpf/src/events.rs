@@ -95,7 +95,7 @@ fn send(
 /// `UNKNOWN_AGENT` has a budget entry (then the event is dropped: a flood must never be able
 /// to crowd the ring buffer because an entry is missing).
 #[inline(always)]
-fn take_budget(agent: u32) -> bool {
+pub fn take_budget(agent: u32) -> bool {
     let Some(budget) = EVENT_BUDGETS
         .get_ptr_mut(agent)
         .or_else(|| EVENT_BUDGETS.get_ptr_mut(UNKNOWN_AGENT))

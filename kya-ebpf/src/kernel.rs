@@ -53,6 +53,8 @@ offsets!(
     SK_PROTOCOL_OFFSET,
     SOCKET_INODE_OFFSET,
     INODE_MODE_OFFSET,
+    INODE_RDEV_OFFSET,
+    SB_MAGIC_OFFSET,
     FILE_PRIVATE_DATA_OFFSET,
     SK_SOCKET_OFFSET,
     SK_PEER_PID_OFFSET,
@@ -392,4 +394,80 @@ pub fn cgroup_ancestor_id(cgroup: u64, level: u32) -> Result<u64, ReadError> {
         unsafe { bpf_probe_read_kernel(slot as *const u64) }.map_err(|_| ReadError)?;
     let kn: u64 = read(ancestor, &CGROUP_KN_OFFSET)?;
     read(kn, &KERNFS_NODE_ID_OFFSET)
+}
+
+/// The inode behind `file`.
+#[inline(always)]
+pub fn file_inode(file: u64) -> Result<u64, ReadError> {
+    read(file, &FILE_INODE_OFFSET)
+}
+
+/// An inode's mode: its type (`S_IFMT` bits) and permissions.
+#[inline(always)]
+pub fn inode_mode(inode: u64) -> Result<u16, ReadError> {
+    read(inode, &INODE_MODE_OFFSET)
+}
+
+/// The device a device node stands for (`i_rdev`, kernel encoding).
+#[inline(always)]
+pub fn inode_rdev(inode: u64) -> Result<u32, ReadError> {
+    read(inode, &INODE_RDEV_OFFSET)
+}
+
+/// The magic number of the filesystem an inode is on (`s_magic`: procfs, sysfs, ...).
+#[inline(always)]
+pub fn inode_fs_magic(inode: u64) -> Result<u64, ReadError> {
+    let sb: u64 = read(inode, &INODE_SB_OFFSET)?;
+    read(sb, &SB_MAGIC_OFFSET)
+}
+
+/// An inode's number and its filesystem's device.
+#[inline(always)]
+pub fn inode_identity(inode: u64) -> Result<(u64, u32), ReadError> {
+    let ino: u64 = read(inode, &INODE_INO_OFFSET)?;
+    let sb: u64 = read(inode, &INODE_SB_OFFSET)?;
+    let dev: u32 = read(sb, &SB_DEV_OFFSET)?;
+    Ok((ino, dev))
+}
+
+/// The start of a dentry's name as two words: its first bytes, NUL-terminated (cut to fit
+/// `kya_common::facility::SHORT_NAME_LEN`), then zeros.
+#[inline(always)]
+pub fn dentry_short_name(dentry: u64) -> Result<[u64; 2], ReadError> {
+    let name: u64 = read(dentry, &DENTRY_NAME_OFFSET)?;
+    let mut words = [0_u64; 2];
+    // Zeroed one word at a time: the compiler would make a call to `memset` of two zero
+    // stores, and a call adds its stack to the caller's (see `facilities`).
+    // SAFETY: both words are this function's.
+    unsafe {
+        core::ptr::write_volatile(&raw mut words[0], 0);
+        core::ptr::write_volatile(&raw mut words[1], 0);
+    }
+    // SAFETY: the helper writes at most the 16 bytes given and copes with any source address.
+    let copied = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel_str(
+            words.as_mut_ptr().cast(),
+            16,
+            name as *const core::ffi::c_void,
+        )
+    };
+    if copied < 0 {
+        return Err(ReadError);
+    }
+    Ok(words)
+}
+
+/// Copies a NUL-terminated kernel string (cut to fit) into `buf`.
+#[inline(always)]
+pub fn kernel_str(
+    address: u64,
+    buf: &mut [u8; kya_common::protect::NAME_LEN],
+) -> Result<(), ReadError> {
+    if address == 0 {
+        return Err(ReadError);
+    }
+    // SAFETY: the helper copes with any address and reports faults as errors.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes(address as *const u8, buf) }
+        .map(|_| ())
+        .map_err(|_| ReadError)
 }

@@ -8,6 +8,7 @@
 
 mod decision;
 mod events;
+mod facilities;
 mod grants;
 mod hooks;
 mod iters;

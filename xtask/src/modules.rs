@@ -1,9 +1,10 @@
-//! Kernel modules for the test VM. The cloud kernels build loop, btrfs, XFS and overlayfs as
-//! modules, and the filesystem tests need them: each is taken from its kernel's package with the
-//! modules it depends on, decompressed on the host (6.12 ships `.ko.xz`), and put in the
-//! initramfs at `/lib/modules/<release>/<name>.ko`. `/lib/modules/<release>/load-order` lists
-//! them with every module after its dependencies, for the tests to `insmod` when they need them
-//! (nothing is loaded at boot, so other tests pay nothing).
+//! Kernel modules for the test VM. The cloud kernels build loop, btrfs, XFS, overlayfs and
+//! binfmt_misc as modules, and the filesystem and kernel facility tests need them: each is taken
+//! from its kernel's package with the modules it depends on, decompressed on the host (6.12
+//! ships `.ko.xz`), and put in the initramfs at `/lib/modules/<release>/<name>.ko`.
+//! `/lib/modules/<release>/load-order` lists them with every module after its dependencies, for
+//! the tests to `insmod` when they need them (nothing is loaded at boot, so other tests pay
+//! nothing). The kernel's configuration goes to `/boot/config-<release>`.
 
 use std::{
     collections::HashMap,
@@ -16,13 +17,30 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{initramfs::Initramfs, kernels::Kernel};
 
-/// The modules the filesystem tests load.
-pub const FILESYSTEM_TESTS: [&str; 4] = ["loop", "btrfs", "xfs", "overlay"];
+/// The modules the filesystem tests load (and binfmt_misc, which the kernel facility tests
+/// mount).
+pub const FILESYSTEM_TESTS: [&str; 5] = ["loop", "btrfs", "xfs", "overlay", "binfmt_misc"];
 
 /// Adds `names` and their dependencies from `kernel`'s modules to the initramfs. A kernel
 /// given by path whose modules are not where its package would put them gets none (its
 /// filesystem tests then fail, saying so).
 pub fn add(initramfs: &mut Initramfs, kernel: &Kernel, names: &[&str]) -> Result<()> {
+    // The kernel's build configuration, at `/boot/config-<release>` as distributions install
+    // it: a test that finds a facility missing tells a kernel built without it from a broken
+    // image.
+    if let Some(config) = fs::canonicalize(&kernel.vmlinuz)
+        .ok()
+        .and_then(|vmlinuz| Some(vmlinuz.parent()?.join(format!("config-{}", kernel.release))))
+        .filter(|config| config.is_file())
+    {
+        let contents =
+            fs::read(&config).with_context(|| format!("reading {}", config.display()))?;
+        initramfs.write_bytes(
+            &format!("/boot/config-{}", kernel.release),
+            &contents,
+            0o644,
+        )?;
+    }
     let Some(dir) = module_dir(kernel) else {
         println!(
             "test: no modules for kernel {} next to {}: the filesystem tests will fail",

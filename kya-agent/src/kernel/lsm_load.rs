@@ -67,13 +67,16 @@ fn load_from(queue: &Mutex<Vec<(&'static str, &mut Lsm)>>, btf: &Btf) -> Result<
         program
             .load(hook, btf)
             .map_err(|source| KernelError::program(hook, source))?;
+        // What the verifier walked (`KYA_LOG=kya_agent=debug kya-agent probe` prints it): the
+        // figure that grows toward the kernel's limit as a program grows.
+        let verified_insns = program
+            .info()
+            .ok()
+            .and_then(|info| info.verified_instruction_count());
         tracing::debug!(
             program = hook,
             elapsed_ms = started.elapsed().as_millis(),
-            verified_insns = program
-                .info()
-                .ok()
-                .and_then(|info| info.verified_instruction_count()),
+            verified_insns,
             "loaded"
         );
     }

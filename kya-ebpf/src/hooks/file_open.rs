@@ -1,12 +1,14 @@
 use kya_common::event::DenyKind;
 
 use super::agent_hook;
-use crate::{kernel, protect::guard_file};
+use crate::{facilities, kernel, protect::guard_file};
 
 agent_hook! {
     /// `file_open(file)`: an agent cannot open a file protected from it, whatever path, link,
     /// bind mount or `/proc/PID/root` it comes through (the check is on the object and the
-    /// directories above it).
+    /// directories above it). Nor can it open raw memory, ports or disks, or `/proc/kcore`, nor
+    /// open a sysctl, `/sys/kernel/uevent_helper` or a binfmt_misc file for writing (see
+    /// `facilities`).
     ///
     /// Denies with EPERM and an event; a kernel read error denies too (fail closed).
     #[lsm(hook = "file_open")]
@@ -14,6 +16,10 @@ agent_hook! {
         let file: *const u8 = ctx.arg(0);
         // A mode that cannot be read counts as writing (fail closed).
         let writing = kernel::file_open_for_writing(file as u64).unwrap_or(true);
-        guard_file(file as u64, tag, DenyKind::FileOpen, writing)
+        let file = file as u64;
+        if let Some(verdict) = facilities::guard_file(file, tag, DenyKind::FileOpen, writing) {
+            return verdict;
+        }
+        guard_file(file, tag, DenyKind::FileOpen, writing)
     }
 }

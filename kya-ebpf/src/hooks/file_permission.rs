@@ -2,6 +2,7 @@ use kya_common::event::{DenyKind, MatchedBy};
 
 use super::agent_hook;
 use crate::{
+    facilities,
     kernel::{self, ReadError},
     net::{Destination, Reach, judge, refuse_peer, send_destination},
     peer::UNKNOWN_PEER,
@@ -16,7 +17,7 @@ agent_hook! {
     /// `file_permission(file, mask)`: every read or write through a descriptor (read, pread,
     /// readv, sendfile, splice, copy_file_range, io_uring and AIO reads all pass here), so a
     /// descriptor an agent inherited, received over a socket or opened before it was tagged is
-    /// useless on a protected file.
+    /// useless on a protected file, and on the kernel facilities `file_open` refuses.
     ///
     /// A write into a socket (`write`, and `sendfile`, `splice` and `vmsplice` into a socket,
     /// which on 6.1 reach the network through `sendpage` without `socket_sendmsg`) is judged
@@ -43,6 +44,9 @@ agent_hook! {
                     return refuse_peer(DenyKind::Send, tag, 0, &UNKNOWN_PEER, MatchedBy::ReadError);
                 }
             }
+        }
+        if let Some(verdict) = facilities::guard_file(file, tag, DenyKind::FileAccess, writes) {
+            return verdict;
         }
         guard_file(file, tag, DenyKind::FileAccess, writes)
     }

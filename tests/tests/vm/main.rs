@@ -16,5 +16,6 @@ mod match_rules;
 mod metrics;
 mod mounts;
 mod reload;
+mod root_facilities;
 mod self_protection;
 mod unload;

@@ -5,6 +5,7 @@
 //! A scenario prints `pid N` for every process the test should check, then `ready`, and keeps
 //! every one of them alive until its standard input closes (or 120 s pass). An operation prints
 //! `result ok ...` or `result errno N` and exits.
+mod facilities;
 mod handles;
 mod mounts;
 mod net;
@@ -37,6 +38,7 @@ fn main() {
         .or_else(|| unix::run(scenario, rest))
         .or_else(|| handles::run(scenario, rest))
         .or_else(|| mounts::run(scenario, rest))
+        .or_else(|| facilities::run(scenario, rest))
     {
         match outcome {
             Ok(detail) => println!("result ok {detail}"),
