@@ -53,6 +53,9 @@ pub enum DenyKind {
     /// Moving a process out of the agent's cgroup subtree, or writing the control files of a
     /// cgroup outside it.
     Cgroup = 20,
+    /// Pushing input into a terminal (`TIOCSTI`, `TIOCLINUX`): its reader, a human's shell
+    /// perhaps, would run it after the agent exits (see `kya_common::terminal`).
+    Terminal = 22,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -80,6 +83,7 @@ impl TryFrom<u32> for DenyKind {
             18 => Self::RawAccess,
             19 => Self::Mount,
             20 => Self::Cgroup,
+            22 => Self::Terminal,
             other => return Err(other),
         })
     }
@@ -120,7 +124,8 @@ pub enum MatchedBy {
     /// dentry was not cached): its name and directories are unknown, so it is refused.
     Disconnected = 14,
     /// A kernel facility that acts outside every rule (loading kernel code, the kernel's
-    /// helper programs, raw memory and disks): no agent may use it.
+    /// helper programs, raw memory and disks, pushing input into a terminal): no agent may
+    /// use it.
     KernelFacility = 15,
     /// The mount namespace is not one the agent made for itself: others see the change.
     SharedMount = 16,
@@ -185,7 +190,8 @@ pub struct DenyEvent {
     /// unmount, `move_mount`, `pivot_root`). For `KernelCode`, what the kernel was asked to
     /// load (`facility::load_id`: the kernel's load id, or `MODULE_REQUEST`); for
     /// `KernelHelper`, which helper (`facility::helper`); for `RawAccess`, the device's number
-    /// (kernel encoding: `major << 20 | minor`), 0 for `/proc/kcore`. Otherwise how many
+    /// (kernel encoding: `major << 20 | minor`), 0 for `/proc/kcore`. For `Terminal`, the
+    /// ioctl command (`terminal::TIOCSTI` or `TIOCLINUX`). Otherwise how many
     /// directories above the file the matching rule sits (0: the file itself).
     pub detail: u32,
     /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty. For `Unix`,
@@ -193,7 +199,8 @@ pub struct DenyEvent {
     /// or the module asked for (`fs-nfs`, `net-pf-38`, ...), empty for an image handed over in
     /// memory; for `KernelHelper`, the file written (a sysctl's own name such as
     /// `core_pattern`, `uevent_helper`, binfmt_misc's `register`); for `RawAccess`, the device
-    /// node's name, or `kcore`.
+    /// node's name, or `kcore`; for `Terminal`, the terminal's device node's name (`3` for
+    /// `/dev/pts/3`, `tty1`).
     pub name: [u8; crate::protect::NAME_LEN],
     /// The acting task's command name (NUL-padded): the executable's name, still known when
     /// the process has exited before the daemon reads the event.

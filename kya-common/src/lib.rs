@@ -14,3 +14,4 @@ pub mod offsets;
 pub mod programs;
 pub mod protect;
 pub mod tag;
+pub mod terminal;

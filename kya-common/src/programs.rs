@@ -11,6 +11,11 @@ pub struct LsmHook {
     pub args: Option<usize>,
     /// What the hook returns.
     pub returns: Returns,
+    /// Whether kya runs without this hook on a kernel that lacks it (its BTF has no
+    /// `bpf_lsm_<name>`): the program is then neither loaded nor attached, and the daemon
+    /// reports the hook as not enforcing. Every other hook is required: a kernel without it
+    /// cannot run kya.
+    pub optional: bool,
 }
 
 /// What an LSM hook returns.
@@ -29,6 +34,7 @@ impl LsmHook {
             name,
             args: Some(args),
             returns: Returns::Int,
+            optional: false,
         }
     }
 
@@ -38,6 +44,15 @@ impl LsmHook {
             name,
             args: Some(args),
             returns: Returns::Void,
+            optional: false,
+        }
+    }
+
+    /// This hook, attached only where the kernel has it (the field `optional`).
+    const fn optional(self) -> Self {
+        Self {
+            optional: true,
+            ..self
         }
     }
 
@@ -90,7 +105,7 @@ impl LsmHook {
 
 /// The BPF LSM hooks kya attaches to, in attach order, each with its number of arguments as
 /// `include/linux/lsm_hook_defs.h` declares it (checked in 6.1 and 6.12, where every one is
-/// the same).
+/// the same). A hook marked `.optional()` is attached only where the kernel has it.
 pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("task_alloc", 2),
     LsmHook::void("task_free", 1),
@@ -98,6 +113,11 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("task_fix_setuid", 3),
     LsmHook::int("file_open", 1),
     LsmHook::int("file_permission", 2),
+    LsmHook::int("file_ioctl", 3),
+    // OPTIONAL: 32-bit processes' ioctls, a hook added in 6.8 and brought back to the stable
+    // kernels (Debian's 6.1 and 6.12 have it). Where a kernel lacks it, those ioctls pass
+    // `file_ioctl` instead, so nothing is lost by running without it there.
+    LsmHook::int("file_ioctl_compat", 3).optional(),
     LsmHook::int("mmap_file", 4),
     LsmHook::int("inode_create", 3),
     LsmHook::int("inode_symlink", 3),
@@ -116,6 +136,7 @@ pub const LSM_HOOKS: &[LsmHook] = &[
         name: "bpf",
         args: None,
         returns: Returns::Int,
+        optional: false,
     },
     LsmHook::int("kernel_module_request", 1),
     LsmHook::int("kernel_load_data", 2),

@@ -258,7 +258,7 @@ const fn words(name: ShortName) -> [u64; 2] {
 
 /// Puts the identity and name of `file` into the event.
 #[inline(always)]
-fn fill_file(event: &mut DenyEvent, file: u64) -> Result<(), ReadError> {
+pub fn fill_file(event: &mut DenyEvent, file: u64) -> Result<(), ReadError> {
     let (ino, dev) = kernel::inode_identity(kernel::file_inode(file)?)?;
     event.ino = ino;
     event.dev = dev;

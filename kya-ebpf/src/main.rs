@@ -19,6 +19,7 @@ mod net;
 mod peer;
 mod protect;
 mod tagging;
+mod terminals;
 mod unix;
 
 #[cfg(not(test))]

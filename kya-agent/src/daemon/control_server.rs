@@ -35,6 +35,8 @@ pub struct ServerState {
     pub events: Arc<EventLog>,
     pub grants: GrantHandle,
     pub reloader: Arc<Reloader>,
+    /// The LSM hooks with an attached program (`Kernel::enforcing_hooks`).
+    pub hooks: Vec<&'static str>,
 }
 
 /// Accepts connections until the listener fails; each connection carries one request.
@@ -158,12 +160,13 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             config: config.origin().display().to_string(),
-            // Loading attaches every hook or fails as a whole: a running daemon enforces all.
+            // Loading attaches every hook (but the optional ones the kernel lacks) or fails as
+            // a whole.
             hooks: LSM_HOOKS
                 .iter()
                 .map(|hook| HookState {
                     hook: hook.name.to_owned(),
-                    enforcing: true,
+                    enforcing: state.hooks.contains(&hook.name),
                 })
                 .collect(),
             agents,

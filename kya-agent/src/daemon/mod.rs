@@ -106,7 +106,8 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let (mut kernel, takeover) = load_kernel(options)?;
     let own = own_files(options);
     let applied = apply_config(&mut kernel, &config, &own)?;
-    let metrics = enforcing_metrics(&config);
+    let hooks = kernel.enforcing_hooks().to_vec();
+    let metrics = enforcing_metrics(&config, &hooks);
     let runtime = runtime()?;
     let (handle, kernel_thread) = kernel_task::spawn(kernel);
     let config = Arc::new(LiveConfig::new(config));
@@ -163,6 +164,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         events: Arc::clone(&log),
         grants: grants.clone(),
         reloader,
+        hooks,
     });
     let result = runtime.block_on(async {
         let reader = tokio::spawn(event_reader::run(
@@ -206,12 +208,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
         .map_err(DaemonError::Runtime)
 }
 
-/// The metrics of `config`, with every hook enforcing: loading attaches every hook or fails
-/// as a whole.
-fn enforcing_metrics(config: &Config) -> Arc<Metrics> {
+/// The metrics of `config`, with the hooks in `enforcing` enforcing: loading attaches every
+/// hook (but the optional ones the kernel lacks, which stay at 0) or fails as a whole.
+fn enforcing_metrics(config: &Config, enforcing: &[&'static str]) -> Arc<Metrics> {
     let metrics = Arc::new(Metrics::for_config(config));
     for hook in LSM_HOOKS {
-        metrics.set_enforcement_active(hook.name, true);
+        metrics.set_enforcement_active(hook.name, enforcing.contains(&hook.name));
     }
     metrics
 }

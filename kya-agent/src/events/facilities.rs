@@ -1,11 +1,13 @@
 //! Why an agent was refused a kernel facility (`DenyKind::KernelCode`, `KernelHelper`,
-//! `RawAccess`), from what the event carries (see `kya_common::facility`).
+//! `RawAccess`, `Terminal`), from what the event carries (see `kya_common::facility` and
+//! `kya_common::terminal`).
 use kya_common::{
     event::{DenyEvent, DenyKind},
     facility::{
         KMEM_MINOR, MEM_MAJOR, MEM_MINOR, MSR_MAJOR, PORT_MINOR, SCSI_GENERIC_MAJOR, helper,
         load_id, major, minor,
     },
+    terminal,
 };
 
 /// Why `event` (a refusal of the kind `kind`, matched as a kernel facility) happened; `name`
@@ -16,6 +18,7 @@ pub fn reason(event: &DenyEvent, kind: Option<DenyKind>, name: &str) -> String {
         Some(DenyKind::KernelCode) => kernel_code(event.detail, name),
         Some(DenyKind::KernelHelper) => kernel_helper(event.detail, name),
         Some(DenyKind::RawAccess) => raw_access(event.detail),
+        Some(DenyKind::Terminal) => terminal_input(event.detail, name),
         _ => "a kernel facility that acts beneath every rule: no agent may use it".to_owned(),
     }
 }
@@ -52,6 +55,23 @@ fn kernel_helper(helper: u32, name: &str) -> String {
         ),
         _ => "making the kernel run a program for the agent".to_owned(),
     }
+}
+
+fn terminal_input(cmd: u32, name: &str) -> String {
+    let what = match cmd {
+        terminal::TIOCSTI => "TIOCSTI (pushing keystrokes into its input)",
+        terminal::TIOCLINUX => "TIOCLINUX (a console's selection and paste, among others)",
+        _ => "an ioctl that pushes input into it",
+    };
+    let terminal = if name.is_empty() {
+        "a terminal".to_owned()
+    } else {
+        format!("terminal {name}")
+    };
+    format!(
+        "{what} on {terminal}: agents may not type into a terminal, whose reader (a human's \
+         shell) would run the input after the agent exits"
+    )
 }
 
 fn raw_access(device: u32) -> String {
@@ -136,5 +156,19 @@ mod tests {
         let why = reason(&event(7 << 20 | 3), Some(DenyKind::RawAccess), "loop3");
         assert!(why.starts_with("device 7:3 is a block device"), "{why}");
         assert!(reason(&event(0), Some(DenyKind::RawAccess), "kcore").contains("/proc/kcore"));
+    }
+
+    #[test]
+    fn a_terminal_refusal_names_the_ioctl_and_the_terminal() {
+        let why = reason(
+            &event(terminal::TIOCSTI),
+            Some(DenyKind::Terminal),
+            "3",
+        );
+        assert!(why.starts_with("TIOCSTI (pushing keystrokes"), "{why}");
+        assert!(why.contains("on terminal 3:"), "{why}");
+        let why = reason(&event(terminal::TIOCLINUX), Some(DenyKind::Terminal), "");
+        assert!(why.starts_with("TIOCLINUX"), "{why}");
+        assert!(why.contains("on a terminal:"), "{why}");
     }
 }

@@ -1,6 +1,9 @@
 //! Loading the LSM programs, several at a time: the kernel's verifier is most of a daemon
 //! start (seconds per program on older kernels), each program is verified on its own, and
 //! hosts have more than one CPU. Attaching stays sequential and in `LSM_HOOKS` order.
+//!
+//! Which programs: every hook of `LSM_HOOKS`, but an optional one only where this kernel has
+//! it (its BTF has the function `bpf_lsm_<hook>` that the program attaches to).
 use std::{
     num::NonZeroUsize,
     sync::{Mutex, PoisonError},
@@ -8,7 +11,8 @@ use std::{
 };
 
 use aya::{Btf, Ebpf, programs::Lsm};
-use kya_common::programs::LSM_HOOKS;
+use aya_obj::btf::BtfKind;
+use kya_common::programs::{LSM_HOOKS, LsmHook};
 
 use super::KernelError;
 
@@ -16,24 +20,44 @@ use super::KernelError;
 /// of the verifier's state in kernel memory).
 const MAX_LOADERS: usize = 4;
 
-/// Loads (verifies) every program of `LSM_HOOKS` into the kernel without attaching it.
-pub(super) fn load_all(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), KernelError> {
-    let mut programs: Vec<(&'static str, &mut Lsm)> = Vec::with_capacity(LSM_HOOKS.len());
+/// The hooks of `hooks` to attach on a kernel that has the hooks `kernel_has` says it has:
+/// every required one, and each optional one the kernel has, in `hooks` order. A required
+/// hook the kernel lacks is not left out here: loading its program fails and says why.
+pub(super) fn hooks_to_attach(
+    hooks: &[LsmHook],
+    kernel_has: impl Fn(&str) -> bool,
+) -> Vec<&'static str> {
+    hooks
+        .iter()
+        .filter(|hook| !hook.optional || kernel_has(hook.name))
+        .map(|hook| hook.name)
+        .collect()
+}
+
+/// Whether this kernel has the LSM hook `hook` (a BPF LSM program can attach to it).
+pub(super) fn kernel_has_hook(btf: &Btf, hook: &str) -> bool {
+    btf.id_by_type_name_kind(&format!("bpf_lsm_{hook}"), BtfKind::Func)
+        .is_ok()
+}
+
+/// Loads (verifies) the program of every hook of `hooks` into the kernel without attaching it.
+pub(super) fn load_all(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    hooks: &[&'static str],
+) -> Result<(), KernelError> {
+    let mut programs: Vec<(&'static str, &mut Lsm)> = Vec::with_capacity(hooks.len());
     for (name, program) in ebpf.programs_mut() {
-        if let Some(hook) = LSM_HOOKS
-            .iter()
-            .map(|hook| hook.name)
-            .find(|&hook| hook == name)
-        {
+        if let Some(hook) = hooks.iter().copied().find(|&hook| hook == name) {
             let lsm: &mut Lsm = program
                 .try_into()
                 .map_err(|source| KernelError::program(hook, source))?;
             programs.push((hook, lsm));
         }
     }
-    if let Some(missing) = LSM_HOOKS
+    if let Some(missing) = hooks
         .iter()
-        .map(|hook| hook.name)
+        .copied()
         .find(|&hook| !programs.iter().any(|(name, _)| *name == hook))
     {
         return Err(KernelError::MissingProgram(missing));
@@ -79,5 +103,45 @@ fn load_from(queue: &Mutex<Vec<(&'static str, &mut Lsm)>>, btf: &Btf) -> Result<
             verified_insns,
             "loaded"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kya_common::programs::LSM_HOOKS;
+
+    use super::hooks_to_attach;
+
+    #[test]
+    fn a_kernel_with_every_hook_gets_every_program() {
+        let all: Vec<&str> = LSM_HOOKS.iter().map(|hook| hook.name).collect();
+        assert_eq!(hooks_to_attach(LSM_HOOKS, |_| true), all);
+    }
+
+    #[test]
+    fn an_optional_hook_the_kernel_lacks_is_left_out_and_nothing_else() {
+        let attached = hooks_to_attach(LSM_HOOKS, |hook| hook != "file_ioctl_compat");
+        assert!(!attached.contains(&"file_ioctl_compat"));
+        assert!(attached.contains(&"file_ioctl"));
+        assert_eq!(attached.len(), LSM_HOOKS.len() - 1);
+    }
+
+    #[test]
+    fn a_required_hook_the_kernel_lacks_stays_so_that_its_load_fails() {
+        let attached = hooks_to_attach(LSM_HOOKS, |hook| hook != "file_ioctl");
+        assert!(
+            attached.contains(&"file_ioctl"),
+            "a kernel without a required hook must fail to load kya, not run without the hook"
+        );
+    }
+
+    #[test]
+    fn only_the_compat_ioctl_hook_is_optional() {
+        let optional: Vec<&str> = LSM_HOOKS
+            .iter()
+            .filter(|hook| hook.optional)
+            .map(|hook| hook.name)
+            .collect();
+        assert_eq!(optional, ["file_ioctl_compat"]);
     }
 }

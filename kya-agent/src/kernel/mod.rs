@@ -56,6 +56,9 @@ static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 /// The loaded and attached kernel programs. Dropping it detaches them unless they are pinned.
 pub struct Kernel {
     ebpf: Ebpf,
+    /// The LSM hooks with an attached program: all of `LSM_HOOKS` but the optional ones this
+    /// kernel lacks.
+    hooks: Vec<&'static str>,
     /// Held for as long as the daemon runs, so that removing a pin does not detach anything
     /// while it does.
     _links: Vec<Attached>,
@@ -130,9 +133,18 @@ impl Kernel {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
-        lsm_load::load_all(&mut ebpf, &btf)?;
+        let hooks = lsm_load::hooks_to_attach(LSM_HOOKS, |hook| {
+            lsm_load::kernel_has_hook(&btf, hook)
+        });
+        for hook in LSM_HOOKS.iter().filter(|hook| !hooks.contains(&hook.name)) {
+            tracing::warn!(
+                hook = hook.name,
+                "this kernel has no such LSM hook; running without it (optional)"
+            );
+        }
+        lsm_load::load_all(&mut ebpf, &btf, &hooks)?;
         let mut links = Vec::new();
-        for hook in LSM_HOOKS.iter().map(|hook| hook.name) {
+        for &hook in &hooks {
             let program: &mut Lsm = program_mut(&mut ebpf, hook)?;
             let link = program
                 .attach()
@@ -182,10 +194,18 @@ impl Kernel {
         Ok((
             Self {
                 ebpf,
+                hooks,
                 _links: links,
             },
             takeover,
         ))
+    }
+
+    /// The LSM hooks this kernel enforces on: every hook of `LSM_HOOKS` but the optional ones
+    /// it lacks.
+    #[must_use]
+    pub fn enforcing_hooks(&self) -> &[&'static str] {
+        &self.hooks
     }
 
     /// Replaces the match rules with `rules`: new entries are written before stale ones are

@@ -12,6 +12,8 @@ mod bpf;
 mod bprm_check_security;
 mod cgroup_attach_task;
 mod copy_mnt_ns;
+mod file_ioctl;
+mod file_ioctl_compat;
 mod file_open;
 mod file_permission;
 mod inode_create;
