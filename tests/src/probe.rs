@@ -176,6 +176,15 @@ pub fn op_exe(exe: &Path, args: &[&str]) -> OpResult {
     op_command(command)
 }
 
+/// Runs `kya-probe OP ARGS` as user and group `uid` (started as that user, as a user's own
+/// shell would start it: tagged when a `match.uid` rule names `uid`).
+pub fn op_as_uid(uid: u32, args: &[&str]) -> OpResult {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = Command::new(bin("kya-probe"));
+    command.args(args).uid(uid).gid(uid);
+    op_command(command)
+}
+
 fn op_invocation(agent: Option<&str>, args: &[&str]) -> Command {
     let probe = bin("kya-probe");
     if let Some(agent) = agent {

@@ -160,11 +160,7 @@ mod tests {
 
     #[test]
     fn a_terminal_refusal_names_the_ioctl_and_the_terminal() {
-        let why = reason(
-            &event(terminal::TIOCSTI),
-            Some(DenyKind::Terminal),
-            "3",
-        );
+        let why = reason(&event(terminal::TIOCSTI), Some(DenyKind::Terminal), "3");
         assert!(why.starts_with("TIOCSTI (pushing keystrokes"), "{why}");
         assert!(why.contains("on terminal 3:"), "{why}");
         let why = reason(&event(terminal::TIOCLINUX), Some(DenyKind::Terminal), "");

@@ -2,7 +2,7 @@
 //! start (seconds per program on older kernels), each program is verified on its own, and
 //! hosts have more than one CPU. Attaching stays sequential and in `LSM_HOOKS` order.
 //!
-//! Which programs: every hook of `LSM_HOOKS`, but an optional one only where this kernel has
+//! Which programs: every hook of `kya_common::programs::LSM_HOOKS`, but an optional one only where this kernel has
 //! it (its BTF has the function `bpf_lsm_<hook>` that the program attaches to).
 use std::{
     num::NonZeroUsize,
@@ -12,7 +12,7 @@ use std::{
 
 use aya::{Btf, Ebpf, programs::Lsm};
 use aya_obj::btf::BtfKind;
-use kya_common::programs::{LSM_HOOKS, LsmHook};
+use kya_common::programs::LsmHook;
 
 use super::KernelError;
 

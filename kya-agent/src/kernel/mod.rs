@@ -133,9 +133,8 @@ impl Kernel {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
-        let hooks = lsm_load::hooks_to_attach(LSM_HOOKS, |hook| {
-            lsm_load::kernel_has_hook(&btf, hook)
-        });
+        let hooks =
+            lsm_load::hooks_to_attach(LSM_HOOKS, |hook| lsm_load::kernel_has_hook(&btf, hook));
         for hook in LSM_HOOKS.iter().filter(|hook| !hooks.contains(&hook.name)) {
             tracing::warn!(
                 hook = hook.name,

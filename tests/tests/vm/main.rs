@@ -18,4 +18,5 @@ mod mounts;
 mod reload;
 mod root_facilities;
 mod self_protection;
+mod terminals;
 mod unload;

@@ -10,6 +10,7 @@ mod handles;
 mod mounts;
 mod net;
 mod ops;
+mod terminals;
 mod unix;
 
 use std::{
@@ -33,13 +34,7 @@ fn main() {
     let Some((scenario, rest)) = args.split_first() else {
         usage();
     };
-    if let Some(outcome) = ops::run(scenario, rest)
-        .or_else(|| net::run(scenario, rest))
-        .or_else(|| unix::run(scenario, rest))
-        .or_else(|| handles::run(scenario, rest))
-        .or_else(|| mounts::run(scenario, rest))
-        .or_else(|| facilities::run(scenario, rest))
-    {
+    if let Some(outcome) = operation(scenario, rest) {
         match outcome {
             Ok(detail) => println!("result ok {detail}"),
             Err(errno) => println!("result errno {}", errno as i32),
@@ -145,6 +140,17 @@ fn main() {
         }
         _ => usage(),
     }
+}
+
+/// Runs the one-shot operation `name` with `args`; `None` when there is no such operation.
+fn operation(name: &str, args: &[String]) -> Option<Result<String, nix::errno::Errno>> {
+    ops::run(name, args)
+        .or_else(|| net::run(name, args))
+        .or_else(|| unix::run(name, args))
+        .or_else(|| handles::run(name, args))
+        .or_else(|| mounts::run(name, args))
+        .or_else(|| facilities::run(name, args))
+        .or_else(|| terminals::run(name, args))
 }
 
 fn usage() -> ! {
