@@ -49,6 +49,11 @@ pub mod global {
     pub const UNIX_ADDRESS_LEN: &str = "UNIX_ADDRESS_LEN_OFFSET";
     pub const UNIX_ADDRESS_NAME: &str = "UNIX_ADDRESS_NAME_OFFSET";
     pub const SUN_PATH: &str = "SUN_PATH_OFFSET";
+    pub const SB_MAGIC: &str = "SB_MAGIC_OFFSET";
+    pub const INODE_PRIVATE: &str = "INODE_PRIVATE_OFFSET";
+    pub const KERNFS_PARENT: &str = "KERNFS_PARENT_OFFSET";
+    pub const KERNFS_PRIV: &str = "KERNFS_PRIV_OFFSET";
+    pub const KERNFS_NAME: &str = "KERNFS_NAME_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -99,4 +104,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::UNIX_ADDRESS_LEN, "unix_address", "len"),
     (global::UNIX_ADDRESS_NAME, "unix_address", "name"),
     (global::SUN_PATH, "sockaddr_un", "sun_path"),
+    // cgroupfs: a kernfs inode's `i_private` is its `kernfs_node`; a cgroup directory's node
+    // holds the `struct cgroup` in `priv`, a control file's node is below it.
+    (global::SB_MAGIC, "super_block", "s_magic"),
+    (global::INODE_PRIVATE, "inode", "i_private"),
+    (global::KERNFS_PARENT, "kernfs_node", "parent"),
+    (global::KERNFS_PRIV, "kernfs_node", "priv"),
+    (global::KERNFS_NAME, "kernfs_node", "name"),
 ];

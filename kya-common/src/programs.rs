@@ -126,6 +126,7 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("socket_listen", 2),
     LsmHook::int("unix_stream_connect", 3),
     LsmHook::int("unix_may_send", 2),
+    LsmHook::int("inode_permission", 2),
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.
