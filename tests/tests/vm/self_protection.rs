@@ -252,9 +252,9 @@ fn a_root_agent_can_read_but_not_change_the_files_the_daemon_trusts() {
             &format!("moving {file}"),
         );
     }
-    fs::write("/tmp/agent-resolv.conf", "nameserver 127.0.0.9\n").unwrap();
+    fs::write("/etc/agent-resolv.conf", "nameserver 127.0.0.9\n").unwrap();
     assert_refused(
-        &ops(&["rename", "/tmp/agent-resolv.conf", "/etc/resolv.conf"]),
+        &ops(&["rename", "/etc/agent-resolv.conf", "/etc/resolv.conf"]),
         "replacing /etc/resolv.conf",
     );
     assert_refused(
@@ -262,7 +262,7 @@ fn a_root_agent_can_read_but_not_change_the_files_the_daemon_trusts() {
         "creating /etc/ld.so.preload",
     );
     assert_refused(
-        &ops(&["symlink", "/tmp/agent-resolv.conf", "/etc/ld.so.preload"]),
+        &ops(&["symlink", "/etc/agent-resolv.conf", "/etc/ld.so.preload"]),
         "linking /etc/ld.so.preload",
     );
     // Drop-ins that would apply to kya-agent's unit, in any unit directory.
@@ -319,5 +319,5 @@ fn a_root_agent_can_read_but_not_change_the_files_the_daemon_trusts() {
     );
     drop(daemon);
     let _ = fs::remove_file(format!("{GENERATORS}/root-generator"));
-    let _ = fs::remove_file("/tmp/agent-resolv.conf");
+    let _ = fs::remove_file("/etc/agent-resolv.conf");
 }
