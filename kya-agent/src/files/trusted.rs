@@ -172,8 +172,9 @@ fn mapped_libraries(maps: &str) -> BTreeSet<PathBuf> {
         .filter_map(|line| line.split_whitespace().nth(5))
         .filter(|path| path.starts_with('/'))
         .filter(|path| {
+            // Shared objects are named `NAME.so` or `NAME.so.VERSION`, in lower case.
             let name = path.rsplit('/').next().unwrap_or_default();
-            name.ends_with(".so") || name.contains(".so.")
+            name.split('.').skip(1).any(|part| part == "so")
         })
         .map(PathBuf::from)
         .collect()

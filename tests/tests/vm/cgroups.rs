@@ -59,68 +59,8 @@ fn a_root_agent_stays_in_its_cgroup_subtree_and_controls_no_other_cgroup() {
     move_to(bystander.pid(), SIBLING);
     let ops = |args: &[&str]| op_exe_in_cgroup(&fixture.ops_exe, AGENT, args);
 
-    // Moving itself anywhere outside its subtree, whatever the way.
-    for cgroup in [SIBLING, DAEMON, TOP, "/"] {
-        assert_refused(
-            &ops(&["write", &file(cgroup, "cgroup.procs"), "0"]),
-            &format!("moving itself to {cgroup}"),
-        );
-        assert_refused(
-            &ops(&["write", &file(cgroup, "cgroup.threads"), "0"]),
-            &format!("moving a thread to {cgroup}"),
-        );
-        assert_refused(
-            &ops(&["clone3-into", &cgroup_dir(cgroup).display().to_string()]),
-            &format!("clone3 into {cgroup}"),
-        );
-    }
-    // Pulling a process in from outside is a move out of its cgroup too.
-    fs::create_dir_all(cgroup_dir(CHILD)).expect("the agent's child cgroup");
-    for pid in [bystander.pid(), daemon.pid()] {
-        assert_refused(
-            &ops(&["write", &file(AGENT, "cgroup.procs"), &pid.to_string()]),
-            &format!("pulling process {pid} into its own cgroup"),
-        );
-        assert_refused(
-            &ops(&["write", &file(CHILD, "cgroup.procs"), &pid.to_string()]),
-            &format!("pulling process {pid} into its child cgroup"),
-        );
-    }
-    // Other cgroups' control files (kya-agent's, a sibling's), and its own cgroup's limits.
-    for (cgroup, name, value) in [
-        (DAEMON, "cgroup.kill", "1"),
-        (DAEMON, "cgroup.freeze", "1"),
-        (DAEMON, "memory.max", "1M"),
-        (DAEMON, "pids.max", "1"),
-        (SIBLING, "cgroup.kill", "1"),
-        (SIBLING, "cgroup.freeze", "1"),
-        (SIBLING, "memory.max", "1M"),
-        (SIBLING, "pids.max", "1"),
-        (TOP, "cgroup.subtree_control", "-pids"),
-        ("/", "cgroup.subtree_control", "-pids"),
-        (AGENT, "memory.max", "max"),
-        (AGENT, "pids.max", "max"),
-        (AGENT, "cgroup.freeze", "1"),
-    ] {
-        let path = file(cgroup, name);
-        assert_refused(&ops(&["write", &path, value]), &format!("writing {path}"));
-        assert_refused(
-            &ops(&["open-write", &path]),
-            &format!("opening {path} to write"),
-        );
-    }
-    // Nor make or remove cgroups outside it.
-    let outside = file(TOP, "agent-made");
-    assert_refused(&ops(&["mkdir", &outside]), "a cgroup beside its own");
-    assert!(!Path::new(&outside).exists());
-    assert_refused(
-        &ops(&[
-            "rename",
-            &cgroup_dir(SIBLING).display().to_string(),
-            &outside,
-        ]),
-        "renaming a sibling cgroup",
-    );
+    assert_stays_in_its_subtree(&ops, &[bystander.pid(), daemon.pid()]);
+    assert_controls_no_other_cgroup(&ops);
     assert!(
         fs::read_to_string(format!("/proc/{}/cgroup", daemon.pid()))
             .unwrap()
@@ -144,8 +84,85 @@ fn a_root_agent_stays_in_its_cgroup_subtree_and_controls_no_other_cgroup() {
     assert!(eventually(Duration::from_secs(10), || {
         events().iter().any(|event| event["kind"] == "cgroup")
     }));
+    assert_free_below_its_cgroup(&ops);
+    assert_untagged_root_may_do_it_all();
 
-    // Inside its subtree it does as it likes: a child cgroup, and moving itself into it.
+    move_to(daemon.pid(), "/");
+    drop(bystander);
+    let _ = fs::remove_dir(file(TOP, "agent-made"));
+    let _ = fs::remove_dir(cgroup_dir(CHILD));
+}
+
+/// Moving itself anywhere outside its subtree, whatever the way, or `outsiders` in.
+fn assert_stays_in_its_subtree(ops: &impl Fn(&[&str]) -> OpResult, outsiders: &[u32]) {
+    for cgroup in [SIBLING, DAEMON, TOP, "/"] {
+        assert_refused(
+            &ops(&["write", &file(cgroup, "cgroup.procs"), "0"]),
+            &format!("moving itself to {cgroup}"),
+        );
+        assert_refused(
+            &ops(&["write", &file(cgroup, "cgroup.threads"), "0"]),
+            &format!("moving a thread to {cgroup}"),
+        );
+        assert_refused(
+            &ops(&["clone3-into", &cgroup_dir(cgroup).display().to_string()]),
+            &format!("clone3 into {cgroup}"),
+        );
+    }
+    // Pulling a process in from outside is a move out of its cgroup too.
+    fs::create_dir_all(cgroup_dir(CHILD)).expect("the agent's child cgroup");
+    for pid in outsiders {
+        assert_refused(
+            &ops(&["write", &file(AGENT, "cgroup.procs"), &pid.to_string()]),
+            &format!("pulling process {pid} into its own cgroup"),
+        );
+        assert_refused(
+            &ops(&["write", &file(CHILD, "cgroup.procs"), &pid.to_string()]),
+            &format!("pulling process {pid} into its child cgroup"),
+        );
+    }
+}
+
+/// Other cgroups' control files (kya-agent's, a sibling's, the root's), its own cgroup's
+/// limits, and cgroups beside its own.
+fn assert_controls_no_other_cgroup(ops: &impl Fn(&[&str]) -> OpResult) {
+    for (cgroup, name, value) in [
+        (DAEMON, "cgroup.kill", "1"),
+        (DAEMON, "cgroup.freeze", "1"),
+        (DAEMON, "memory.max", "1M"),
+        (DAEMON, "pids.max", "1"),
+        (SIBLING, "cgroup.kill", "1"),
+        (SIBLING, "cgroup.freeze", "1"),
+        (SIBLING, "memory.max", "1M"),
+        (SIBLING, "pids.max", "1"),
+        (TOP, "cgroup.subtree_control", "-pids"),
+        ("/", "cgroup.subtree_control", "-pids"),
+        (AGENT, "memory.max", "max"),
+        (AGENT, "pids.max", "max"),
+        (AGENT, "cgroup.freeze", "1"),
+    ] {
+        let path = file(cgroup, name);
+        assert_refused(&ops(&["write", &path, value]), &format!("writing {path}"));
+        assert_refused(
+            &ops(&["open-write", &path]),
+            &format!("opening {path} to write"),
+        );
+    }
+    let outside = file(TOP, "agent-made");
+    assert_refused(&ops(&["mkdir", &outside]), "a cgroup beside its own");
+    assert!(!Path::new(&outside).exists());
+    assert_refused(
+        &ops(&[
+            "rename",
+            &cgroup_dir(SIBLING).display().to_string(),
+            &outside,
+        ]),
+        "renaming a sibling cgroup",
+    );
+}
+
+/// Inside its subtree it does as it likes: a child cgroup, and moving itself into it.
+fn assert_free_below_its_cgroup(ops: &impl Fn(&[&str]) -> OpResult) {
     let grandchild = file(CHILD, "build");
     assert_done(&ops(&["mkdir", &grandchild]), "a cgroup below its own");
     assert_done(
@@ -161,19 +178,17 @@ fn a_root_agent_stays_in_its_cgroup_subtree_and_controls_no_other_cgroup() {
         "clone3 into its child cgroup",
     );
     assert_done(
-        &op_exe_in_cgroup(
-            &fixture.ops_exe,
-            AGENT,
-            &["write", &file(CHILD, "cgroup.freeze"), "0"],
-        ),
+        &ops(&["write", &file(CHILD, "cgroup.freeze"), "0"]),
         "writing cgroup.freeze below its own cgroup",
     );
     assert_done(
         &ops(&["rmdir", &grandchild]),
         "removing a cgroup below its own",
     );
+}
 
-    // Untagged root does all of it.
+/// Untagged root does all of it.
+fn assert_untagged_root_may_do_it_all() {
     let plain = |args: &[&str]| op_exe_in_cgroup(&kya_tests::bin("kya-probe"), AGENT, args);
     assert_done(
         &plain(&["write", &file(SIBLING, "pids.max"), "100"]),
@@ -192,12 +207,7 @@ fn a_root_agent_stays_in_its_cgroup_subtree_and_controls_no_other_cgroup() {
         "untagged root cloning into a sibling",
     );
     assert_done(
-        &plain(&["mkdir", &outside]),
+        &plain(&["mkdir", &file(TOP, "agent-made")]),
         "untagged root making a cgroup",
     );
-
-    move_to(daemon.pid(), "/");
-    drop(bystander);
-    let _ = fs::remove_dir(&outside);
-    let _ = fs::remove_dir(cgroup_dir(CHILD));
 }
