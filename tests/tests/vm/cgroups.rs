@@ -211,3 +211,39 @@ fn assert_untagged_root_may_do_it_all() {
         "untagged root making a cgroup",
     );
 }
+
+/// A cgroup v1 hierarchy, here a named one without controllers, has no delegation model (and
+/// a `release_agent` the kernel runs as root): agents write nothing on one.
+#[test]
+fn a_root_agent_writes_nothing_on_a_cgroup_v1_hierarchy() {
+    let fixture = Fixture::new();
+    let _daemon = Daemon::start(&fixture.config);
+    let mount_point = Path::new("/tmp/kya-cgroup-v1");
+    fs::create_dir_all(mount_point).unwrap();
+    nix::mount::mount(
+        Some("cgroup"),
+        mount_point,
+        Some("cgroup"),
+        nix::mount::MsFlags::empty(),
+        Some("none,name=kyatest"),
+    )
+    .expect("this kernel mounts a named cgroup v1 hierarchy");
+    let at = |name: &str| mount_point.join(name).display().to_string();
+    let ops = |args: &[&str]| kya_tests::op_exe(&fixture.ops_exe, args);
+    assert_refused(&ops(&["mkdir", &at("agent")]), "a v1 cgroup");
+    assert_refused(
+        &ops(&["write", &at("notify_on_release"), "1"]),
+        "notify_on_release",
+    );
+    assert_refused(
+        &ops(&["write", &at("cgroup.procs"), "0"]),
+        "joining a v1 cgroup",
+    );
+    assert_done(&ops(&["read", &at("cgroup.procs")]), "reading a v1 cgroup");
+    assert_done(
+        &kya_tests::op(None, &["mkdir", &at("root")]),
+        "untagged root",
+    );
+    let _ = fs::remove_dir(at("root"));
+    nix::mount::umount(mount_point).expect("unmount the v1 hierarchy");
+}

@@ -60,6 +60,8 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "mkdir" => io(std::fs::create_dir(arg(0))),
         "rmdir" => io(std::fs::remove_dir(arg(0))),
         "write" => write_path(arg(0), arg(1)),
+        "write-fd" => write_fd(parse_fd(arg(0)), arg(1)),
+        "programs" => Ok(programs()),
         "clone3-into" => clone_into_cgroup(arg(0)),
         "bpf-map-create" => bpf_map_create(),
         "flood-open" => Ok(flood_open(arg(0), arg(1).parse().expect("a count"))),
@@ -96,6 +98,28 @@ fn write_path(path: &str, text: &str) -> Outcome {
         .open(path)
         .map_err(|error| io_errno(&error))?;
     io(file.write_all(text.as_bytes()))
+}
+
+/// Every loaded BPF program as `NAME=VERIFIED_INSTRUCTIONS`, for reading the verifier's work.
+fn programs() -> String {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|program| {
+            format!(
+                "{}={}",
+                program.name_as_str().unwrap_or("?"),
+                program.verified_instruction_count().unwrap_or(0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `text` through descriptor `fd`, which the process inherited.
+fn write_fd(fd: RawFd, text: &str) -> Outcome {
+    // SAFETY: write(2) from a valid buffer; a bad descriptor is an error, not UB.
+    let written = unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
+    Errno::result(written).map(|_| String::new())
 }
 
 /// `struct clone_args` (`linux/sched.h`), as far as `cgroup`.
