@@ -56,6 +56,11 @@ fn only_unload_ends_enforcement_and_agents_cannot_touch_the_pins() {
 
     let unloaded = kya_agent(&["unload"]);
     assert!(unloaded.status.success(), "{unloaded:?}");
+    let said = String::from_utf8_lossy(&unloaded.stdout);
+    assert!(
+        said.contains("freed kya's") && !said.contains("freed kya's 0 programs"),
+        "unload waited for the programs behind the pinned links: {said}"
+    );
     // `unload` returns once the kernel has freed kya's programs: at once, a process the rules
     // matched opens the secret, and no kya program is left.
     assert!(

@@ -51,9 +51,10 @@ pub fn run(socket: &Path, pin_dir: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
             println!(
-                "removed {removed} pins under {}: kya's programs are detached and its maps \
-                 freed; agents are no longer confined",
-                pin_dir.display()
+                "removed {removed} pins under {}: the kernel has freed kya's {} programs and its \
+                 maps; agents are no longer confined",
+                pin_dir.display(),
+                programs.len()
             );
             ExitCode::SUCCESS
         }
