@@ -303,9 +303,9 @@ type Decision = Option<Option<Denial>>;
 #[inline(always)]
 fn applies(rule: &ProtectRule, level: u32) -> bool {
     if level == 0 {
-        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES) != 0
+        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES) != 0
     } else {
-        rule.flags & flag::TREE != 0
+        rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
     }
 }
 

@@ -59,9 +59,11 @@ fn decide(rule: ProtectRule, level: u32) -> Option<bool> {
     let applies = if level == 0 {
         rule.flags & (flag::FILE | flag::TREE | flag::ALLOW) != 0
     } else {
-        rule.flags & flag::TREE != 0
+        rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
     };
-    applies.then_some(rule.flags & flag::ALLOW == 0)
+    // A tree protected from changes only decides, as in the kernel, that reading is allowed.
+    let readable = level > 0 && rule.flags & flag::TREE == 0;
+    applies.then_some(rule.flags & flag::ALLOW == 0 && !readable)
 }
 
 fn inode_rule(tables: &FileTables, agent: u32, dev: u32, ino: u64, level: u32) -> Option<bool> {

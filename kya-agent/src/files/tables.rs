@@ -11,7 +11,10 @@ use kya_common::protect::{
     ALL_AGENTS, InodeRuleKey, NameRuleKey, ProtectRule, flag, is_ssh_private_key_name, name_hash,
 };
 
-use super::plan::{PlannedPath, ProtectionPlan, Scope, Why};
+use super::{
+    plan::{PlannedPath, ProtectionPlan, Scope, Why},
+    trusted::{Trusted, trusted_files},
+};
 use crate::{
     config::PathPattern,
     identity::{Identity, IdentityError, Mounts},
@@ -34,6 +37,8 @@ pub struct OwnFiles {
     /// wherever an install may have put them (missing ones are protected by path, so they
     /// cannot be created either).
     pub unchangeable: Vec<PathBuf>,
+    /// Files kya-agent trusts without owning them (`trusted`): readable, not changeable.
+    pub trusted: Vec<Trusted>,
 }
 
 /// Where kya's systemd unit can be: an agent that wrote one would choose what runs as kya-agent
@@ -67,11 +72,17 @@ impl OwnFiles {
             unchangeable.push(dir.join("kya"));
         }
         unchangeable.extend(UNIT_PATHS.iter().map(PathBuf::from));
+        let protected_otherwise: Vec<&str> = UNIT_PATHS
+            .iter()
+            .chain(UNIT_DROP_IN_DIRS)
+            .copied()
+            .collect();
         Self {
             state_dir,
             config,
             pin_dir,
             unchangeable,
+            trusted: trusted_files(&protected_otherwise),
         }
     }
 }
@@ -202,8 +213,14 @@ impl FileTables {
     /// Registers every file already inside a protected tree by identity, so a hard link made
     /// to it before the daemon started is protected too.
     fn add_tree_files(&mut self, agent: u32, root: &Path, rule: ProtectRule, mounts: &mut Mounts) {
+        // A tree protected from changes only registers its files as protected from changes.
+        let protection = if rule.flags & flag::TREE == 0 && rule.flags & flag::TREE_WRITES != 0 {
+            flag::WRITES
+        } else {
+            flag::FILE
+        };
         let file_rule = ProtectRule {
-            flags: (rule.flags & flag::ALLOW) | flag::FILE,
+            flags: (rule.flags & flag::ALLOW) | protection,
             ..rule
         };
         let mut pending = vec![root.to_owned()];
@@ -316,6 +333,18 @@ impl FileTables {
             ancestors.extend(path.ancestors().skip(1).map(Path::to_owned));
             if let Some(planned) = own_path(path, false, "kya's binaries and unit") {
                 self.add_with_flags(&planned, flag::WRITES, mounts);
+            }
+        }
+        // Files kya-agent trusts: readable, not changeable; directories of them as trees.
+        for trusted in &own.trusted {
+            ancestors.extend(trusted.path.ancestors().skip(1).map(Path::to_owned));
+            if let Some(planned) = own_path(&trusted.path, trusted.tree, trusted.why) {
+                let flags = if trusted.tree {
+                    flag::TREE_WRITES
+                } else {
+                    flag::WRITES
+                };
+                self.add_with_flags(&planned, flags, mounts);
             }
         }
         // Moving `/usr/bin` or `/etc` aside would put other files at kya's paths. Only the
