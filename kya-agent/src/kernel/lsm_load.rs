@@ -2,8 +2,9 @@
 //! start (seconds per program on older kernels), each program is verified on its own, and
 //! hosts have more than one CPU. Attaching stays sequential and in `LSM_HOOKS` order.
 //!
-//! Which programs: every hook of `kya_common::programs::LSM_HOOKS`, but an optional one only where this kernel has
-//! it (its BTF has the function `bpf_lsm_<hook>` that the program attaches to).
+//! Which programs: every hook of `kya_common::programs::LSM_HOOKS`, but an optional one only
+//! where this kernel has it (its BTF has the function `bpf_lsm_<hook>` that the program
+//! attaches to).
 use std::{
     num::NonZeroUsize,
     sync::{Mutex, PoisonError},
