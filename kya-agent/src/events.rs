@@ -188,6 +188,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::RawAccess => "raw-access",
         DenyKind::Mount => "mount",
         DenyKind::Cgroup => "cgroup",
+        DenyKind::Foothold => "foothold",
     }
     .to_owned()
 }

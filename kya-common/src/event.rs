@@ -53,6 +53,10 @@ pub enum DenyKind {
     /// Moving a process out of the agent's cgroup subtree, or writing the control files of a
     /// cgroup outside it.
     Cgroup = 20,
+    /// Changing an execution foothold (`flag::FOOTHOLD`): a file that a human's shell, cron,
+    /// systemd or the dynamic loader runs later, outside every agent. Whatever the operation
+    /// (open for writing, write, truncate, create, rename, link, delete, mode or owner).
+    Foothold = 21,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -80,6 +84,7 @@ impl TryFrom<u32> for DenyKind {
             18 => Self::RawAccess,
             19 => Self::Mount,
             20 => Self::Cgroup,
+            21 => Self::Foothold,
             other => return Err(other),
         })
     }

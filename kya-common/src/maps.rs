@@ -58,7 +58,7 @@ pub const MAX_PROTECTED_NAMES: u32 = 16_384;
 /// Size of the `EVENTS` ring buffer (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 21;
 /// `DenyKind` values are below this (0 is unused).
-pub const DENY_KINDS: u32 = 21;
+pub const DENY_KINDS: u32 = 22;
 /// Counters in `DENIALS` and `GRANT_USES`: one per configured agent and kind, plus one per kind
 /// for tags of agents no longer configured (`UNKNOWN_AGENT`).
 pub const MAX_COUNTERS: u32 = 8_192;

@@ -159,6 +159,7 @@ fn every_label_combination_is_registered_at_zero() {
         "raw-access",
         "mount",
         "cgroup",
+        "foothold",
     ];
     assert_eq!(
         deny_kinds().map(kind_name).collect::<Vec<_>>(),
