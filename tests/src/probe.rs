@@ -113,6 +113,19 @@ pub fn op(agent: Option<&str>, args: &[&str]) -> OpResult {
     op_command(op_invocation(agent, args))
 }
 
+/// Runs `kya-probe OP ARGS` as the user `uid` (and group `uid`), with `HOME` set to `home`:
+/// tagged when a `match.uid` rule names `uid` (the exec of a process whose real uid is it).
+pub fn op_as_uid(uid: u32, home: &str, args: &[&str]) -> OpResult {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = op_invocation(None, args);
+    command
+        .uid(uid)
+        .gid(uid)
+        .env("HOME", home)
+        .current_dir(home);
+    op_command(command)
+}
+
 /// Like [`op`], with `file` open as descriptor 3 in the process (inherited across `kya run`,
 /// so opened before the process was tagged).
 pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> OpResult {

@@ -48,7 +48,14 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
         return Ok(false);
     }
     let name = name.as_bytes();
-    if let Some(protected) = name_rule(tables, agent, dev, parent_meta.ino, name_hash(name), question) {
+    if let Some(protected) = name_rule(
+        tables,
+        agent,
+        dev,
+        parent_meta.ino,
+        name_hash(name),
+        question,
+    ) {
         return Ok(protected);
     }
     if is_dotenv_name(name)
@@ -77,13 +84,13 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
 fn decide(rule: ProtectRule, level: u32, question: Question) -> Option<bool> {
     if question == Question::Foothold {
         let applies = if level == 0 {
-            rule.flags
-                & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES)
+            rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES)
                 != 0
         } else {
             rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
         };
-        return applies.then_some(rule.flags & flag::ALLOW == 0 && rule.flags & flag::FOOTHOLD != 0);
+        return applies
+            .then_some(rule.flags & flag::ALLOW == 0 && rule.flags & flag::FOOTHOLD != 0);
     }
     let applies = if level == 0 {
         rule.flags & (flag::FILE | flag::TREE | flag::ALLOW) != 0

@@ -334,9 +334,8 @@ impl FileTables {
                 entries.insert((dir.key.dev, dir.key.ino, name_hash(name.as_bytes())));
             }
         }
-        let exempts = |agent: u32, rule: &ProtectRule| {
-            agent != ALL_AGENTS && rule.flags & flag::ALLOW != 0
-        };
+        let exempts =
+            |agent: u32, rule: &ProtectRule| agent != ALL_AGENTS && rule.flags & flag::ALLOW != 0;
         self.inodes.retain(|key, rule| {
             !(exempts(key.agent, rule) && objects.contains(&(key.dev, key.ino)))
         });
