@@ -311,16 +311,17 @@ impl ConfigErrorKind {
                                      or cgroup"
                 .into(),
             Self::InvalidFilePattern { problem, .. } => problem.fix().into(),
-            Self::NotAFoothold { .. } => "name an entry that `kya-agent check-config` lists under \
-                                           execution footholds (for example \"~/.profile\" or \
-                                           \"/etc/cron.d/\"), or a path inside one of its trees; \
-                                           allow_writes exempts nothing else"
-                .into(),
+            Self::NotAFoothold { .. } => NOT_A_FOOTHOLD_FIX.into(),
             Self::InvalidNetworkRule { problem, .. } => problem.fix(),
             Self::InvalidSocketPath { problem, .. } => problem.fix(),
         }
     }
 }
+
+const NOT_A_FOOTHOLD_FIX: &str = "name an entry that `kya-agent check-config` lists under \
+                                  execution footholds (for example \"~/.profile\" or \
+                                  \"/etc/cron.d/\"), or a path inside one of its trees; \
+                                  allow_writes exempts nothing else";
 
 /// A valid agent name close to `name`, if there is an obvious one.
 fn suggest_agent_name(name: &str) -> Option<String> {

@@ -351,7 +351,10 @@ fn every_category_is_refused_to_agents_root_or_not_and_allowed_untagged() {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one list of writes that must keep working")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one list of writes that must keep working"
+)]
 fn agents_keep_writing_their_workspace_temp_cache_and_build_outputs_and_commit() {
     let fixture = Fixture::new();
     plant();
@@ -461,7 +464,10 @@ fn agents_keep_writing_their_workspace_temp_cache_and_build_outputs_and_commit()
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one daemon for the grant and both lists")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one daemon for the grant and both lists"
+)]
 fn a_once_grant_lets_one_write_of_a_startup_file_through_and_per_agent_lists_apply() {
     let fixture = Fixture::new();
     plant();
