@@ -551,6 +551,114 @@ mod tests {
     }
 
     #[test]
+    fn footholds_are_protected_from_changes_with_their_kind_and_exempted_per_agent() {
+        let home = scratch("footholds");
+        fs::create_dir_all(home.join(".config/autostart")).unwrap();
+        fs::write(home.join(".config/autostart/app.desktop"), "x").unwrap();
+        fs::write(home.join(".bashrc"), "x").unwrap();
+        fs::write(home.join(".profile"), "x").unwrap();
+        let tool = home.join("tool.conf");
+        fs::write(&tool, "x").unwrap();
+        let tables = tables_for(
+            &format!(
+                "{AGENT}[agents.files]\nprotect_writes = [\"{}\"]\nallow_writes = [\"~/.profile\"]\n",
+                tool.display()
+            ),
+            &home,
+        );
+        let coder = crate::config::AgentId::from_name("coder").get();
+        let bashrc = identity(home.join(".bashrc"));
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &bashrc)].flags,
+            flag::WRITES | flag::FOOTHOLD
+        );
+        let autostart = identity(home.join(".config/autostart"));
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &autostart)].flags,
+            flag::TREE_WRITES | flag::FOOTHOLD
+        );
+        let entry = identity(home.join(".config/autostart/app.desktop"));
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &entry)].flags,
+            flag::WRITES | flag::FOOTHOLD,
+            "a tree's files are protected from changes, as footholds"
+        );
+        let rule = tables.inodes[&inode_key(ALL_AGENTS, &bashrc)].rule;
+        assert_eq!(
+            tables.rules[rule as usize].why.to_string(),
+            "foothold (shell startup): bash runs it in every interactive shell"
+        );
+        assert_eq!(
+            tables.inodes[&inode_key(coder, &identity(&tool))].flags,
+            flag::WRITES | flag::FOOTHOLD
+        );
+        let profile = identity(home.join(".profile"));
+        assert_eq!(
+            tables.inodes[&inode_key(coder, &profile)].flags,
+            flag::FILE | flag::ALLOW
+        );
+    }
+
+    #[test]
+    fn a_foothold_that_is_also_kyas_own_keeps_kyas_kind_and_no_agent_exempts_it() {
+        let dir = scratch("own-foothold");
+        let mut tables = FileTables::default();
+        let mut mounts = Mounts::of_this_process();
+        let file = dir.join("preload");
+        fs::write(&file, "").unwrap();
+        let planned = |scope, why| PlannedPath {
+            path: file.clone(),
+            tree: false,
+            scope,
+            why,
+            pattern: PathPattern::parse(&file.display().to_string()).unwrap(),
+        };
+        tables.add_foothold(
+            &planned(
+                Scope::AllAgents,
+                Why::Foothold {
+                    category: "dynamic loader",
+                    why: "loaded into every program",
+                },
+            ),
+            &mut mounts,
+        );
+        let coder = crate::config::AgentId::from_name("coder");
+        tables.add(
+            &planned(
+                Scope::Agent(coder),
+                Why::AllowWrites {
+                    agent: "coder".into(),
+                },
+            ),
+            flag::ALLOW,
+            &mut mounts,
+        );
+        let own = OwnFiles {
+            state_dir: dir.join("state"),
+            config: Some(file.clone()),
+            pin_dir: dir.join("pins"),
+            unchangeable: Vec::new(),
+        };
+        tables.add_own_files(&own, &mut mounts);
+        let key = inode_key(ALL_AGENTS, &identity(&file));
+        assert_eq!(tables.inodes[&key].flags & flag::FOOTHOLD, 0);
+        assert_eq!(
+            tables.rules[tables.inodes[&key].rule as usize]
+                .why
+                .to_string(),
+            "catalogue: kya's config"
+        );
+        assert!(
+            !tables
+                .inodes
+                .contains_key(&inode_key(coder.get(), &identity(&file))),
+            "coder's exemption of kya's config is dropped"
+        );
+        assert!(tables.names.keys().all(|key| key.agent == ALL_AGENTS));
+    }
+
+    #[test]
     fn ssh_directories_flag_their_private_keys() {
         let home = scratch("ssh");
         fs::create_dir_all(home.join(".ssh")).unwrap();
