@@ -82,6 +82,15 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
             "agents may not call bpf(): it could switch kya off".to_owned()
         }
         Some(MatchedBy::KernelFacility) => facilities::reason(event, kind, &name_of(&event.name)),
+        Some(MatchedBy::OtherCgroup) if event.ino == 0 => {
+            "a cgroup v1 hierarchy: agents may not write to one".to_owned()
+        }
+        Some(MatchedBy::OtherCgroup) => format!(
+            "cgroup {} is outside the agent's own cgroup subtree (or a limit on its own \
+             cgroup): agents may not move processes out of their subtree nor control other \
+             cgroups",
+            event.ino
+        ),
         _ => format!("rule {} (no longer configured)", event.rule),
     }
 }

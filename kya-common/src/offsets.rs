@@ -58,6 +58,10 @@ pub mod global {
     pub const VFSMOUNT_FLAGS: &str = "VFSMOUNT_FLAGS_OFFSET";
     pub const MOUNT_MNT: &str = "MOUNT_MNT_OFFSET";
     pub const MOUNT_PARENT: &str = "MOUNT_PARENT_OFFSET";
+    pub const INODE_PRIVATE: &str = "INODE_PRIVATE_OFFSET";
+    pub const KERNFS_PARENT: &str = "KERNFS_PARENT_OFFSET";
+    pub const KERNFS_PRIV: &str = "KERNFS_PRIV_OFFSET";
+    pub const KERNFS_NAME: &str = "KERNFS_NAME_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -119,4 +123,10 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::VFSMOUNT_FLAGS, "vfsmount", "mnt_flags"),
     (global::MOUNT_MNT, "mount", "mnt"),
     (global::MOUNT_PARENT, "mount", "mnt_parent"),
+    // cgroupfs: a kernfs inode's `i_private` is its `kernfs_node`; a cgroup directory's node
+    // holds the `struct cgroup` in `priv`, a control file's node is below it.
+    (global::INODE_PRIVATE, "inode", "i_private"),
+    (global::KERNFS_PARENT, "kernfs_node", "parent"),
+    (global::KERNFS_PRIV, "kernfs_node", "priv"),
+    (global::KERNFS_NAME, "kernfs_node", "name"),
 ];

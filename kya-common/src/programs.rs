@@ -133,6 +133,7 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("sb_umount", 2),
     LsmHook::int("move_mount", 2),
     LsmHook::int("sb_pivotroot", 2),
+    LsmHook::int("inode_permission", 2),
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.

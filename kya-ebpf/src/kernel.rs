@@ -65,6 +65,10 @@ offsets!(
     UNIX_ADDRESS_LEN_OFFSET,
     UNIX_ADDRESS_NAME_OFFSET,
     SUN_PATH_OFFSET,
+    INODE_PRIVATE_OFFSET,
+    KERNFS_PARENT_OFFSET,
+    KERNFS_PRIV_OFFSET,
+    KERNFS_NAME_OFFSET,
 );
 
 /// `FMODE_WRITE` in `file->f_mode`: the file is open for writing.
@@ -386,13 +390,23 @@ pub fn cgroup_level(cgroup: u64) -> Result<u32, ReadError> {
 /// The id of `cgroup`'s ancestor at `level` (its own id when `level` is its level).
 #[inline(always)]
 pub fn cgroup_ancestor_id(cgroup: u64, level: u32) -> Result<u64, ReadError> {
+    cgroup_id(cgroup_ancestor(cgroup, level)?)
+}
+
+/// `cgroup`'s ancestor at `level` (`cgroup` itself when `level` is its level).
+#[inline(always)]
+pub fn cgroup_ancestor(cgroup: u64, level: u32) -> Result<u64, ReadError> {
     let slot = (cgroup as usize)
         .wrapping_add(offset(&CGROUP_ANCESTORS_OFFSET))
         .wrapping_add(level as usize * core::mem::size_of::<u64>());
     // SAFETY: bpf_probe_read_kernel copes with any address and reports faults as errors.
-    let ancestor: u64 =
-        unsafe { bpf_probe_read_kernel(slot as *const u64) }.map_err(|_| ReadError)?;
-    let kn: u64 = read(ancestor, &CGROUP_KN_OFFSET)?;
+    unsafe { bpf_probe_read_kernel(slot as *const u64) }.map_err(|_| ReadError)
+}
+
+/// A cgroup's id (its directory's kernfs node id, what `bpf_get_current_cgroup_id` returns).
+#[inline(always)]
+pub fn cgroup_id(cgroup: u64) -> Result<u64, ReadError> {
+    let kn: u64 = read(cgroup, &CGROUP_KN_OFFSET)?;
     read(kn, &KERNFS_NODE_ID_OFFSET)
 }
 
@@ -470,4 +484,29 @@ pub fn kernel_str(
     unsafe { aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes(address as *const u8, buf) }
         .map(|_| ())
         .map_err(|_| ReadError)
+}
+
+/// `S_IFDIR` in `inode->i_mode`.
+const S_IFDIR: u16 = 0o040_000;
+
+/// For an inode of the cgroup2 filesystem: the `struct cgroup` it belongs to (a cgroup's
+/// directory, or the cgroup whose control file it is) and, for a control file, its name
+/// (NUL-terminated, cut to fit) in `name`; a directory leaves `name` empty.
+#[inline(always)]
+pub fn cgroupfs_inode_cgroup<const N: usize>(
+    inode: u64,
+    name: &mut [u8; N],
+) -> Result<u64, ReadError> {
+    let kn: u64 = read(inode, &INODE_PRIVATE_OFFSET)?;
+    let mode: u16 = read(inode, &INODE_MODE_OFFSET)?;
+    let dir = if mode & S_IFMT == S_IFDIR {
+        kn
+    } else {
+        let file_name: u64 = read(kn, &KERNFS_NAME_OFFSET)?;
+        // SAFETY: the helper copes with any address and reports faults as errors.
+        unsafe { aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes(file_name as *const u8, name) }
+            .map_err(|_| ReadError)?;
+        read(kn, &KERNFS_PARENT_OFFSET)?
+    };
+    read(dir, &KERNFS_PRIV_OFFSET)
 }

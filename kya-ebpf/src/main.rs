@@ -6,6 +6,7 @@
 #![no_std]
 #![no_main]
 
+mod cgroupfs;
 mod decision;
 mod events;
 mod facilities;

@@ -189,6 +189,42 @@ pub fn op_exe(exe: &Path, args: &[&str]) -> OpResult {
     op_command(command)
 }
 
+/// Like [`op_exe`], with the process placed in `cgroup` (below the cgroup2 mount) before it
+/// executes `EXE`, so it is tagged there.
+pub fn op_exe_in_cgroup(exe: &Path, cgroup: &str, args: &[&str]) -> OpResult {
+    op_command(in_cgroup(exe, cgroup, args))
+}
+
+fn in_cgroup(exe: &Path, cgroup: &str, args: &[&str]) -> Command {
+    use std::os::unix::process::CommandExt as _;
+    let procs = std::ffi::CString::new(
+        crate::cgroup_dir(cgroup)
+            .join("cgroup.procs")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .expect("no NUL in a cgroup path");
+    let mut command = Command::new(exe);
+    command.args(args);
+    // SAFETY: open, write and close are async-signal-safe and nothing is
+    // allocated; this runs in the child between fork and exec. "0" is the writing process.
+    unsafe {
+        command.pre_exec(move || {
+            let procs_fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if procs_fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let written = libc::write(procs_fd, b"0".as_ptr().cast(), 1);
+            libc::close(procs_fd);
+            if written != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
 fn op_invocation(agent: Option<&str>, args: &[&str]) -> Command {
     let probe = bin("kya-probe");
     if let Some(agent) = agent {

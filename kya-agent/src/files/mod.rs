@@ -7,6 +7,8 @@
 //! - `homes`: the home directories that `~/` expands to.
 //! - `plan`: the catalogue and every agent's `[agents.files]` expanded to concrete paths.
 //! - `tables`: the plan resolved against this host's filesystem into the kernel's rule tables.
+//! - `trusted`: files kya-agent trusts without owning them (name resolution, how systemd starts
+//!   it, the libraries it loads), which agents may read but not change.
 //! - `protection`: whether a file is protected from an agent, decided over those tables exactly
 //!   as the kernel decides it (for grants and events; the kernel stays the only enforcer).
 //!
@@ -19,6 +21,7 @@ mod homes;
 mod plan;
 pub mod protection;
 pub mod tables;
+pub mod trusted;
 
 pub use self::{
     catalogue::{

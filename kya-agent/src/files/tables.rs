@@ -11,7 +11,10 @@ use kya_common::protect::{
     ALL_AGENTS, InodeRuleKey, NameRuleKey, ProtectRule, flag, is_ssh_private_key_name, name_hash,
 };
 
-use super::plan::{PlannedPath, ProtectionPlan, Scope, Why};
+use super::{
+    plan::{PlannedPath, ProtectionPlan, Scope, Why},
+    trusted::{Trusted, trusted_files},
+};
 use crate::{
     config::PathPattern,
     identity::{Identity, IdentityError, Mounts},
@@ -34,6 +37,8 @@ pub struct OwnFiles {
     /// wherever an install may have put them (missing ones are protected by path, so they
     /// cannot be created either).
     pub unchangeable: Vec<PathBuf>,
+    /// Files kya-agent trusts without owning them (`trusted`): readable, not changeable.
+    pub trusted: Vec<Trusted>,
 }
 
 /// Where kya's systemd unit can be: an agent that wrote one would choose what runs as kya-agent
@@ -67,11 +72,17 @@ impl OwnFiles {
             unchangeable.push(dir.join("kya"));
         }
         unchangeable.extend(UNIT_PATHS.iter().map(PathBuf::from));
+        let protected_otherwise: Vec<&str> = UNIT_PATHS
+            .iter()
+            .chain(UNIT_DROP_IN_DIRS)
+            .copied()
+            .collect();
         Self {
             state_dir,
             config,
             pin_dir,
             unchangeable,
+            trusted: trusted_files(&protected_otherwise),
         }
     }
 }
@@ -381,6 +392,18 @@ impl FileTables {
                 self.add_with_flags(&planned, flag::WRITES, mounts);
             }
         }
+        // Files kya-agent trusts: readable, not changeable; directories of them as trees.
+        for trusted in &own.trusted {
+            ancestors.extend(trusted.path.ancestors().skip(1).map(Path::to_owned));
+            if let Some(planned) = own_path(&trusted.path, trusted.tree, trusted.why) {
+                let flags = if trusted.tree {
+                    flag::TREE_WRITES
+                } else {
+                    flag::WRITES
+                };
+                self.add_with_flags(&planned, flags, mounts);
+            }
+        }
         // Moving `/usr/bin` or `/etc` aside would put other files at kya's paths. Only the
         // directories themselves are protected from changes, not what else they hold.
         for dir in ancestors.iter().filter(|dir| dir.parent().is_some()) {
@@ -639,6 +662,7 @@ mod tests {
             config: Some(file.clone()),
             pin_dir: dir.join("pins"),
             unchangeable: Vec::new(),
+            trusted: Vec::new(),
         };
         tables.add_own_files(&own, &mut mounts);
         let key = inode_key(ALL_AGENTS, &identity(&file));

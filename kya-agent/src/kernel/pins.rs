@@ -15,6 +15,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use aya::programs::links::{FdLink, PinnedLink};
 use kya_common::maps::layout_fingerprint;
 
 /// The pin directories under one root.
@@ -89,6 +90,26 @@ impl PinDirs {
         Ok(removed)
     }
 
+    /// The ids of the programs behind every pinned link: what the kernel runs for kya. Links
+    /// that cannot be read are skipped (the caller waits for the others).
+    #[must_use]
+    pub fn linked_program_ids(&self) -> Vec<u32> {
+        let Ok(generations) = generations(&self.links()) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<u32> = generations
+            .iter()
+            .filter_map(|(_, dir)| fs::read_dir(dir).ok())
+            .flat_map(|entries| entries.filter_map(Result::ok))
+            .filter_map(|entry| PinnedLink::from_pin(entry.path()).ok())
+            .filter_map(|link| FdLink::from(link).info().ok())
+            .map(|info| info.program_id())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Removes every pin and directory: every program detaches once nothing else holds it,
     /// and the maps go with them. Returns how many pins were removed.
     pub fn remove_everything(&self) -> io::Result<usize> {
@@ -112,6 +133,16 @@ impl PinDirs {
         fs::remove_dir(&self.root)?;
         Ok(removed)
     }
+}
+
+/// Which of the programs `ids` the kernel still has loaded.
+#[must_use]
+pub fn still_loaded(ids: &[u32]) -> Vec<u32> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|program| program.id())
+        .filter(|id| ids.contains(id))
+        .collect()
 }
 
 /// The generation directories under `links`, with their numbers where they parse.

@@ -18,6 +18,7 @@ mod inode_create;
 mod inode_link;
 mod inode_mkdir;
 mod inode_mknod;
+mod inode_permission;
 mod inode_rename;
 mod inode_symlink;
 mod inode_unlink;

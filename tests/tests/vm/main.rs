@@ -3,6 +3,7 @@
 //! daemon (see `kya_tests::Daemon::start`) and a filter names an area:
 //! `cargo xtask test --kernel 6.12 -- egress`.
 mod boot;
+mod cgroups;
 mod credentials;
 mod daemon_cli;
 mod deputies;

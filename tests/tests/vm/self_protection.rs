@@ -221,3 +221,103 @@ fn assert_own_files_and_root_are_free(kya_path: &str) {
         "root making a drop-in directory",
     );
 }
+
+/// A generator directory that exists, with a generator in it, and one that does not.
+const GENERATORS: &str = "/usr/lib/systemd/system-generators";
+const MISSING_GENERATORS: &str = "/etc/systemd/system-generators";
+
+#[test]
+fn a_root_agent_can_read_but_not_change_the_files_the_daemon_trusts() {
+    let fixture = Fixture::new();
+    fs::create_dir_all("/etc/systemd/system").unwrap();
+    fs::create_dir_all(GENERATORS).unwrap();
+    fs::write(format!("{GENERATORS}/host-generator"), "#!/bin/sh\n").unwrap();
+    let _ = fs::remove_dir_all(MISSING_GENERATORS);
+    for file in ["/etc/resolv.conf", "/etc/hosts"] {
+        if !Path::new(file).exists() {
+            fs::write(file, "# test\n").unwrap();
+        }
+    }
+    let _ = fs::remove_file("/etc/ld.so.preload");
+    let daemon = Daemon::start(&fixture.config);
+    // ops is matched by its executable and runs as root.
+    let ops = |args: &[&str]| op_exe(&fixture.ops_exe, args);
+
+    for file in ["/etc/resolv.conf", "/etc/hosts"] {
+        assert_done(&ops(&["read", file]), &format!("reading {file}"));
+        assert_refused(&ops(&["open-write", file]), &format!("writing {file}"));
+        assert_refused(&ops(&["unlink", file]), &format!("deleting {file}"));
+        assert_refused(
+            &ops(&["rename", file, &format!("{file}.moved")]),
+            &format!("moving {file}"),
+        );
+    }
+    fs::write("/etc/agent-resolv.conf", "nameserver 127.0.0.9\n").unwrap();
+    assert_refused(
+        &ops(&["rename", "/etc/agent-resolv.conf", "/etc/resolv.conf"]),
+        "replacing /etc/resolv.conf",
+    );
+    assert_refused(
+        &ops(&["create", "/etc/ld.so.preload"]),
+        "creating /etc/ld.so.preload",
+    );
+    assert_refused(
+        &ops(&["symlink", "/etc/agent-resolv.conf", "/etc/ld.so.preload"]),
+        "linking /etc/ld.so.preload",
+    );
+    // Drop-ins that would apply to kya-agent's unit, in any unit directory.
+    for drop_in in [
+        "/etc/systemd/system/service.d",
+        "/etc/systemd/system/kya-.service.d",
+        "/etc/systemd/system.control/kya-agent.service.d",
+    ] {
+        if Path::new(drop_in).parent().unwrap().exists() {
+            assert_refused(&ops(&["mkdir", drop_in]), &format!("a drop-in {drop_in}"));
+            assert!(!Path::new(drop_in).exists());
+        }
+    }
+    // Generators: readable, nothing new, no change; a missing generator directory stays so.
+    let generator = format!("{GENERATORS}/host-generator");
+    assert_done(&ops(&["read", &generator]), "reading a generator");
+    assert_refused(&ops(&["open-write", &generator]), "changing a generator");
+    assert_refused(
+        &ops(&["create", &format!("{GENERATORS}/agent-generator")]),
+        "a new generator",
+    );
+    assert_refused(
+        &ops(&["mkdir", MISSING_GENERATORS]),
+        "a generator directory",
+    );
+    // The libraries kya-agent has mapped: readable, not writable nor movable.
+    let maps = fs::read_to_string(format!("/proc/{}/maps", daemon.pid())).unwrap();
+    let library = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.contains("/libc.so"))
+        .expect("kya-agent maps libc")
+        .to_owned();
+    assert_done(&ops(&["read", &library]), "reading libc");
+    assert_refused(&ops(&["open-write", &library]), "writing libc");
+    let moved = ops(&["rename", &library, &format!("{library}.moved")]);
+    if moved.is_ok() {
+        fs::rename(format!("{library}.moved"), &library).unwrap();
+    }
+    assert_refused(&moved, "moving libc aside");
+    assert!(eventually(Duration::from_secs(10), || {
+        events()
+            .iter()
+            .any(|event| event["kind"] == "file-open" && event["path"] == "/etc/resolv.conf")
+    }));
+    // Untagged root keeps its host.
+    assert_done(
+        &op(None, &["open-write", "/etc/hosts"]),
+        "root writing /etc/hosts",
+    );
+    assert_done(
+        &op(None, &["create", &format!("{GENERATORS}/root-generator")]),
+        "root adding a generator",
+    );
+    drop(daemon);
+    let _ = fs::remove_file(format!("{GENERATORS}/root-generator"));
+    let _ = fs::remove_file("/etc/agent-resolv.conf");
+}

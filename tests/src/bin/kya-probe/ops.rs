@@ -58,6 +58,11 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         )),
         "symlink" => io(std::os::unix::fs::symlink(arg(0), arg(1))),
         "mkdir" => io(std::fs::create_dir(arg(0))),
+        "rmdir" => io(std::fs::remove_dir(arg(0))),
+        "write" => write_path(arg(0), arg(1)),
+        "write-fd" => write_fd(parse_fd(arg(0)), arg(1)),
+        "programs" => Ok(programs()),
+        "clone3-into" => clone_into_cgroup(arg(0)),
         "bpf-map-create" => bpf_map_create(),
         "flood-open" => Ok(flood_open(arg(0), arg(1).parse().expect("a count"))),
         "race-read" => Ok(race_read(arg(0), arg(1).parse().expect("a thread count"))),
@@ -83,6 +88,85 @@ fn io<T>(result: std::io::Result<T>) -> Outcome {
 
 fn errno<T>(result: Result<T, Errno>) -> Outcome {
     result.map(|_| String::new())
+}
+
+/// Opens `path` for writing and writes `text` (a control file takes one write).
+fn write_path(path: &str, text: &str) -> Outcome {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|error| io_errno(&error))?;
+    io(file.write_all(text.as_bytes()))
+}
+
+/// Every loaded BPF program as `NAME=VERIFIED_INSTRUCTIONS`, for reading the verifier's work.
+fn programs() -> String {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|program| {
+            format!(
+                "{}={}",
+                program.name_as_str().unwrap_or("?"),
+                program.verified_instruction_count().unwrap_or(0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `text` through descriptor `fd`, which the process inherited.
+fn write_fd(fd: RawFd, text: &str) -> Outcome {
+    // SAFETY: write(2) from a valid buffer; a bad descriptor is an error, not UB.
+    let written = unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
+    Errno::result(written).map(|_| String::new())
+}
+
+/// `struct clone_args` (`linux/sched.h`), as far as `cgroup`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Creates a child directly inside the cgroup directory `path` (`clone3` with
+/// `CLONE_INTO_CGROUP`); the child exits at once and is reaped.
+fn clone_into_cgroup(path: &str) -> Outcome {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let dir = File::open(path).map_err(|error| io_errno(&error))?;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: u64::try_from(libc::SIGCHLD).expect("signal number"),
+        cgroup: u64::try_from(dir.as_raw_fd()).expect("open fd"),
+        ..CloneArgs::default()
+    };
+    // SAFETY: a fork-like clone3 (no shared memory or stack); the child only exits.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::from_ref(&args),
+            size_of::<CloneArgs>(),
+        )
+    };
+    match pid {
+        // SAFETY: _exit in the child, which must not run the parent's cleanup.
+        0 => unsafe { libc::_exit(0) },
+        pid if pid < 0 => Err(Errno::last()),
+        pid => {
+            let pid = Pid::from_raw(i32::try_from(pid).expect("pid"));
+            nix::sys::wait::waitpid(pid, None).map(|_| String::new())
+        }
+    }
 }
 
 /// Sends signal `number` to process `pid`.
