@@ -71,11 +71,12 @@ fn plant() {
         "/etc/sudoers.d/agent",
         "/etc/security/agent.conf",
         "/root/.config/autostart/agent.desktop",
-        "/tmp/kya-test/footholds-link",
+        "/etc/kya-test-pam-link",
     ] {
         let _ = fs::remove_file(leftover);
     }
     plant_coder_home();
+    chown_tree("/home/alice/.bashrc", ALICE_UID);
 }
 
 /// coder's home: its startup files, owned by it, as a user's are.
@@ -214,11 +215,7 @@ const ROOT_CHANGES: &[(&str, &[&str])] = &[
     ),
     (
         "PAM: link a module stack elsewhere",
-        &[
-            "link",
-            "/etc/pam.d/common-auth",
-            "/tmp/kya-test/footholds-link",
-        ],
+        &["link", "/etc/pam.d/common-auth", "/etc/kya-test-pam-link"],
     ),
     (
         "PAM: a settings file in /etc/security",
@@ -403,7 +400,7 @@ fn agents_keep_writing_their_workspace_temp_cache_and_build_outputs_and_commit()
     ] {
         checks.allowed(&coder(&args), &format!("coder: {what}"));
     }
-    let _ = fs::remove_file("/tmp/kya-test/coder-scratch");
+    let _ = fs::remove_file("/tmp/coder-scratch");
     let _ = fs::remove_file("/home/coder/.cache/tool.db");
     let _ = fs::remove_dir_all("/home/coder/work/target");
     let _ = fs::remove_dir_all("/home/coder/.config/tool");
