@@ -395,7 +395,7 @@ fn agents_keep_writing_their_workspace_temp_cache_and_build_outputs_and_commit()
         ),
         (
             "a file in /tmp",
-            vec!["create", "/tmp/kya-test/coder-scratch"],
+            vec!["create", "/tmp/coder-scratch"],
         ),
     ] {
         checks.allowed(&coder(&args), &format!("coder: {what}"));
