@@ -122,6 +122,21 @@ fn foothold_events(path_part: &str) -> bool {
     })
 }
 
+/// `kya_denied_total{agent=AGENT,kind="foothold"}` from the daemon's metrics endpoint.
+fn denied_footholds(agent: &str) -> Option<f64> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect("127.0.0.1:9464").ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: kya\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let series = format!("kya_denied_total{{agent=\"{agent}\",kind=\"foothold\"}} ");
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix(&series)?.parse().ok())
+}
+
 /// The changes every agent is refused as root (through ops, matched by its executable).
 const ROOT_CHANGES: &[(&str, &[&str])] = &[
     (
@@ -241,6 +256,10 @@ const READS: &[&str] = &[
 ];
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one daemon for every category, tagged and untagged"
+)]
 fn every_category_is_refused_to_agents_root_or_not_and_allowed_untagged() {
     let fixture = Fixture::new();
     fs::create_dir_all("/tmp/kya-test").unwrap();
@@ -249,6 +268,7 @@ fn every_category_is_refused_to_agents_root_or_not_and_allowed_untagged() {
     let mut checks = Checks::default();
     let ops = |args: &[&str]| op_exe(&fixture.ops_exe, args);
     let coder = |args: &[&str]| op_as_uid(CODER_UID, CODER_HOME, args);
+    let counted_before = denied_footholds("ops").unwrap_or_default();
 
     for (what, args) in ROOT_CHANGES {
         checks.denied(&ops(args), &format!("root agent, {what}"));
@@ -329,6 +349,17 @@ fn every_category_is_refused_to_agents_root_or_not_and_allowed_untagged() {
         );
     }
 
+    // Counted in the kernel: kya's own files among them (/etc/ld.so.preload is one the
+    // daemon trusts) count under their own kind.
+    let mut counted = 0.0;
+    checks.that(
+        eventually(Duration::from_secs(10), || {
+            counted = denied_footholds("ops").unwrap_or_default() - counted_before;
+            counted >= 20.0
+        }),
+        &format!("kya_denied_total for ops's footholds grew by {counted}, not 20 or more"),
+    );
+
     // Untagged: root and a user do all of it.
     for (what, args) in ROOT_CHANGES {
         if args[0] == "create" && args[1] == "/etc/ld.so.preload" {
@@ -348,10 +379,6 @@ fn every_category_is_refused_to_agents_root_or_not_and_allowed_untagged() {
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one list of writes that must keep working"
-)]
 fn agents_keep_writing_their_workspace_temp_cache_and_build_outputs_and_commit() {
     let fixture = Fixture::new();
     plant();
@@ -393,10 +420,7 @@ fn agents_keep_writing_their_workspace_temp_cache_and_build_outputs_and_commit()
             "a file in ~/.config that is no foothold",
             vec!["mkdir", "/home/coder/.config/tool"],
         ),
-        (
-            "a file in /tmp",
-            vec!["create", "/tmp/coder-scratch"],
-        ),
+        ("a file in /tmp", vec!["create", "/tmp/coder-scratch"]),
     ] {
         checks.allowed(&coder(&args), &format!("coder: {what}"));
     }
