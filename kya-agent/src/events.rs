@@ -197,6 +197,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::RawAccess => "raw-access",
         DenyKind::Mount => "mount",
         DenyKind::Cgroup => "cgroup",
+        DenyKind::Foothold => "foothold",
         DenyKind::Terminal => "terminal",
     }
     .to_owned()

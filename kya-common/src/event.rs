@@ -53,6 +53,10 @@ pub enum DenyKind {
     /// Moving a process out of the agent's cgroup subtree, or writing the control files of a
     /// cgroup outside it.
     Cgroup = 20,
+    /// Changing an execution foothold (`flag::FOOTHOLD`): a file that a human's shell, cron,
+    /// systemd or the dynamic loader runs later, outside every agent. Whatever the operation
+    /// (open for writing, write, truncate, create, rename, link, delete, mode or owner).
+    Foothold = 21,
     /// Pushing input into a terminal (`TIOCSTI`, `TIOCLINUX`): its reader, a human's shell
     /// perhaps, would run it after the agent exits (see `kya_common::terminal`).
     Terminal = 22,
@@ -83,6 +87,7 @@ impl TryFrom<u32> for DenyKind {
             18 => Self::RawAccess,
             19 => Self::Mount,
             20 => Self::Cgroup,
+            21 => Self::Foothold,
             22 => Self::Terminal,
             other => return Err(other),
         })

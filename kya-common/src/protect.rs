@@ -26,6 +26,10 @@ pub mod flag {
     /// `WRITES`), and nothing may be created in it: the files kya-agent trusts that live in
     /// directories (systemd drop-ins and generators). With `TREE` too, `TREE` wins.
     pub const TREE_WRITES: u32 = 1 << 6;
+    /// The rule is an execution foothold (with `WRITES` or `TREE_WRITES`): a refusal it causes
+    /// is reported and counted as `DenyKind::Foothold`, whatever the operation. It protects
+    /// nothing by itself.
+    pub const FOOTHOLD: u32 = 1 << 7;
 }
 
 /// `InodeRuleKey::dev` of an abstract unix socket name, whose `ino` is then the name's

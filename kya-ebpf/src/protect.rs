@@ -32,6 +32,8 @@ pub struct Denial {
     pub level: u32,
     /// The rule protects the object from changes only (`flag::WRITES`): reading is allowed.
     pub writes_only: bool,
+    /// The rule is an execution foothold (`flag::FOOTHOLD`): refused as `DenyKind::Foothold`.
+    pub foothold: bool,
 }
 
 impl Denial {
@@ -41,6 +43,7 @@ impl Denial {
             rule: NO_RULE,
             level: 0,
             writes_only: false,
+            foothold: false,
         }
     }
 }
@@ -183,6 +186,11 @@ pub fn socket_rule(
 /// counts the loss), never the denial.
 #[inline(always)]
 pub fn refuse(kind: DenyKind, tag: TaskTag, denial: Denial, object: &Object) -> i32 {
+    let kind = if denial.foothold {
+        DenyKind::Foothold
+    } else {
+        kind
+    };
     report(kind, tag, denial.matched, |event| {
         fill_file(event, denial, object)
     });
@@ -323,6 +331,7 @@ fn decide(rule: &ProtectRule, level: u32, matched: MatchedBy) -> Decision {
         rule: rule.rule,
         level,
         writes_only: rule.flags & (flag::FILE | flag::TREE) == 0,
+        foothold: rule.flags & flag::FOOTHOLD != 0,
     }))
 }
 

@@ -123,6 +123,7 @@ fn decide(agent: u32, server_sock: u64, server: &Server) -> Result<Verdict, Read
                 rule: rule.rule,
                 level: 0,
                 writes_only: false,
+                foothold: false,
             }));
         }
         serving = rule.flags & flag::SERVES != 0;

@@ -113,6 +113,19 @@ pub fn op(agent: Option<&str>, args: &[&str]) -> OpResult {
     op_command(op_invocation(agent, args))
 }
 
+/// Runs `kya-probe OP ARGS` as the user `uid` (and group `uid`), with `HOME` set to `home`:
+/// tagged when a `match.uid` rule names `uid` (the exec of a process whose real uid is it).
+pub fn op_as_uid(uid: u32, home: &str, args: &[&str]) -> OpResult {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = op_invocation(None, args);
+    command
+        .uid(uid)
+        .gid(uid)
+        .env("HOME", home)
+        .current_dir(home);
+    op_command(command)
+}
+
 /// Like [`op`], with `file` open as descriptor 3 in the process (inherited across `kya run`,
 /// so opened before the process was tagged).
 pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> OpResult {
@@ -210,15 +223,6 @@ fn in_cgroup(exe: &Path, cgroup: &str, args: &[&str]) -> Command {
         });
     }
     command
-}
-
-/// Runs `kya-probe OP ARGS` as user and group `uid` (started as that user, as a user's own
-/// shell would start it: tagged when a `match.uid` rule names `uid`).
-pub fn op_as_uid(uid: u32, args: &[&str]) -> OpResult {
-    use std::os::unix::process::CommandExt as _;
-    let mut command = Command::new(bin("kya-probe"));
-    command.args(args).uid(uid).gid(uid);
-    op_command(command)
 }
 
 fn op_invocation(agent: Option<&str>, args: &[&str]) -> Command {

@@ -203,6 +203,8 @@ impl MatchRules {
 pub struct FileRules {
     pub(super) protect: Vec<PathPattern>,
     pub(super) allow: Vec<PathPattern>,
+    pub(super) protect_writes: Vec<PathPattern>,
+    pub(super) allow_writes: Vec<PathPattern>,
 }
 
 impl FileRules {
@@ -220,10 +222,27 @@ impl FileRules {
         &self.allow
     }
 
+    /// Files and trees this agent may read but not change, in addition to the foothold
+    /// catalogue, in file order (repeats kept).
+    #[must_use]
+    pub fn protect_writes(&self) -> &[PathPattern] {
+        &self.protect_writes
+    }
+
+    /// Entries of the foothold catalogue (or files inside its trees) this agent may change
+    /// after all, in file order (repeats kept).
+    #[must_use]
+    pub fn allow_writes(&self) -> &[PathPattern] {
+        &self.allow_writes
+    }
+
     /// Whether the agent has neither additions nor exemptions.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.protect.is_empty() && self.allow.is_empty()
+        self.protect.is_empty()
+            && self.allow.is_empty()
+            && self.protect_writes.is_empty()
+            && self.allow_writes.is_empty()
     }
 }
 

@@ -112,6 +112,8 @@ impl fmt::Display for PathProblem {
 pub enum FileList {
     Protect,
     Allow,
+    ProtectWrites,
+    AllowWrites,
 }
 
 impl fmt::Display for FileList {
@@ -119,6 +121,8 @@ impl fmt::Display for FileList {
         f.write_str(match self {
             Self::Protect => "files.protect",
             Self::Allow => "files.allow",
+            Self::ProtectWrites => "files.protect_writes",
+            Self::AllowWrites => "files.allow_writes",
         })
     }
 }
@@ -195,6 +199,11 @@ pub enum ConfigErrorKind {
         list: FileList,
         problem: PatternProblem,
     },
+    #[error(
+        "files.allow_writes path of agent {agent:?} is {pattern:?}, which is neither an entry \
+         of the foothold catalogue nor inside one of its trees"
+    )]
+    NotAFoothold { agent: String, pattern: String },
     #[error("network.allow entry of agent {agent:?}: {problem}")]
     InvalidNetworkRule { agent: String, problem: RuleProblem },
     #[error("{list} entry of agent {agent:?} {problem}")]
@@ -302,11 +311,17 @@ impl ConfigErrorKind {
                                      or cgroup"
                 .into(),
             Self::InvalidFilePattern { problem, .. } => problem.fix().into(),
+            Self::NotAFoothold { .. } => NOT_A_FOOTHOLD_FIX.into(),
             Self::InvalidNetworkRule { problem, .. } => problem.fix(),
             Self::InvalidSocketPath { problem, .. } => problem.fix(),
         }
     }
 }
+
+const NOT_A_FOOTHOLD_FIX: &str = "name an entry that `kya-agent check-config` lists under \
+                                  execution footholds (for example \"~/.profile\" or \
+                                  \"/etc/cron.d/\"), or a path inside one of its trees; \
+                                  allow_writes exempts nothing else";
 
 /// A valid agent name close to `name`, if there is an obvious one.
 fn suggest_agent_name(name: &str) -> Option<String> {

@@ -52,6 +52,10 @@ pub(super) struct RawFiles {
     pub protect: Vec<Spanned<String>>,
     #[serde(default)]
     pub allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub protect_writes: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_writes: Vec<Spanned<String>>,
 }
 
 /// `[agents.network]`: address rules and socket paths, checked by `validate` (see

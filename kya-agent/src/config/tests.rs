@@ -1586,3 +1586,51 @@ fn default_network_example_is_commented_out_and_valid() {
         [pattern("~/.aws/config")]
     );
 }
+
+#[test]
+fn files_write_lists_parse_and_allow_writes_names_footholds_only() {
+    let config = parse(&files(
+        "protect_writes = [\"/opt/tool/hooks/\", \"~/.tool.conf\"]\n\
+         allow_writes = [\"~/.profile\", \"/etc/cron.d/\", \"/etc/cron.d/backup\"]",
+    ));
+    let rules = config.agents()[0].files();
+    assert!(!rules.is_empty());
+    assert!(rules.protect().is_empty() && rules.allow().is_empty());
+    assert_eq!(
+        rules.protect_writes(),
+        [pattern("/opt/tool/hooks/"), pattern("~/.tool.conf")]
+    );
+    assert_eq!(
+        rules.allow_writes(),
+        [
+            pattern("~/.profile"),
+            pattern("/etc/cron.d/"),
+            pattern("/etc/cron.d/backup")
+        ]
+    );
+
+    let error = only_error(&files(
+        "allow_writes = [\"~/.profile\", \"~/.aws/credentials\"]",
+    ));
+    assert_at(&error, 5, 31);
+    assert_mentions(
+        &error,
+        "neither an entry of the foothold catalogue",
+        "check-config",
+    );
+    assert!(error.to_string().contains("~/.aws/credentials"), "{error}");
+
+    let error = only_error(&files("protect_writes = [\"tool.conf\"]"));
+    assert_at(&error, 5, 19);
+    assert!(
+        error
+            .message()
+            .contains("files.protect_writes path of agent \"coder\""),
+        "{error}"
+    );
+    let error = only_error(&files("allow_writes = [\"/\"]"));
+    assert!(
+        error.message().contains("files.allow_writes path"),
+        "{error}"
+    );
+}

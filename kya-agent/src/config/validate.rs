@@ -18,7 +18,7 @@ use super::{
     schema::{RawAgent, RawFiles, RawMatch, RawNetwork},
     socket_path::{SocketAddress, parse_socket_address},
 };
-use crate::paths;
+use crate::{files::footholds, paths};
 
 /// Rules already claimed by an earlier agent, by the name of that agent: a process matching a
 /// rule claimed twice would belong to two agents.
@@ -182,10 +182,36 @@ fn match_rules(
 /// Validates one `[agents.files]` table of the agent `agent`. Repeats are harmless and kept; an
 /// `allow` entry that exempts nothing is not an error (it may name a file inside a protected
 /// tree that does not exist yet).
+///
+/// `allow_writes` entries must name an entry of the foothold catalogue or a path inside one of
+/// its trees: it exempts nothing else (kya's own files least of all), and a path that is not a
+/// foothold is a mistake worth hearing about.
 fn file_rules(agent: &str, raw: RawFiles, diag: &mut Diagnostics<'_>) -> FileRules {
+    let protect = path_patterns(agent, FileList::Protect, raw.protect, diag);
+    let allow = path_patterns(agent, FileList::Allow, raw.allow, diag);
+    let protect_writes = path_patterns(agent, FileList::ProtectWrites, raw.protect_writes, diag);
+    let mut allow_writes = Vec::with_capacity(raw.allow_writes.len());
+    for text in raw.allow_writes {
+        let span = text.span();
+        let Some(pattern) = path_patterns(agent, FileList::AllowWrites, vec![text], diag).pop()
+        else {
+            continue;
+        };
+        if footholds::covers(&pattern) {
+            allow_writes.push(pattern);
+        } else {
+            let kind = ConfigErrorKind::NotAFoothold {
+                agent: agent.to_owned(),
+                pattern: pattern.to_string(),
+            };
+            diag.error(span, kind);
+        }
+    }
     FileRules {
-        protect: path_patterns(agent, FileList::Protect, raw.protect, diag),
-        allow: path_patterns(agent, FileList::Allow, raw.allow, diag),
+        protect,
+        allow,
+        protect_writes,
+        allow_writes,
     }
 }
 

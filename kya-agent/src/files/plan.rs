@@ -4,7 +4,10 @@
 
 use std::{collections::HashSet, fmt, path::PathBuf};
 
-use super::catalogue::{CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR};
+use super::{
+    catalogue::{CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR},
+    footholds::FOOTHOLDS,
+};
 use crate::config::{AgentId, Config, PathPattern};
 
 /// Which agents a protected path is protected from.
@@ -33,6 +36,15 @@ pub enum Why {
     UnixDeny { agent: String },
     /// The agent's `network.unix_allow`.
     UnixAllow { agent: String },
+    /// An entry of the foothold catalogue: its category and why it is one.
+    Foothold {
+        category: &'static str,
+        why: &'static str,
+    },
+    /// The agent's `files.protect_writes`.
+    ProtectWrites { agent: String },
+    /// The agent's `files.allow_writes`.
+    AllowWrites { agent: String },
 }
 
 impl Why {
@@ -47,6 +59,15 @@ impl Why {
                 | Self::UnixAllow { .. }
         )
     }
+
+    /// Whether the rule is about execution footholds (protected from changes only).
+    #[must_use]
+    pub fn is_foothold(&self) -> bool {
+        matches!(
+            self,
+            Self::Foothold { .. } | Self::ProtectWrites { .. } | Self::AllowWrites { .. }
+        )
+    }
 }
 
 impl fmt::Display for Why {
@@ -59,6 +80,9 @@ impl fmt::Display for Why {
             Self::ServingSocket(label) => write!(f, "serving socket: {label}"),
             Self::UnixDeny { agent } => write!(f, "agent {agent} network.unix_deny"),
             Self::UnixAllow { agent } => write!(f, "agent {agent} network.unix_allow"),
+            Self::Foothold { category, why } => write!(f, "foothold ({category}): {why}"),
+            Self::ProtectWrites { agent } => write!(f, "agent {agent} files.protect_writes"),
+            Self::AllowWrites { agent } => write!(f, "agent {agent} files.allow_writes"),
         }
     }
 }
@@ -85,6 +109,10 @@ pub struct AgentFiles {
     pub protect: Vec<PlannedPath>,
     /// Readable by this agent although the catalogue or `protect` covers them, in config order.
     pub allow: Vec<PlannedPath>,
+    /// Protected from changes by this agent only, in config order.
+    pub protect_writes: Vec<PlannedPath>,
+    /// Changeable by this agent although the foothold catalogue covers them, in config order.
+    pub allow_writes: Vec<PlannedPath>,
 }
 
 /// Everything that file protection covers on this host.
@@ -95,6 +123,8 @@ pub struct AgentFiles {
 pub struct ProtectionPlan {
     /// The catalogue's paths (scope: all agents), in catalogue order.
     pub all_agents: Vec<PlannedPath>,
+    /// The foothold catalogue's paths (scope: all agents), protected from changes only.
+    pub footholds: Vec<PlannedPath>,
     /// Every agent of the config, in config order, even those without `[agents.files]`.
     pub agents: Vec<AgentFiles>,
     /// `~/.ssh` in every home (scope: all agents): the directories whose
@@ -134,6 +164,15 @@ pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
         }
     }
 
+    let mut footholds = PathList::default();
+    for foothold in FOOTHOLDS {
+        let why = Why::Foothold {
+            category: foothold.category.name(),
+            why: foothold.why,
+        };
+        footholds.add(&foothold.path_pattern(), homes, Scope::AllAgents, &why);
+    }
+
     let agents = config
         .agents()
         .iter()
@@ -154,11 +193,27 @@ pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
             for pattern in agent.files().allow() {
                 allow.add(pattern, homes, scope, &why);
             }
+            let mut protect_writes = PathList::default();
+            let why = Why::ProtectWrites {
+                agent: name.clone(),
+            };
+            for pattern in agent.files().protect_writes() {
+                protect_writes.add(pattern, homes, scope, &why);
+            }
+            let mut allow_writes = PathList::default();
+            let why = Why::AllowWrites {
+                agent: name.clone(),
+            };
+            for pattern in agent.files().allow_writes() {
+                allow_writes.add(pattern, homes, scope, &why);
+            }
             AgentFiles {
                 id: agent.id(),
                 name,
                 protect: protect.paths,
                 allow: allow.paths,
+                protect_writes: protect_writes.paths,
+                allow_writes: allow_writes.paths,
             }
         })
         .collect();
@@ -172,6 +227,7 @@ pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
 
     ProtectionPlan {
         all_agents: all_agents.paths,
+        footholds: footholds.paths,
         agents,
         ssh_key_dirs,
         names,

@@ -13,11 +13,30 @@ use crate::identity::Mounts;
 
 /// Whether the file at `path` (symlinks followed) is protected from `agent`.
 pub fn is_protected(tables: &FileTables, agent: u32, path: &Path) -> io::Result<bool> {
+    decides(tables, agent, path, Question::Reading)
+}
+
+/// Whether the file at `path` (symlinks followed) is an execution foothold for `agent`: the
+/// rule that decides about changing it is a foothold's (a grant can let a write through).
+pub fn is_foothold(tables: &FileTables, agent: u32, path: &Path) -> io::Result<bool> {
+    decides(tables, agent, path, Question::Foothold)
+}
+
+/// What a walk over the rules asks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Question {
+    /// Whether reading is refused.
+    Reading,
+    /// Whether changing is refused by a foothold rule.
+    Foothold,
+}
+
+fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> io::Result<bool> {
     let path = fs::canonicalize(path)?;
     let mut mounts = Mounts::of_this_process();
     let file = mounts.identity_of(&path)?.key;
     let dev = file.dev;
-    if let Some(protected) = inode_rule(tables, agent, dev, file.ino, 0) {
+    if let Some(protected) = inode_rule(tables, agent, dev, file.ino, 0, question) {
         return Ok(protected);
     }
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
@@ -29,13 +48,20 @@ pub fn is_protected(tables: &FileTables, agent: u32, path: &Path) -> io::Result<
         return Ok(false);
     }
     let name = name.as_bytes();
-    if let Some(protected) = name_rule(tables, agent, dev, parent_meta.ino, name_hash(name)) {
+    if let Some(protected) = name_rule(
+        tables,
+        agent,
+        dev,
+        parent_meta.ino,
+        name_hash(name),
+        question,
+    ) {
         return Ok(protected);
     }
     if is_dotenv_name(name)
         || (is_ssh_private_key_name(name) && is_ssh_directory(tables, dev, parent_meta.ino))
     {
-        return Ok(true);
+        return Ok(question == Question::Reading);
     }
     let mut level = 1;
     for dir in path.ancestors().skip(1) {
@@ -43,19 +69,29 @@ pub fn is_protected(tables: &FileTables, agent: u32, path: &Path) -> io::Result<
         if meta.dev != dev {
             return Ok(false);
         }
-        if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level) {
+        if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level, question) {
             return Ok(protected);
         }
         level += 1;
         if level >= MAX_WALK_DEPTH {
-            return Ok(true);
+            return Ok(question == Question::Reading);
         }
     }
     Ok(false)
 }
 
 /// `Some(true)`: protected by a rule; `Some(false)`: allowed by one; `None`: no rule applies.
-fn decide(rule: ProtectRule, level: u32) -> Option<bool> {
+fn decide(rule: ProtectRule, level: u32, question: Question) -> Option<bool> {
+    if question == Question::Foothold {
+        let applies = if level == 0 {
+            rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES)
+                != 0
+        } else {
+            rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
+        };
+        return applies
+            .then_some(rule.flags & flag::ALLOW == 0 && rule.flags & flag::FOOTHOLD != 0);
+    }
     let applies = if level == 0 {
         rule.flags & (flag::FILE | flag::TREE | flag::ALLOW) != 0
     } else {
@@ -66,7 +102,14 @@ fn decide(rule: ProtectRule, level: u32) -> Option<bool> {
     applies.then_some(rule.flags & flag::ALLOW == 0 && !readable)
 }
 
-fn inode_rule(tables: &FileTables, agent: u32, dev: u32, ino: u64, level: u32) -> Option<bool> {
+fn inode_rule(
+    tables: &FileTables,
+    agent: u32,
+    dev: u32,
+    ino: u64,
+    level: u32,
+    question: Question,
+) -> Option<bool> {
     [agent, ALL_AGENTS].into_iter().find_map(|scope| {
         let key = InodeRuleKey {
             agent: scope,
@@ -76,11 +119,18 @@ fn inode_rule(tables: &FileTables, agent: u32, dev: u32, ino: u64, level: u32) -
         tables
             .inodes
             .get(&key)
-            .and_then(|rule| decide(*rule, level))
+            .and_then(|rule| decide(*rule, level, question))
     })
 }
 
-fn name_rule(tables: &FileTables, agent: u32, dev: u32, dir_ino: u64, hash: u64) -> Option<bool> {
+fn name_rule(
+    tables: &FileTables,
+    agent: u32,
+    dev: u32,
+    dir_ino: u64,
+    hash: u64,
+    question: Question,
+) -> Option<bool> {
     [agent, ALL_AGENTS].into_iter().find_map(|scope| {
         let key = NameRuleKey {
             agent: scope,
@@ -88,7 +138,10 @@ fn name_rule(tables: &FileTables, agent: u32, dev: u32, dir_ino: u64, hash: u64)
             dir_ino,
             name_hash: hash,
         };
-        tables.names.get(&key).and_then(|rule| decide(*rule, 0))
+        tables
+            .names
+            .get(&key)
+            .and_then(|rule| decide(*rule, 0, question))
     })
 }
 

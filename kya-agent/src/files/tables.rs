@@ -120,11 +120,20 @@ pub fn resolve(plan: &ProtectionPlan, mounts: &mut Mounts) -> FileTables {
     for planned in &plan.all_agents {
         tables.add(planned, 0, mounts);
     }
+    for planned in &plan.footholds {
+        tables.add_foothold(planned, mounts);
+    }
     for agent in &plan.agents {
         for planned in &agent.protect {
             tables.add(planned, 0, mounts);
         }
         for planned in &agent.allow {
+            tables.add(planned, flag::ALLOW, mounts);
+        }
+        for planned in &agent.protect_writes {
+            tables.add_foothold(planned, mounts);
+        }
+        for planned in &agent.allow_writes {
             tables.add(planned, flag::ALLOW, mounts);
         }
     }
@@ -140,6 +149,16 @@ impl FileTables {
     fn add(&mut self, planned: &PlannedPath, extra_flags: u32, mounts: &mut Mounts) {
         let flags = extra_flags | if planned.tree { flag::TREE } else { flag::FILE };
         self.add_with_flags(planned, flags, mounts);
+    }
+
+    /// A path agents may read but not change, whose refusals are reported as footholds.
+    fn add_foothold(&mut self, planned: &PlannedPath, mounts: &mut Mounts) {
+        let protection = if planned.tree {
+            flag::TREE_WRITES
+        } else {
+            flag::WRITES
+        };
+        self.add_with_flags(planned, flag::FOOTHOLD | protection, mounts);
     }
 
     fn add_with_flags(&mut self, planned: &PlannedPath, flags: u32, mounts: &mut Mounts) {
@@ -187,15 +206,21 @@ impl FileTables {
         };
         match mounts.identity_of(parent) {
             Ok(dir) => {
-                self.names.insert(
-                    NameRuleKey {
-                        agent,
-                        dev: dir.key.dev,
-                        dir_ino: dir.key.ino,
-                        name_hash: name_hash(name.as_bytes()),
-                    },
-                    rule,
-                );
+                let key = NameRuleKey {
+                    agent,
+                    dev: dir.key.dev,
+                    dir_ino: dir.key.ino,
+                    name_hash: name_hash(name.as_bytes()),
+                };
+                // A path that is also kya's own (or a credential) keeps that rule and its kind.
+                match self.names.get(&key) {
+                    Some(existing)
+                        if rule.flags & flag::FOOTHOLD != 0
+                            && covers_foothold(existing.flags, rule.flags) => {}
+                    _ => {
+                        self.names.insert(key, rule);
+                    }
+                }
                 self.watch.push(parent.to_owned());
                 None
             }
@@ -220,7 +245,7 @@ impl FileTables {
             flag::FILE
         };
         let file_rule = ProtectRule {
-            flags: (rule.flags & flag::ALLOW) | protection,
+            flags: (rule.flags & (flag::ALLOW | flag::FOOTHOLD)) | protection,
             ..rule
         };
         let mut pending = vec![root.to_owned()];
@@ -299,6 +324,38 @@ impl FileTables {
     /// programs. kya's binaries and unit file are protected from changes only: agents may run
     /// `kya` and read the unit.
     pub fn add_own_files(&mut self, own: &OwnFiles, mounts: &mut Mounts) {
+        let first_own_rule = self.rules.len();
+        self.add_own_files_unexempted(own, mounts);
+        self.unexempt_own_files(first_own_rule, mounts);
+    }
+
+    /// No agent's `files.allow` or `files.allow_writes` exempts kya's own files: an agent's
+    /// exemption is looked up before the rules for every agent, so it is removed where it
+    /// names the same object or path as one of kya's rules (from `first_own_rule` on).
+    fn unexempt_own_files(&mut self, first_own_rule: usize, mounts: &mut Mounts) {
+        let mut objects = BTreeSet::new();
+        let mut entries = BTreeSet::new();
+        for rule in &self.rules[first_own_rule..] {
+            if let Ok(identity) = mounts.identity_of(&rule.path) {
+                objects.insert((identity.key.dev, identity.key.ino));
+            }
+            if let (Some(parent), Some(name)) = (rule.path.parent(), rule.path.file_name())
+                && let Ok(dir) = mounts.identity_of(parent)
+            {
+                entries.insert((dir.key.dev, dir.key.ino, name_hash(name.as_bytes())));
+            }
+        }
+        let exempts =
+            |agent: u32, rule: &ProtectRule| agent != ALL_AGENTS && rule.flags & flag::ALLOW != 0;
+        self.inodes.retain(|key, rule| {
+            !(exempts(key.agent, rule) && objects.contains(&(key.dev, key.ino)))
+        });
+        self.names.retain(|key, rule| {
+            !(exempts(key.agent, rule) && entries.contains(&(key.dev, key.dir_ino, key.name_hash)))
+        });
+    }
+
+    fn add_own_files_unexempted(&mut self, own: &OwnFiles, mounts: &mut Mounts) {
         let own_files = [
             (
                 own.state_dir.as_path(),
@@ -372,13 +429,34 @@ impl FileTables {
 
     /// Adds an identity rule; where two rules name the same object for the same scope, their
     /// flags combine (an `allow` exempts it, a tree stays a tree).
+    /// Where two rules name the same object for the same scope, their flags combine (an
+    /// `allow` exempts it, a tree stays a tree). A foothold that another rule protects as
+    /// much (kya's own files, a credential) keeps that rule's kind and explanation in events.
     fn insert_inode(&mut self, agent: u32, identity: &Identity, rule: ProtectRule) {
         let entry = self
             .inodes
             .entry(inode_key(agent, identity))
             .or_insert(ProtectRule { flags: 0, ..rule });
-        entry.flags |= rule.flags;
+        if entry.flags & flag::FOOTHOLD != 0 && covers_foothold(rule.flags, entry.flags) {
+            *entry = ProtectRule {
+                rule: rule.rule,
+                flags: (entry.flags | rule.flags) & !flag::FOOTHOLD,
+            };
+        } else if rule.flags & flag::FOOTHOLD != 0 && covers_foothold(entry.flags, rule.flags) {
+            entry.flags |= rule.flags & !flag::FOOTHOLD;
+        } else {
+            entry.flags |= rule.flags;
+        }
     }
+}
+
+/// Whether a rule with `other` flags, not a foothold's, protects an object at least as much as
+/// the foothold rule with `foothold` flags: reading too, a whole tree, or the object when the
+/// foothold is no tree either.
+fn covers_foothold(other: u32, foothold: u32) -> bool {
+    other & (flag::FOOTHOLD | flag::ALLOW) == 0
+        && (other & (flag::FILE | flag::TREE | flag::TREE_WRITES) != 0
+            || (other & flag::WRITES != 0 && foothold & flag::TREE_WRITES == 0))
 }
 
 /// A path of kya's own, protected from every agent.
@@ -493,6 +571,115 @@ mod tests {
             flag::FILE
         );
         assert!(tables.watch.contains(&gcloud.join("legacy")));
+    }
+
+    #[test]
+    fn footholds_are_protected_from_changes_with_their_kind_and_exempted_per_agent() {
+        let home = scratch("footholds");
+        fs::create_dir_all(home.join(".config/autostart")).unwrap();
+        fs::write(home.join(".config/autostart/app.desktop"), "x").unwrap();
+        fs::write(home.join(".bashrc"), "x").unwrap();
+        fs::write(home.join(".profile"), "x").unwrap();
+        let tool = home.join("tool.conf");
+        fs::write(&tool, "x").unwrap();
+        let tables = tables_for(
+            &format!(
+                "{AGENT}[agents.files]\nprotect_writes = [\"{}\"]\nallow_writes = [\"~/.profile\"]\n",
+                tool.display()
+            ),
+            &home,
+        );
+        let coder = crate::config::AgentId::from_name("coder").get();
+        let bashrc = identity(home.join(".bashrc"));
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &bashrc)].flags,
+            flag::WRITES | flag::FOOTHOLD
+        );
+        let autostart = identity(home.join(".config/autostart"));
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &autostart)].flags,
+            flag::TREE_WRITES | flag::FOOTHOLD
+        );
+        let entry = identity(home.join(".config/autostart/app.desktop"));
+        assert_eq!(
+            tables.inodes[&inode_key(ALL_AGENTS, &entry)].flags,
+            flag::WRITES | flag::FOOTHOLD,
+            "a tree's files are protected from changes, as footholds"
+        );
+        let rule = tables.inodes[&inode_key(ALL_AGENTS, &bashrc)].rule;
+        assert_eq!(
+            tables.rules[rule as usize].why.to_string(),
+            "foothold (shell startup): bash runs it in every interactive shell"
+        );
+        assert_eq!(
+            tables.inodes[&inode_key(coder, &identity(&tool))].flags,
+            flag::WRITES | flag::FOOTHOLD
+        );
+        let profile = identity(home.join(".profile"));
+        assert_eq!(
+            tables.inodes[&inode_key(coder, &profile)].flags,
+            flag::FILE | flag::ALLOW
+        );
+    }
+
+    #[test]
+    fn a_foothold_that_is_also_kyas_own_keeps_kyas_kind_and_no_agent_exempts_it() {
+        let dir = scratch("own-foothold");
+        let mut tables = FileTables::default();
+        let mut mounts = Mounts::of_this_process();
+        let file = dir.join("preload");
+        fs::write(&file, "").unwrap();
+        let planned = |scope, why| PlannedPath {
+            path: file.clone(),
+            tree: false,
+            scope,
+            why,
+            pattern: PathPattern::parse(&file.display().to_string()).unwrap(),
+        };
+        tables.add_foothold(
+            &planned(
+                Scope::AllAgents,
+                Why::Foothold {
+                    category: "dynamic loader",
+                    why: "loaded into every program",
+                },
+            ),
+            &mut mounts,
+        );
+        let coder = crate::config::AgentId::from_name("coder");
+        tables.add(
+            &planned(
+                Scope::Agent(coder),
+                Why::AllowWrites {
+                    agent: "coder".into(),
+                },
+            ),
+            flag::ALLOW,
+            &mut mounts,
+        );
+        let own = OwnFiles {
+            state_dir: dir.join("state"),
+            config: Some(file.clone()),
+            pin_dir: dir.join("pins"),
+            unchangeable: Vec::new(),
+            trusted: Vec::new(),
+        };
+        tables.add_own_files(&own, &mut mounts);
+        let key = inode_key(ALL_AGENTS, &identity(&file));
+        assert_eq!(tables.inodes[&key].flags & flag::FOOTHOLD, 0);
+        assert_eq!(
+            tables.rules[tables.inodes[&key].rule as usize]
+                .why
+                .to_string(),
+            "catalogue: kya's config"
+        );
+        assert!(
+            !tables
+                .inodes
+                .contains_key(&inode_key(coder.get(), &identity(&file))),
+            "coder's exemption of kya's config is dropped"
+        );
+        assert!(tables.names.keys().all(|key| key.agent == ALL_AGENTS));
     }
 
     #[test]

@@ -159,6 +159,7 @@ fn every_label_combination_is_registered_at_zero() {
         "raw-access",
         "mount",
         "cgroup",
+        "foothold",
         "terminal",
     ];
     assert_eq!(
@@ -228,9 +229,9 @@ fn series_count_is_fixed_by_the_config() {
             .count()
     };
     let before = count(&metrics);
-    // 2 agents × 21 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
+    // 2 agents × 22 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
     // 3 stages, 20 maps × 2, 39 hooks, 1 build info, 7 internal errors.
-    assert_eq!(before, 84 + 4 + 4 + 1 + 3 + 40 + 39 + 1 + 7);
+    assert_eq!(before, 88 + 4 + 4 + 1 + 3 + 40 + 39 + 1 + 7);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);

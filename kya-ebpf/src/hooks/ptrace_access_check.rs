@@ -30,6 +30,7 @@ agent_hook! {
                 rule: NO_RULE,
                 level: target,
                 writes_only: false,
+                foothold: false,
             },
         )
     }

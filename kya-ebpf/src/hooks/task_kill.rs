@@ -37,6 +37,7 @@ agent_hook! {
                 rule: NO_RULE,
                 level: pid,
                 writes_only: false,
+                foothold: false,
             },
             &Object::empty(),
         )

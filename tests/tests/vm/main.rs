@@ -10,6 +10,7 @@ mod deputies;
 mod egress;
 mod egress_corners;
 mod filesystems;
+mod footholds;
 mod grants;
 mod inheritance;
 mod lifecycle;

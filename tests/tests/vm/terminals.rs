@@ -208,7 +208,11 @@ fn a_non_root_agent_cannot_push_keystrokes_into_its_own_terminal() {
     // A human's program pushes into the terminal it runs on: the kernel allows that.
     let mut human = Terminal::new(HUMAN_UID);
     assert_eq!(
-        op_as_uid(HUMAN_UID, &["tiocsti-ctty", &human.path, "ls\n"]),
+        op_as_uid(
+            HUMAN_UID,
+            "/home/alice",
+            &["tiocsti-ctty", &human.path, "ls\n"]
+        ),
         Ok("3 bytes".to_owned()),
         "TIOCSTI by uid {HUMAN_UID} (no agent) into its controlling terminal"
     );
@@ -216,7 +220,11 @@ fn a_non_root_agent_cannot_push_keystrokes_into_its_own_terminal() {
     // An agent run from a human's shell shares its terminal: the same is refused.
     let mut coder = Terminal::new(CODER_UID);
     assert_refused(
-        &op_as_uid(CODER_UID, &["tiocsti-ctty", &coder.path, "id\n"]),
+        &op_as_uid(
+            CODER_UID,
+            "/home/coder",
+            &["tiocsti-ctty", &coder.path, "id\n"],
+        ),
         "TIOCSTI by coder (uid 1001) into its controlling terminal",
     );
     assert_eq!(

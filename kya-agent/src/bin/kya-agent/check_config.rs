@@ -99,8 +99,13 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
     println!(
         "protected files (the catalogue and kya's own files for every agent, plus each agent's own) that exist now:"
     );
-    // Socket rules are listed with the unix sockets.
-    let files = || report.files.iter().filter(|rule| !rule.why.is_socket());
+    // Socket rules are listed with the unix sockets, footholds apart.
+    let files = || {
+        report
+            .files
+            .iter()
+            .filter(|rule| !rule.why.is_socket() && !rule.why.is_foothold())
+    };
     let absent = files().filter(|rule| !rule.exists).count();
     for rule in files().filter(|rule| rule.exists) {
         let scope = match rule.scope {
@@ -131,6 +136,7 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
         tables.inodes.len(),
         tables.names.len()
     );
+    print_footholds(config, report);
     let unresolved: Vec<_> = report
         .files
         .iter()
@@ -145,4 +151,44 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
             println!("  {}: {problem}", rule.path.display());
         }
     }
+}
+
+/// The foothold catalogue, by category, and what it and each agent's `protect_writes` and
+/// `allow_writes` resolve to on this host.
+fn print_footholds(config: &Config, report: &Report<'_>) {
+    println!(
+        "execution footholds (agents may read them, not change, create, rename, link or delete \
+         them; refusals are kind foothold):"
+    );
+    for foothold in files::footholds::FOOTHOLDS {
+        println!(
+            "  {} [{}] {} ({})",
+            foothold.pattern,
+            foothold.category.name(),
+            foothold.why,
+            foothold.source
+        );
+    }
+    let footholds = || report.files.iter().filter(|rule| rule.why.is_foothold());
+    let absent = footholds().filter(|rule| !rule.exists).count();
+    println!("  that exist now:");
+    for rule in footholds().filter(|rule| rule.exists) {
+        let scope = match rule.scope {
+            files::Scope::AllAgents => "all agents".to_owned(),
+            files::Scope::Agent(id) => config
+                .agent_by_id(id)
+                .map_or_else(|| id.to_string(), |agent| agent.name().to_owned()),
+        };
+        println!(
+            "    {}{} [{}] {}",
+            rule.path.display(),
+            if rule.tree { "/ (tree)" } else { "" },
+            scope,
+            rule.why,
+        );
+    }
+    println!(
+        "    ({absent} more foothold paths do not exist now; each is protected as soon as it \
+         appears)"
+    );
 }

@@ -355,7 +355,8 @@ impl GrantService {
     }
 
     /// The file at `path` as a grantable resource: it must exist and be protected from the
-    /// agent (a file the agent may read already needs no grant).
+    /// agent (a file the agent may read already needs no grant), or be an execution foothold
+    /// it may not change.
     fn file_resource(&self, agent: &str, path: &str) -> Result<Resource, GrantError> {
         let path = Path::new(path);
         if !path.is_absolute() {
@@ -377,7 +378,10 @@ impl GrantService {
             .map(|agent| agent.id().get())
             .unwrap_or_default();
         let tables = self.file_tables.read().expect("file tables lock");
-        if protection::is_protected(&tables, agent_id, path).map_err(unreadable)? {
+        // A credential, or an execution foothold (a grant lets one write-open through).
+        if protection::is_protected(&tables, agent_id, path).map_err(unreadable)?
+            || protection::is_foothold(&tables, agent_id, path).map_err(unreadable)?
+        {
             let key = identity_of(path).map_err(|error| unreadable(error.into()))?;
             Ok(Resource::File {
                 dev: key.dev,
