@@ -5,6 +5,8 @@
 //! - `validate`: checks each value and the agents against each other.
 //! - `agent`: the validated types the rest of the daemon uses.
 //! - `path_pattern`: the `/…` and `~/…` path patterns of `[agents.files]`.
+//! - `footholds`: the built-in catalogue of execution footholds (files others run later), which
+//!   agents may read but not change; `files.allow_writes` may exempt only its entries.
 //! - `network_rule`: the `network.allow` rules of `[agents.network]` (addresses, networks, host
 //!   names and ports).
 //! - `socket_path`: the sockets of `network.unix_deny` and `network.unix_allow` (paths and
@@ -13,6 +15,7 @@
 
 mod agent;
 mod error;
+pub mod footholds;
 mod network_rule;
 mod path_pattern;
 mod schema;

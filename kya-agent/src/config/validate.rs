@@ -13,12 +13,13 @@ use super::{
         Agent, AgentId, FileRules, MatchRules, NetworkRules, is_valid_name, is_valid_user_name,
     },
     error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
+    footholds,
     network_rule::NetworkRule,
     path_pattern::PathPattern,
     schema::{RawAgent, RawFiles, RawMatch, RawNetwork},
     socket_path::{SocketAddress, parse_socket_address},
 };
-use crate::{files::footholds, paths};
+use crate::paths;
 
 /// Rules already claimed by an earlier agent, by the name of that agent: a process matching a
 /// rule claimed twice would belong to two agents.

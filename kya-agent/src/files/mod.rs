@@ -2,8 +2,8 @@
 //!
 //! - `catalogue`: the built-in list, protected from every agent, and the file-name rules the
 //!   kernel matches itself (ssh private keys, dotenv files).
-//! - `footholds`: the built-in list of execution footholds, which agents may read but not
-//!   change.
+//! - The built-in list of execution footholds, which agents may read but not change, is
+//!   `config::footholds`: `files.allow_writes` may name only its entries.
 //! - `homes`: the home directories that `~/` expands to.
 //! - `plan`: the catalogue and every agent's `[agents.files]` expanded to concrete paths.
 //! - `tables`: the plan resolved against this host's filesystem into the kernel's rule tables.
@@ -16,7 +16,6 @@
 //! `protection` read the filesystem.
 
 mod catalogue;
-pub mod footholds;
 mod homes;
 mod plan;
 pub mod protection;

@@ -4,11 +4,8 @@
 
 use std::{collections::HashSet, fmt, path::PathBuf};
 
-use super::{
-    catalogue::{CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR},
-    footholds::FOOTHOLDS,
-};
-use crate::config::{AgentId, Config, PathPattern};
+use super::catalogue::{CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR};
+use crate::config::{AgentId, Config, PathPattern, footholds::FOOTHOLDS};
 
 /// Which agents a protected path is protected from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -160,7 +160,7 @@ fn print_footholds(config: &Config, report: &Report<'_>) {
         "execution footholds (agents may read them, not change, create, rename, link or delete \
          them; refusals are kind foothold):"
     );
-    for foothold in files::footholds::FOOTHOLDS {
+    for foothold in kya_agent::config::footholds::FOOTHOLDS {
         println!(
             "  {} [{}] {} ({})",
             foothold.pattern,
