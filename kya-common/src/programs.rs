@@ -119,6 +119,9 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     // `file_ioctl` instead, so nothing is lost by running without it there.
     LsmHook::int("file_ioctl_compat", 3).optional(),
     LsmHook::int("mmap_file", 4),
+    // OPTIONAL: truncation through a file (6.2 and later): `ftruncate(2)` and the truncation of
+    // an `O_TRUNC` open, which 6.1 checks through `path_truncate` instead.
+    LsmHook::int("file_truncate", 1).optional(),
     LsmHook::int("inode_create", 3),
     LsmHook::int("inode_symlink", 3),
     LsmHook::int("inode_mkdir", 3),

@@ -209,11 +209,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
 }
 
 /// The metrics of `config`, with the hooks in `enforcing` enforcing: loading attaches every
-/// hook (but the optional ones the kernel lacks, which stay at 0) or fails as a whole.
+/// hook (but the optional ones the kernel lacks, which have no series) or fails as a whole.
 fn enforcing_metrics(config: &Config, enforcing: &[&'static str]) -> Arc<Metrics> {
     let metrics = Arc::new(Metrics::for_config(config));
     for hook in LSM_HOOKS {
-        metrics.set_enforcement_active(hook.name, enforcing.contains(&hook.name));
+        let active = enforcing.contains(&hook.name);
+        if hook.optional && !active {
+            metrics.forget_enforcement(hook.name);
+        } else {
+            metrics.set_enforcement_active(hook.name, active);
+        }
     }
     metrics
 }

@@ -415,6 +415,13 @@ impl Metrics {
         }
     }
 
+    /// Drops `kya_enforcement_active{hook}` for an optional hook this kernel lacks: nothing of
+    /// kya is off there (an older hook covers the same operations), so no series may read 0
+    /// and wake the "enforcement inactive" alert.
+    pub fn forget_enforcement(&self, hook: &str) {
+        let _ = self.enforcement_active.remove_label_values(&[hook]);
+    }
+
     /// Sets the kernel's count of internal error `error`, a total kept in the kernel.
     pub fn set_internal_errors_total(&self, error: InternalError, total: u64) {
         self.advance(&self.internal_errors, &[error.label()], total);

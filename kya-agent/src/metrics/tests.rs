@@ -230,8 +230,8 @@ fn series_count_is_fixed_by_the_config() {
     };
     let before = count(&metrics);
     // 2 agents × 22 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 3 stages, 20 maps × 2, 39 hooks, 1 build info, 7 internal errors.
-    assert_eq!(before, 88 + 4 + 4 + 1 + 3 + 40 + 39 + 1 + 7);
+    // 3 stages, 20 maps × 2, 40 hooks, 1 build info, 7 internal errors.
+    assert_eq!(before, 88 + 4 + 4 + 1 + 3 + 40 + 40 + 1 + 7);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);
@@ -295,6 +295,13 @@ fn gauges_are_set() {
     }
     metrics.set_pending_requests(u64::MAX);
     assert!((value(&metrics, "kya_pending_requests") - 9.223_372_036_854_776e18).abs() < 1e4);
+    metrics.forget_enforcement("file_truncate");
+    assert!(
+        !metrics
+            .render()
+            .contains(r#"kya_enforcement_active{hook="file_truncate"}"#),
+        "an optional hook the kernel lacks has no series, so no alert reads it as 0"
+    );
 }
 
 #[test]

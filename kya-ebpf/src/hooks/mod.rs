@@ -16,6 +16,7 @@ mod file_ioctl;
 mod file_ioctl_compat;
 mod file_open;
 mod file_permission;
+mod file_truncate;
 mod inode_create;
 mod inode_link;
 mod inode_mkdir;

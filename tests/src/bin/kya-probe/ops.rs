@@ -7,7 +7,7 @@ use std::{
     io::{IoSliceMut, Read as _},
     os::{
         fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
-        unix::net::UnixStream,
+        unix::{fs::OpenOptionsExt as _, net::UnixStream},
     },
     path::Path,
 };
@@ -45,6 +45,16 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "open-write" => io(std::fs::OpenOptions::new().write(true).open(arg(0))),
         "create" => io(std::fs::File::create_new(arg(0))),
         "truncate" => errno(nix::unistd::truncate(arg(0), 0)),
+        // Truncation by an open that only reads (Linux truncates when O_TRUNC is allowed).
+        "open-trunc" => io(std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_TRUNC)
+            .open(arg(0))),
+        // SAFETY: the descriptor was handed to the probe, which owns nothing else under it.
+        "ftruncate-fd" => errno(nix::unistd::ftruncate(
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(parse_fd(arg(0))) },
+            0,
+        )),
         "chmod" => io(std::fs::set_permissions(
             arg(0),
             std::os::unix::fs::PermissionsExt::from_mode(
