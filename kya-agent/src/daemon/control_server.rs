@@ -160,10 +160,11 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
             config: config.origin().display().to_string(),
-            // Loading attaches every hook (but the optional ones the kernel lacks) or fails as
-            // a whole.
+            // Loading attaches every hook or fails as a whole. An optional hook the kernel
+            // lacks is not listed: an older hook covers its operations, nothing is off.
             hooks: LSM_HOOKS
                 .iter()
+                .filter(|hook| !hook.optional || state.hooks.contains(&hook.name))
                 .map(|hook| HookState {
                     hook: hook.name.to_owned(),
                     enforcing: state.hooks.contains(&hook.name),
