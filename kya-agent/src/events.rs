@@ -55,6 +55,12 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         Some(MatchedBy::NotAllowed) => {
             "the peer is on none of the agent's network allowlists".to_owned()
         }
+        Some(MatchedBy::MetadataEndpoint) => {
+            "the peer is a cloud metadata endpoint, which hands out the host's cloud \
+             credentials: an allowlist range covers it but does not open it (only an entry \
+             naming the address itself, or a grant, does)"
+                .to_owned()
+        }
         Some(MatchedBy::SshAgent) => "catalogue: ssh agent socket".to_owned(),
         Some(MatchedBy::SocketType) => {
             "raw and packet sockets bypass every address rule".to_owned()

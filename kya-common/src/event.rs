@@ -136,6 +136,9 @@ pub enum MatchedBy {
     SharedMount = 16,
     /// The cgroup lies outside the subtree the agent runs in.
     OtherCgroup = 17,
+    /// The peer is a cloud metadata endpoint (it hands out the host's cloud credentials) that
+    /// only an allowlist range covers: only an entry naming the address, or a grant, opens it.
+    MetadataEndpoint = 18,
 }
 
 impl TryFrom<u32> for MatchedBy {
@@ -160,6 +163,7 @@ impl TryFrom<u32> for MatchedBy {
             15 => Self::KernelFacility,
             16 => Self::SharedMount,
             17 => Self::OtherCgroup,
+            18 => Self::MetadataEndpoint,
             other => return Err(other),
         })
     }

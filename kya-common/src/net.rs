@@ -3,6 +3,13 @@
 /// Bits of `NetKey` before the address: agent (32), port (16), padding (16).
 pub const NET_KEY_HEADER_BITS: u32 = 64;
 
+/// A `NET_ALLOW` value that refuses instead of allowing: the host entry of a cloud metadata
+/// endpoint that one of the agent's ranges covers without naming it. Longest-prefix match finds
+/// it before the range, so the range does not open the endpoint; only an entry naming the
+/// address itself (which the daemon then writes instead) or a grant does. Every other value is
+/// the index of the daemon's resolved rule that allows the peer.
+pub const NET_REFUSED_METADATA: u32 = u32::MAX - 1;
+
 /// Data of a `NET_ALLOW` longest-prefix-match key. The prefix always covers the agent and the
 /// port exactly; the rest of the prefix is the address prefix. Port 0 stands for any port.
 /// Addresses are canonical: IPv4 `a.b.c.d` is the IPv4-mapped `::ffff:a.b.c.d`, so a rule and

@@ -2,7 +2,7 @@
 use aya_ebpf::maps::lpm_trie::Key;
 use kya_common::{
     event::{DenyKind, MatchedBy},
-    net::{NET_KEY_HEADER_BITS, NetKey, mapped_ipv4, protocol},
+    net::{NET_KEY_HEADER_BITS, NET_REFUSED_METADATA, NetKey, mapped_ipv4, protocol},
     tag::TaskTag,
 };
 
@@ -224,9 +224,24 @@ pub fn sockaddr_family(address: u64) -> Result<u16, ReadError> {
     kernel::read_plain(address, 0)
 }
 
-/// Whether `agent` may reach `peer`: an allowlist entry for its port, or for any port.
+/// What `agent`'s allowlist says of `peer`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// An entry for its port, or for any port, allows it.
+    Allowed,
+    /// No entry covers it.
+    Unlisted,
+    /// A range covers it, but it is a cloud metadata endpoint that the range does not open
+    /// (the daemon's `NET_REFUSED_METADATA` host entry, found before the range).
+    Metadata,
+}
+
+/// Looks `peer` up in `agent`'s allowlist: the entry for its port first, then the one for any
+/// port. The longest prefix wins within a port, so a metadata endpoint's refusing host entry
+/// hides the range that covers it; an entry found for the port decides, so a refusal for the
+/// port is never overridden by an any-port range (the daemon writes the refusal there too).
 #[inline(always)]
-pub fn allowed(agent: u32, peer: &Peer) -> bool {
+pub fn listed(agent: u32, peer: &Peer) -> Listed {
     for port in [peer.port, 0] {
         let key = Key::new(
             NET_KEY_HEADER_BITS + 128,
@@ -237,11 +252,15 @@ pub fn allowed(agent: u32, peer: &Peer) -> bool {
                 addr: peer.addr,
             },
         );
-        if NET_ALLOW.get(&key).is_some() {
-            return true;
+        if let Some(&rule) = NET_ALLOW.get(&key) {
+            return if rule == NET_REFUSED_METADATA {
+                Listed::Metadata
+            } else {
+                Listed::Allowed
+            };
         }
     }
-    false
+    Listed::Unlisted
 }
 
 /// The protocol of a socket, for events.
@@ -268,12 +287,16 @@ pub enum Reach {
     Written,
 }
 
-/// Allows `peer` for `tag`'s agent (allowlist, then grants) or refuses with an event.
+/// Allows `peer` for `tag`'s agent (allowlist, then grants) or refuses with an event. A cloud
+/// metadata endpoint that only a range covers is refused like an unlisted peer, with its own
+/// reason, and a grant for it opens it like one.
 #[inline(always)]
 pub fn guard_peer(kind: DenyKind, tag: TaskTag, socket: u64, peer: &Peer, reach: Reach) -> i32 {
-    if allowed(tag.agent, peer) {
-        return ALLOW;
-    }
+    let matched = match listed(tag.agent, peer) {
+        Listed::Allowed => return ALLOW,
+        Listed::Unlisted => MatchedBy::NotAllowed,
+        Listed::Metadata => MatchedBy::MetadataEndpoint,
+    };
     if reach == Reach::Connected || reach == Reach::Written {
         if grants::use_peer(tag.agent, socket, peer).is_some() {
             // Sends on a granted connection are part of the connect that was reported.
@@ -285,14 +308,14 @@ pub fn guard_peer(kind: DenyKind, tag: TaskTag, socket: u64, peer: &Peer, reach:
     } else if let Some(grant) = grants::open_peer(tag.agent, socket, peer, reach == Reach::Connect)
     {
         let protocol = protocol_of(socket);
-        report_grant_use(kind, tag, MatchedBy::NotAllowed, grant, |event| {
+        report_grant_use(kind, tag, matched, grant, |event| {
             event.addr = peer.addr;
             event.port = peer.port;
             event.protocol = protocol;
         });
         return ALLOW;
     }
-    refuse_peer(kind, tag, socket, peer, MatchedBy::NotAllowed)
+    refuse_peer(kind, tag, socket, peer, matched)
 }
 
 /// Counts, reports and refuses.

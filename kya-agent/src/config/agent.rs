@@ -252,6 +252,8 @@ impl FileRules {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkRules {
     pub(super) allow: Vec<NetworkRule>,
+    /// The 1-based line of each `allow` entry in the config file (0: not from a file).
+    pub(super) allow_lines: Vec<usize>,
     pub(super) unix_deny: Vec<SocketAddress>,
     pub(super) unix_allow: Vec<SocketAddress>,
     pub(super) allow_dns: bool,
@@ -267,6 +269,12 @@ impl NetworkRules {
     #[must_use]
     pub fn allow(&self) -> &[NetworkRule] {
         &self.allow
+    }
+
+    /// The 1-based line of the config file where `allow()[index]` is written, for messages.
+    #[must_use]
+    pub fn allow_line(&self, index: usize) -> Option<usize> {
+        self.allow_lines.get(index).copied().filter(|&line| line > 0)
     }
 
     /// Sockets refused to this agent like the built-in credential sockets, in file order
@@ -298,6 +306,7 @@ impl Default for NetworkRules {
     fn default() -> Self {
         Self {
             allow: Vec::new(),
+            allow_lines: Vec::new(),
             unix_deny: Vec::new(),
             unix_allow: Vec::new(),
             allow_dns: Self::DEFAULT_ALLOW_DNS,

@@ -245,9 +245,13 @@ fn path_patterns(
 /// are harmless and kept, and a `unix_allow` entry that exempts nothing is not an error.
 fn network_rules(agent: &str, raw: RawNetwork, diag: &mut Diagnostics<'_>) -> NetworkRules {
     let mut allow = Vec::with_capacity(raw.allow.len());
+    let mut allow_lines = Vec::with_capacity(raw.allow.len());
     for text in raw.allow {
         match NetworkRule::parse(text.get_ref()) {
-            Ok(rule) => allow.push(rule),
+            Ok(rule) => {
+                allow.push(rule);
+                allow_lines.push(diag.line_of(text.span().start));
+            }
             Err(problem) => {
                 let agent = agent.to_owned();
                 let kind = ConfigErrorKind::InvalidNetworkRule { agent, problem };
@@ -257,6 +261,7 @@ fn network_rules(agent: &str, raw: RawNetwork, diag: &mut Diagnostics<'_>) -> Ne
     }
     NetworkRules {
         allow,
+        allow_lines,
         unix_deny: sockets(agent, UnixList::Deny, raw.unix_deny, diag),
         unix_allow: sockets(agent, UnixList::Allow, raw.unix_allow, diag),
         allow_dns: raw.allow_dns.unwrap_or(NetworkRules::DEFAULT_ALLOW_DNS),

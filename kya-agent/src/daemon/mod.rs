@@ -345,6 +345,7 @@ fn prepare(options: &DaemonOptions) -> Result<(Config, Store), DaemonError> {
         Some(path) => Config::load(path).map_err(DaemonError::Config)?,
         None => Config::embedded_default(),
     };
+    crate::network::metadata::log_warnings(&config);
     support::check_preconditions().map_err(DaemonError::Unsupported)?;
     let store = Store::open(&options.state_dir).map_err(|source| DaemonError::State {
         dir: options.state_dir.clone(),

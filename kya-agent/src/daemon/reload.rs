@@ -85,6 +85,7 @@ impl Reloader {
             // Resolving files and host names blocks; keep it off the async workers.
             tokio::task::spawn_blocking(move || {
                 let config = Config::load(&path)?;
+                crate::network::metadata::log_warnings(&config);
                 let policy = Policy::compile(&config, &own);
                 policy.report().log_problems();
                 Ok((config, policy))

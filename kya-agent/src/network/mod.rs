@@ -5,6 +5,7 @@
 //! - `canonical`: the single 128-bit form every address is compared in (IPv4 is IPv4-mapped).
 //! - `table`: the allowlists compiled into the kernel's `NET_ALLOW` entries.
 //! - `lookup`: host names to addresses, the one resolver kya uses.
+//! - `metadata`: the cloud metadata endpoints, which no allowlist range opens.
 //! - `resolv`: the host's DNS resolvers, reachable with `network.allow_dns`.
 //! - `unix`: the built-in `AF_UNIX` sockets denied to every agent.
 //!
@@ -12,6 +13,7 @@
 
 pub mod canonical;
 mod lookup;
+pub mod metadata;
 mod resolv;
 pub mod table;
 mod unix;

@@ -9,7 +9,7 @@ use std::{
 use kya_agent::{
     config::Config,
     files::{self, tables::OwnFiles},
-    paths,
+    network, paths,
     policy::{Policy, Report},
 };
 
@@ -33,6 +33,9 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
+    for warning in network::metadata::warnings(&config) {
         println!("warning: {warning}");
     }
     println!(
@@ -89,6 +92,17 @@ fn print_network(report: &Report<'_>) {
                 rule.agent, rule.rule
             ),
         }
+    }
+    println!(
+        "cloud metadata endpoints (they hand out the host's cloud credentials; no allowlist \
+         range opens them, only an entry naming the address itself or a grant; refusals are \
+         kind connect/send):"
+    );
+    for endpoint in network::metadata::METADATA_ENDPOINTS {
+        println!(
+            "  {} {} ({})",
+            endpoint.addr, endpoint.service, endpoint.source
+        );
     }
 }
 

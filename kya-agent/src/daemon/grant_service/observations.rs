@@ -64,7 +64,8 @@ impl Observation {
                 }
             }
             DenyKind::Connect | DenyKind::Send
-                if matched == MatchedBy::NotAllowed && event.port != 0 =>
+                if matches!(matched, MatchedBy::NotAllowed | MatchedBy::MetadataEndpoint)
+                    && event.port != 0 =>
             {
                 Resource::Peer {
                     addrs: vec![peer_address(event.addr)],
@@ -278,5 +279,32 @@ mod tests {
             Observation::from_event(&control, &record).is_none(),
             "kya's control socket answers no agent, granted or not"
         );
+    }
+
+    #[test]
+    fn a_refused_metadata_endpoint_becomes_a_request_for_that_peer() {
+        let config = Config::from_toml_str(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let mut event = unix_event(MatchedBy::MetadataEndpoint, b"");
+        event.kind = DenyKind::Connect as u32;
+        event.name = [0; NAME_LEN];
+        event.sun_path_len = 0;
+        event.addr = kya_common::net::mapped_ipv4([169, 254, 169, 254]);
+        event.port = 80;
+        event.protocol = kya_common::net::protocol::TCP;
+        let record = describe(&event, &config, &[]);
+        assert!(record.why.contains("cloud metadata endpoint"), "{}", record.why);
+        let Some(Observation::Denied { resource, .. }) = Observation::from_event(&event, &record)
+        else {
+            panic!("expected a request");
+        };
+        let Resource::Peer { addrs, port, .. } = resource else {
+            panic!("expected a peer, got {resource:?}");
+        };
+        assert_eq!(addrs, vec![std::net::IpAddr::from([169, 254, 169, 254])]);
+        assert_eq!(port, 80);
     }
 }
