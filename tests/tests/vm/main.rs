@@ -15,6 +15,7 @@ mod grants;
 mod inheritance;
 mod lifecycle;
 mod match_rules;
+mod metadata;
 mod metrics;
 mod mounts;
 mod reload;
