@@ -274,7 +274,10 @@ impl NetworkRules {
     /// The 1-based line of the config file where `allow()[index]` is written, for messages.
     #[must_use]
     pub fn allow_line(&self, index: usize) -> Option<usize> {
-        self.allow_lines.get(index).copied().filter(|&line| line > 0)
+        self.allow_lines
+            .get(index)
+            .copied()
+            .filter(|&line| line > 0)
     }
 
     /// Sockets refused to this agent like the built-in credential sockets, in file order

@@ -320,6 +320,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_endpoint() {
+        let readme = include_str!("../../../README.md");
+        for endpoint in METADATA_ENDPOINTS {
+            assert!(
+                readme.contains(&format!("`{}`", endpoint.addr)),
+                "README.md does not list {}",
+                endpoint.addr
+            );
+        }
+    }
+
+    #[test]
     fn narrow_rules_and_host_names_do_not_warn() {
         let config = config("\"10.0.0.0/8:443\",\n\"127.0.0.0/8:*\",\n\"db.internal:5432\",");
         assert!(warnings(&config).is_empty());

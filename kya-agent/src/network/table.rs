@@ -409,13 +409,21 @@ mod tests {
             &[],
             &fake_resolve,
         );
-        assert!(!refused(&table).iter().any(|(addr, _)| addr == "169.254.169.254"));
+        assert!(
+            !refused(&table)
+                .iter()
+                .any(|(addr, _)| addr == "169.254.169.254")
+        );
         let table = compile(
             &config(r#""0.0.0.0/0:443", "169.254.169.254:*""#, false),
             &[],
             &fake_resolve,
         );
-        assert!(!refused(&table).iter().any(|(addr, _)| addr == "169.254.169.254"));
+        assert!(
+            !refused(&table)
+                .iter()
+                .any(|(addr, _)| addr == "169.254.169.254")
+        );
         assert!(refused(&table).contains(&("169.254.170.2".to_owned(), 443)));
     }
 

@@ -130,10 +130,45 @@ fn ranges_that_cover_metadata_endpoints_do_not_open_them() {
         );
     }
     // Ordinary peers under the same ranges still connect.
-    checks.allowed(&tcp(Some("coder"), "127.0.0.3", "80"), "coder to 127.0.0.3:80");
+    checks.allowed(
+        &tcp(Some("coder"), "127.0.0.3", "80"),
+        "coder to 127.0.0.3:80",
+    );
     checks.allowed(&tcp(Some("coder"), "::1", "8080"), "coder to [::1]:8080");
     checks.allowed(&tcp(Some("ops"), "127.0.0.3", "80"), "ops to 127.0.0.3:80");
-    // Datagrams, by every send call and address form the egress rules know.
+    check_datagrams(&mut checks);
+    let reported = eventually(Duration::from_secs(5), || {
+        events().iter().any(|event| {
+            event["kind"] == "connect"
+                && event["agent"] == "coder"
+                && event["peer"] == "169.254.169.254:80"
+                && event["why"]
+                    .as_str()
+                    .is_some_and(|why| why.contains("cloud metadata endpoint"))
+        })
+    });
+    checks.that(
+        reported,
+        &format!(
+            "a connect event naming the metadata endpoint, in {:#?}",
+            events()
+        ),
+    );
+    let check = kya_agent(&["check-config", config_path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    checks.that(
+        check.status.success()
+            && stdout.contains("warning: ")
+            && stdout.contains("agent \"coder\": network.allow rule \"0.0.0.0/0:80\"")
+            && stdout.contains("169.254.169.254"),
+        &format!("check-config warns of the ranges: {stdout}"),
+    );
+    checks.finish();
+}
+
+/// Datagrams to the endpoints, by every send call and address form the egress rules know,
+/// under the ranges of `ranges_that_cover_metadata_endpoints_do_not_open_them`.
+fn check_datagrams(checks: &mut Checks) {
     for scenario in ["udp-sendto", "udp-connect-send", "udp-sendmmsg"] {
         checks.denied(
             &op(Some("coder"), &[scenario, "169.254.169.254", "80"]),
@@ -169,33 +204,6 @@ fn ranges_that_cover_metadata_endpoints_do_not_open_them() {
         ),
         "coder udp4 sendto an unspec name for 127.0.0.3:80",
     );
-    let reported = eventually(Duration::from_secs(5), || {
-        events().iter().any(|event| {
-            event["kind"] == "connect"
-                && event["agent"] == "coder"
-                && event["peer"] == "169.254.169.254:80"
-                && event["why"]
-                    .as_str()
-                    .is_some_and(|why| why.contains("cloud metadata endpoint"))
-        })
-    });
-    checks.that(
-        reported,
-        &format!(
-            "a connect event naming the metadata endpoint, in {:#?}",
-            events()
-        ),
-    );
-    let check = kya_agent(&["check-config", config_path().to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&check.stdout);
-    checks.that(
-        check.status.success()
-            && stdout.contains("warning: ")
-            && stdout.contains("agent \"coder\": network.allow rule \"0.0.0.0/0:80\"")
-            && stdout.contains("169.254.169.254"),
-        &format!("check-config warns of the ranges: {stdout}"),
-    );
-    checks.finish();
 }
 
 /// The pending request for the peer `peer`, waiting for it to appear.
@@ -278,7 +286,10 @@ fn an_entry_naming_the_address_or_a_grant_opens_a_metadata_endpoint() {
     let approved = kya_as(ALICE, &["approve", id, "--once"]);
     checks.that(
         approved.status.success(),
-        &format!("alice approves: {}", String::from_utf8_lossy(&approved.stderr)),
+        &format!(
+            "alice approves: {}",
+            String::from_utf8_lossy(&approved.stderr)
+        ),
     );
     checks.allowed(
         &tcp(Some("coder"), "100.100.100.200", "80"),

@@ -296,7 +296,11 @@ mod tests {
         event.port = 80;
         event.protocol = kya_common::net::protocol::TCP;
         let record = describe(&event, &config, &[]);
-        assert!(record.why.contains("cloud metadata endpoint"), "{}", record.why);
+        assert!(
+            record.why.contains("cloud metadata endpoint"),
+            "{}",
+            record.why
+        );
         let Some(Observation::Denied { resource, .. }) = Observation::from_event(&event, &record)
         else {
             panic!("expected a request");
