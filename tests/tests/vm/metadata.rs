@@ -82,6 +82,39 @@ fn serve_endpoints() -> Vec<TcpListener> {
     .collect()
 }
 
+/// `kya_denied_total{agent, kind="connect"}` as the metrics endpoint serves it now.
+fn denied_connects(agent: &str) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect("127.0.0.1:9464").expect("metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: kya\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let series = format!("kya_denied_total{{agent=\"{agent}\",kind=\"connect\"}} ");
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .unwrap_or_else(|| panic!("no series {series} in {response}"))
+        .parse()
+        .expect("a whole number")
+}
+
+/// [`denied_connects`] once it stops moving (the daemon reads the kernel's counts every
+/// second): an earlier test's last denials must not land in this test's difference.
+fn settled_denied_connects(agent: &str) -> u64 {
+    let mut last = denied_connects(agent);
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(1_200));
+        let now = denied_connects(agent);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("kya_denied_total kept moving with no test running");
+}
+
 fn tcp(agent: Option<&str>, addr: &str, port: &str) -> kya_tests::OpResult {
     op(agent, &["tcp-connect", addr, port])
 }
@@ -119,6 +152,7 @@ fn ranges_that_cover_metadata_endpoints_do_not_open_them() {
             &format!("untagged to {addr} port {port}"),
         );
     }
+    let before = settled_denied_connects("ops");
     for (addr, port) in [
         ("169.254.169.254", "80"),
         ("fd00:ec2::254", "80"),
@@ -129,6 +163,15 @@ fn ranges_that_cover_metadata_endpoints_do_not_open_them() {
             &format!("ops (every address, every port) to {addr} port {port}"),
         );
     }
+    checks.that(
+        eventually(Duration::from_secs(5), || {
+            denied_connects("ops") - before == 3
+        }),
+        &format!(
+            "kya_denied_total{{agent=\"ops\",kind=\"connect\"}} must grow by 3, from {before} to {}",
+            denied_connects("ops")
+        ),
+    );
     // Ordinary peers under the same ranges still connect.
     checks.allowed(
         &tcp(Some("coder"), "127.0.0.3", "80"),
