@@ -76,10 +76,24 @@ fn serve_endpoints() -> Vec<TcpListener> {
         "[::1]:8080",
     ]
     .into_iter()
-    .map(|address| {
-        TcpListener::bind(address).unwrap_or_else(|error| panic!("listen on {address}: {error}"))
-    })
+    .map(listen)
     .collect()
+}
+
+/// A listener on `address`. A just-added IPv6 address is tentative for a moment (duplicate
+/// address detection, seen on 6.12): binding it fails with EADDRNOTAVAIL until it is not.
+fn listen(address: &str) -> TcpListener {
+    let mut result = TcpListener::bind(address);
+    for _ in 0..50 {
+        match &result {
+            Err(error) if error.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                std::thread::sleep(Duration::from_millis(100));
+                result = TcpListener::bind(address);
+            }
+            _ => break,
+        }
+    }
+    result.unwrap_or_else(|error| panic!("listen on {address}: {error}"))
 }
 
 /// `kya_denied_total{agent, kind="connect"}` as the metrics endpoint serves it now.
