@@ -32,6 +32,7 @@ pub fn decode(bytes: &[u8]) -> Option<DenyEvent> {
 
 /// Why a denial that names no configured file rule happened.
 fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>) -> String {
+    let name = name_of(&event.name);
     match matched {
         Some(MatchedBy::Dotenv) => "catalogue: dotenv file".to_owned(),
         Some(MatchedBy::SshKey) => "catalogue: ssh private key".to_owned(),
@@ -47,6 +48,13 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         }
         Some(MatchedBy::ReadError) => {
             "a kernel structure could not be read; refused (fail closed)".to_owned()
+        }
+        Some(MatchedBy::OtherProcess) if kind == Some(DenyKind::ProcessAccess) && !name.is_empty() => {
+            format!(
+                "the {name} of process {}, which is not part of this agent: command lines hold \
+                 tokens passed as arguments",
+                event.detail
+            )
         }
         Some(MatchedBy::OtherProcess) => {
             format!("process {} is not part of this agent", event.detail)
@@ -81,7 +89,7 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         Some(MatchedBy::SelfProtection) => {
             "agents may not call bpf(): it could switch kya off".to_owned()
         }
-        Some(MatchedBy::KernelFacility) => facilities::reason(event, kind, &name_of(&event.name)),
+        Some(MatchedBy::KernelFacility) => facilities::reason(event, kind, &name),
         Some(MatchedBy::OtherCgroup) if event.ino == 0 => {
             "a cgroup v1 hierarchy: agents may not write to one".to_owned()
         }
@@ -157,18 +165,18 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
 }
 
 /// Whether an event of `kind` concerns a file, whose `name` it then shows: not process, bpf or
-/// socket-type refusals, nor an abstract unix socket (it has no file), nor kernel code handed
-/// over in memory (a module request shows the module's name).
+/// socket-type refusals (but a process's command line, refused as its procfs file, does), nor
+/// an abstract unix socket (it has no file), nor kernel code handed over in memory (a module
+/// request shows the module's name).
 fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
     match kind {
         Some(
-            DenyKind::ProcessAccess
-            | DenyKind::Signal
+            DenyKind::Signal
             | DenyKind::Bpf
             | DenyKind::Socket
             | DenyKind::Mount,
         ) => false,
-        Some(DenyKind::Unix | DenyKind::KernelCode) => !name.is_empty(),
+        Some(DenyKind::Unix | DenyKind::KernelCode | DenyKind::ProcessAccess) => !name.is_empty(),
         _ => true,
     }
 }
