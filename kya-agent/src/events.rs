@@ -49,10 +49,13 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         Some(MatchedBy::ReadError) => {
             "a kernel structure could not be read; refused (fail closed)".to_owned()
         }
-        Some(MatchedBy::OtherProcess) if kind == Some(DenyKind::ProcessAccess) && !name.is_empty() => {
+        Some(MatchedBy::OtherProcess)
+            if kind == Some(DenyKind::ProcessAccess) && !name.is_empty() =>
+        {
+            // Only a command line is refused as its procfs file (see `names_a_file`).
             format!(
-                "the {name} of process {}, which is not part of this agent: command lines hold \
-                 tokens passed as arguments",
+                "the command line of process {}, which is not part of this agent (command \
+                 lines hold tokens passed as arguments)",
                 event.detail
             )
         }
@@ -170,12 +173,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
 /// request shows the module's name).
 fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
     match kind {
-        Some(
-            DenyKind::Signal
-            | DenyKind::Bpf
-            | DenyKind::Socket
-            | DenyKind::Mount,
-        ) => false,
+        Some(DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket | DenyKind::Mount) => false,
         Some(DenyKind::Unix | DenyKind::KernelCode | DenyKind::ProcessAccess) => !name.is_empty(),
         _ => true,
     }
@@ -397,6 +395,30 @@ mod tests {
             record.why
         );
         assert_eq!((record.dev, record.ino, record.name), (None, None, None));
+    }
+
+    #[test]
+    fn command_line_refusals_name_the_target_and_the_file() {
+        let mut refused = event(MatchedBy::OtherProcess, NO_RULE, 4242);
+        refused.kind = DenyKind::ProcessAccess as u32;
+        refused.name = [0; NAME_LEN];
+        refused.name[..7].copy_from_slice(b"cmdline");
+        let record = describe(&refused, &config(), &[]);
+        assert_eq!(record.kind, "procfs");
+        assert_eq!(record.target_pid, Some(4242));
+        assert_eq!(record.name.as_deref(), Some("cmdline"));
+        assert!(
+            record
+                .why
+                .starts_with("the command line of process 4242, which is not part of this agent"),
+            "{}",
+            record.why
+        );
+        // A refusal through ptrace_access_check names no file.
+        refused.name = [0; NAME_LEN];
+        let record = describe(&refused, &config(), &[]);
+        assert_eq!(record.name, None);
+        assert_eq!(record.why, "process 4242 is not part of this agent");
     }
 
     #[test]

@@ -202,6 +202,13 @@ mod tests {
     }
 
     #[test]
+    fn cmdline_and_its_nul_fill_the_first_word() {
+        // The kernel programs compare only the first eight bytes of a name with it.
+        assert_eq!(&CMDLINE[..8], b"cmdline\0");
+        assert!(CMDLINE[8..].iter().all(|&byte| byte == 0));
+    }
+
+    #[test]
     #[should_panic(expected = "a short name must fit with its NUL")]
     fn a_short_name_keeps_room_for_its_nul() {
         let _ = short_name(b"sixteen-bytes-xx");

@@ -18,8 +18,8 @@ use aya_ebpf::helpers::{
 use kya_common::{
     event::{COMM_LEN, DenyEvent, DenyKind, MatchedBy, NO_RULE},
     facility::{
-        BINFMTFS_MAGIC, CMDLINE, KCORE, PROC_SUPER_MAGIC, PROC_WALK_DEPTH, S_IFBLK, S_IFCHR, S_IFMT,
-        SYSCTL_DIR, SYSFS_MAGIC, ShortName, UEVENT_HELPER, helper, load_id, loads_code,
+        BINFMTFS_MAGIC, CMDLINE, KCORE, PROC_SUPER_MAGIC, PROC_WALK_DEPTH, S_IFBLK, S_IFCHR,
+        S_IFMT, SYSCTL_DIR, SYSFS_MAGIC, ShortName, UEVENT_HELPER, helper, load_id, loads_code,
         raw_char_device,
     },
     maps::event_loss,
@@ -244,11 +244,7 @@ fn classify<const CMDLINES: bool>(file: u64, writing: bool, agent: u32) -> u64 {
 }
 
 #[inline(always)]
-fn facility<const CMDLINES: bool>(
-    file: u64,
-    writing: bool,
-    agent: u32,
-) -> Result<u64, ReadError> {
+fn facility<const CMDLINES: bool>(file: u64, writing: bool, agent: u32) -> Result<u64, ReadError> {
     let inode = kernel::file_inode(file)?;
     let kind = kernel::inode_mode(inode)? & S_IFMT;
     if kind == S_IFBLK {

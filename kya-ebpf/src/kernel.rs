@@ -332,7 +332,9 @@ pub fn pid_task(pid: u64) -> Result<Option<u64>, ReadError> {
         return Ok(None);
     }
     // The node is the task's `pid_links[PIDTYPE_PID]`.
-    Ok(Some(first.wrapping_sub(offset(&TASK_PID_LINKS_OFFSET) as u64)))
+    Ok(Some(
+        first.wrapping_sub(offset(&TASK_PID_LINKS_OFFSET) as u64),
+    ))
 }
 
 /// The `struct sock` an AF_UNIX socket is connected to (0 if none).

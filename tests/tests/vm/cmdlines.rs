@@ -85,7 +85,10 @@ fn agents_cannot_read_other_processes_command_lines() {
         second_proc.cmdline(pid),
     ];
     for path in &paths {
-        assert_read(&op(None, &["read", path]), &format!("untagged reading {path}"));
+        assert_read(
+            &op(None, &["read", path]),
+            &format!("untagged reading {path}"),
+        );
         assert_refused(
             &op(Some("coder"), &["read", path]),
             &format!("root agent coder reading {path}"),
@@ -120,7 +123,10 @@ fn agents_cannot_read_other_processes_command_lines() {
         "another process of the same agent",
     );
     // The kernel's own command line is no process's.
-    assert_read(&op(Some("coder"), &["read", "/proc/cmdline"]), "/proc/cmdline");
+    assert_read(
+        &op(Some("coder"), &["read", "/proc/cmdline"]),
+        "/proc/cmdline",
+    );
 
     let reported = eventually(Duration::from_secs(5), || {
         events().iter().any(|event| {
@@ -170,17 +176,14 @@ fn descriptors_of_other_processes_command_lines_cannot_read() {
 /// `ps` as busybox runs it: tagged through `kya run` (`uid` `None`) or by `match.uid`.
 fn busybox_ps(uid: Option<u32>) -> String {
     use std::os::unix::process::CommandExt as _;
-    let mut command = match uid {
-        Some(uid) => {
-            let mut command = Command::new("/bin/ps");
-            command.uid(uid).gid(uid).current_dir(CODER_HOME);
-            command
-        }
-        None => {
-            let mut command = Command::new(bin("kya"));
-            command.args(["run", "--agent", "coder", "--", "/bin/ps"]);
-            command
-        }
+    let mut command = if let Some(uid) = uid {
+        let mut command = Command::new("/bin/ps");
+        command.uid(uid).gid(uid).current_dir(CODER_HOME);
+        command
+    } else {
+        let mut command = Command::new(bin("kya"));
+        command.args(["run", "--agent", "coder", "--", "/bin/ps"]);
+        command
     };
     let output = command.output().expect("run ps");
     assert!(output.status.success(), "ps as {uid:?} failed: {output:?}");
@@ -208,10 +211,7 @@ fn ps_lists_every_process_to_an_agent_without_their_arguments() {
     );
     for (who, listing) in [
         ("root agent", op(Some("coder"), &["ps"])),
-        (
-            "non-root agent",
-            op_as_uid(CODER_UID, CODER_HOME, &["ps"]),
-        ),
+        ("non-root agent", op_as_uid(CODER_UID, CODER_HOME, &["ps"])),
     ] {
         let listing = listing.unwrap_or_else(|errno| panic!("ps as {who}: errno {errno}"));
         let entry = format!("{pid}:kya-probe");

@@ -46,9 +46,15 @@ fn read_path(path: &str) -> Result<Vec<u8>, Errno> {
 }
 
 fn read_at(dir: &str, name: &str) -> Outcome {
-    let dir = File::open(dir).map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(0)))?;
+    let dir =
+        File::open(dir).map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(0)))?;
     let name = CString::new(name).expect("no NUL in a name");
-    let fd = openat(&dir, name.as_c_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = openat(
+        &dir,
+        name.as_c_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     read_to_end(File::from(fd)).map(|bytes| format!("{} bytes", bytes.len()))
 }
 
@@ -56,19 +62,14 @@ fn child_cmdline() -> Outcome {
     // SAFETY: the child only sleeps and exits.
     let child = match unsafe { fork() }? {
         ForkResult::Child => {
-            std::thread::sleep(std::time::Duration::from_secs(60));
+            std::thread::sleep(std::time::Duration::from_mins(1));
             std::process::exit(0)
         }
         ForkResult::Parent { child } => child,
     };
     let outcome = read_path(&format!("/proc/{child}/cmdline")).and_then(|by_process| {
-        read_path(&format!("/proc/{child}/task/{child}/cmdline")).map(|by_thread| {
-            format!(
-                "{} and {} bytes",
-                by_process.len(),
-                by_thread.len()
-            )
-        })
+        read_path(&format!("/proc/{child}/task/{child}/cmdline"))
+            .map(|by_thread| format!("{} and {} bytes", by_process.len(), by_thread.len()))
     });
     let _ = kill(child, Signal::SIGKILL);
     let _ = waitpid(child, None);
