@@ -7,7 +7,7 @@ use std::{fs, path::PathBuf, process::Command, time::Duration};
 
 use kya_tests::{
     CODER_UID, Daemon, EPERM, Fixture, OpResult, Probe, bin, events, eventually, op, op_as_uid,
-    op_with_fd, scratch,
+    op_with_fd, scratch, serve_descriptor,
 };
 
 /// What the untagged process carries on its command line.
@@ -146,9 +146,37 @@ fn agents_cannot_read_other_processes_command_lines() {
 #[test]
 fn descriptors_of_other_processes_command_lines_cannot_read() {
     let fixture = Fixture::new();
-    let _daemon = Daemon::start(&fixture.config);
     let victim = start_victim();
     let open = || fs::File::open(format!("/proc/{}/cmdline", victim.pid())).unwrap();
+    // An untagged process that hands out a descriptor over a Unix socket coder may reach.
+    let socket = scratch("cmdline-descriptors").join("fd.sock");
+    let server = serve_descriptor(&socket, open());
+    let config = fixture.config.replacen(
+        "\n\n[[agents]]\nname = \"ops\"",
+        &format!(
+            "\n[agents.network]\nunix_allow = [\"{}\"]\n\n[[agents]]\nname = \"ops\"",
+            socket.display()
+        ),
+        1,
+    );
+    let _daemon = Daemon::start(&config);
+    assert_refused(
+        &op(Some("coder"), &["recv-fd-read", socket.to_str().unwrap()]),
+        "reading another process's command line through a descriptor received over a socket",
+    );
+    server.join().unwrap();
+    // Refused as the read of a command line, not as the connection.
+    let pid = victim.pid();
+    let refused_read = eventually(Duration::from_secs(5), || {
+        events()
+            .iter()
+            .any(|event| event["kind"] == "procfs" && event["target_pid"] == pid)
+    });
+    assert!(
+        refused_read && !events().iter().any(|event| event["kind"] == "unix"),
+        "the received descriptor's read is what was refused: {:#?}",
+        events()
+    );
     // Opened by an untagged process, inherited across `kya run`: read through it is refused.
     assert_refused(
         &op_with_fd(Some("coder"), &open(), &["read-fd", "3"]),
