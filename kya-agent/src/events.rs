@@ -32,6 +32,7 @@ pub fn decode(bytes: &[u8]) -> Option<DenyEvent> {
 
 /// Why a denial that names no configured file rule happened.
 fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>) -> String {
+    let name = name_of(&event.name);
     match matched {
         Some(MatchedBy::Dotenv) => "catalogue: dotenv file".to_owned(),
         Some(MatchedBy::SshKey) => "catalogue: ssh private key".to_owned(),
@@ -47,6 +48,16 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         }
         Some(MatchedBy::ReadError) => {
             "a kernel structure could not be read; refused (fail closed)".to_owned()
+        }
+        Some(MatchedBy::OtherProcess)
+            if kind == Some(DenyKind::ProcessAccess) && !name.is_empty() =>
+        {
+            // Only a command line is refused as its procfs file (see `names_a_file`).
+            format!(
+                "the command line of process {}, which is not part of this agent (command \
+                 lines hold tokens passed as arguments)",
+                event.detail
+            )
         }
         Some(MatchedBy::OtherProcess) => {
             format!("process {} is not part of this agent", event.detail)
@@ -87,7 +98,7 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
         Some(MatchedBy::SelfProtection) => {
             "agents may not call bpf(): it could switch kya off".to_owned()
         }
-        Some(MatchedBy::KernelFacility) => facilities::reason(event, kind, &name_of(&event.name)),
+        Some(MatchedBy::KernelFacility) => facilities::reason(event, kind, &name),
         Some(MatchedBy::OtherCgroup) if event.ino == 0 => {
             "a cgroup v1 hierarchy: agents may not write to one".to_owned()
         }
@@ -163,18 +174,13 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
 }
 
 /// Whether an event of `kind` concerns a file, whose `name` it then shows: not process, bpf or
-/// socket-type refusals, nor an abstract unix socket (it has no file), nor kernel code handed
-/// over in memory (a module request shows the module's name).
+/// socket-type refusals (but a process's command line, refused as its procfs file, does), nor
+/// an abstract unix socket (it has no file), nor kernel code handed over in memory (a module
+/// request shows the module's name).
 fn names_a_file(kind: Option<DenyKind>, name: &str) -> bool {
     match kind {
-        Some(
-            DenyKind::ProcessAccess
-            | DenyKind::Signal
-            | DenyKind::Bpf
-            | DenyKind::Socket
-            | DenyKind::Mount,
-        ) => false,
-        Some(DenyKind::Unix | DenyKind::KernelCode) => !name.is_empty(),
+        Some(DenyKind::Signal | DenyKind::Bpf | DenyKind::Socket | DenyKind::Mount) => false,
+        Some(DenyKind::Unix | DenyKind::KernelCode | DenyKind::ProcessAccess) => !name.is_empty(),
         _ => true,
     }
 }
@@ -395,6 +401,30 @@ mod tests {
             record.why
         );
         assert_eq!((record.dev, record.ino, record.name), (None, None, None));
+    }
+
+    #[test]
+    fn command_line_refusals_name_the_target_and_the_file() {
+        let mut refused = event(MatchedBy::OtherProcess, NO_RULE, 4242);
+        refused.kind = DenyKind::ProcessAccess as u32;
+        refused.name = [0; NAME_LEN];
+        refused.name[..7].copy_from_slice(b"cmdline");
+        let record = describe(&refused, &config(), &[]);
+        assert_eq!(record.kind, "procfs");
+        assert_eq!(record.target_pid, Some(4242));
+        assert_eq!(record.name.as_deref(), Some("cmdline"));
+        assert!(
+            record
+                .why
+                .starts_with("the command line of process 4242, which is not part of this agent"),
+            "{}",
+            record.why
+        );
+        // A refusal through ptrace_access_check names no file.
+        refused.name = [0; NAME_LEN];
+        let record = describe(&refused, &config(), &[]);
+        assert_eq!(record.name, None);
+        assert_eq!(record.why, "process 4242 is not part of this agent");
     }
 
     #[test]

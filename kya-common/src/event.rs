@@ -185,7 +185,8 @@ pub struct DenyEvent {
     pub matched: u32,
     /// Index of the daemon's resolved rule, or `NO_RULE`.
     pub rule: u32,
-    /// The file's inode and device (kernel encoding); for `ProcessAccess`, zero. For `Unix`,
+    /// The file's inode and device (kernel encoding); for `ProcessAccess`, zero, or the procfs
+    /// file's for a refused command line. For `Unix`,
     /// the socket file's, or `protect::ABSTRACT_DEV` and the name's hash for an abstract one.
     /// For the kernel facilities: the file loaded (`KernelCode` through a file: `finit_module`,
     /// `kexec_file_load`), written (`KernelHelper`) or opened (`RawAccess`: the device node,
@@ -203,7 +204,8 @@ pub struct DenyEvent {
     /// ioctl command (`terminal::TIOCSTI` or `TIOCLINUX`). Otherwise how many
     /// directories above the file the matching rule sits (0: the file itself).
     pub detail: u32,
-    /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty. For `Unix`,
+    /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty, or `cmdline`
+    /// for a refused command line. For `Unix`,
     /// the socket file's name (empty for an abstract socket). For `KernelCode`, the file loaded
     /// or the module asked for (`fs-nfs`, `net-pf-38`, ...), empty for an image handed over in
     /// memory; for `KernelHelper`, the file written (a sysctl's own name such as

@@ -124,6 +124,9 @@ pub const fn short_name(name: &[u8]) -> ShortName {
 pub const SYSCTL_DIR: ShortName = short_name(b"sys");
 /// `/proc/kcore` (the kernel's memory as an ELF core file), right below procfs's root.
 pub const KCORE: ShortName = short_name(b"kcore");
+/// `/proc/PID/cmdline` and `/proc/PID/task/TID/cmdline`: a process's arguments. Below
+/// procfs's root nothing else has the name (`/proc/cmdline`, the kernel's, is right below it).
+pub const CMDLINE: ShortName = short_name(b"cmdline");
 /// `/sys/kernel/uevent_helper`, the only sysfs file of that name.
 pub const UEVENT_HELPER: ShortName = short_name(b"uevent_helper");
 /// How far below procfs's root the kernel looks for the directory an entry is in. Sysctls lie
@@ -196,6 +199,13 @@ mod tests {
         assert!(SYSCTL_DIR[3..].iter().all(|&byte| byte == 0));
         assert_eq!(&UEVENT_HELPER[..14], b"uevent_helper\0");
         assert_ne!(short_name(b"sysrq-trigger"), SYSCTL_DIR);
+    }
+
+    #[test]
+    fn cmdline_and_its_nul_fill_the_first_word() {
+        // The kernel programs compare only the first eight bytes of a name with it.
+        assert_eq!(&CMDLINE[..8], b"cmdline\0");
+        assert!(CMDLINE[8..].iter().all(|&byte| byte == 0));
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub mod global {
     pub const KERNFS_PARENT: &str = "KERNFS_PARENT_OFFSET";
     pub const KERNFS_PRIV: &str = "KERNFS_PRIV_OFFSET";
     pub const KERNFS_NAME: &str = "KERNFS_NAME_OFFSET";
+    pub const PROC_INODE_PID: &str = "PROC_INODE_PID_OFFSET";
+    pub const PROC_INODE_VFS_INODE: &str = "PROC_INODE_VFS_INODE_OFFSET";
+    pub const PID_TASKS: &str = "PID_TASKS_OFFSET";
+    pub const TASK_PID_LINKS: &str = "TASK_PID_LINKS_OFFSET";
 }
 
 /// The fields behind each global: (global, struct, field path).
@@ -129,4 +133,12 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::KERNFS_PARENT, "kernfs_node", "parent"),
     (global::KERNFS_PRIV, "kernfs_node", "priv"),
     (global::KERNFS_NAME, "kernfs_node", "name"),
+    // procfs (`kya-ebpf/src/cmdline.rs`): every procfs inode is the `vfs_inode` of a
+    // `proc_inode`, whose `pid` is the process a `/proc/PID` entry shows; `pid.tasks` is an
+    // array of `hlist_head` (a lone `first` pointer) indexed by `PIDTYPE_PID` (0), whose entry
+    // is the task's `pid_links[PIDTYPE_PID]`.
+    (global::PROC_INODE_PID, "proc_inode", "pid"),
+    (global::PROC_INODE_VFS_INODE, "proc_inode", "vfs_inode"),
+    (global::PID_TASKS, "pid", "tasks"),
+    (global::TASK_PID_LINKS, "task_struct", "pid_links"),
 ];

@@ -69,6 +69,10 @@ offsets!(
     KERNFS_PARENT_OFFSET,
     KERNFS_PRIV_OFFSET,
     KERNFS_NAME_OFFSET,
+    PROC_INODE_PID_OFFSET,
+    PROC_INODE_VFS_INODE_OFFSET,
+    PID_TASKS_OFFSET,
+    TASK_PID_LINKS_OFFSET,
 );
 
 /// `FMODE_WRITE` in `file->f_mode`: the file is open for writing.
@@ -293,9 +297,44 @@ pub fn sock_peer_pid(sock: u64) -> Result<u32, ReadError> {
     if pid == 0 {
         return Ok(0);
     }
-    // `numbers[0]` is the pid in the initial namespace.
+    pid_nr(pid)
+}
+
+/// The number of a `struct pid` in the initial namespace (`numbers[0]`).
+#[inline(always)]
+pub fn pid_nr(pid: u64) -> Result<u32, ReadError> {
     let upid = pid.wrapping_add(offset(&PID_NUMBERS_OFFSET) as u64);
     read(upid, &UPID_NR_OFFSET)
+}
+
+/// The `struct pid` of the process (or thread) whose `/proc/PID` entry the procfs inode
+/// `inode` is (every procfs inode is the `vfs_inode` of a `struct proc_inode`). An inode of no
+/// process's entry has none: an error.
+#[inline(always)]
+pub fn proc_inode_pid(inode: u64) -> Result<u64, ReadError> {
+    if inode == 0 {
+        return Err(ReadError);
+    }
+    let proc_inode = inode.wrapping_sub(offset(&PROC_INODE_VFS_INODE_OFFSET) as u64);
+    let pid: u64 = read(proc_inode, &PROC_INODE_PID_OFFSET)?;
+    if pid == 0 {
+        return Err(ReadError);
+    }
+    Ok(pid)
+}
+
+/// The task a `struct pid` names (`pid_task(pid, PIDTYPE_PID)`), `None` once it is gone.
+#[inline(always)]
+pub fn pid_task(pid: u64) -> Result<Option<u64>, ReadError> {
+    // `tasks[PIDTYPE_PID].first`: PIDTYPE_PID is 0 and an `hlist_head` is its `first`.
+    let first: u64 = read(pid, &PID_TASKS_OFFSET)?;
+    if first == 0 {
+        return Ok(None);
+    }
+    // The node is the task's `pid_links[PIDTYPE_PID]`.
+    Ok(Some(
+        first.wrapping_sub(offset(&TASK_PID_LINKS_OFFSET) as u64),
+    ))
 }
 
 /// The `struct sock` an AF_UNIX socket is connected to (0 if none).

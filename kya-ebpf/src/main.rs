@@ -7,6 +7,7 @@
 #![no_main]
 
 mod cgroupfs;
+mod cmdline;
 mod decision;
 mod events;
 mod facilities;

@@ -478,4 +478,14 @@ fn host_kernel_btf() {
     let euid = offset(&btf, "cred", "euid");
     // uid, gid, suid, sgid, euid: four-byte ids in a row.
     assert_eq!(euid, uid + 16, "cred.euid is four ids after cred.uid");
+    // What `/proc/PID/cmdline` is checked with: the inode's `proc_inode` (its `vfs_inode`
+    // comes after its `pid`), and the task on the pid.
+    let pid_field = offset(&btf, "proc_inode", "pid");
+    let vfs_inode = offset(&btf, "proc_inode", "vfs_inode");
+    assert!(
+        pid_field < vfs_inode,
+        "proc_inode.pid comes before its vfs_inode"
+    );
+    let _ = offset(&btf, "pid", "tasks");
+    let _ = offset(&btf, "task_struct", "pid_links");
 }

@@ -17,7 +17,8 @@ agent_hook! {
     /// `file_permission(file, mask)`: every read or write through a descriptor (read, pread,
     /// readv, sendfile, splice, copy_file_range, io_uring and AIO reads all pass here), so a
     /// descriptor an agent inherited, received over a socket or opened before it was tagged is
-    /// useless on a protected file, and on the kernel facilities `file_open` refuses.
+    /// useless on a protected file, on the kernel facilities `file_open` refuses and on another
+    /// process's command line.
     ///
     /// A write into a socket (`write`, and `sendfile`, `splice` and `vmsplice` into a socket,
     /// which on 6.1 reach the network through `sendpage` without `socket_sendmsg`) is judged
@@ -45,7 +46,9 @@ agent_hook! {
                 }
             }
         }
-        if let Some(verdict) = facilities::guard_file(file, tag, DenyKind::FileAccess, writes) {
+        if let Some(verdict) =
+            facilities::guard_file_or_cmdline(file, tag, DenyKind::FileAccess, writes)
+        {
             return verdict;
         }
         guard_file(file, tag, DenyKind::FileAccess, writes)

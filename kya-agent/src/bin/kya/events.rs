@@ -86,7 +86,9 @@ fn print_event(event: &DenialRecord, json: bool) {
                 .map_or_else(String::new, |host| format!(" ({host})"))
         ),
         _ if event.socket.is_some() => unix_object(event),
-        (_, _, Some(target)) => format!("process {target}"),
+        // A command line names its procfs file.
+        (_, Some(name), Some(target)) => format!("process {target} {name}"),
+        (_, None, Some(target)) => format!("process {target}"),
         (Some(path), _, None) => path.clone(),
         (None, Some(name), None) => name.clone(),
         (None, None, None) => "-".to_owned(),

@@ -5,6 +5,7 @@
 //! A scenario prints `pid N` for every process the test should check, then `ready`, and keeps
 //! every one of them alive until its standard input closes (or 120 s pass). An operation prints
 //! `result ok ...` or `result errno N` and exits.
+mod cmdlines;
 mod facilities;
 mod handles;
 mod mounts;
@@ -151,6 +152,7 @@ fn operation(name: &str, args: &[String]) -> Option<Result<String, nix::errno::E
         .or_else(|| mounts::run(name, args))
         .or_else(|| facilities::run(name, args))
         .or_else(|| terminals::run(name, args))
+        .or_else(|| cmdlines::run(name, args))
 }
 
 fn usage() -> ! {
