@@ -91,6 +91,11 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
              cgroups",
             event.ino
         ),
+        Some(MatchedBy::OtherKey) => format!(
+            "key {} was made by no process of this agent (a human's, a service's or another \
+             agent's): agents may read, search for and update only keys they made",
+            event.detail
+        ),
         _ => format!("rule {} (no longer configured)", event.rule),
     }
 }
@@ -199,6 +204,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::Cgroup => "cgroup",
         DenyKind::Foothold => "foothold",
         DenyKind::Terminal => "terminal",
+        DenyKind::Keyring => "keyring",
     }
     .to_owned()
 }

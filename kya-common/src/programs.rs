@@ -158,6 +158,12 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("move_mount", 2),
     LsmHook::int("sb_pivotroot", 2),
     LsmHook::int("inode_permission", 2),
+    // OPTIONAL: kernel keys (`CONFIG_KEYS`). A kernel built without keys has no keys to
+    // protect, and none of these hooks; one built with keys has all three. `key_alloc` before
+    // `key_permission`: a key an agent makes is known before any check can meet it.
+    LsmHook::int("key_alloc", 3).optional(),
+    LsmHook::void("key_free", 1).optional(),
+    LsmHook::int("key_permission", 3).optional(),
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.

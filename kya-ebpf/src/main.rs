@@ -14,6 +14,7 @@ mod grants;
 mod hooks;
 mod iters;
 mod kernel;
+mod keys;
 mod maps;
 mod mounts;
 mod net;

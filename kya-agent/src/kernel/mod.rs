@@ -106,7 +106,9 @@ impl Kernel {
     /// are left as they were.
     pub fn load(lifetime: &Lifetime) -> Result<(Self, Takeover), KernelError> {
         let btf = Btf::from_sys_fs().map_err(KernelError::Btf)?;
-        let offsets = offsets::resolve()?;
+        let hooks =
+            lsm_load::hooks_to_attach(LSM_HOOKS, |hook| lsm_load::kernel_has_hook(&btf, hook));
+        let offsets = offsets::resolve(hooks.contains(&"key_permission"))?;
         let mut loader = EbpfLoader::new();
         loader.btf(Some(&btf));
         for (global, offset) in &offsets {
@@ -133,8 +135,6 @@ impl Kernel {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
-        let hooks =
-            lsm_load::hooks_to_attach(LSM_HOOKS, |hook| lsm_load::kernel_has_hook(&btf, hook));
         for hook in LSM_HOOKS.iter().filter(|hook| !hooks.contains(&hook.name)) {
             tracing::warn!(
                 hook = hook.name,

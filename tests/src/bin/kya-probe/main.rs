@@ -7,6 +7,7 @@
 //! `result ok ...` or `result errno N` and exits.
 mod facilities;
 mod handles;
+mod keys;
 mod mounts;
 mod net;
 mod ops;
@@ -151,6 +152,7 @@ fn operation(name: &str, args: &[String]) -> Option<Result<String, nix::errno::E
         .or_else(|| mounts::run(name, args))
         .or_else(|| facilities::run(name, args))
         .or_else(|| terminals::run(name, args))
+        .or_else(|| keys::run(name, args))
 }
 
 fn usage() -> ! {
