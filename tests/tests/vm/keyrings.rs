@@ -1,9 +1,13 @@
 //! Kernel keys: an agent reads, finds and replaces only keys its own processes made. The keys
 //! a human (uid 1002, and root) keeps in the user keyring and the persistent keyring are
-//! refused to an agent of the same uid, which the kernel's own permissions would let read them:
-//! `KEYCTL_READ` and `KEYCTL_UPDATE` get EPERM, `KEYCTL_SEARCH` and `request_key` skip the key
-//! and fail as the kernel fails a search whose candidates were all refused (EACCES), while the
-//! human's own untagged processes read it as before. An agent's own keys, in its session
+//! refused to an agent of the same uid, which the kernel's own permissions would let read them
+//! (it possesses them). The kernel decides possession with a search, which checks SEARCH on the
+//! key: kya refuses that, so the key is no longer the agent's to possess, and with the
+//! permissions `add_key` gives (everything to a possessor, only VIEW to the user) `KEYCTL_READ`
+//! and `KEYCTL_UPDATE` get EACCES; on a key its user may read and write, the read and the update
+//! themselves reach kya and get EPERM. `KEYCTL_SEARCH` and `request_key` skip the key and fail
+//! as the kernel fails a search whose candidates were all refused (EACCES). The human's own
+//! untagged processes read it as before; describing it stays allowed. An agent's own keys, in its session
 //! keyring and in the user keyring, are its to read, search and request, and another agent's
 //! processes get EPERM on them. A key an agent made is forgotten when the kernel frees it.
 use std::{collections::BTreeSet, path::PathBuf, time::Duration};
@@ -63,44 +67,64 @@ impl HumanKeys<'_> {
             (self.human)(&["add-key", ring, description, &secret]),
             &format!("the human adding {description} to {ring}"),
         );
-        // The persistent keyring is possessed only once opened (linked into the process
-        // keyring); the user keyring through the user session keyring every process searches.
+        // The persistent keyring is searched once opened (linked into the process keyring);
+        // the user keyring through the user session keyring every process searches.
         let open = if ring == "@p" { "@p" } else { "" };
-        assert_eq!(
-            (self.agent)(&["read-key", &key, open]),
-            Err(EPERM),
-            "{}: KEYCTL_READ of the human's {description} in {ring}",
-            self.agent_name
-        );
-        assert_eq!(
-            (self.agent)(&["search-key", ring, description]),
+        let agent = |args: &[&str], expected: OpResult, what: &str| {
+            assert_eq!(
+                (self.agent)(args),
+                expected,
+                "{}: {what} of the human's {description} in {ring}",
+                self.agent_name
+            );
+        };
+        // With the permissions `add_key` gives (all to its possessor, only VIEW to its user)
+        // the key is refused before its payload is asked for: the kernel's possession search
+        // checks SEARCH on it, kya refuses that, and without possession the user may not read.
+        agent(&["read-key", &key, open], Err(EACCES), "KEYCTL_READ");
+        agent(
+            &["search-key", ring, description],
             Err(EACCES),
-            "{}: KEYCTL_SEARCH of {ring} for the human's {description}",
-            self.agent_name
+            "KEYCTL_SEARCH",
+        );
+        agent(
+            &["update-key", &key, "planted"],
+            Err(EACCES),
+            "KEYCTL_UPDATE",
         );
         if ring == "@u" {
-            assert_eq!(
-                (self.agent)(&["request-key", description]),
-                Err(EACCES),
-                "{}: request_key of the human's {description}",
-                self.agent_name
-            );
-            assert_eq!(
-                (self.agent)(&["update-key", &key, "planted"]),
-                Err(EPERM),
-                "{}: KEYCTL_UPDATE of the human's {description}",
-                self.agent_name
-            );
-            // `type;uid;gid;perm;description`: no payload, and `keyctl show` needs it.
-            let described = (self.agent)(&["describe-key", &key]);
-            assert!(
-                described
-                    .as_deref()
-                    .is_ok_and(|text| text.starts_with("user;") && text.ends_with(description)),
-                "{}: describing the human's {description} stays allowed: {described:?}",
-                self.agent_name
-            );
+            agent(&["request-key", description], Err(EACCES), "request_key");
         }
+        // A key its user may read, write and search: the read itself is refused, by kya.
+        assert_eq!(
+            (self.human)(&["setperm-key", &key, "3f3f0000"]),
+            Ok(String::new()),
+            "the human opening {description} to its user"
+        );
+        agent(
+            &["read-key", &key, open],
+            Err(EPERM),
+            "KEYCTL_READ (user-readable)",
+        );
+        agent(
+            &["update-key", &key, "planted"],
+            Err(EPERM),
+            "KEYCTL_UPDATE (user-writable)",
+        );
+        agent(
+            &["search-key", ring, description],
+            Err(EACCES),
+            "KEYCTL_SEARCH (user-searchable)",
+        );
+        // `type;uid;gid;perm;description`: no payload, and `keyctl show` needs it.
+        let described = (self.agent)(&["describe-key", &key]);
+        assert!(
+            described
+                .as_deref()
+                .is_ok_and(|text| text.starts_with("user;") && text.ends_with(description)),
+            "{}: describing the human's {description} stays allowed: {described:?}",
+            self.agent_name
+        );
         assert_eq!(
             (self.human)(&["read-key", &key, open]),
             Ok(secret),
@@ -175,8 +199,18 @@ fn keyrings_an_agent_uses_its_own_keys_and_no_other_agent_does() {
     );
     assert_eq!(
         ops(&["read-key", &key]),
+        Err(EACCES),
+        "agent ops reading coder's key (possession refused; its user may not read it)"
+    );
+    assert_eq!(
+        coder(&["setperm-key", &key, "3f3f0000"]),
+        Ok(String::new()),
+        "coder opening its key to its user"
+    );
+    assert_eq!(
+        ops(&["read-key", &key]),
         Err(EPERM),
-        "agent ops reading coder's key"
+        "agent ops reading coder's user-readable key"
     );
     assert_eq!(
         ops(&["search-key", "@u", "kya-test-coder-user"]),
@@ -211,8 +245,18 @@ fn keyrings_an_agent_uses_its_own_keys_and_no_other_agent_does() {
     );
     assert_eq!(
         op(Some("coder"), &["read-key", &key]),
-        Err(EPERM),
+        Err(EACCES),
         "coder as root reading ops's key"
+    );
+    assert_eq!(
+        op_exe(&fixture.ops_exe, &["setperm-key", &key, "3f3f0000"]),
+        Ok(String::new()),
+        "ops opening its key to its user"
+    );
+    assert_eq!(
+        op(Some("coder"), &["read-key", &key]),
+        Err(EPERM),
+        "coder as root reading ops's user-readable key"
     );
     assert_eq!(
         op(None, &["read-key", &key]),

@@ -14,6 +14,7 @@ const KEY_SPEC_SESSION_KEYRING: i64 = -3;
 const KEY_SPEC_USER_KEYRING: i64 = -4;
 const KEY_SPEC_USER_SESSION_KEYRING: i64 = -5;
 const KEYCTL_UPDATE: i64 = 2;
+const KEYCTL_SETPERM: i64 = 5;
 const KEYCTL_DESCRIBE: i64 = 6;
 const KEYCTL_SEARCH: i64 = 10;
 const KEYCTL_READ: i64 = 11;
@@ -47,6 +48,12 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         // `request-key DESC`: looks for the `user` key DESC in the caller's keyrings
         // (`request_key` without callout: nothing is constructed); prints its serial.
         "request-key" => request_key(arg(0)),
+        // `setperm-key SERIAL PERM`: sets a key's permissions (PERM in hex, as `keyctl
+        // setperm` takes them: possessor, user, group, other bytes).
+        "setperm-key" => i64::from_str_radix(arg(1).trim_start_matches("0x"), 16)
+            .map_err(|_| Errno::EINVAL)
+            .and_then(|perm| keyctl(KEYCTL_SETPERM, number(arg(0)), perm, 0, 0))
+            .map(|_| String::new()),
         // `update-key SERIAL PAYLOAD`: replaces a key's payload (`KEYCTL_UPDATE`).
         "update-key" => update_key(number(arg(0)), arg(1)),
         // `invalidate-key SERIAL`: invalidates a key; the kernel unlinks and frees it soon.
