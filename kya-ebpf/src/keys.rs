@@ -3,9 +3,10 @@
 //!
 //! The keys agents make are recorded as they are allocated (`key_alloc`, in the creator's
 //! context, before the key has a serial number) in `AGENT_KEYS`, by the address of the
-//! `struct key`, and forgotten in `key_free`, which the kernel calls for every key it frees
-//! (the garbage collector, after the last reference) and never for one whose `key_alloc` was
-//! refused. No entry outlives its key, so a key later allocated at the same address is never
+//! `struct key`, and forgotten when `security_key_free` returns (an `fexit` program: 6.12 has
+//! no `key_free` LSM hook), which the kernel calls for every key it frees (the garbage
+//! collector, after the last reference, before the memory is freed) and never for one whose
+//! `key_alloc` was refused. No entry outlives its key, so a key later allocated at the same address is never
 //! taken for an agent's; a key without an entry is a human's or a service's, refused to every
 //! agent. A key made on an agent's `request_key(2)` is allocated in the agent's context and so
 //! is the agent's, although the untagged request-key helper gives it its payload: the agent
@@ -61,7 +62,7 @@ fn global(value: &'static u32) -> u32 {
 /// `tag_error::KEY_INSERT`).
 #[inline(always)]
 pub fn record_key(tag: TaskTag, key: u64) -> i32 {
-    // The address is free: `key_free` removed whatever key used it before.
+    // The address is free: `security_key_free` removed whatever key used it before.
     match AGENT_KEYS.insert(&key, &tag.agent, 0) {
         Ok(()) => ALLOW,
         Err(_) => {

@@ -151,7 +151,6 @@ mod tests {
                 "file_ioctl_compat",
                 "file_truncate",
                 "key_alloc",
-                "key_free",
                 "key_permission"
             ]
         );

@@ -88,7 +88,7 @@ impl HumanKeys<'_> {
             "KEYCTL_SEARCH",
         );
         agent(
-            &["update-key", &key, "planted"],
+            &["update-key", &key, "planted", open],
             Err(EACCES),
             "KEYCTL_UPDATE",
         );
@@ -97,7 +97,7 @@ impl HumanKeys<'_> {
         }
         // A key its user may read, write and search: the read itself is refused, by kya.
         assert_eq!(
-            (self.human)(&["setperm-key", &key, "3f3f0000"]),
+            (self.human)(&["setperm-key", &key, "3f3f0000", open]),
             Ok(String::new()),
             "the human opening {description} to its user"
         );
@@ -107,7 +107,7 @@ impl HumanKeys<'_> {
             "KEYCTL_READ (user-readable)",
         );
         agent(
-            &["update-key", &key, "planted"],
+            &["update-key", &key, "planted", open],
             Err(EPERM),
             "KEYCTL_UPDATE (user-writable)",
         );

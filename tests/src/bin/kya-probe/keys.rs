@@ -32,14 +32,7 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         // opened first: `@p` links the persistent keyring into the process keyring, which
         // makes its keys the caller's to possess (without possession only their owner's
         // permissions, which do not include reading, apply).
-        "read-key" => {
-            let opened = if arg(1).is_empty() {
-                Ok(0)
-            } else {
-                keyring(arg(1))
-            };
-            opened.and_then(|_| read_key(number(arg(0))))
-        }
+        "read-key" => opened(arg(1)).and_then(|()| read_key(number(arg(0)))),
         // `describe-key SERIAL`: prints a key's description (`KEYCTL_DESCRIBE`).
         "describe-key" => describe_key(number(arg(0))),
         // `search-key RING DESC`: looks for the `user` key DESC in RING and the keyrings linked
@@ -48,14 +41,17 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         // `request-key DESC`: looks for the `user` key DESC in the caller's keyrings
         // (`request_key` without callout: nothing is constructed); prints its serial.
         "request-key" => request_key(arg(0)),
-        // `setperm-key SERIAL PERM`: sets a key's permissions (PERM in hex, as `keyctl
-        // setperm` takes them: possessor, user, group, other bytes).
-        "setperm-key" => i64::from_str_radix(arg(1).trim_start_matches("0x"), 16)
-            .map_err(|_| Errno::EINVAL)
+        // `setperm-key SERIAL PERM [RING]`: sets a key's permissions (PERM in hex, as `keyctl
+        // setperm` takes them: possessor, user, group, other bytes). RING as for `read-key`.
+        "setperm-key" => opened(arg(2))
+            .and_then(|()| {
+                i64::from_str_radix(arg(1).trim_start_matches("0x"), 16).map_err(|_| Errno::EINVAL)
+            })
             .and_then(|perm| keyctl(KEYCTL_SETPERM, number(arg(0)), perm, 0, 0))
             .map(|_| String::new()),
-        // `update-key SERIAL PAYLOAD`: replaces a key's payload (`KEYCTL_UPDATE`).
-        "update-key" => update_key(number(arg(0)), arg(1)),
+        // `update-key SERIAL PAYLOAD [RING]`: replaces a key's payload (`KEYCTL_UPDATE`). RING
+        // as for `read-key`.
+        "update-key" => opened(arg(2)).and_then(|()| update_key(number(arg(0)), arg(1))),
         // `invalidate-key SERIAL`: invalidates a key; the kernel unlinks and frees it soon.
         "invalidate-key" => {
             keyctl(KEYCTL_INVALIDATE, number(arg(0)), 0, 0, 0).map(|_| String::new())
@@ -101,6 +97,14 @@ fn keyring(name: &str) -> Result<i64, Errno> {
         "@p" => keyctl(KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_PROCESS_KEYRING, 0, 0)?,
         serial => number(serial),
     })
+}
+
+/// Opens `ring` first when one is given (see `read-key`).
+fn opened(ring: &str) -> Result<(), Errno> {
+    if !ring.is_empty() {
+        keyring(ring)?;
+    }
+    Ok(())
 }
 
 fn add_key(ring: i64, description: &str, payload: &str) -> Outcome {
