@@ -12,9 +12,9 @@
 //! `KEY_NEED_VIEW` (type, owner, permissions and description) is not refused: it shows no
 //! payload, and `/proc/keys` and `keyctl show` of the agent's own keyrings need it.
 
-/// Keys made by agents' tasks (`key_alloc`), keyed by the address of the `struct key`, with
-/// the agent that made it. The `fexit` program on `security_key_free` forgets a key before its memory can carry
-/// another.
+/// Keys made by agents' tasks (`key_alloc`), keyed by the address of the `struct key`, with the
+/// agent that made it. The `fexit` program on `security_key_free` forgets a key before its memory
+/// can carry another.
 pub const AGENT_KEYS: &str = "AGENT_KEYS";
 /// Keys agents may have at once. A key an agent would make beyond it is refused (`add_key(2)`
 /// and the rest fail with [`KEY_MAP_FULL_ERRNO`]), never made unknown.

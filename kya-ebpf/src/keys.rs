@@ -1,16 +1,16 @@
 //! Kernel keys: an agent reads, finds and replaces only keys its own processes made (see
 //! `kya_common::keys` for which permissions, and why keyrings are left alone).
 //!
-//! The keys agents make are recorded as they are allocated (`key_alloc`, in the creator's
-//! context, before the key has a serial number) in `AGENT_KEYS`, by the address of the
-//! `struct key`, and forgotten when `security_key_free` returns (an `fexit` program: 6.12 has
-//! no `key_free` LSM hook), which the kernel calls for every key it frees (the garbage
-//! collector, after the last reference, before the memory is freed) and never for one whose
-//! `key_alloc` was refused. No entry outlives its key, so a key later allocated at the same address is never
-//! taken for an agent's; a key without an entry is a human's or a service's, refused to every
-//! agent. A key made on an agent's `request_key(2)` is allocated in the agent's context and so
-//! is the agent's, although the untagged request-key helper gives it its payload: the agent
-//! asked for it, and the helper is configured by root to hand it out.
+//! The keys agents make are recorded as they are allocated (`key_alloc`, in the creator's context,
+//! before the key has a serial number) in `AGENT_KEYS`, by the address of the `struct key`, and
+//! forgotten when `security_key_free` returns (an `fexit` program: 6.12 has no `key_free` LSM
+//! hook), which the kernel calls for every key it frees (the garbage collector, after the last
+//! reference, before the memory is freed) and never for one whose `key_alloc` was refused. No entry
+//! outlives its key, so a key later allocated at the same address is never taken for an agent's; a
+//! key without an entry is a human's or a service's, refused to every agent. A key made on an
+//! agent's `request_key(2)` is allocated in the agent's context and so is the agent's, although the
+//! untagged request-key helper gives it its payload: the agent asked for it, and the helper is
+//! configured by root to hand it out.
 use aya_ebpf::helpers::bpf_probe_read_kernel;
 use kya_common::{
     event::{DenyKind, MatchedBy},
@@ -35,8 +35,9 @@ macro_rules! globals {
     };
 }
 
-// Set by the loader from BTF: field offsets (`kya_common::offsets`) and the values of
-// `enum key_need_perm` (`kya_common::keys::ENUM_VALUES`, compiled in as 6.1's and 6.12's).
+// Set by the loader from BTF where the kernel has keys: field offsets
+// (`kya_common::keys::FIELDS`) and the values of `enum key_need_perm`
+// (`kya_common::keys::ENUM_VALUES`, compiled in as 6.1's and 6.12's).
 globals!(
     KEY_SERIAL_OFFSET = 0,
     KEY_TYPE_OFFSET = 0,

@@ -1,15 +1,15 @@
-//! Kernel keys: an agent reads, finds and replaces only keys its own processes made. The keys
-//! a human (uid 1002, and root) keeps in the user keyring and the persistent keyring are
-//! refused to an agent of the same uid, which the kernel's own permissions would let read them
-//! (it possesses them). The kernel decides possession with a search, which checks SEARCH on the
-//! key: kya refuses that, so the key is no longer the agent's to possess, and with the
-//! permissions `add_key` gives (everything to a possessor, only VIEW to the user) `KEYCTL_READ`
-//! and `KEYCTL_UPDATE` get EACCES; on a key its user may read and write, the read and the update
-//! themselves reach kya and get EPERM. `KEYCTL_SEARCH` and `request_key` skip the key and fail
-//! as the kernel fails a search whose candidates were all refused (EACCES). The human's own
-//! untagged processes read it as before; describing it stays allowed. An agent's own keys, in its session
-//! keyring and in the user keyring, are its to read, search and request, and another agent's
-//! processes get EPERM on them. A key an agent made is forgotten when the kernel frees it.
+//! Kernel keys: an agent reads, finds and replaces only keys its own processes made. The keys a
+//! human (uid 1002, and root) keeps in the user keyring and the persistent keyring are refused to
+//! an agent of the same uid, which the kernel's own permissions would let read them (it possesses
+//! them). The kernel decides possession with a search, which checks SEARCH on the key: kya refuses
+//! that, so the key is no longer the agent's to possess, and with the permissions `add_key` gives
+//! (everything to a possessor, only VIEW to the user) `KEYCTL_READ` and `KEYCTL_UPDATE` get EACCES;
+//! on a key its user may read and write, the read and the update themselves reach kya and get
+//! EPERM. `KEYCTL_SEARCH` and `request_key` skip the key and fail as the kernel fails a search
+//! whose candidates were all refused (EACCES). The human's own untagged processes read it as
+//! before; describing it stays allowed. An agent's own keys, in its session keyring and in the user
+//! keyring, are its to read, search and request, and another agent's processes get EPERM on them. A
+//! key an agent made is forgotten when the kernel frees it.
 use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use aya::maps::{HashMap, MapData};
