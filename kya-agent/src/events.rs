@@ -333,6 +333,28 @@ mod tests {
     }
 
     #[test]
+    fn a_keyring_refusal_names_the_key_by_serial_and_description() {
+        let mut key = event(MatchedBy::OtherKey, NO_RULE, 813_818_863);
+        key.kind = DenyKind::Keyring as u32;
+        (key.ino, key.dev) = (0, 0);
+        let record = describe(&key, &config(), &rules());
+        assert_eq!(record.kind, "keyring");
+        assert!(
+            record
+                .why
+                .starts_with("key 813818863 was made by no process of this agent"),
+            "{}",
+            record.why
+        );
+        assert_eq!(
+            record.name.as_deref(),
+            Some("credentials"),
+            "the description"
+        );
+        assert_eq!((record.path, record.dev, record.ino), (None, None, None));
+    }
+
+    #[test]
     fn object_matches_name_the_rule_path_and_reason() {
         let record = describe(&event(MatchedBy::Object, 0, 0), &config(), &rules());
         assert_eq!(record.agent, "coder");
