@@ -108,6 +108,11 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
              cgroups",
             event.ino
         ),
+        Some(MatchedBy::OtherKey) => format!(
+            "key {} was made by no process of this agent (a human's, a service's or another \
+             agent's): agents may read, search for and update only keys they made",
+            event.detail
+        ),
         _ => format!("rule {} (no longer configured)", event.rule),
     }
 }
@@ -211,6 +216,7 @@ pub fn kind_name(kind: DenyKind) -> String {
         DenyKind::Cgroup => "cgroup",
         DenyKind::Foothold => "foothold",
         DenyKind::Terminal => "terminal",
+        DenyKind::Keyring => "keyring",
     }
     .to_owned()
 }
@@ -336,6 +342,28 @@ mod tests {
             exists: true,
             unresolved: None,
         }]
+    }
+
+    #[test]
+    fn a_keyring_refusal_names_the_key_by_serial_and_description() {
+        let mut key = event(MatchedBy::OtherKey, NO_RULE, 813_818_863);
+        key.kind = DenyKind::Keyring as u32;
+        (key.ino, key.dev) = (0, 0);
+        let record = describe(&key, &config(), &rules());
+        assert_eq!(record.kind, "keyring");
+        assert!(
+            record
+                .why
+                .starts_with("key 813818863 was made by no process of this agent"),
+            "{}",
+            record.why
+        );
+        assert_eq!(
+            record.name.as_deref(),
+            Some("credentials"),
+            "the description"
+        );
+        assert_eq!((record.path, record.dev, record.ino), (None, None, None));
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub enum DenyKind {
     /// Pushing input into a terminal (`TIOCSTI`, `TIOCLINUX`): its reader, a human's shell
     /// perhaps, would run it after the agent exits (see `kya_common::terminal`).
     Terminal = 22,
+    /// Reading, finding or replacing a kernel key (`keyctl(2)`, `request_key(2)`) that no
+    /// process of the agent made: a human's or a service's key in the user, session or
+    /// persistent keyring (tokens, Kerberos tickets, ecryptfs and fscrypt keys), or another
+    /// agent's (see `kya_common::keys`).
+    Keyring = 23,
 }
 
 impl TryFrom<u32> for DenyKind {
@@ -89,6 +94,7 @@ impl TryFrom<u32> for DenyKind {
             20 => Self::Cgroup,
             21 => Self::Foothold,
             22 => Self::Terminal,
+            23 => Self::Keyring,
             other => return Err(other),
         })
     }
@@ -139,6 +145,8 @@ pub enum MatchedBy {
     /// The peer is a cloud metadata endpoint (it hands out the host's cloud credentials) that
     /// only an allowlist range covers: only an entry naming the address, or a grant, opens it.
     MetadataEndpoint = 18,
+    /// The key was made by no process of the agent.
+    OtherKey = 19,
 }
 
 impl TryFrom<u32> for MatchedBy {
@@ -164,6 +172,7 @@ impl TryFrom<u32> for MatchedBy {
             16 => Self::SharedMount,
             17 => Self::OtherCgroup,
             18 => Self::MetadataEndpoint,
+            19 => Self::OtherKey,
             other => return Err(other),
         })
     }
@@ -201,7 +210,8 @@ pub struct DenyEvent {
     /// load (`facility::load_id`: the kernel's load id, or `MODULE_REQUEST`); for
     /// `KernelHelper`, which helper (`facility::helper`); for `RawAccess`, the device's number
     /// (kernel encoding: `major << 20 | minor`), 0 for `/proc/kcore`. For `Terminal`, the
-    /// ioctl command (`terminal::TIOCSTI` or `TIOCLINUX`). Otherwise how many
+    /// ioctl command (`terminal::TIOCSTI` or `TIOCLINUX`). For `Keyring`, the key's serial
+    /// number (`key_serial_t`, as `keyctl` shows it). Otherwise how many
     /// directories above the file the matching rule sits (0: the file itself).
     pub detail: u32,
     /// The file's name (NUL-terminated, possibly cut), for `ProcessAccess` empty, or `cmdline`
@@ -211,7 +221,7 @@ pub struct DenyEvent {
     /// memory; for `KernelHelper`, the file written (a sysctl's own name such as
     /// `core_pattern`, `uevent_helper`, binfmt_misc's `register`); for `RawAccess`, the device
     /// node's name, or `kcore`; for `Terminal`, the terminal's device node's name (`3` for
-    /// `/dev/pts/3`, `tty1`).
+    /// `/dev/pts/3`, `tty1`); for `Keyring`, the key's description.
     pub name: [u8; crate::protect::NAME_LEN],
     /// The acting task's command name (NUL-padded): the executable's name, still known when
     /// the process has exited before the daemon reads the event.

@@ -7,6 +7,7 @@
 pub mod event;
 pub mod facility;
 pub mod grant;
+pub mod keys;
 pub mod maps;
 pub mod mounts;
 pub mod net;

@@ -58,7 +58,7 @@ pub const MAX_PROTECTED_NAMES: u32 = 16_384;
 /// Size of the `EVENTS` ring buffer (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 21;
 /// `DenyKind` values are below this (0 is unused).
-pub const DENY_KINDS: u32 = 23;
+pub const DENY_KINDS: u32 = 24;
 /// Counters in `DENIALS` and `GRANT_USES`: one per configured agent and kind, plus one per kind
 /// for tags of agents no longer configured (`UNKNOWN_AGENT`).
 pub const MAX_COUNTERS: u32 = 8_192;
@@ -201,7 +201,9 @@ pub mod tag_error {
     /// A denial or grant use found no counter for its agent or for `UNKNOWN_AGENT` (the
     /// operation's outcome is unaffected).
     pub const UNCOUNTED: u32 = 5;
-    pub const COUNT: u32 = 6;
+    /// A key an agent made could not be recorded in `AGENT_KEYS`; its creation was refused.
+    pub const KEY_INSERT: u32 = 6;
+    pub const COUNT: u32 = 7;
 }
 
 /// Every map, with its key and value sizes and capacity: what must match for a daemon to take
@@ -290,6 +292,7 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
             4,
             crate::mounts::MAX_OWN_MOUNT_NAMESPACES,
         ),
+        (crate::keys::AGENT_KEYS, 8, 4, crate::keys::MAX_AGENT_KEYS),
     ]
 };
 

@@ -68,7 +68,8 @@ pub mod global {
     pub const TASK_PID_LINKS: &str = "TASK_PID_LINKS_OFFSET";
 }
 
-/// The fields behind each global: (global, struct, field path).
+/// The fields behind each global: (global, struct, field path). The fields of kernel keys,
+/// which only a kernel with keys has, are in `crate::keys::FIELDS`.
 /// A field path with dots walks into nested (possibly anonymous) members.
 pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::TASK_PID, "task_struct", "pid"),

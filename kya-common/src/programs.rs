@@ -158,14 +158,26 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("move_mount", 2),
     LsmHook::int("sb_pivotroot", 2),
     LsmHook::int("inode_permission", 2),
+    // OPTIONAL: kernel keys (`CONFIG_KEYS`). A kernel built without keys has no keys to
+    // protect, and neither hook; one built with keys has both. `key_alloc` before
+    // `key_permission`: a key an agent makes is known before any check can meet it. Freed keys
+    // are forgotten by the `fexit` program on `security_key_free` ([`KEY_FREE_FEXIT`]).
+    LsmHook::int("key_alloc", 3).optional(),
+    LsmHook::int("key_permission", 3).optional(),
 ];
 
 /// BTF tracepoints: each program is named after its tracepoint.
 pub const BTF_TRACEPOINTS: &[&str] = &["cgroup_attach_task", "sched_process_fork"];
 
 /// Kernel functions with an `fexit` program, each program named after its function.
-/// `copy_mnt_ns` records the mount namespaces agents make (see `kya_common::mounts`).
-pub const FEXITS: &[&str] = &["copy_mnt_ns"];
+/// `copy_mnt_ns` records the mount namespaces agents make (see `kya_common::mounts`);
+/// [`KEY_FREE_FEXIT`] forgets the keys agents made (see `kya_common::keys`).
+pub const FEXITS: &[&str] = &["copy_mnt_ns", KEY_FREE_FEXIT];
+
+/// The `fexit` program that forgets a freed key: on `security_key_free`, which every kernel
+/// with keys calls for each key it frees (6.12 has no `key_free` LSM hook). Attached only where
+/// the kernel has the key hooks, like them.
+pub const KEY_FREE_FEXIT: &str = "security_key_free";
 
 /// Task iterator that tags the thread ids listed in `ADOPT_REQUESTS`.
 pub const ADOPT_TASKS_ITER: &str = "adopt_tasks";

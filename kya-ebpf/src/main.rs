@@ -15,6 +15,7 @@ mod grants;
 mod hooks;
 mod iters;
 mod kernel;
+mod keys;
 mod maps;
 mod mounts;
 mod net;

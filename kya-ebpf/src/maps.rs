@@ -202,3 +202,11 @@ pub static GRANT_USES: PerCpuHashMap<CountKey, u64> =
 #[map]
 pub static OWN_MOUNT_NAMESPACES: LruHashMap<u64, u32> =
     LruHashMap::with_max_entries(kya_common::mounts::MAX_OWN_MOUNT_NAMESPACES, 0);
+
+/// Keys agents made, keyed by the address of the `struct key`, with the agent that made it (see
+/// `crate::keys`). Written by `key_alloc` (for agents only), deleted by the `security_key_free`
+/// fexit before the memory can carry another key; read by `key_permission`. Not LRU: an entry evicted would
+/// leave the agent's own key refused to it, so a key that finds no room is not made at all.
+#[map]
+pub static AGENT_KEYS: HashMap<u64, u32> =
+    HashMap::with_max_entries(kya_common::keys::MAX_AGENT_KEYS, 0);

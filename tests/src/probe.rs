@@ -189,6 +189,15 @@ pub fn op_exe(exe: &Path, args: &[&str]) -> OpResult {
     op_command(command)
 }
 
+/// Like [`op_exe`], run as the user `uid` (and group `uid`) from `/`: an agent of `EXE`'s
+/// `match.exe` rule running as that user.
+pub fn op_exe_as_uid(exe: &Path, uid: u32, args: &[&str]) -> OpResult {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = Command::new(exe);
+    command.args(args).uid(uid).gid(uid).current_dir("/");
+    op_command(command)
+}
+
 /// Like [`op_exe`], with the process placed in `cgroup` (below the cgroup2 mount) before it
 /// executes `EXE`, so it is tagged there.
 pub fn op_exe_in_cgroup(exe: &Path, cgroup: &str, args: &[&str]) -> OpResult {

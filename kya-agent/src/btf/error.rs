@@ -57,6 +57,18 @@ pub enum BtfError {
         field: String,
         bits: u64,
     },
+    #[error("the kernel BTF has no enum {enum_name}")]
+    EnumNotFound { enum_name: String },
+    #[error("the kernel BTF has no enumerator {enumerator} in enum {enum_name}")]
+    EnumeratorNotFound {
+        enum_name: String,
+        enumerator: String,
+    },
+    #[error("{enum_name}::{enumerator} does not fit 32 bits in the kernel BTF")]
+    EnumValueTooLarge {
+        enum_name: String,
+        enumerator: String,
+    },
     #[error("cannot resolve {global}")]
     Global {
         global: String,

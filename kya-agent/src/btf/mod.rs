@@ -8,8 +8,10 @@
 //! - `format`: BTF's binary layout (header, kinds, type records, byte order).
 //! - `reader`: [`KernelBtf`], the raw BTF read and its types indexed by id.
 //! - `offsets`: the field offsets found in it.
+//! - `enums`: the enumerator values found in it.
 //! - `error`: [`BtfError`], why reading or a lookup failed.
 
+mod enums;
 mod error;
 mod format;
 mod offsets;

@@ -489,3 +489,74 @@ fn host_kernel_btf() {
     let _ = offset(&btf, "pid", "tasks");
     let _ = offset(&btf, "task_struct", "pid_links");
 }
+
+/// `enum key_need_perm` as 6.1 and 6.12 declare it (its first five enumerators), after the
+/// other kinds, and an ENUM64 with a value past 32 bits.
+fn enums(endian: Endian) -> Builder {
+    let mut b = Builder::with_endian(endian);
+    let int = b.int("int", 4);
+    b.filler(int);
+    let names = [
+        "KEY_NEED_UNSPECIFIED",
+        "KEY_NEED_VIEW",
+        "KEY_NEED_READ",
+        "KEY_NEED_WRITE",
+        "KEY_NEED_SEARCH",
+    ];
+    b.header("key_need_perm", kind::ENUM, false, names.len(), 4);
+    for (value, name) in (0..).zip(names) {
+        let name_off = b.string(name);
+        b.u32(name_off);
+        b.u32(value);
+    }
+    b.header("wide", kind::ENUM64, false, 1, 8);
+    let name_off = b.string("WIDE_HIGH");
+    for value in [name_off, 0, 1] {
+        b.u32(value);
+    }
+    b
+}
+
+#[test]
+fn enumerator_values_are_found_by_enum_and_name() {
+    for endian in [Endian::Little, Endian::Big] {
+        let btf = parse(&enums(endian));
+        for (name, value) in [
+            ("KEY_NEED_READ", 2),
+            ("KEY_NEED_WRITE", 3),
+            ("KEY_NEED_SEARCH", 4),
+        ] {
+            assert_eq!(
+                btf.enum_value("key_need_perm", name).expect("resolves"),
+                value,
+                "{name} ({endian:?})"
+            );
+        }
+        let resolved = btf.resolve_kya_enum_values().expect("every kya enum value");
+        assert_eq!(
+            resolved,
+            [
+                ("KEY_NEED_READ", 2),
+                ("KEY_NEED_WRITE", 3),
+                ("KEY_NEED_SEARCH", 4)
+            ]
+        );
+    }
+}
+
+#[test]
+fn missing_enums_enumerators_and_wide_values_are_errors() {
+    let btf = parse(&enums(Endian::Little));
+    assert!(matches!(
+        btf.enum_value("key_perm", "KEY_NEED_READ"),
+        Err(BtfError::EnumNotFound { .. })
+    ));
+    assert!(matches!(
+        btf.enum_value("key_need_perm", "KEY_NEED_LINK"),
+        Err(BtfError::EnumeratorNotFound { .. })
+    ));
+    assert!(matches!(
+        btf.enum_value("wide", "WIDE_HIGH"),
+        Err(BtfError::EnumValueTooLarge { .. })
+    ));
+}

@@ -32,7 +32,9 @@ use kya_common::{
     grant::{Grant, GrantedFile, GrantedSocket, UnixClient, flag as grant_flag},
     maps::{self as map_names, CountKey, EventBudget, event_loss, match_summary},
     net::NetKey,
-    programs::{ADOPT_TASKS_ITER, BTF_TRACEPOINTS, FEXITS, LSM_HOOKS, TAGGED_TASKS_ITER},
+    programs::{
+        ADOPT_TASKS_ITER, BTF_TRACEPOINTS, FEXITS, KEY_FREE_FEXIT, LSM_HOOKS, TAGGED_TASKS_ITER,
+    },
     protect::InodeRuleKey,
     tag::{TaggedTaskRecord, TaskTag},
 };
@@ -106,7 +108,9 @@ impl Kernel {
     /// are left as they were.
     pub fn load(lifetime: &Lifetime) -> Result<(Self, Takeover), KernelError> {
         let btf = Btf::from_sys_fs().map_err(KernelError::Btf)?;
-        let offsets = offsets::resolve()?;
+        let hooks =
+            lsm_load::hooks_to_attach(LSM_HOOKS, |hook| lsm_load::kernel_has_hook(&btf, hook));
+        let offsets = offsets::resolve(hooks.contains(&"key_permission"))?;
         let mut loader = EbpfLoader::new();
         loader.btf(Some(&btf));
         for (global, offset) in &offsets {
@@ -133,8 +137,6 @@ impl Kernel {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(KERNEL_OBJECT).map_err(KernelError::Load)?;
-        let hooks =
-            lsm_load::hooks_to_attach(LSM_HOOKS, |hook| lsm_load::kernel_has_hook(&btf, hook));
         for hook in LSM_HOOKS.iter().filter(|hook| !hooks.contains(&hook.name)) {
             tracing::warn!(
                 hook = hook.name,
@@ -162,7 +164,7 @@ impl Kernel {
                 .map_err(|source| KernelError::program(tracepoint, source))?;
             links.push((tracepoint, FdLink::from(link)));
         }
-        links.extend(attach_fexits(&mut ebpf, &btf)?);
+        links.extend(attach_fexits(&mut ebpf, &btf, &hooks)?);
         for name in [ADOPT_TASKS_ITER, TAGGED_TASKS_ITER] {
             let program: &mut Iter = program_mut(&mut ebpf, name)?;
             program
@@ -548,10 +550,20 @@ impl Kernel {
     }
 }
 
-/// Loads and attaches every `fexit` program of `FEXITS`, returning their links.
-fn attach_fexits(ebpf: &mut Ebpf, btf: &Btf) -> Result<Vec<(&'static str, FdLink)>, KernelError> {
+/// Loads and attaches every `fexit` program of `FEXITS`, returning their links; the one that
+/// forgets freed keys only with the key hooks (`hooks`, the LSM hooks attached): a kernel
+/// without keys has no `security_key_free`.
+fn attach_fexits(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    hooks: &[&'static str],
+) -> Result<Vec<(&'static str, FdLink)>, KernelError> {
     let mut links = Vec::with_capacity(FEXITS.len());
+    let with_keys = hooks.contains(&"key_permission");
     for &function in FEXITS {
+        if function == KEY_FREE_FEXIT && !with_keys {
+            continue;
+        }
         let program: &mut FExit = program_mut(ebpf, function)?;
         program
             .load(function, btf)

@@ -63,7 +63,13 @@ fn every_global_the_loader_sets_is_in_the_object() {
         .collect();
     let missing: Vec<&str> = FIELDS
         .iter()
+        .chain(kya_common::keys::FIELDS)
         .map(|(global, ..)| *global)
+        .chain(
+            kya_common::keys::ENUM_VALUES
+                .iter()
+                .map(|(global, ..)| *global),
+        )
         .chain([EVENT_BUDGET_GLOBAL])
         .filter(|global| !symbols.contains(global))
         .collect();

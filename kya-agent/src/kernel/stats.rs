@@ -111,6 +111,10 @@ impl Kernel {
                 kya_common::mounts::OWN_MOUNT_NAMESPACES,
                 kya_common::mounts::MAX_OWN_MOUNT_NAMESPACES,
             )?,
+            self.hash_fill::<u64, u32>(
+                kya_common::keys::AGENT_KEYS,
+                kya_common::keys::MAX_AGENT_KEYS,
+            )?,
             self.counter_fill(m::DENIALS)?,
             self.counter_fill(m::GRANT_USES)?,
             self.budget_fill()?,

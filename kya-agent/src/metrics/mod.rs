@@ -61,6 +61,10 @@ pub const MAP_CAPACITIES: &[(&str, u32)] = &[
         kya_common::mounts::OWN_MOUNT_NAMESPACES,
         kya_common::mounts::MAX_OWN_MOUNT_NAMESPACES,
     ),
+    (
+        kya_common::keys::AGENT_KEYS,
+        kya_common::keys::MAX_AGENT_KEYS,
+    ),
     (maps::DENIALS, maps::MAX_COUNTERS),
     (maps::GRANT_USES, maps::MAX_COUNTERS),
     (maps::EVENT_BUDGETS, maps::MAX_EVENT_BUDGETS),
@@ -110,6 +114,8 @@ pub enum InternalError {
     CgroupInsert,
     /// A denial or grant use had no counter (the operation's outcome was unaffected).
     Uncounted,
+    /// A key an agent made could not be recorded; its creation was refused.
+    KeyInsert,
     /// The file watcher could not read changes or put new tables in force; it retries.
     FileWatch,
 }
@@ -123,6 +129,7 @@ impl InternalError {
         Self::KernelRead,
         Self::CgroupInsert,
         Self::Uncounted,
+        Self::KeyInsert,
     ];
 
     /// Every kind: the kernel's, then the daemon's own.
@@ -140,6 +147,7 @@ impl InternalError {
             Self::KernelRead => "kernel_read",
             Self::CgroupInsert => "cgroup_insert",
             Self::Uncounted => "uncounted",
+            Self::KeyInsert => "key_insert",
             Self::FileWatch => "file_watch",
         }
     }

@@ -161,6 +161,7 @@ fn every_label_combination_is_registered_at_zero() {
         "cgroup",
         "foothold",
         "terminal",
+        "keyring",
     ];
     assert_eq!(
         deny_kinds().map(kind_name).collect::<Vec<_>>(),
@@ -229,9 +230,9 @@ fn series_count_is_fixed_by_the_config() {
             .count()
     };
     let before = count(&metrics);
-    // 2 agents × 22 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 3 stages, 20 maps × 2, 40 hooks, 1 build info, 7 internal errors.
-    assert_eq!(before, 88 + 4 + 4 + 1 + 3 + 40 + 40 + 1 + 7);
+    // 2 agents × 23 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
+    // 3 stages, 21 maps × 2, 42 hooks, 1 build info, 8 internal errors.
+    assert_eq!(before, 92 + 4 + 4 + 1 + 3 + 42 + 42 + 1 + 8);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);

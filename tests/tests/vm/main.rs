@@ -14,6 +14,7 @@ mod filesystems;
 mod footholds;
 mod grants;
 mod inheritance;
+mod keyrings;
 mod lifecycle;
 mod match_rules;
 mod metadata;

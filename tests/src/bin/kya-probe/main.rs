@@ -8,6 +8,7 @@
 mod cmdlines;
 mod facilities;
 mod handles;
+mod keys;
 mod mounts;
 mod net;
 mod ops;
@@ -153,6 +154,7 @@ fn operation(name: &str, args: &[String]) -> Option<Result<String, nix::errno::E
         .or_else(|| facilities::run(name, args))
         .or_else(|| terminals::run(name, args))
         .or_else(|| cmdlines::run(name, args))
+        .or_else(|| keys::run(name, args))
 }
 
 fn usage() -> ! {
