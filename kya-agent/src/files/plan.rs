@@ -4,7 +4,7 @@
 
 use std::{collections::HashSet, fmt, path::PathBuf};
 
-use super::catalogue::{CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR};
+use super::catalogue::{CATALOGUE, Covers, NamePattern};
 use crate::config::{AgentId, Config, PathPattern, footholds::FOOTHOLDS};
 
 /// Which agents a protected path is protected from.
@@ -19,8 +19,13 @@ pub enum Scope {
 /// Why a path is in the plan; its `Display` is the label shown in events and `check-config`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Why {
-    /// A catalogue entry, with its label.
+    /// kya's own files and other built-in entries outside the credential catalogue, with a label.
     Catalogue(&'static str),
+    /// An entry of the credential catalogue: its category and what it holds.
+    Credential {
+        category: &'static str,
+        why: &'static str,
+    },
     /// The agent's `files.protect`.
     Protect { agent: String },
     /// The agent's `files.allow`.
@@ -71,6 +76,7 @@ impl fmt::Display for Why {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Catalogue(label) => write!(f, "catalogue: {label}"),
+            Self::Credential { category, why } => write!(f, "catalogue ({category}): {why}"),
             Self::Protect { agent } => write!(f, "agent {agent} files.protect"),
             Self::Allow { agent } => write!(f, "agent {agent} files.allow"),
             Self::CredentialSocket(label) => write!(f, "credential socket: {label}"),
@@ -124,9 +130,9 @@ pub struct ProtectionPlan {
     pub footholds: Vec<PlannedPath>,
     /// Every agent of the config, in config order, even those without `[agents.files]`.
     pub agents: Vec<AgentFiles>,
-    /// `~/.ssh` in every home (scope: all agents): the directories whose
-    /// [`NamePattern::SshPrivateKey`] files are protected.
-    pub ssh_key_dirs: Vec<PathBuf>,
+    /// The private key directories (`~/.ssh`, `~/.gnupg`) in every home (scope: all agents):
+    /// every file in them but the public ones is protected, and everything deeper.
+    pub private_dirs: Vec<PlannedPath>,
     /// The name rules the kernel applies (scope: all agents).
     pub names: Vec<NamePattern>,
 }
@@ -150,14 +156,23 @@ impl ProtectionPlan {
 #[must_use]
 pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
     let mut all_agents = PathList::default();
+    let mut private_dirs = PathList::default();
     let mut names = Vec::new();
     for entry in CATALOGUE {
-        match *entry {
-            CatalogueEntry::Path { why, .. } => {
+        let why = Why::Credential {
+            category: entry.category.name(),
+            why: entry.why,
+        };
+        match entry.covers {
+            Covers::Path(_) => {
                 let pattern = entry.path_pattern().expect("a path entry has a pattern");
-                all_agents.add(&pattern, homes, Scope::AllAgents, &Why::Catalogue(why));
+                all_agents.add(&pattern, homes, Scope::AllAgents, &why);
             }
-            CatalogueEntry::Name(name) => names.push(name),
+            Covers::PrivateDir(_) => {
+                let pattern = entry.path_pattern().expect("a private directory has a pattern");
+                private_dirs.add(&pattern, homes, Scope::AllAgents, &why);
+            }
+            Covers::Name(name) => names.push(name),
         }
     }
 
@@ -215,18 +230,11 @@ pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
         })
         .collect();
 
-    let mut seen = HashSet::new();
-    let ssh_key_dirs = homes
-        .iter()
-        .map(|home| home.join(SSH_DIR))
-        .filter(|dir| seen.insert(dir.clone()))
-        .collect();
-
     ProtectionPlan {
         all_agents: all_agents.paths,
         footholds: footholds.paths,
         agents,
-        ssh_key_dirs,
+        private_dirs: private_dirs.paths,
         names,
     }
 }

@@ -8,7 +8,8 @@ use std::{
 };
 
 use kya_common::protect::{
-    ALL_AGENTS, InodeRuleKey, NameRuleKey, ProtectRule, flag, is_ssh_private_key_name, name_hash,
+    ALL_AGENTS, InodeRuleKey, NameRuleKey, ProtectRule, flag, is_public_key_material_name,
+    name_hash,
 };
 
 use super::{
@@ -25,6 +26,11 @@ mod sockets;
 /// Files registered by identity below one protected tree, at most: enough for credential
 /// directories, bounded so a mistaken tree (a whole home) cannot exhaust the kernel map.
 const MAX_FILES_PER_TREE: usize = 4_096;
+
+/// Directories walked (and watched) below one protected tree, at most. A browser profile or a
+/// kubelet's pod directory holds thousands, and the walk runs at every resolution: past this,
+/// deeper files are still protected by the tree in the kernel, only not also by identity.
+const MAX_DIRS_PER_TREE: usize = 512;
 
 /// kya's own files, which no agent may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,8 +143,8 @@ pub fn resolve(plan: &ProtectionPlan, mounts: &mut Mounts) -> FileTables {
             tables.add(planned, flag::ALLOW, mounts);
         }
     }
-    for dir in &plan.ssh_key_dirs {
-        tables.add_ssh_dir(dir, mounts);
+    for planned in &plan.private_dirs {
+        tables.add_private_dir(planned, mounts);
     }
     tables.watch.sort();
     tables.watch.dedup();
@@ -250,7 +256,13 @@ impl FileTables {
         };
         let mut pending = vec![root.to_owned()];
         let mut registered = 0;
+        let mut walked = 0;
         while let Some(dir) = pending.pop() {
+            walked += 1;
+            if walked > MAX_DIRS_PER_TREE {
+                tracing::debug!(tree = %root.display(), "stopped registering files by identity");
+                break;
+            }
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -269,16 +281,20 @@ impl FileTables {
         }
     }
 
-    fn add_ssh_dir(&mut self, dir: &Path, mounts: &mut Mounts) {
+    /// A private key directory: flagged by identity, so the kernel protects every file in it
+    /// but the public ones and everything deeper. Its existing private files are registered by
+    /// identity too, against hard links made before the daemon started.
+    fn add_private_dir(&mut self, planned: &PlannedPath, mounts: &mut Mounts) {
         // Every configured rule gets its index whether or not it exists, so indexes stay the
         // same from one resolution to the next.
         let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        let dir = planned.path.as_path();
         let identity = mounts.identity_of(dir);
         self.rules.push(ResolvedFileRule {
             path: dir.to_owned(),
             tree: false,
             scope: Scope::AllAgents,
-            why: Why::Catalogue("ssh private keys"),
+            why: planned.why.clone(),
             exists: !matches!(identity, Err(IdentityError::Stat(_))),
             unresolved: identity
                 .as_ref()
@@ -297,22 +313,28 @@ impl FileTables {
             rule: index,
             flags: 0,
         });
-        entry.flags |= flag::SSH_KEYS;
+        entry.flags |= flag::PRIVATE_DIR;
         self.watch.push(dir.to_owned());
-        // Existing keys also by identity, against hard links made before the daemon started.
+        let rule = ProtectRule {
+            rule: index,
+            flags: flag::FILE,
+        };
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
         for entry in entries.filter_map(Result::ok) {
-            if is_ssh_private_key_name(entry.file_name().as_bytes())
-                && let Ok(identity) = mounts.entry_identity(&entry.path())
-                && identity.is_file()
-            {
-                let rule = ProtectRule {
-                    rule: index,
-                    flags: flag::FILE,
-                };
+            if is_public_key_material_name(entry.file_name().as_bytes()) {
+                continue;
+            }
+            let Ok(identity) = mounts.entry_identity(&entry.path()) else {
+                continue;
+            };
+            if identity.is_file() {
                 self.insert_inode(ALL_AGENTS, &identity, rule);
+            } else if identity.is_dir() {
+                // `~/.ssh/keys/`: protected whole by the kernel; its files by identity too.
+                self.watch.push(entry.path());
+                self.add_tree_files(ALL_AGENTS, &entry.path(), rule, mounts);
             }
         }
     }
