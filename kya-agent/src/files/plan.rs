@@ -293,6 +293,20 @@ mod tests {
             .unwrap_or_else(|| panic!("expected {path} in the plan: {list:#?}"))
     }
 
+    /// How many path entries of the catalogue are `~/` patterns and how many absolute.
+    fn catalogue_paths() -> (usize, usize) {
+        let paths: Vec<PathPattern> = CATALOGUE
+            .iter()
+            .filter(|entry| matches!(entry.covers, Covers::Path(_)))
+            .filter_map(|entry| entry.path_pattern())
+            .collect();
+        let home = paths
+            .iter()
+            .filter(|pattern| pattern.base() == crate::config::PatternBase::Home)
+            .count();
+        (home, paths.len() - home)
+    }
+
     const CODER: &str = r#"
 [[agents]]
 name = "coder"
@@ -310,13 +324,21 @@ owner = "bob"
     fn catalogue_expands_over_every_home_for_all_agents() {
         let plan = resolve(&config(""), &homes());
         assert!(plan.agents.is_empty());
-        // 13 home patterns × 3 homes + 4 absolute patterns.
-        assert_eq!(plan.all_agents.len(), 13 * 3 + 4, "{:#?}", plan.all_agents);
+        let (home, absolute) = catalogue_paths();
+        assert_eq!(
+            plan.all_agents.len(),
+            home * 3 + absolute,
+            "{:#?}",
+            plan.all_agents
+        );
         for home in ["/home/alice", "/home/bob", "/root"] {
             let aws = find(&plan.all_agents, &format!("{home}/.aws/credentials"));
             assert!(!aws.tree);
             assert_eq!(aws.scope, Scope::AllAgents);
-            assert_eq!(aws.why.to_string(), "catalogue: AWS credentials");
+            assert_eq!(
+                aws.why.to_string(),
+                "catalogue (cloud CLIs): AWS access keys"
+            );
             assert_eq!(aws.pattern.to_string(), "~/.aws/credentials");
 
             let gcloud = find(&plan.all_agents, &format!("{home}/.config/gcloud"));
@@ -329,7 +351,7 @@ owner = "bob"
         let shadow = find(&plan.all_agents, "/etc/shadow");
         assert_eq!(
             (shadow.tree, shadow.why.to_string()),
-            (false, "catalogue: password hashes".to_owned())
+            (false, "catalogue (system secrets): password hashes".to_owned())
         );
         for dir in [
             "/var/run/secrets/kubernetes.io/serviceaccount",
@@ -340,23 +362,30 @@ owner = "bob"
             assert_eq!(token.scope, Scope::AllAgents);
         }
         assert_eq!(
-            plan.ssh_key_dirs,
+            paths_of(&plan.private_dirs).collect::<Vec<_>>(),
             [
-                PathBuf::from("/home/alice/.ssh"),
-                PathBuf::from("/home/bob/.ssh"),
-                PathBuf::from("/root/.ssh"),
+                Path::new("/home/alice/.ssh"),
+                Path::new("/home/bob/.ssh"),
+                Path::new("/root/.ssh"),
+                Path::new("/home/alice/.gnupg"),
+                Path::new("/home/bob/.gnupg"),
+                Path::new("/root/.gnupg"),
             ]
         );
-        assert_eq!(
-            plan.names,
-            [NamePattern::SshPrivateKey, NamePattern::Dotenv]
+        assert!(
+            plan.private_dirs[0]
+                .why
+                .to_string()
+                .starts_with("catalogue (ssh and GnuPG keys): ")
         );
+        assert_eq!(plan.names, [NamePattern::Dotenv]);
     }
 
     #[test]
     fn home_patterns_expand_for_every_home_and_absolute_ones_once() {
+        let (home, absolute) = catalogue_paths();
         let plan = resolve(&config(""), &[PathBuf::from("/root")]);
-        assert_eq!(plan.all_agents.len(), 13 + 4);
+        assert_eq!(plan.all_agents.len(), home + absolute);
         assert!(
             plan.all_agents
                 .iter()
@@ -369,25 +398,28 @@ owner = "bob"
 
         let plan = resolve(&config(""), &[]);
         assert_eq!(
-            paths_of(&plan.all_agents).collect::<Vec<_>>(),
-            [
-                Path::new("/etc/shadow"),
-                Path::new("/etc/gshadow"),
-                Path::new("/var/run/secrets/kubernetes.io/serviceaccount"),
-                Path::new("/run/secrets/kubernetes.io/serviceaccount"),
-            ],
+            plan.all_agents.len(),
+            absolute,
             "without homes only the absolute entries remain"
         );
-        assert!(plan.ssh_key_dirs.is_empty());
+        assert!(
+            plan.all_agents
+                .iter()
+                .all(|planned| planned.pattern.base() == crate::config::PatternBase::Absolute)
+        );
+        assert!(plan.private_dirs.is_empty());
 
         let twice = [PathBuf::from("/root"), PathBuf::from("/root")];
         let plan = resolve(&config(""), &twice);
         assert_eq!(
             plan.all_agents.len(),
-            13 + 4,
+            home + absolute,
             "a repeated home adds nothing"
         );
-        assert_eq!(plan.ssh_key_dirs, [PathBuf::from("/root/.ssh")]);
+        assert_eq!(
+            paths_of(&plan.private_dirs).collect::<Vec<_>>(),
+            [Path::new("/root/.ssh"), Path::new("/root/.gnupg")]
+        );
     }
 
     #[test]

@@ -563,7 +563,7 @@ mod tests {
             tables
                 .rules
                 .iter()
-                .any(|rule| rule.path == home.join(".kube/config") && !rule.exists)
+                .any(|rule| rule.path == home.join(".kube") && rule.tree && !rule.exists)
         );
     }
 
@@ -705,25 +705,57 @@ mod tests {
     }
 
     #[test]
-    fn ssh_directories_flag_their_private_keys() {
+    fn private_key_directories_flag_themselves_and_register_their_private_files() {
         let home = scratch("ssh");
-        fs::create_dir_all(home.join(".ssh")).unwrap();
-        fs::write(home.join(".ssh/id_ed25519"), "key").unwrap();
-        fs::write(home.join(".ssh/id_ed25519.pub"), "pub").unwrap();
+        fs::create_dir_all(home.join(".ssh/keys")).unwrap();
+        fs::create_dir_all(home.join(".gnupg/private-keys-v1.d")).unwrap();
+        for file in [".ssh/id_ed25519", ".ssh/work_key", ".ssh/keys/prod"] {
+            fs::write(home.join(file), "key").unwrap();
+        }
+        for file in [".ssh/id_ed25519.pub", ".ssh/known_hosts", ".ssh/config"] {
+            fs::write(home.join(file), "public").unwrap();
+        }
+        fs::write(home.join(".gnupg/private-keys-v1.d/K.key"), "key").unwrap();
+        fs::write(home.join(".gnupg/pubring.kbx"), "public").unwrap();
         symlink("id_ed25519", home.join(".ssh/id_link")).unwrap();
         let tables = tables_for(AGENT, &home);
-        let dir = identity(home.join(".ssh"));
-        assert_eq!(
-            tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
-            flag::SSH_KEYS
-        );
-        let key = identity(home.join(".ssh/id_ed25519"));
-        assert_eq!(
-            tables.inodes[&inode_key(ALL_AGENTS, &key)].flags,
-            flag::FILE
-        );
-        let public = identity(home.join(".ssh/id_ed25519.pub"));
-        assert!(!tables.inodes.contains_key(&inode_key(ALL_AGENTS, &public)));
+        for dir in [".ssh", ".gnupg"] {
+            let dir = identity(home.join(dir));
+            assert_eq!(
+                tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
+                flag::PRIVATE_DIR
+            );
+        }
+        for private in [
+            ".ssh/id_ed25519",
+            ".ssh/work_key",
+            ".ssh/keys/prod",
+            ".gnupg/private-keys-v1.d/K.key",
+        ] {
+            let key = identity(home.join(private));
+            assert_eq!(
+                tables.inodes[&inode_key(ALL_AGENTS, &key)].flags,
+                flag::FILE,
+                "{private} is registered by identity"
+            );
+        }
+        for public in [
+            ".ssh/id_ed25519.pub",
+            ".ssh/known_hosts",
+            ".ssh/config",
+            ".gnupg/pubring.kbx",
+        ] {
+            let identity = identity(home.join(public));
+            // `~/.ssh/config` is a foothold: protected from changes, not from reading.
+            assert!(
+                tables
+                    .inodes
+                    .get(&inode_key(ALL_AGENTS, &identity))
+                    .is_none_or(|rule| rule.flags & (flag::FILE | flag::TREE) == 0),
+                "{public} is readable"
+            );
+        }
+        assert!(tables.watch.contains(&home.join(".ssh/keys")));
     }
 
     #[test]
