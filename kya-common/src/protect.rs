@@ -147,22 +147,22 @@ pub fn is_dotenv_name(name: &[u8]) -> bool {
 /// Written for the kernel's verifier and its 512-byte stack: one bounded pass for the end of
 /// the name, then each name compared as two masked 64-bit words against constants.
 #[must_use]
-#[inline(always)]
 pub fn is_public_key_material_name(name: &[u8]) -> bool {
     let byte = |index: usize| if index < name.len() { name[index] } else { 0 };
-    // The last four bytes, as they would read in a big-endian u32.
-    let mut tail: u32 = 0;
+    // The last eight bytes, as they would read in a big-endian u64. Nothing but `tail` leaves
+    // the loop: the verifier then meets one state after it, not one per length.
+    let mut tail: u64 = 0;
     let mut index = 0;
     while index < NAME_LEN - 1 {
         let next = byte(index);
         if next == 0 {
             break;
         }
-        tail = (tail << 8) | u32::from(next);
+        tail = (tail << 8) | u64::from(next);
         index += 1;
     }
-    // `.pub` alone names no public key.
-    if index > 4 && tail == u32::from_be_bytes(*b".pub") {
+    // `*.pub`, with at least one byte before the suffix (`.pub` alone names no public key).
+    if tail & 0xffff_ffff == u64::from(u32::from_be_bytes(*b".pub")) && tail >> 32 != 0 {
         return true;
     }
     let word = |at: usize| {

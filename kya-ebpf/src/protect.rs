@@ -428,4 +428,3 @@ fn private_directory(agent: u32, dev: u32, dir_ino: u64) -> Option<ProtectRule> 
     let rule = unsafe { PROTECTED_INODES.get(&key) }?;
     (rule.flags & flag::PRIVATE_DIR != 0).then_some(*rule)
 }
-

@@ -25,7 +25,7 @@ pub mod trusted;
 
 pub use self::{
     catalogue::{
-        CATALOGUE, Category, CatalogueEntry, Covers, NamePattern, is_dotenv_name,
+        CATALOGUE, CatalogueEntry, Category, Covers, NamePattern, is_dotenv_name,
         is_public_key_material_name,
     },
     homes::{homes_from_passwd, homes_with_root, system_homes},

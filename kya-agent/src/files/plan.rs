@@ -169,7 +169,9 @@ pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
                 all_agents.add(&pattern, homes, Scope::AllAgents, &why);
             }
             Covers::PrivateDir(_) => {
-                let pattern = entry.path_pattern().expect("a private directory has a pattern");
+                let pattern = entry
+                    .path_pattern()
+                    .expect("a private directory has a pattern");
                 private_dirs.add(&pattern, homes, Scope::AllAgents, &why);
             }
             Covers::Name(name) => names.push(name),
@@ -351,7 +353,10 @@ owner = "bob"
         let shadow = find(&plan.all_agents, "/etc/shadow");
         assert_eq!(
             (shadow.tree, shadow.why.to_string()),
-            (false, "catalogue (system secrets): password hashes".to_owned())
+            (
+                false,
+                "catalogue (system secrets): password hashes".to_owned()
+            )
         );
         for dir in [
             "/var/run/secrets/kubernetes.io/serviceaccount",

@@ -76,12 +76,10 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
             if is_private_directory(tables, dev, meta.ino) && !is_public_key_material_name(name) {
                 return Ok(question == Question::Reading);
             }
-            if let Some(protected) = inode_rule_in(tables, ALL_AGENTS, dev, meta.ino, 1, question)
-            {
+            if let Some(protected) = inode_rule_in(tables, ALL_AGENTS, dev, meta.ino, 1, question) {
                 return Ok(protected);
             }
-        } else if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level, question)
-        {
+        } else if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level, question) {
             return Ok(protected);
         }
         level += 1;

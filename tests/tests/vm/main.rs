@@ -4,6 +4,7 @@
 //! `cargo xtask test --kernel 6.12 -- egress`.
 mod boot;
 mod cgroups;
+mod credential_reach;
 mod credentials;
 mod daemon_cli;
 mod deputies;

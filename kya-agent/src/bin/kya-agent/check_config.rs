@@ -107,12 +107,7 @@ fn print_catalogue() {
             category = Some(entry.category);
             println!("  {}:", entry.category.name());
         }
-        println!(
-            "    {}: {} [{}]",
-            entry.describe(),
-            entry.why,
-            entry.source
-        );
+        println!("    {}: {} [{}]", entry.describe(), entry.why, entry.source);
     }
 }
 
