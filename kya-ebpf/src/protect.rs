@@ -11,7 +11,7 @@ use kya_common::{
     event::{DenyEvent, DenyKind, MatchedBy, NO_RULE},
     protect::{
         ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NAME_LEN, NameRuleKey, ProtectRule, flag,
-        is_dotenv_name, is_public_key_material_name, name_hash,
+        is_dotenv_name, name_hash,
     },
     tag::TaskTag,
 };
@@ -283,9 +283,9 @@ fn check(
     }
     // A private key directory holding it decides by its name, unless the agent's own rule on
     // that directory (a `files.allow` tree) decides first, as it would in the walk below.
+    // (A name public by nature has a `flag::PUBLIC` name rule, which decided above.)
     if private_names
         && exists
-        && !is_public_key_material_name(&object.name)
         && let Some(rule) = private_directory(agent, dev, parent_ino)
     {
         return Ok(Some(Denial {
@@ -343,7 +343,14 @@ type Decision = Option<Option<Denial>>;
 #[inline(always)]
 fn applies(rule: &ProtectRule, level: u32) -> bool {
     if level == 0 {
-        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES) != 0
+        rule.flags
+            & (flag::FILE
+                | flag::TREE
+                | flag::ALLOW
+                | flag::WRITES
+                | flag::TREE_WRITES
+                | flag::PUBLIC)
+            != 0
     } else if level == 1 {
         rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
     } else {
@@ -356,7 +363,10 @@ fn decide(rule: &ProtectRule, level: u32, matched: MatchedBy) -> Decision {
     if !applies(rule, level) {
         return None;
     }
-    if rule.flags & flag::ALLOW != 0 {
+    // Exempt, or public by nature (`flag::PUBLIC`) and protected by nothing else.
+    const PROTECTS: u32 =
+        flag::FILE | flag::TREE | flag::WRITES | flag::TREE_WRITES | flag::PRIVATE_DIR;
+    if rule.flags & flag::ALLOW != 0 || rule.flags & PROTECTS == 0 {
         return Some(None);
     }
     let matched = if level == 0 { matched } else { MatchedBy::Tree };

@@ -5,7 +5,7 @@ use std::{fs, io, os::unix::ffi::OsStrExt as _, path::Path};
 
 use kya_common::protect::{
     ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NameRuleKey, ProtectRule, flag, is_dotenv_name,
-    is_public_key_material_name, name_hash,
+    name_hash,
 };
 
 use super::tables::FileTables;
@@ -73,7 +73,8 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
             if let Some(protected) = inode_rule_in(tables, agent, dev, meta.ino, 1, question) {
                 return Ok(protected);
             }
-            if is_private_directory(tables, dev, meta.ino) && !is_public_key_material_name(name) {
+            // A name public by nature has a `flag::PUBLIC` name rule, which decided above.
+            if is_private_directory(tables, dev, meta.ino) {
                 return Ok(question == Question::Reading);
             }
             if let Some(protected) = inode_rule_in(tables, ALL_AGENTS, dev, meta.ino, 1, question) {
@@ -94,7 +95,13 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
 fn decide(rule: ProtectRule, level: u32, question: Question) -> Option<bool> {
     if question == Question::Foothold {
         let applies = if level == 0 {
-            rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES)
+            rule.flags
+                & (flag::FILE
+                    | flag::TREE
+                    | flag::ALLOW
+                    | flag::WRITES
+                    | flag::TREE_WRITES
+                    | flag::PUBLIC)
                 != 0
         } else if level == 1 {
             rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
@@ -103,6 +110,10 @@ fn decide(rule: ProtectRule, level: u32, question: Question) -> Option<bool> {
         };
         return applies
             .then_some(rule.flags & flag::ALLOW == 0 && rule.flags & flag::FOOTHOLD != 0);
+    }
+    // An entry public by nature in a private key directory is readable.
+    if level == 0 && rule.flags & flag::PUBLIC != 0 && rule.flags & (flag::FILE | flag::TREE) == 0 {
+        return Some(false);
     }
     // A private key directory protects like a tree from two levels up (`~/.ssh/keys/prod`).
     let trees = if level >= 2 {
@@ -234,6 +245,37 @@ mod tests {
         assert!(!is_protected(&tables, 8, &dir.join("object")).unwrap());
         assert!(!is_protected(&tables, 7, &dir.join("plain")).unwrap());
         assert!(is_protected(&tables, 7, &dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn private_key_directories_protect_all_but_their_public_files() {
+        let dir = std::env::temp_dir().join(format!("kya-private-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join(".ssh/keys")).unwrap();
+        for file in ["work_key", "work_key.pub", "known_hosts", "keys/prod", "keys/x.pub"] {
+            fs::write(dir.join(".ssh").join(file), b"x").unwrap();
+        }
+        let config = crate::config::Config::from_toml_str(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let tables = super::super::tables::resolve(
+            &super::super::plan::resolve(&config, std::slice::from_ref(&dir)),
+            &mut Mounts::of_this_process(),
+        );
+        let ssh = dir.join(".ssh");
+        for private in ["work_key", "keys/prod", "keys/x.pub"] {
+            assert!(is_protected(&tables, 7, &ssh.join(private)).unwrap(), "{private}");
+        }
+        for public in ["work_key.pub", "known_hosts"] {
+            assert!(!is_protected(&tables, 7, &ssh.join(public)).unwrap(), "{public}");
+        }
+        assert!(!is_protected(&tables, 7, &ssh).unwrap(), "the directory is listable");
+        // A key written after the tables were made: protected by the directory's rule.
+        fs::write(ssh.join("late"), b"x").unwrap();
+        assert!(is_protected(&tables, 7, &ssh.join("late")).unwrap());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,8 +8,8 @@ use std::{
 };
 
 use kya_common::protect::{
-    ALL_AGENTS, InodeRuleKey, NameRuleKey, ProtectRule, flag, is_public_key_material_name,
-    name_hash,
+    ALL_AGENTS, InodeRuleKey, NameRuleKey, PUBLIC_KEY_MATERIAL_NAMES, ProtectRule, flag,
+    is_public_key_material_name, name_hash,
 };
 
 use super::{
@@ -282,8 +282,11 @@ impl FileTables {
     }
 
     /// A private key directory: flagged by identity, so the kernel protects every file in it
-    /// but the public ones and everything deeper. Its existing private files are registered by
-    /// identity too, against hard links made before the daemon started.
+    /// and everything deeper, except the entries given a `flag::PUBLIC` name rule here: the
+    /// names public by nature, listed ones whether or not they exist, patterned ones (`*.pub`)
+    /// as they exist. Its existing private files are registered by identity too, against hard
+    /// links made before the daemon started and for descriptors (`file_permission` judges by
+    /// identity only).
     fn add_private_dir(&mut self, planned: &PlannedPath, mounts: &mut Mounts) {
         // Every configured rule gets its index whether or not it exists, so indexes stay the
         // same from one resolution to the next.
@@ -315,6 +318,9 @@ impl FileTables {
         });
         entry.flags |= flag::PRIVATE_DIR;
         self.watch.push(dir.to_owned());
+        for name in PUBLIC_KEY_MATERIAL_NAMES {
+            self.add_public_name(&identity, name.as_bytes(), index);
+        }
         let rule = ProtectRule {
             rule: index,
             flags: flag::FILE,
@@ -324,6 +330,7 @@ impl FileTables {
         };
         for entry in entries.filter_map(Result::ok) {
             if is_public_key_material_name(entry.file_name().as_bytes()) {
+                self.add_public_name(&identity, entry.file_name().as_bytes(), index);
                 continue;
             }
             let Ok(identity) = mounts.entry_identity(&entry.path()) else {
@@ -337,6 +344,24 @@ impl FileTables {
                 self.add_tree_files(ALL_AGENTS, &entry.path(), rule, mounts);
             }
         }
+    }
+
+    /// Marks the entry `name` of the private key directory `dir` public. A rule already there
+    /// (a foothold's, `~/.ssh/authorized_keys`) keeps protecting it and gains the mark.
+    fn add_public_name(&mut self, dir: &Identity, name: &[u8], index: u32) {
+        let key = NameRuleKey {
+            agent: ALL_AGENTS,
+            dev: dir.key.dev,
+            dir_ino: dir.key.ino,
+            name_hash: name_hash(name),
+        };
+        self.names
+            .entry(key)
+            .or_insert(ProtectRule {
+                rule: index,
+                flags: 0,
+            })
+            .flags |= flag::PUBLIC;
     }
 
     /// Protects kya's own files from every agent: the state directory (grants, pending
