@@ -151,7 +151,7 @@ pub fn is_dotenv_name(name: &[u8]) -> bool {
 /// names: a longer name is judged by its beginning, so a long `*.pub` name counts as private.
 ///
 /// The daemon applies it: it gives every existing entry of a private key directory that matches
-/// (and every name of [`PUBLIC_KEY_MATERIAL_NAMES`], existing or not) a `flag::PUBLIC` name
+/// (and every name of [`PUBLIC_SSH_NAMES`] or [`PUBLIC_GNUPG_NAMES`], existing or not) a `flag::PUBLIC` name
 /// rule, which the kernel looks up with the entry's other name rules. Matching names in the
 /// kernel itself cost the 6.1 verifier about 240,000 instructions in `file_open`.
 #[must_use]
@@ -205,10 +205,10 @@ pub fn is_public_key_material_name(name: &[u8]) -> bool {
         || is(&GPG_AGENT_CONF)
 }
 
-/// The exact names of [`is_public_key_material_name`]: public before they exist (ssh writes
-/// `known_hosts` on its first connection). Names public by a pattern (`*.pub`, `known_hosts*`,
-/// `authorized_keys*`) are public once they exist and the daemon has seen them.
-pub const PUBLIC_KEY_MATERIAL_NAMES: &[&str] = &[
+/// The exact names of [`is_public_key_material_name`] in `~/.ssh`: public before they exist
+/// (ssh writes `known_hosts` on its first connection). Names public by a pattern (`*.pub`,
+/// `known_hosts*`, `authorized_keys*`) are public once they exist and the daemon has seen them.
+pub const PUBLIC_SSH_NAMES: &[&str] = &[
     "known_hosts",
     "known_hosts2",
     "known_hosts.old",
@@ -216,6 +216,10 @@ pub const PUBLIC_KEY_MATERIAL_NAMES: &[&str] = &[
     "authorized_keys2",
     "config",
     "allowed_signers",
+];
+
+/// The exact names of [`is_public_key_material_name`] in `~/.gnupg`, public before they exist.
+pub const PUBLIC_GNUPG_NAMES: &[&str] = &[
     "pubring.kbx",
     "pubring.kbx~",
     "pubring.gpg",
@@ -319,7 +323,7 @@ mod tests {
 
     #[test]
     fn the_listed_public_names_are_public() {
-        for name in PUBLIC_KEY_MATERIAL_NAMES {
+        for name in PUBLIC_SSH_NAMES.iter().chain(PUBLIC_GNUPG_NAMES) {
             assert!(is_public_key_material_name(name.as_bytes()), "{name}");
         }
     }

@@ -253,7 +253,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kya-private-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join(".ssh/keys")).unwrap();
-        for file in ["work_key", "work_key.pub", "known_hosts", "keys/prod", "keys/x.pub"] {
+        for file in [
+            "work_key",
+            "work_key.pub",
+            "known_hosts",
+            "keys/prod",
+            "keys/x.pub",
+        ] {
             fs::write(dir.join(".ssh").join(file), b"x").unwrap();
         }
         let config = crate::config::Config::from_toml_str(
@@ -267,12 +273,21 @@ mod tests {
         );
         let ssh = dir.join(".ssh");
         for private in ["work_key", "keys/prod", "keys/x.pub"] {
-            assert!(is_protected(&tables, 7, &ssh.join(private)).unwrap(), "{private}");
+            assert!(
+                is_protected(&tables, 7, &ssh.join(private)).unwrap(),
+                "{private}"
+            );
         }
         for public in ["work_key.pub", "known_hosts"] {
-            assert!(!is_protected(&tables, 7, &ssh.join(public)).unwrap(), "{public}");
+            assert!(
+                !is_protected(&tables, 7, &ssh.join(public)).unwrap(),
+                "{public}"
+            );
         }
-        assert!(!is_protected(&tables, 7, &ssh).unwrap(), "the directory is listable");
+        assert!(
+            !is_protected(&tables, 7, &ssh).unwrap(),
+            "the directory is listable"
+        );
         // A key written after the tables were made: protected by the directory's rule.
         fs::write(ssh.join("late"), b"x").unwrap();
         assert!(is_protected(&tables, 7, &ssh.join("late")).unwrap());

@@ -8,7 +8,7 @@ use std::{
 };
 
 use kya_common::protect::{
-    ALL_AGENTS, InodeRuleKey, NameRuleKey, PUBLIC_KEY_MATERIAL_NAMES, ProtectRule, flag,
+    ALL_AGENTS, InodeRuleKey, NameRuleKey, PUBLIC_GNUPG_NAMES, PUBLIC_SSH_NAMES, ProtectRule, flag,
     is_public_key_material_name, name_hash,
 };
 
@@ -318,7 +318,12 @@ impl FileTables {
         });
         entry.flags |= flag::PRIVATE_DIR;
         self.watch.push(dir.to_owned());
-        for name in PUBLIC_KEY_MATERIAL_NAMES {
+        let listed = if dir.file_name() == Some(".gnupg".as_ref()) {
+            PUBLIC_GNUPG_NAMES
+        } else {
+            PUBLIC_SSH_NAMES
+        };
+        for name in listed {
             self.add_public_name(&identity, name.as_bytes(), index);
         }
         let rule = ProtectRule {
