@@ -275,10 +275,22 @@ fn private_keys_stay_refused_renamed_linked_opened_early_or_in_a_late_ssh_direct
         &agent(&["read", "/root/.ssh/new_key"]),
         "a key written later",
     );
+    let found = eventually(Duration::from_secs(5), || {
+        events().iter().any(|event| {
+            event["path"] == "/root/.ssh/new_key"
+                && event["why"]
+                    == "catalogue (ssh and GnuPG keys): ssh private keys and other private ssh \
+                        files, not public by nature"
+        })
+    });
+    checks.that(found, "the event names the key and why");
+    // Its public key: public once the daemon's watcher has seen it.
     plant("/root/.ssh/new_key.pub");
-    checks.allowed(
-        &agent(&["read", "/root/.ssh/new_key.pub"]),
-        "its public key",
+    checks.that(
+        eventually(Duration::from_secs(5), || {
+            agent(&["read", "/root/.ssh/new_key.pub"]).is_ok()
+        }),
+        "a public key written later is readable",
     );
 
     // A user's first ~/.ssh, made after the daemon started.
