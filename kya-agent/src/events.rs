@@ -35,7 +35,9 @@ fn reason(event: &DenyEvent, matched: Option<MatchedBy>, kind: Option<DenyKind>)
     let name = name_of(&event.name);
     match matched {
         Some(MatchedBy::Dotenv) => "catalogue: dotenv file".to_owned(),
-        Some(MatchedBy::SshKey) => "catalogue: ssh private key".to_owned(),
+        Some(MatchedBy::PrivateDir) => {
+            "catalogue: in a private key directory and not public by nature".to_owned()
+        }
         Some(MatchedBy::TooDeep) => {
             "deeper below its filesystem root than kya checks; refused because its protection \
              is unknown"
@@ -130,6 +132,10 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         (Some(MatchedBy::Object | MatchedBy::Path), Some(rule)) => {
             (Some(rule.path.display().to_string()), rule.why.to_string())
         }
+        (Some(MatchedBy::PrivateDir), Some(rule)) => (
+            Some(rule.path.join(&name).display().to_string()),
+            format!("{}, not public by nature", rule.why),
+        ),
         (Some(MatchedBy::Tree), Some(rule)) => (
             Some(format!("{}/…/{name}", rule.path.display())),
             format!("inside {} ({})", rule.path.display(), rule.why),
@@ -394,6 +400,27 @@ mod tests {
             record
                 .why
                 .starts_with("inside /home/alice/.aws/credentials")
+        );
+    }
+
+    #[test]
+    fn private_directory_matches_name_the_file_in_the_directory() {
+        let rules = [ResolvedFileRule {
+            path: PathBuf::from("/home/bob/.ssh"),
+            tree: false,
+            scope: Scope::AllAgents,
+            why: Why::Credential {
+                category: "ssh and GnuPG keys",
+                why: "ssh private keys",
+            },
+            exists: true,
+            unresolved: None,
+        }];
+        let record = describe(&event(MatchedBy::PrivateDir, 0, 1), &config(), &rules);
+        assert_eq!(record.path.as_deref(), Some("/home/bob/.ssh/credentials"));
+        assert_eq!(
+            record.why,
+            "catalogue (ssh and GnuPG keys): ssh private keys, not public by nature"
         );
     }
 

@@ -112,8 +112,9 @@ pub enum MatchedBy {
     Tree = 3,
     /// Its name is `.env` or `.env.*`.
     Dotenv = 4,
-    /// Its name looks like an ssh private key inside a `~/.ssh` directory.
-    SshKey = 5,
+    /// It lies directly in a private key directory (`~/.ssh`, `~/.gnupg`) and its name is not
+    /// one of the files public by nature.
+    PrivateDir = 5,
     /// It lies deeper than the kernel looks; refused because its protection is unknown.
     TooDeep = 6,
     /// A kernel structure could not be read; refused (fail closed).
@@ -158,7 +159,7 @@ impl TryFrom<u32> for MatchedBy {
             2 => Self::Path,
             3 => Self::Tree,
             4 => Self::Dotenv,
-            5 => Self::SshKey,
+            5 => Self::PrivateDir,
             6 => Self::TooDeep,
             7 => Self::ReadError,
             8 => Self::OtherProcess,

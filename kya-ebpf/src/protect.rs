@@ -3,14 +3,15 @@
 //! A file is protected for agent A when, walking from the file up to its filesystem's root,
 //! the first applicable rule protects it: by identity (any path to the same object), by its
 //! entry in a protected directory (a replaced or later-created file), by a protected directory
-//! tree above it, or by its name (dotenv files, ssh private keys). Agent-specific entries are
-//! consulted before the catalogue's, so an `allow` beats the catalogue at the same level, and a
-//! deeper rule beats a shallower one.
+//! tree above it, by a private key directory it lies in (`~/.ssh`, `~/.gnupg`: every file but
+//! the public ones), or by its name (dotenv files). Agent-specific entries are consulted before
+//! the catalogue's, so an `allow` beats the catalogue at the same level, and a deeper rule
+//! beats a shallower one.
 use kya_common::{
     event::{DenyEvent, DenyKind, MatchedBy, NO_RULE},
     protect::{
         ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NAME_LEN, NameRuleKey, ProtectRule, flag,
-        is_dotenv_name, is_ssh_private_key_name, name_hash,
+        is_dotenv_name, name_hash,
     },
     tag::TaskTag,
 };
@@ -68,18 +69,27 @@ impl Object {
 /// Refuses `kind` (an open, a read or write, or a mapping) on `file` for the agent `tag` when
 /// the file is protected from it and no grant covers it. `writing` says whether the operation
 /// can change the file; a file protected from changes only is refused just for those.
+/// `private_names` says whether a private key directory's rule by name is applied (a constant
+/// per hook; see `check`).
 #[inline(always)]
-pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind, writing: bool) -> i32 {
+pub fn guard_file(
+    file: u64,
+    tag: TaskTag,
+    kind: DenyKind,
+    writing: bool,
+    private_names: bool,
+) -> i32 {
+    // One object for every path: the 6.1 file hooks are at the 512-byte stack limit.
+    let mut object = Object::empty();
     let Ok(dentry) = kernel::file_dentry(file) else {
         return refuse(
             kind,
             tag,
             Denial::without_rule(MatchedBy::ReadError),
-            &Object::empty(),
+            &object,
         );
     };
-    let mut object = Object::empty();
-    let denial = match check(dentry, tag.agent, &mut object, false) {
+    let denial = match check(dentry, tag.agent, &mut object, false, private_names) {
         Ok(None) => return ALLOW,
         Ok(Some(denial)) => denial,
         // Fail closed: the caller is an agent and the file may be a secret.
@@ -112,7 +122,7 @@ pub fn guard_file(file: u64, tag: TaskTag, kind: DenyKind, writing: bool) -> i32
 #[inline(always)]
 pub fn guard_dentry(dentry: u64, tag: TaskTag, kind: DenyKind) -> i32 {
     let mut object = Object::empty();
-    let verdict = match check(dentry, tag.agent, &mut object, true) {
+    let verdict = match check(dentry, tag.agent, &mut object, true, true) {
         Ok(verdict) => verdict,
         // Fail closed: the caller is an agent and the file may be a secret.
         Err(ReadError) => Some(Denial::without_rule(MatchedBy::ReadError)),
@@ -216,15 +226,24 @@ pub fn refuse_process(tag: TaskTag, denial: Denial) -> i32 {
 /// The rule that decides about the object behind `dentry` for `agent`, if any protects it.
 /// With `new_entries`, a negative dentry (an entry about to be created, or the free target of
 /// a rename or link) is checked as the entry it would become: by a protected path (kya's unit
-/// where none is installed yet, say) or a protected tree above it. Names alone (dotenv, ssh
-/// keys) forbid reading a file, not creating one. Callers pass a constant, so the file hooks,
-/// whose dentries are never negative, do not carry (nor verify) that path.
+/// where none is installed yet, say) or a protected tree above it. Names alone (dotenv files,
+/// a private key directory's files) forbid reading a file, not creating one. Callers pass a
+/// constant, so the file hooks, whose dentries are never negative, do not carry (nor verify)
+/// that path.
+///
+/// Without `private_names`, a file in a private key directory (`~/.ssh`, `~/.gnupg`) is judged
+/// by identity only: `file_permission` (reads through a descriptor), which is at the 6.1
+/// 512-byte stack limit, passes false. Such a descriptor was opened through `file_open`, which
+/// applies the name rule, or before the process was tagged; the daemon registers every private
+/// file of those directories by identity (new ones as its watcher sees them), so the
+/// descriptor is refused by identity.
 #[inline(always)]
 fn check(
     dentry: u64,
     agent: u32,
     object: &mut Object,
     new_entries: bool,
+    private_names: bool,
 ) -> Result<Option<Denial>, ReadError> {
     let (parent, parent_ino, dev, exists) = match kernel::dentry_identity(dentry)? {
         Some((ino, dev)) => {
@@ -262,8 +281,20 @@ fn check(
     if exists && is_dotenv_name(&object.name) {
         return Ok(Some(Denial::without_rule(MatchedBy::Dotenv)));
     }
-    if exists && is_ssh_private_key_name(&object.name) && is_ssh_directory(dev, parent_ino) {
-        return Ok(Some(Denial::without_rule(MatchedBy::SshKey)));
+    // A private key directory holding it decides by its name, unless the agent's own rule on
+    // that directory (a `files.allow` tree) decides first, as it would in the walk below.
+    // (A name public by nature has a `flag::PUBLIC` name rule, which decided above.)
+    if private_names
+        && exists
+        && let Some(rule) = private_directory(agent, dev, parent_ino)
+    {
+        return Ok(Some(Denial {
+            matched: MatchedBy::PrivateDir,
+            rule: rule.rule,
+            level: 1,
+            writes_only: false,
+            foothold: false,
+        }));
     }
     check_trees(parent, parent_ino, dev, agent)
 }
@@ -307,13 +338,23 @@ fn root_or_disconnected(dentry: u64) -> Result<Option<Denial>, ReadError> {
 type Decision = Option<Option<Denial>>;
 
 /// Whether a rule found `level` directories above the file applies to it: rules on the file
-/// itself always do, rules on directories above only when they cover the whole tree.
+/// itself always do, rules on directories above only when they cover the whole tree (a private
+/// key directory does from two levels up; one level up it decides by name, in `check`).
 #[inline(always)]
 fn applies(rule: &ProtectRule, level: u32) -> bool {
     if level == 0 {
-        rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES) != 0
-    } else {
+        rule.flags
+            & (flag::FILE
+                | flag::TREE
+                | flag::ALLOW
+                | flag::WRITES
+                | flag::TREE_WRITES
+                | flag::PUBLIC)
+            != 0
+    } else if level == 1 {
         rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
+    } else {
+        rule.flags & (flag::TREE | flag::TREE_WRITES | flag::PRIVATE_DIR) != 0
     }
 }
 
@@ -322,7 +363,10 @@ fn decide(rule: &ProtectRule, level: u32, matched: MatchedBy) -> Decision {
     if !applies(rule, level) {
         return None;
     }
-    if rule.flags & flag::ALLOW != 0 {
+    // Exempt, or public by nature (`flag::PUBLIC`) and protected by nothing else.
+    const PROTECTS: u32 =
+        flag::FILE | flag::TREE | flag::WRITES | flag::TREE_WRITES | flag::PRIVATE_DIR;
+    if rule.flags & flag::ALLOW != 0 || rule.flags & PROTECTS == 0 {
         return Some(None);
     }
     let matched = if level == 0 { matched } else { MatchedBy::Tree };
@@ -330,7 +374,7 @@ fn decide(rule: &ProtectRule, level: u32, matched: MatchedBy) -> Decision {
         matched,
         rule: rule.rule,
         level,
-        writes_only: rule.flags & (flag::FILE | flag::TREE) == 0,
+        writes_only: rule.flags & (flag::FILE | flag::TREE | flag::PRIVATE_DIR) == 0,
         foothold: rule.flags & flag::FOOTHOLD != 0,
     }))
 }
@@ -372,14 +416,25 @@ fn name_rule(agent: u32, dev: u32, dir_ino: u64, name_hash: u64, level: u32) -> 
     None
 }
 
-/// Whether the directory is a `~/.ssh` the catalogue watches.
+/// The catalogue's private key directory rule on `dir_ino` (the directory holding the object),
+/// unless the agent has a rule of its own there that applies one level down.
 #[inline(always)]
-fn is_ssh_directory(dev: u32, ino: u64) -> bool {
+fn private_directory(agent: u32, dev: u32, dir_ino: u64) -> Option<ProtectRule> {
+    let own = InodeRuleKey {
+        agent,
+        dev,
+        ino: dir_ino,
+    };
+    // SAFETY: the value is copied out.
+    if unsafe { PROTECTED_INODES.get(&own) }.is_some_and(|rule| applies(rule, 1)) {
+        return None;
+    }
     let key = InodeRuleKey {
         agent: ALL_AGENTS,
         dev,
-        ino,
+        ino: dir_ino,
     };
     // SAFETY: the value is copied out.
-    unsafe { PROTECTED_INODES.get(&key) }.is_some_and(|rule| rule.flags & flag::SSH_KEYS != 0)
+    let rule = unsafe { PROTECTED_INODES.get(&key) }?;
+    (rule.flags & flag::PRIVATE_DIR != 0).then_some(*rule)
 }

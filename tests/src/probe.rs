@@ -113,6 +113,30 @@ pub fn op(agent: Option<&str>, args: &[&str]) -> OpResult {
     op_command(op_invocation(agent, args))
 }
 
+/// What `kya-probe read-each` reported for each path: `Ok(())` or `Err(errno)`, in order.
+#[must_use]
+pub fn read_each(result: &OpResult, paths: &[&str]) -> Vec<Result<(), i32>> {
+    let detail = result
+        .as_ref()
+        .unwrap_or_else(|errno| panic!("read-each itself failed with errno {errno}"));
+    let outcomes: Vec<Result<(), i32>> = detail
+        .split('|')
+        .map(|case| {
+            let (_, outcome) = case.rsplit_once('=').expect("PATH=OUTCOME");
+            match outcome {
+                "ok" => Ok(()),
+                errno => Err(errno.parse().expect("numeric errno")),
+            }
+        })
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        paths.len(),
+        "one outcome per path: {detail}"
+    );
+    outcomes
+}
+
 /// Runs `kya-probe OP ARGS` as the user `uid` (and group `uid`), with `HOME` set to `home`:
 /// tagged when a `match.uid` rule names `uid` (the exec of a process whose real uid is it).
 pub fn op_as_uid(uid: u32, home: &str, args: &[&str]) -> OpResult {

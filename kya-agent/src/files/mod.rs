@@ -1,7 +1,8 @@
 //! Credential files: which files agents may not read, and which each agent may read after all.
 //!
-//! - `catalogue`: the built-in list, protected from every agent, and the file-name rules the
-//!   kernel matches itself (ssh private keys, dotenv files).
+//! - `catalogue`: the built-in list, protected from every agent: paths and trees, the private
+//!   key directories (`~/.ssh`, `~/.gnupg`) and the file-name rule the kernel matches itself
+//!   (dotenv files).
 //! - The built-in list of execution footholds, which agents may read but not change, is
 //!   `config::footholds`: `files.allow_writes` may name only its entries.
 //! - `homes`: the home directories that `~/` expands to.
@@ -24,7 +25,8 @@ pub mod trusted;
 
 pub use self::{
     catalogue::{
-        CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR, is_dotenv_name, is_ssh_private_key_name,
+        CATALOGUE, CatalogueEntry, Category, Covers, NamePattern, is_dotenv_name,
+        is_public_key_material_name,
     },
     homes::{homes_from_passwd, homes_with_root, system_homes},
     plan::{AgentFiles, PlannedPath, ProtectionPlan, Scope, Why, resolve},

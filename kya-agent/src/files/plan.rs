@@ -4,7 +4,7 @@
 
 use std::{collections::HashSet, fmt, path::PathBuf};
 
-use super::catalogue::{CATALOGUE, CatalogueEntry, NamePattern, SSH_DIR};
+use super::catalogue::{CATALOGUE, Covers, NamePattern};
 use crate::config::{AgentId, Config, PathPattern, footholds::FOOTHOLDS};
 
 /// Which agents a protected path is protected from.
@@ -19,8 +19,13 @@ pub enum Scope {
 /// Why a path is in the plan; its `Display` is the label shown in events and `check-config`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Why {
-    /// A catalogue entry, with its label.
+    /// kya's own files and other built-in entries outside the credential catalogue, with a label.
     Catalogue(&'static str),
+    /// An entry of the credential catalogue: its category and what it holds.
+    Credential {
+        category: &'static str,
+        why: &'static str,
+    },
     /// The agent's `files.protect`.
     Protect { agent: String },
     /// The agent's `files.allow`.
@@ -71,6 +76,7 @@ impl fmt::Display for Why {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Catalogue(label) => write!(f, "catalogue: {label}"),
+            Self::Credential { category, why } => write!(f, "catalogue ({category}): {why}"),
             Self::Protect { agent } => write!(f, "agent {agent} files.protect"),
             Self::Allow { agent } => write!(f, "agent {agent} files.allow"),
             Self::CredentialSocket(label) => write!(f, "credential socket: {label}"),
@@ -124,9 +130,9 @@ pub struct ProtectionPlan {
     pub footholds: Vec<PlannedPath>,
     /// Every agent of the config, in config order, even those without `[agents.files]`.
     pub agents: Vec<AgentFiles>,
-    /// `~/.ssh` in every home (scope: all agents): the directories whose
-    /// [`NamePattern::SshPrivateKey`] files are protected.
-    pub ssh_key_dirs: Vec<PathBuf>,
+    /// The private key directories (`~/.ssh`, `~/.gnupg`) in every home (scope: all agents):
+    /// every file in them but the public ones is protected, and everything deeper.
+    pub private_dirs: Vec<PlannedPath>,
     /// The name rules the kernel applies (scope: all agents).
     pub names: Vec<NamePattern>,
 }
@@ -150,14 +156,25 @@ impl ProtectionPlan {
 #[must_use]
 pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
     let mut all_agents = PathList::default();
+    let mut private_dirs = PathList::default();
     let mut names = Vec::new();
     for entry in CATALOGUE {
-        match *entry {
-            CatalogueEntry::Path { why, .. } => {
+        let why = Why::Credential {
+            category: entry.category.name(),
+            why: entry.why,
+        };
+        match entry.covers {
+            Covers::Path(_) => {
                 let pattern = entry.path_pattern().expect("a path entry has a pattern");
-                all_agents.add(&pattern, homes, Scope::AllAgents, &Why::Catalogue(why));
+                all_agents.add(&pattern, homes, Scope::AllAgents, &why);
             }
-            CatalogueEntry::Name(name) => names.push(name),
+            Covers::PrivateDir(_) => {
+                let pattern = entry
+                    .path_pattern()
+                    .expect("a private directory has a pattern");
+                private_dirs.add(&pattern, homes, Scope::AllAgents, &why);
+            }
+            Covers::Name(name) => names.push(name),
         }
     }
 
@@ -215,18 +232,11 @@ pub fn resolve(config: &Config, homes: &[PathBuf]) -> ProtectionPlan {
         })
         .collect();
 
-    let mut seen = HashSet::new();
-    let ssh_key_dirs = homes
-        .iter()
-        .map(|home| home.join(SSH_DIR))
-        .filter(|dir| seen.insert(dir.clone()))
-        .collect();
-
     ProtectionPlan {
         all_agents: all_agents.paths,
         footholds: footholds.paths,
         agents,
-        ssh_key_dirs,
+        private_dirs: private_dirs.paths,
         names,
     }
 }
@@ -285,6 +295,20 @@ mod tests {
             .unwrap_or_else(|| panic!("expected {path} in the plan: {list:#?}"))
     }
 
+    /// How many path entries of the catalogue are `~/` patterns and how many absolute.
+    fn catalogue_paths() -> (usize, usize) {
+        let paths: Vec<PathPattern> = CATALOGUE
+            .iter()
+            .filter(|entry| matches!(entry.covers, Covers::Path(_)))
+            .filter_map(|entry| entry.path_pattern())
+            .collect();
+        let home = paths
+            .iter()
+            .filter(|pattern| pattern.base() == crate::config::PatternBase::Home)
+            .count();
+        (home, paths.len() - home)
+    }
+
     const CODER: &str = r#"
 [[agents]]
 name = "coder"
@@ -302,13 +326,21 @@ owner = "bob"
     fn catalogue_expands_over_every_home_for_all_agents() {
         let plan = resolve(&config(""), &homes());
         assert!(plan.agents.is_empty());
-        // 13 home patterns × 3 homes + 4 absolute patterns.
-        assert_eq!(plan.all_agents.len(), 13 * 3 + 4, "{:#?}", plan.all_agents);
+        let (home, absolute) = catalogue_paths();
+        assert_eq!(
+            plan.all_agents.len(),
+            home * 3 + absolute,
+            "{:#?}",
+            plan.all_agents
+        );
         for home in ["/home/alice", "/home/bob", "/root"] {
             let aws = find(&plan.all_agents, &format!("{home}/.aws/credentials"));
             assert!(!aws.tree);
             assert_eq!(aws.scope, Scope::AllAgents);
-            assert_eq!(aws.why.to_string(), "catalogue: AWS credentials");
+            assert_eq!(
+                aws.why.to_string(),
+                "catalogue (cloud CLIs): AWS access keys"
+            );
             assert_eq!(aws.pattern.to_string(), "~/.aws/credentials");
 
             let gcloud = find(&plan.all_agents, &format!("{home}/.config/gcloud"));
@@ -321,7 +353,10 @@ owner = "bob"
         let shadow = find(&plan.all_agents, "/etc/shadow");
         assert_eq!(
             (shadow.tree, shadow.why.to_string()),
-            (false, "catalogue: password hashes".to_owned())
+            (
+                false,
+                "catalogue (system secrets): password hashes".to_owned()
+            )
         );
         for dir in [
             "/var/run/secrets/kubernetes.io/serviceaccount",
@@ -332,23 +367,30 @@ owner = "bob"
             assert_eq!(token.scope, Scope::AllAgents);
         }
         assert_eq!(
-            plan.ssh_key_dirs,
+            paths_of(&plan.private_dirs).collect::<Vec<_>>(),
             [
-                PathBuf::from("/home/alice/.ssh"),
-                PathBuf::from("/home/bob/.ssh"),
-                PathBuf::from("/root/.ssh"),
+                Path::new("/home/alice/.ssh"),
+                Path::new("/home/bob/.ssh"),
+                Path::new("/root/.ssh"),
+                Path::new("/home/alice/.gnupg"),
+                Path::new("/home/bob/.gnupg"),
+                Path::new("/root/.gnupg"),
             ]
         );
-        assert_eq!(
-            plan.names,
-            [NamePattern::SshPrivateKey, NamePattern::Dotenv]
+        assert!(
+            plan.private_dirs[0]
+                .why
+                .to_string()
+                .starts_with("catalogue (ssh and GnuPG keys): ")
         );
+        assert_eq!(plan.names, [NamePattern::Dotenv]);
     }
 
     #[test]
     fn home_patterns_expand_for_every_home_and_absolute_ones_once() {
+        let (home, absolute) = catalogue_paths();
         let plan = resolve(&config(""), &[PathBuf::from("/root")]);
-        assert_eq!(plan.all_agents.len(), 13 + 4);
+        assert_eq!(plan.all_agents.len(), home + absolute);
         assert!(
             plan.all_agents
                 .iter()
@@ -361,25 +403,28 @@ owner = "bob"
 
         let plan = resolve(&config(""), &[]);
         assert_eq!(
-            paths_of(&plan.all_agents).collect::<Vec<_>>(),
-            [
-                Path::new("/etc/shadow"),
-                Path::new("/etc/gshadow"),
-                Path::new("/var/run/secrets/kubernetes.io/serviceaccount"),
-                Path::new("/run/secrets/kubernetes.io/serviceaccount"),
-            ],
+            plan.all_agents.len(),
+            absolute,
             "without homes only the absolute entries remain"
         );
-        assert!(plan.ssh_key_dirs.is_empty());
+        assert!(
+            plan.all_agents
+                .iter()
+                .all(|planned| planned.pattern.base() == crate::config::PatternBase::Absolute)
+        );
+        assert!(plan.private_dirs.is_empty());
 
         let twice = [PathBuf::from("/root"), PathBuf::from("/root")];
         let plan = resolve(&config(""), &twice);
         assert_eq!(
             plan.all_agents.len(),
-            13 + 4,
+            home + absolute,
             "a repeated home adds nothing"
         );
-        assert_eq!(plan.ssh_key_dirs, [PathBuf::from("/root/.ssh")]);
+        assert_eq!(
+            paths_of(&plan.private_dirs).collect::<Vec<_>>(),
+            [Path::new("/root/.ssh"), Path::new("/root/.gnupg")]
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::{fs, io, os::unix::ffi::OsStrExt as _, path::Path};
 
 use kya_common::protect::{
     ALL_AGENTS, InodeRuleKey, MAX_WALK_DEPTH, NameRuleKey, ProtectRule, flag, is_dotenv_name,
-    is_ssh_private_key_name, name_hash,
+    name_hash,
 };
 
 use super::tables::FileTables;
@@ -58,9 +58,7 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
     ) {
         return Ok(protected);
     }
-    if is_dotenv_name(name)
-        || (is_ssh_private_key_name(name) && is_ssh_directory(tables, dev, parent_meta.ino))
-    {
+    if is_dotenv_name(name) {
         return Ok(question == Question::Reading);
     }
     let mut level = 1;
@@ -69,7 +67,20 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
         if meta.dev != dev {
             return Ok(false);
         }
-        if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level, question) {
+        if level == 1 {
+            // The directory holding the file: the agent's own rule first, then the catalogue's,
+            // where a private key directory decides by the file's name.
+            if let Some(protected) = inode_rule_in(tables, agent, dev, meta.ino, 1, question) {
+                return Ok(protected);
+            }
+            // A name public by nature has a `flag::PUBLIC` name rule, which decided above.
+            if is_private_directory(tables, dev, meta.ino) {
+                return Ok(question == Question::Reading);
+            }
+            if let Some(protected) = inode_rule_in(tables, ALL_AGENTS, dev, meta.ino, 1, question) {
+                return Ok(protected);
+            }
+        } else if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level, question) {
             return Ok(protected);
         }
         level += 1;
@@ -84,21 +95,39 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
 fn decide(rule: ProtectRule, level: u32, question: Question) -> Option<bool> {
     if question == Question::Foothold {
         let applies = if level == 0 {
-            rule.flags & (flag::FILE | flag::TREE | flag::ALLOW | flag::WRITES | flag::TREE_WRITES)
+            rule.flags
+                & (flag::FILE
+                    | flag::TREE
+                    | flag::ALLOW
+                    | flag::WRITES
+                    | flag::TREE_WRITES
+                    | flag::PUBLIC)
                 != 0
-        } else {
+        } else if level == 1 {
             rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
+        } else {
+            rule.flags & (flag::TREE | flag::TREE_WRITES | flag::PRIVATE_DIR) != 0
         };
         return applies
             .then_some(rule.flags & flag::ALLOW == 0 && rule.flags & flag::FOOTHOLD != 0);
     }
+    // An entry public by nature in a private key directory is readable.
+    if level == 0 && rule.flags & flag::PUBLIC != 0 && rule.flags & (flag::FILE | flag::TREE) == 0 {
+        return Some(false);
+    }
+    // A private key directory protects like a tree from two levels up (`~/.ssh/keys/prod`).
+    let trees = if level >= 2 {
+        flag::TREE | flag::TREE_WRITES | flag::PRIVATE_DIR
+    } else {
+        flag::TREE | flag::TREE_WRITES
+    };
     let applies = if level == 0 {
         rule.flags & (flag::FILE | flag::TREE | flag::ALLOW) != 0
     } else {
-        rule.flags & (flag::TREE | flag::TREE_WRITES) != 0
+        rule.flags & trees != 0
     };
     // A tree protected from changes only decides, as in the kernel, that reading is allowed.
-    let readable = level > 0 && rule.flags & flag::TREE == 0;
+    let readable = level > 0 && rule.flags & (flag::TREE | flag::PRIVATE_DIR) == 0;
     applies.then_some(rule.flags & flag::ALLOW == 0 && !readable)
 }
 
@@ -110,17 +139,28 @@ fn inode_rule(
     level: u32,
     question: Question,
 ) -> Option<bool> {
-    [agent, ALL_AGENTS].into_iter().find_map(|scope| {
-        let key = InodeRuleKey {
-            agent: scope,
-            dev,
-            ino,
-        };
-        tables
-            .inodes
-            .get(&key)
-            .and_then(|rule| decide(*rule, level, question))
-    })
+    [agent, ALL_AGENTS]
+        .into_iter()
+        .find_map(|scope| inode_rule_in(tables, scope, dev, ino, level, question))
+}
+
+fn inode_rule_in(
+    tables: &FileTables,
+    scope: u32,
+    dev: u32,
+    ino: u64,
+    level: u32,
+    question: Question,
+) -> Option<bool> {
+    let key = InodeRuleKey {
+        agent: scope,
+        dev,
+        ino,
+    };
+    tables
+        .inodes
+        .get(&key)
+        .and_then(|rule| decide(*rule, level, question))
 }
 
 fn name_rule(
@@ -145,7 +185,7 @@ fn name_rule(
     })
 }
 
-fn is_ssh_directory(tables: &FileTables, dev: u32, ino: u64) -> bool {
+fn is_private_directory(tables: &FileTables, dev: u32, ino: u64) -> bool {
     let key = InodeRuleKey {
         agent: ALL_AGENTS,
         dev,
@@ -154,7 +194,7 @@ fn is_ssh_directory(tables: &FileTables, dev: u32, ino: u64) -> bool {
     tables
         .inodes
         .get(&key)
-        .is_some_and(|rule| rule.flags & flag::SSH_KEYS != 0)
+        .is_some_and(|rule| rule.flags & flag::PRIVATE_DIR != 0)
 }
 
 #[cfg(test)]
@@ -205,6 +245,52 @@ mod tests {
         assert!(!is_protected(&tables, 8, &dir.join("object")).unwrap());
         assert!(!is_protected(&tables, 7, &dir.join("plain")).unwrap());
         assert!(is_protected(&tables, 7, &dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn private_key_directories_protect_all_but_their_public_files() {
+        let dir = std::env::temp_dir().join(format!("kya-private-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join(".ssh/keys")).unwrap();
+        for file in [
+            "work_key",
+            "work_key.pub",
+            "known_hosts",
+            "keys/prod",
+            "keys/x.pub",
+        ] {
+            fs::write(dir.join(".ssh").join(file), b"x").unwrap();
+        }
+        let config = crate::config::Config::from_toml_str(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let tables = super::super::tables::resolve(
+            &super::super::plan::resolve(&config, std::slice::from_ref(&dir)),
+            &mut Mounts::of_this_process(),
+        );
+        let ssh = dir.join(".ssh");
+        for private in ["work_key", "keys/prod", "keys/x.pub"] {
+            assert!(
+                is_protected(&tables, 7, &ssh.join(private)).unwrap(),
+                "{private}"
+            );
+        }
+        for public in ["work_key.pub", "known_hosts"] {
+            assert!(
+                !is_protected(&tables, 7, &ssh.join(public)).unwrap(),
+                "{public}"
+            );
+        }
+        assert!(
+            !is_protected(&tables, 7, &ssh).unwrap(),
+            "the directory is listable"
+        );
+        // A key written after the tables were made: protected by the directory's rule.
+        fs::write(ssh.join("late"), b"x").unwrap();
+        assert!(is_protected(&tables, 7, &ssh.join("late")).unwrap());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

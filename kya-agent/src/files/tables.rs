@@ -8,7 +8,8 @@ use std::{
 };
 
 use kya_common::protect::{
-    ALL_AGENTS, InodeRuleKey, NameRuleKey, ProtectRule, flag, is_ssh_private_key_name, name_hash,
+    ALL_AGENTS, InodeRuleKey, NameRuleKey, PUBLIC_GNUPG_NAMES, PUBLIC_SSH_NAMES, ProtectRule, flag,
+    is_public_key_material_name, name_hash,
 };
 
 use super::{
@@ -25,6 +26,11 @@ mod sockets;
 /// Files registered by identity below one protected tree, at most: enough for credential
 /// directories, bounded so a mistaken tree (a whole home) cannot exhaust the kernel map.
 const MAX_FILES_PER_TREE: usize = 4_096;
+
+/// Directories walked (and watched) below one protected tree, at most. A browser profile or a
+/// kubelet's pod directory holds thousands, and the walk runs at every resolution: past this,
+/// deeper files are still protected by the tree in the kernel, only not also by identity.
+const MAX_DIRS_PER_TREE: usize = 512;
 
 /// kya's own files, which no agent may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,8 +143,8 @@ pub fn resolve(plan: &ProtectionPlan, mounts: &mut Mounts) -> FileTables {
             tables.add(planned, flag::ALLOW, mounts);
         }
     }
-    for dir in &plan.ssh_key_dirs {
-        tables.add_ssh_dir(dir, mounts);
+    for planned in &plan.private_dirs {
+        tables.add_private_dir(planned, mounts);
     }
     tables.watch.sort();
     tables.watch.dedup();
@@ -250,7 +256,13 @@ impl FileTables {
         };
         let mut pending = vec![root.to_owned()];
         let mut registered = 0;
+        let mut walked = 0;
         while let Some(dir) = pending.pop() {
+            walked += 1;
+            if walked > MAX_DIRS_PER_TREE {
+                tracing::debug!(tree = %root.display(), "stopped registering files by identity");
+                break;
+            }
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -269,16 +281,23 @@ impl FileTables {
         }
     }
 
-    fn add_ssh_dir(&mut self, dir: &Path, mounts: &mut Mounts) {
+    /// A private key directory: flagged by identity, so the kernel protects every file in it
+    /// and everything deeper, except the entries given a `flag::PUBLIC` name rule here: the
+    /// names public by nature, listed ones whether or not they exist, patterned ones (`*.pub`)
+    /// as they exist. Its existing private files are registered by identity too, against hard
+    /// links made before the daemon started and for descriptors (`file_permission` judges by
+    /// identity only).
+    fn add_private_dir(&mut self, planned: &PlannedPath, mounts: &mut Mounts) {
         // Every configured rule gets its index whether or not it exists, so indexes stay the
         // same from one resolution to the next.
         let index = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        let dir = planned.path.as_path();
         let identity = mounts.identity_of(dir);
         self.rules.push(ResolvedFileRule {
             path: dir.to_owned(),
             tree: false,
             scope: Scope::AllAgents,
-            why: Why::Catalogue("ssh private keys"),
+            why: planned.why.clone(),
             exists: !matches!(identity, Err(IdentityError::Stat(_))),
             unresolved: identity
                 .as_ref()
@@ -297,24 +316,57 @@ impl FileTables {
             rule: index,
             flags: 0,
         });
-        entry.flags |= flag::SSH_KEYS;
+        entry.flags |= flag::PRIVATE_DIR;
         self.watch.push(dir.to_owned());
-        // Existing keys also by identity, against hard links made before the daemon started.
+        let listed = if dir.file_name() == Some(".gnupg".as_ref()) {
+            PUBLIC_GNUPG_NAMES
+        } else {
+            PUBLIC_SSH_NAMES
+        };
+        for name in listed {
+            self.add_public_name(&identity, name.as_bytes(), index);
+        }
+        let rule = ProtectRule {
+            rule: index,
+            flags: flag::FILE,
+        };
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
         for entry in entries.filter_map(Result::ok) {
-            if is_ssh_private_key_name(entry.file_name().as_bytes())
-                && let Ok(identity) = mounts.entry_identity(&entry.path())
-                && identity.is_file()
-            {
-                let rule = ProtectRule {
-                    rule: index,
-                    flags: flag::FILE,
-                };
+            if is_public_key_material_name(entry.file_name().as_bytes()) {
+                self.add_public_name(&identity, entry.file_name().as_bytes(), index);
+                continue;
+            }
+            let Ok(identity) = mounts.entry_identity(&entry.path()) else {
+                continue;
+            };
+            if identity.is_file() {
                 self.insert_inode(ALL_AGENTS, &identity, rule);
+            } else if identity.is_dir() {
+                // `~/.ssh/keys/`: protected whole by the kernel; its files by identity too.
+                self.watch.push(entry.path());
+                self.add_tree_files(ALL_AGENTS, &entry.path(), rule, mounts);
             }
         }
+    }
+
+    /// Marks the entry `name` of the private key directory `dir` public. A rule already there
+    /// (a foothold's, `~/.ssh/authorized_keys`) keeps protecting it and gains the mark.
+    fn add_public_name(&mut self, dir: &Identity, name: &[u8], index: u32) {
+        let key = NameRuleKey {
+            agent: ALL_AGENTS,
+            dev: dir.key.dev,
+            dir_ino: dir.key.ino,
+            name_hash: name_hash(name),
+        };
+        self.names
+            .entry(key)
+            .or_insert(ProtectRule {
+                rule: index,
+                flags: 0,
+            })
+            .flags |= flag::PUBLIC;
     }
 
     /// Protects kya's own files from every agent: the state directory (grants, pending
@@ -541,7 +593,7 @@ mod tests {
             tables
                 .rules
                 .iter()
-                .any(|rule| rule.path == home.join(".kube/config") && !rule.exists)
+                .any(|rule| rule.path == home.join(".kube") && rule.tree && !rule.exists)
         );
     }
 
@@ -683,25 +735,57 @@ mod tests {
     }
 
     #[test]
-    fn ssh_directories_flag_their_private_keys() {
+    fn private_key_directories_flag_themselves_and_register_their_private_files() {
         let home = scratch("ssh");
-        fs::create_dir_all(home.join(".ssh")).unwrap();
-        fs::write(home.join(".ssh/id_ed25519"), "key").unwrap();
-        fs::write(home.join(".ssh/id_ed25519.pub"), "pub").unwrap();
+        fs::create_dir_all(home.join(".ssh/keys")).unwrap();
+        fs::create_dir_all(home.join(".gnupg/private-keys-v1.d")).unwrap();
+        for file in [".ssh/id_ed25519", ".ssh/work_key", ".ssh/keys/prod"] {
+            fs::write(home.join(file), "key").unwrap();
+        }
+        for file in [".ssh/id_ed25519.pub", ".ssh/known_hosts", ".ssh/config"] {
+            fs::write(home.join(file), "public").unwrap();
+        }
+        fs::write(home.join(".gnupg/private-keys-v1.d/K.key"), "key").unwrap();
+        fs::write(home.join(".gnupg/pubring.kbx"), "public").unwrap();
         symlink("id_ed25519", home.join(".ssh/id_link")).unwrap();
         let tables = tables_for(AGENT, &home);
-        let dir = identity(home.join(".ssh"));
-        assert_eq!(
-            tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
-            flag::SSH_KEYS
-        );
-        let key = identity(home.join(".ssh/id_ed25519"));
-        assert_eq!(
-            tables.inodes[&inode_key(ALL_AGENTS, &key)].flags,
-            flag::FILE
-        );
-        let public = identity(home.join(".ssh/id_ed25519.pub"));
-        assert!(!tables.inodes.contains_key(&inode_key(ALL_AGENTS, &public)));
+        for dir in [".ssh", ".gnupg"] {
+            let dir = identity(home.join(dir));
+            assert_eq!(
+                tables.inodes[&inode_key(ALL_AGENTS, &dir)].flags,
+                flag::PRIVATE_DIR
+            );
+        }
+        for private in [
+            ".ssh/id_ed25519",
+            ".ssh/work_key",
+            ".ssh/keys/prod",
+            ".gnupg/private-keys-v1.d/K.key",
+        ] {
+            let key = identity(home.join(private));
+            assert_eq!(
+                tables.inodes[&inode_key(ALL_AGENTS, &key)].flags,
+                flag::FILE,
+                "{private} is registered by identity"
+            );
+        }
+        for public in [
+            ".ssh/id_ed25519.pub",
+            ".ssh/known_hosts",
+            ".ssh/config",
+            ".gnupg/pubring.kbx",
+        ] {
+            let identity = identity(home.join(public));
+            // `~/.ssh/config` is a foothold: protected from changes, not from reading.
+            assert!(
+                tables
+                    .inodes
+                    .get(&inode_key(ALL_AGENTS, &identity))
+                    .is_none_or(|rule| rule.flags & (flag::FILE | flag::TREE) == 0),
+                "{public} is readable"
+            );
+        }
+        assert!(tables.watch.contains(&home.join(".ssh/keys")));
     }
 
     #[test]

@@ -24,6 +24,6 @@ agent_hook! {
         if let Some(verdict) = facilities::guard_file(file, tag, DenyKind::FileOpen, writing) {
             return verdict;
         }
-        guard_file(file, tag, DenyKind::FileOpen, writing)
+        guard_file(file, tag, DenyKind::FileOpen, writing, true)
     }
 }

@@ -24,6 +24,10 @@ agent_hook! {
     /// which on 6.1 reach the network through `sendpage` without `socket_sendmsg`) is judged
     /// like a send on a connected socket: its peer must be allowed.
     ///
+    /// A file in a private key directory (`~/.ssh`, `~/.gnupg`) is judged here by identity,
+    /// not by name (`protect::check`): this hook is at the 512-byte stack limit on 6.1, and
+    /// the daemon registers every such private file by identity.
+    ///
     /// Denies with EPERM and an event; a kernel read error denies too (fail closed).
     #[lsm(hook = "file_permission")]
     fn file_permission(ctx: LsmContext, tag: TaskTag) -> i32 {
@@ -51,6 +55,6 @@ agent_hook! {
         {
             return verdict;
         }
-        guard_file(file, tag, DenyKind::FileAccess, writes)
+        guard_file(file, tag, DenyKind::FileAccess, writes, false)
     }
 }

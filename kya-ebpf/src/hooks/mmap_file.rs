@@ -28,6 +28,6 @@ agent_hook! {
         if let Some(verdict) = facilities::guard_file(file, tag, DenyKind::FileMmap, writing) {
             return verdict;
         }
-        guard_file(file, tag, DenyKind::FileMmap, writing)
+        guard_file(file, tag, DenyKind::FileMmap, writing, true)
     }
 }

@@ -119,7 +119,7 @@ fn a_denial_reaches_the_daemon_with_agent_process_file_and_reason() {
                 && event["agent"] == "coder"
                 && event["path"] == ALICE_AWS
                 && event["ino"] == std::os::unix::fs::MetadataExt::ino(&metadata)
-                && event["why"] == "catalogue: AWS credentials"
+                && event["why"] == "catalogue (cloud CLIs): AWS access keys"
                 && event["exe"]
                     .as_str()
                     .is_some_and(|exe| exe.ends_with("kya-probe"))

@@ -77,8 +77,16 @@ fn check_config_shows_what_rules_resolve_to() {
     );
     assert!(stdout.contains("coder uid 1001 -> uid 1001"), "{stdout}");
     assert!(
-        stdout.contains("/etc/shadow [all agents] catalogue: password hashes"),
+        stdout.contains("/etc/shadow [all agents] catalogue (system secrets): password hashes"),
         "the catalogue is listed as resolved here: {stdout}"
+    );
+    assert!(
+        stdout.contains("  databases:\n")
+            && stdout.contains(
+                "    ~/.pgpass: PostgreSQL passwords [PostgreSQL docs: the password file]"
+            )
+            && stdout.contains("    ~/.ssh/ (every file but the public ones"),
+        "every catalogue entry is listed with its category, reason and source: {stdout}"
     );
     assert!(
         stdout.contains(".env and .env.* in any directory"),

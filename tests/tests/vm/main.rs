@@ -5,6 +5,7 @@
 mod boot;
 mod cgroups;
 mod cmdlines;
+mod credential_reach;
 mod credentials;
 mod daemon_cli;
 mod deputies;

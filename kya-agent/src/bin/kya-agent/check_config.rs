@@ -63,6 +63,7 @@ pub fn run(args: &Args) -> ExitCode {
             ),
         }
     }
+    print_catalogue();
     print_files(&config, &policy, &report);
     print_network(&report);
     unix::print(&config, report.files);
@@ -106,6 +107,24 @@ fn print_network(report: &Report<'_>) {
     }
 }
 
+/// Every entry of the credential catalogue, by category, with what it holds and where that
+/// is documented.
+fn print_catalogue() {
+    println!(
+        "credential catalogue ({} entries, refused to every agent unless its files.allow names \
+         the path; ~/ is every home):",
+        files::CATALOGUE.len()
+    );
+    let mut category = None;
+    for entry in files::CATALOGUE {
+        if category != Some(entry.category) {
+            category = Some(entry.category);
+            println!("  {}:", entry.category.name());
+        }
+        println!("    {}: {} [{}]", entry.describe(), entry.why, entry.source);
+    }
+}
+
 /// What the credential catalogue, the `[agents.files]` rules and kya's own files resolve to
 /// on this host.
 fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
@@ -141,7 +160,7 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
          appears)"
     );
     for entry in files::CATALOGUE {
-        if let files::CatalogueEntry::Name(pattern) = entry {
+        if let files::Covers::Name(pattern) = entry.covers {
             println!("  {} [all agents] anywhere", pattern.describe());
         }
     }

@@ -30,6 +30,7 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
     let arg = |index: usize| args.get(index).map_or("", String::as_str);
     Some(match name {
         "read" => read_path(arg(0)),
+        "read-each" => Ok(read_each(args)),
         "read-fd" => read_fd(parse_fd(arg(0))),
         "recv-fd-read" => recv_fd(arg(0)).and_then(read_fd),
         "mmap-fd" => mmap_fd(parse_fd(arg(0))),
@@ -40,6 +41,9 @@ pub fn run(name: &str, args: &[String]) -> Option<Outcome> {
         "link" => errno(std::fs::hard_link(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "rename" => errno(std::fs::rename(arg(0), arg(1)).map_err(|error| io_errno(&error))),
         "walk" => walk(Path::new(arg(0))),
+        "list" => std::fs::read_dir(arg(0))
+            .map(|entries| format!("{} entries", entries.count()))
+            .map_err(|error| io_errno(&error)),
         "signal" => signal(arg(0), arg(1)),
         "unlink" => errno(std::fs::remove_file(arg(0)).map_err(|error| io_errno(&error))),
         "open-write" => io(std::fs::OpenOptions::new().write(true).open(arg(0))),
@@ -264,6 +268,19 @@ fn read_path(path: &str) -> Outcome {
     file.read_to_end(&mut bytes)
         .map_err(|error| io_errno(&error))?;
     Ok(format!("{} bytes", bytes.len()))
+}
+
+/// Reads every path in turn (one process, many cases): `PATH=ok` or `PATH=ERRNO` for each,
+/// separated by `|`.
+fn read_each(paths: &[String]) -> String {
+    paths
+        .iter()
+        .map(|path| match read_path(path) {
+            Ok(_) => format!("{path}=ok"),
+            Err(errno) => format!("{path}={}", errno as i32),
+        })
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// Reads through a descriptor this process did not open itself.
