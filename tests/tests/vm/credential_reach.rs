@@ -6,7 +6,7 @@
 use std::{
     fs,
     os::unix::fs::{PermissionsExt as _, chown},
-    path::Path,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -117,16 +117,48 @@ fn plant_for_coder(path: &str) {
     }
 }
 
-fn plant_all() {
-    for path in REFUSED.iter().chain(READABLE) {
-        // The VM's own /etc/passwd stays as it is.
-        if *path != "/etc/passwd" {
-            plant(path);
+/// The files the test planted among the ones ordinary work reads (`~/.gitconfig`,
+/// `/etc/ssh/ssh_config`, ...): removed when the test ends, so later tests' git, ssh and gpg
+/// find them as the VM had them.
+struct Planted(Vec<PathBuf>);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = fs::remove_file(path);
         }
     }
-    for path in CODER_REFUSED.iter().chain(CODER_READABLE) {
+}
+
+/// Plants what is missing of `paths` with a comment line, which every text format among them
+/// reads as empty, owned by `owner`'s uid if given.
+fn plant_readable(paths: &[&str], owner: Option<u32>, planted: &mut Planted) {
+    for path in paths {
+        let path = Path::new(path);
+        if path.exists() {
+            continue;
+        }
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, "# planted by the credential reach test\n").unwrap();
+        if let Some(uid) = owner {
+            chown(path, Some(uid), Some(uid)).unwrap();
+        }
+        planted.0.push(path.to_path_buf());
+    }
+}
+
+#[must_use]
+fn plant_all() -> Planted {
+    for path in REFUSED {
+        plant(path);
+    }
+    for path in CODER_REFUSED {
         plant_for_coder(path);
     }
+    let mut planted = Planted(Vec::new());
+    plant_readable(READABLE, None, &mut planted);
+    plant_readable(CODER_READABLE, Some(CODER_UID), &mut planted);
+    planted
 }
 
 /// `kya-probe read-each PATHS...`.
@@ -161,7 +193,7 @@ fn expect_each(
 #[test]
 fn every_category_is_refused_to_agents_and_ordinary_files_stay_readable() {
     let fixture = Fixture::new();
-    plant_all();
+    let _planted = plant_all();
     let _daemon = Daemon::start(&fixture.config);
     let mut checks = Checks::default();
 
@@ -230,7 +262,7 @@ fn every_category_is_refused_to_agents_and_ordinary_files_stay_readable() {
 #[test]
 fn private_keys_stay_refused_renamed_linked_opened_early_or_in_a_late_ssh_directory() {
     let fixture = Fixture::new();
-    plant_all();
+    let _planted = plant_all();
     let late_dir = "/home/alice/.ssh";
     let _ = fs::remove_dir_all(late_dir);
     let early = fs::File::open("/root/.ssh/work_key").unwrap();
