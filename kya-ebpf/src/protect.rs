@@ -321,9 +321,8 @@ fn check_trees(dir: u64, dir_ino: u64, dev: u32, agent: u32) -> Result<Option<De
         dev,
         agent,
         end: WALK_ON,
-        level: 0,
-        rule: NO_RULE,
-        flags: 0,
+        // What a walk that never ends says.
+        denial: Denial::without_rule(MatchedBy::TooDeep),
     };
     // SAFETY: `walk_step` is a static function of the signature `bpf_loop` calls, and `walk`
     // outlives the call; the helper passes the pointer through untouched.
@@ -340,46 +339,33 @@ fn check_trees(dir: u64, dir_ino: u64, dev: u32, agent: u32) -> Result<Option<De
         return Err(ReadError);
     }
     match walk.end {
-        // Every level checked and the filesystem's root still not reached.
-        WALK_ON => Ok(Some(Denial::without_rule(MatchedBy::TooDeep))),
+        // Every level checked and the filesystem's root still not reached: too deep.
+        WALK_ON | WALK_REFUSED => Ok(Some(walk.denial)),
         WALK_CLEAR => Ok(None),
-        WALK_PROTECTED => Ok(Some(Denial {
-            matched: MatchedBy::Tree,
-            rule: walk.rule,
-            level: walk.level,
-            writes_only: walk.flags & (flag::FILE | flag::TREE) == 0,
-            foothold: walk.flags & flag::FOOTHOLD != 0,
-        })),
-        WALK_DISCONNECTED => Ok(Some(Denial::without_rule(MatchedBy::Disconnected))),
         _ => Err(ReadError),
     }
 }
 
 /// A walk up the directories, shared between `check_trees` and `walk_step`: the directory to
 /// check next and what the checks need, then how the walk ended (`end`, one of the `WALK_*`
-/// below) and, for a protected tree, its rule, its flags and its level.
-#[repr(C)]
+/// below) and, when it refuses the object, why.
 struct Walk {
     dir: u64,
     dir_ino: u64,
     dev: u32,
     agent: u32,
     end: u32,
-    level: u32,
-    rule: u32,
-    flags: u32,
+    denial: Denial,
 }
 
 /// The walk goes on (after its last level: too deep).
 const WALK_ON: u32 = 0;
 /// A rule allows the object, or the filesystem's root was reached without one.
 const WALK_CLEAR: u32 = 1;
-/// A protected tree covers the object.
-const WALK_PROTECTED: u32 = 2;
-/// The walk reached a disconnected dentry.
-const WALK_DISCONNECTED: u32 = 3;
+/// A protected tree covers the object, or the walk reached a disconnected dentry.
+const WALK_REFUSED: u32 = 2;
 /// A kernel object could not be read.
-const WALK_FAILED: u32 = 4;
+const WALK_FAILED: u32 = 3;
 
 /// One level of the walk (`index` 0 is the directory right above the object), called by
 /// `bpf_loop`: 0 to go on, 1 when the walk has ended.
@@ -388,52 +374,38 @@ unsafe extern "C" fn walk_step(index: u64, walk: *mut c_void) -> i64 {
     let walk = unsafe { &mut *walk.cast::<Walk>() };
     #[expect(clippy::cast_possible_truncation, reason = "below MAX_WALK_DEPTH")]
     let level = index as u32 + 1;
-    match step(walk, level) {
-        Ok(true) => 1,
-        Ok(false) => 0,
+    let verdict = match step(walk, level) {
+        Ok(None) => return 0,
+        Ok(Some(verdict)) => verdict,
         Err(ReadError) => {
             walk.end = WALK_FAILED;
-            1
+            return 1;
+        }
+    };
+    match verdict {
+        None => walk.end = WALK_CLEAR,
+        Some(denial) => {
+            walk.end = WALK_REFUSED;
+            walk.denial = denial;
         }
     }
+    1
 }
 
-/// Checks the directory `level` levels above the object; whether that ended the walk.
+/// Checks the directory `level` levels above the object: `None` when the walk goes on, else
+/// the verdict that ends it (`Some(None)`: allowed).
 #[inline(always)]
-fn step(walk: &mut Walk, level: u32) -> Result<bool, ReadError> {
-    for scope in [walk.agent, ALL_AGENTS] {
-        let key = InodeRuleKey {
-            agent: scope,
-            dev: walk.dev,
-            ino: walk.dir_ino,
-        };
-        // SAFETY: the value is copied out.
-        if let Some(rule) = unsafe { PROTECTED_INODES.get(&key) }
-            && applies(rule, level)
-        {
-            if rule.flags & flag::ALLOW == 0 {
-                walk.end = WALK_PROTECTED;
-                walk.level = level;
-                walk.rule = rule.rule;
-                walk.flags = rule.flags;
-            } else {
-                walk.end = WALK_CLEAR;
-            }
-            return Ok(true);
-        }
+fn step(walk: &mut Walk, level: u32) -> Result<Decision, ReadError> {
+    if let Some(decision) = inode_rule(walk.agent, walk.dev, walk.dir_ino, level) {
+        return Ok(Some(decision));
     }
     let parent = kernel::dentry_parent(walk.dir)?;
     if parent == walk.dir {
-        walk.end = if kernel::dentry_disconnected(parent)? {
-            WALK_DISCONNECTED
-        } else {
-            WALK_CLEAR
-        };
-        return Ok(true);
+        return root_or_disconnected(parent).map(Some);
     }
     walk.dir_ino = kernel::dentry_ino(parent)?;
     walk.dir = parent;
-    Ok(false)
+    Ok(None)
 }
 
 /// The end of a walk up the dentries: at the filesystem's root (or a pipe's or socket's
