@@ -449,3 +449,100 @@ fn an_agent_reopens_its_pipe_through_proc_self_fd() {
     );
     assert!(events().is_empty(), "no denial: {:#?}", events());
 }
+
+/// Directories between a file and its filesystem's root that the kernel walks (the root
+/// included), as `MAX_WALK_DEPTH` in kya-common: a file below 39 of them (root included) is
+/// checked, one below 40 is refused because its protection is unknown.
+const WALK_LEVELS: usize = 39;
+
+/// A tmpfs of its own at `dir`, so the depth of a file below its root is known exactly;
+/// unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: std::path::PathBuf) -> Self {
+        fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount a tmpfs at {}", dir.display());
+        Self(dir)
+    }
+
+    /// Plants a file below `dirs` directories (the first named `top`, the rest `d`) under the
+    /// root, so the root is `dirs + 1` levels above the file.
+    fn plant_below(&self, top: &str, dirs: usize) -> String {
+        let mut path = self.0.join(top);
+        for _ in 1..dirs {
+            path.push("d");
+        }
+        fs::create_dir_all(&path).unwrap();
+        let file = path.join("file.txt");
+        fs::write(&file, "deep\n").unwrap();
+        file.display().to_string()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The walk up the directories ends at its depth limit, never with an answer it did not check:
+/// a file whose filesystem root is within the walk is read, one deeper is refused (fail
+/// closed, `TooDeep`), and a protected tree as far up as the walk goes still protects.
+#[test]
+fn files_deeper_than_the_walk_are_refused_and_trees_up_to_it_protect() {
+    require_vm();
+    let fixture = Fixture::new();
+    let tmpfs = Tmpfs::mount(scratch("too_deep").join("fs"));
+    // The root is the last level the walk checks.
+    let within = tmpfs.plant_below("open", WALK_LEVELS - 1);
+    // The root is one level beyond it.
+    let beyond = tmpfs.plant_below("deep", WALK_LEVELS);
+    // The tree's top is the last directory below the root: WALK_LEVELS - 1 levels above.
+    let secret = tmpfs.plant_below("secret", WALK_LEVELS - 1);
+    let (coder, ops) = fixture
+        .config
+        .split_once("[[agents]]\nname = \"ops\"")
+        .expect("fixture has an ops agent");
+    let config = format!(
+        "{coder}[agents.files]\nprotect = [\"{}/secret/\"]\n\n[[agents]]\nname = \"ops\"{ops}",
+        tmpfs.0.display()
+    );
+    let _daemon = Daemon::start(&config);
+    assert_allowed(
+        &op(Some("coder"), &["read", &within]),
+        "a file within the walk",
+    );
+    assert!(events().is_empty(), "no denial: {:#?}", events());
+    assert_denied(
+        &op(Some("coder"), &["read", &beyond]),
+        "a file beyond the walk",
+    );
+    assert_allowed(
+        &op(None, &["read", &beyond]),
+        "untagged reading a deep file",
+    );
+    let found = eventually(Duration::from_secs(5), || {
+        events().iter().any(|event| {
+            event["kind"] == "file-open"
+                && event["agent"] == "coder"
+                && event["why"]
+                    .as_str()
+                    .is_some_and(|why| why.starts_with("deeper below its filesystem root"))
+        })
+    });
+    assert!(found, "no too-deep event in {:#?}", events());
+    assert_denied(
+        &op(Some("coder"), &["read", &secret]),
+        "a file in a protected tree whose top is the walk's last directory",
+    );
+    assert_allowed(
+        &op(Some("ops"), &["read", &secret]),
+        "another agent reading coder's protected tree",
+    );
+}
