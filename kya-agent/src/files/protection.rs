@@ -61,11 +61,15 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
     if is_dotenv_name(name) {
         return Ok(question == Question::Reading);
     }
-    let mut level = 1;
-    for dir in path.ancestors().skip(1) {
+    for (level, dir) in (1..).zip(path.ancestors().skip(1)) {
         let meta = mounts.identity_of(dir)?.key;
         if meta.dev != dev {
             return Ok(false);
+        }
+        // As the kernel's walk: directories up to `MAX_WALK_DEPTH - 1` levels above the file
+        // are checked, the filesystem's root among them; a file below more is refused.
+        if level >= MAX_WALK_DEPTH {
+            return Ok(question == Question::Reading);
         }
         if level == 1 {
             // The directory holding the file: the agent's own rule first, then the catalogue's,
@@ -82,10 +86,6 @@ fn decides(tables: &FileTables, agent: u32, path: &Path, question: Question) -> 
             }
         } else if let Some(protected) = inode_rule(tables, agent, dev, meta.ino, level, question) {
             return Ok(protected);
-        }
-        level += 1;
-        if level >= MAX_WALK_DEPTH {
-            return Ok(question == Question::Reading);
         }
     }
     Ok(false)
@@ -246,6 +246,42 @@ mod tests {
         assert!(!is_protected(&tables, 7, &dir.join("plain")).unwrap());
         assert!(is_protected(&tables, 7, &dir.join("missing")).is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// How many directories above a file in `dir` its filesystem's root is (1: `dir` is it).
+    fn levels_to_root(dir: &Path) -> u32 {
+        let (dev, _) = identity(dir);
+        let within = dir
+            .ancestors()
+            .take_while(|ancestor| identity(ancestor).0 == dev)
+            .count();
+        u32::try_from(within).unwrap()
+    }
+
+    #[test]
+    fn the_depth_limit_is_the_kernels() {
+        let base = std::env::temp_dir().join(format!("kya-depth-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let base_levels = levels_to_root(&base);
+        let tables = FileTables::default();
+        // The root 39 levels up is the walk's last level: readable. One more: too deep.
+        for (root_levels, protected) in [(MAX_WALK_DEPTH - 1, false), (MAX_WALK_DEPTH, true)] {
+            let mut dir = base.clone();
+            for index in base_levels..root_levels {
+                dir.push(format!("d{index}"));
+            }
+            fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("file");
+            fs::write(&file, b"x").unwrap();
+            assert_eq!(levels_to_root(&dir), root_levels);
+            assert_eq!(
+                is_protected(&tables, 7, &file).unwrap(),
+                protected,
+                "root {root_levels} levels up"
+            );
+        }
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
