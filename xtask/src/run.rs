@@ -103,6 +103,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         memory_mib: 2048,
         timeout: Duration::from_mins(10),
         console_prefix: None,
+        instruction_clock: false,
     };
     let status = vm::boot(&kernel, &initrd, &machine, &dir.path.join("console.log")).status?;
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(u8::MAX)))

@@ -106,6 +106,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
         console_prefix: None,
+        instruction_clock: false,
     };
     let results = on_kernels(kernels, &initrd, &machine, &dir.path, args.parallel);
     let total = report(&unit, &results, started.elapsed());

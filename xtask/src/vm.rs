@@ -62,6 +62,11 @@ pub struct Machine {
     /// Printed in front of every console line on stdout, so that VMs running side by side
     /// can be told apart; `None` passes the console through as it comes.
     pub console_prefix: Option<String>,
+    /// Time inside the VM counts executed instructions, not host time (`-icount
+    /// shift=0,sleep=off`, one TCG thread): one instruction is one nanosecond, and an idle guest
+    /// skips ahead to its next timer at once. For the benchmark only: the figures no longer move
+    /// with the host's load, but both vCPUs share one host thread.
+    pub instruction_clock: bool,
 }
 
 /// What became of a boot.
@@ -94,6 +99,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
         console_prefix: None,
+        instruction_clock: false,
     };
     let status = boot(&kernel, &initrd, &machine, &dir.path.join("console.log")).status?;
     // Exit statuses above 255 cannot come from a shell; clamp rather than wrap into a success.
@@ -272,7 +278,7 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
         // int3 oops in the hook; `boot` recognises that and boots again. The alternatives cost
         // more than they save: one vCPU, or two on one thread (`thread=single`, which switches
         // every 100 ms), let one busy process starve the daemon and the tests.
-        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2"])
+        .args(["-cpu", "max", "-smp", "2"])
         .arg("-no-reboot")
         // The serial console on stdout and no screen. Not -nographic: it also mirrors the
         // firmware's screen to the serial port, with escape codes that reset the user's terminal.
@@ -290,6 +296,17 @@ fn run_qemu(kernel: &Kernel, initrd: &Path, machine: &Machine) -> Result<(Vec<u8
         // The guest reads nothing, and QEMU leaves the terminal's mode alone.
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
+    if machine.instruction_clock {
+        // icount needs one TCG thread for all vCPUs.
+        command.args([
+            "-accel",
+            "tcg,thread=single",
+            "-icount",
+            "shift=0,sleep=off",
+        ]);
+    } else {
+        command.args(["-accel", "tcg"]);
+    }
     let mut qemu = command
         .spawn()
         .context("could not start qemu-system-x86_64 (`cargo xtask setup` installs it)")?;
