@@ -26,7 +26,7 @@ pub struct Args {
     /// the benchmark runs, not what kya costs.
     #[arg(long)]
     quick: bool,
-    /// Pristine/loaded turns per kernel (default 5, or 1 with --quick).
+    /// ABBA rounds per kernel, two without/with pairs each (default 5, or 1 with --quick).
     #[arg(long)]
     rounds: Option<usize>,
     /// Seconds each kernel's VM may run.

@@ -1,4 +1,4 @@
-//! The whole benchmark, run inside the VM: turns of pristine (no kya) and loaded (kya-agent
+//! The whole benchmark, run inside the VM: ABBA rounds of pristine (no kya) and loaded (kya-agent
 //! enforcing), the same workloads in each, untagged and tagged; then, with kya loaded, the
 //! in-kernel cost per program, the event pipeline, memory and latencies. Prints one
 //! `KYA-BENCH-JSON` line for the host to collect.
