@@ -140,21 +140,7 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
             .filter(|rule| !rule.why.is_socket() && !rule.why.is_foothold())
     };
     let absent = files().filter(|rule| !rule.exists).count();
-    for rule in files().filter(|rule| rule.exists) {
-        let scope = match rule.scope {
-            files::Scope::AllAgents => "all agents".to_owned(),
-            files::Scope::Agent(id) => config
-                .agent_by_id(id)
-                .map_or_else(|| id.to_string(), |agent| agent.name().to_owned()),
-        };
-        println!(
-            "  {}{} [{}] {}",
-            rule.path.display(),
-            if rule.tree { "/ (tree)" } else { "" },
-            scope,
-            rule.why,
-        );
-    }
+    print_existing(config, files(), "  ");
     println!(
         "  ({absent} more configured paths do not exist now; each is protected as soon as it \
          appears)"
@@ -186,6 +172,29 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
     }
 }
 
+/// Each of `rules` that exists now: its path, whom it applies to and why, indented by `indent`.
+fn print_existing<'a>(
+    config: &Config,
+    rules: impl Iterator<Item = &'a files::tables::ResolvedFileRule>,
+    indent: &str,
+) {
+    for rule in rules.filter(|rule| rule.exists) {
+        let scope = match rule.scope {
+            files::Scope::AllAgents => "all agents".to_owned(),
+            files::Scope::Agent(id) => config
+                .agent_by_id(id)
+                .map_or_else(|| id.to_string(), |agent| agent.name().to_owned()),
+        };
+        println!(
+            "{indent}{}{} [{}] {}",
+            rule.path.display(),
+            if rule.tree { "/ (tree)" } else { "" },
+            scope,
+            rule.why,
+        );
+    }
+}
+
 /// The foothold catalogue, by category, and what it and each agent's `protect_writes` and
 /// `allow_writes` resolve to on this host.
 fn print_footholds(config: &Config, report: &Report<'_>) {
@@ -205,21 +214,7 @@ fn print_footholds(config: &Config, report: &Report<'_>) {
     let footholds = || report.files.iter().filter(|rule| rule.why.is_foothold());
     let absent = footholds().filter(|rule| !rule.exists).count();
     println!("  that exist now:");
-    for rule in footholds().filter(|rule| rule.exists) {
-        let scope = match rule.scope {
-            files::Scope::AllAgents => "all agents".to_owned(),
-            files::Scope::Agent(id) => config
-                .agent_by_id(id)
-                .map_or_else(|| id.to_string(), |agent| agent.name().to_owned()),
-        };
-        println!(
-            "    {}{} [{}] {}",
-            rule.path.display(),
-            if rule.tree { "/ (tree)" } else { "" },
-            scope,
-            rule.why,
-        );
-    }
+    print_existing(config, footholds(), "    ");
     println!(
         "    ({absent} more foothold paths do not exist now; each is protected as soon as it \
          appears)"
