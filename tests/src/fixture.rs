@@ -18,6 +18,28 @@ pub const CODER_CGROUP: &str = "/agents/coder";
 pub const CODER_UID: u32 = 1001;
 
 impl Fixture {
+    /// The fixture's config with alice as coder's only approver.
+    #[must_use]
+    pub fn config_with_alice_approving(&self) -> String {
+        self.config.replacen(
+            "owner = \"alice\"\n",
+            "owner = \"alice\"\napprovers = [\"alice\"]\n",
+            1,
+        )
+    }
+
+    /// [`config_with_alice_approving`](Self::config_with_alice_approving) split before the
+    /// `ops` agent: coder's part (with everything before it) and ops's (after its name), for a
+    /// test that appends sections to each agent.
+    #[must_use]
+    pub fn split_at_ops_with_alice_approving(&self) -> (String, String) {
+        let config = self.config_with_alice_approving();
+        let (coder, ops) = config
+            .split_once("[[agents]]\nname = \"ops\"")
+            .expect("fixture has an ops agent");
+        (coder.to_owned(), ops.to_owned())
+    }
+
     /// Creates the executables and cgroups and returns the config naming them.
     #[must_use]
     pub fn new() -> Self {

@@ -49,15 +49,7 @@ const SERVING: [(&str, &str); 7] = [
 /// socket (a credential socket, opened by an exact entry) and `extra_allow`, and not
 /// [`DENIED`]; ops has no unix rules.
 fn config(fixture: &Fixture, extra_allow: &[&str]) -> String {
-    let (coder, ops) = fixture
-        .config
-        .split_once("[[agents]]\nname = \"ops\"")
-        .expect("fixture has an ops agent");
-    let coder = coder.replacen(
-        "owner = \"alice\"\n",
-        "owner = \"alice\"\napprovers = [\"alice\"]\n",
-        1,
-    );
+    let (coder, ops) = fixture.split_at_ops_with_alice_approving();
     let allow: Vec<String> = [ALLOWED, "/run/docker.sock"]
         .iter()
         .chain(extra_allow)

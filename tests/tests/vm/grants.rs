@@ -31,15 +31,6 @@ fn plant() {
     }
 }
 
-/// The fixture's config with alice as coder's only approver.
-fn config(fixture: &Fixture) -> String {
-    fixture.config.replacen(
-        "owner = \"alice\"\n",
-        "owner = \"alice\"\napprovers = [\"alice\"]\n",
-        1,
-    )
-}
-
 fn ok(output: &Output, what: &str) -> String {
     assert!(
         output.status.success(),
@@ -118,7 +109,7 @@ fn coder_read(fixture: &Fixture) -> Result<String, i32> {
 fn a_file_request_is_approved_once_by_a_listed_human_and_used_exactly_once() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start_clean(&config(&fixture));
+    let _daemon = Daemon::start_clean(&fixture.config_with_alice_approving());
 
     // Denied, and repeats fold into one pending request.
     assert_eq!(coder_read(&fixture), Err(EPERM));
@@ -224,7 +215,7 @@ fn a_file_request_is_approved_once_by_a_listed_human_and_used_exactly_once() {
 fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immediate() {
     let fixture = Fixture::new();
     plant();
-    let daemon = Daemon::start_clean(&config(&fixture));
+    let daemon = Daemon::start_clean(&fixture.config_with_alice_approving());
     let _listener = TcpListener::bind(PEER).unwrap();
     let (addr, port) = PEER.split_once(':').unwrap();
 
@@ -294,7 +285,7 @@ fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immed
 fn a_connection_grant_covers_one_connection_and_its_sends() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start_clean(&config(&fixture));
+    let _daemon = Daemon::start_clean(&fixture.config_with_alice_approving());
     let _listener = TcpListener::bind(PEER).unwrap();
     let (addr, port) = PEER.split_once(':').unwrap();
 
@@ -326,7 +317,7 @@ fn a_connection_grant_covers_one_connection_and_its_sends() {
 fn bad_requests_are_refused_clearly_and_change_nothing() {
     let fixture = Fixture::new();
     plant();
-    let _daemon = Daemon::start_clean(&config(&fixture));
+    let _daemon = Daemon::start_clean(&fixture.config_with_alice_approving());
     let before = grants();
     for (args, expected) in [
         (
@@ -428,7 +419,7 @@ fn grants_and_requests_survive_a_killed_daemon_and_the_audit_trail_catches_tampe
     require_vm();
     let fixture = Fixture::new();
     plant();
-    let config = config(&fixture);
+    let config = fixture.config_with_alice_approving();
     let daemon = Daemon::start_clean(&config);
     assert_eq!(coder_read(&fixture), Err(EPERM));
     let requested = pending_id("file");

@@ -18,15 +18,7 @@ const ALICE: u32 = 1000;
 /// The fixture's config with `coder_allow` and `ops_allow` as the agents' allowlists, no DNS,
 /// and alice as coder's approver.
 fn config(fixture: &Fixture, coder_allow: &str, ops_allow: &str) -> String {
-    let (coder, ops) = fixture
-        .config
-        .split_once("[[agents]]\nname = \"ops\"")
-        .expect("fixture has an ops agent");
-    let coder = coder.replacen(
-        "owner = \"alice\"\n",
-        "owner = \"alice\"\napprovers = [\"alice\"]\n",
-        1,
-    );
+    let (coder, ops) = fixture.split_at_ops_with_alice_approving();
     format!(
         "{coder}[agents.network]\nallow = [{coder_allow}]\nallow_dns = false\n\n[[agents]]\n\
          name = \"ops\"{ops}[agents.network]\nallow = [{ops_allow}]\nallow_dns = false\n"
