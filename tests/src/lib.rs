@@ -7,6 +7,7 @@ mod checks;
 mod daemon;
 mod fixture;
 mod probe;
+mod terminal;
 
 use std::{
     path::{Path, PathBuf},
@@ -16,7 +17,7 @@ use std::{
 };
 
 use self::daemon::scratch_root;
-pub use self::{checks::Checks, daemon::*, fixture::*, probe::*};
+pub use self::{checks::Checks, daemon::*, fixture::*, probe::*, terminal::Terminal};
 
 /// Where the daemon under test serves its control socket.
 pub const SOCKET: &str = "/run/kya/kya.sock";

@@ -39,10 +39,45 @@ pub enum ClientError {
 
 /// Sends one request and waits for its response.
 pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
-    let io = |source| ClientError::Io {
+    let mut answers = follow(socket, request)?;
+    answers.receive()?.ok_or_else(|| ClientError::Io {
         socket: socket.to_owned(),
-        source,
-    };
+        source: std::io::ErrorKind::UnexpectedEof.into(),
+    })
+}
+
+/// The answers to a request that the daemon answers more than once ([`Request::Watch`]), read
+/// as they come.
+pub struct Answers {
+    socket: PathBuf,
+    reader: BufReader<UnixStream>,
+}
+
+impl Answers {
+    /// Waits for the next answer; `None` once the daemon closed the connection.
+    pub fn receive(&mut self) -> Result<Option<Response>, ClientError> {
+        let mut answer = String::new();
+        let read = self
+            .reader
+            .read_line(&mut answer)
+            .map_err(|source| ClientError::Io {
+                socket: self.socket.clone(),
+                source,
+            })?;
+        if read == 0 {
+            return Ok(None);
+        }
+        serde_json::from_str(&answer)
+            .map(Some)
+            .map_err(|source| ClientError::Decode {
+                socket: self.socket.clone(),
+                source,
+            })
+    }
+}
+
+/// Sends one request and returns a reader of its answers.
+pub fn follow(socket: &Path, request: &Request) -> Result<Answers, ClientError> {
     let mut stream = UnixStream::connect(socket).map_err(|source| {
         // kya's kernel programs refuse agents the socket with EPERM.
         if source.raw_os_error() == Some(libc::EPERM) {
@@ -58,11 +93,12 @@ pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
     })?;
     let mut line = serde_json::to_vec(request).expect("requests always serialize");
     line.push(b'\n');
-    stream.write_all(&line).map_err(io)?;
-    let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
-    serde_json::from_str(&answer).map_err(|source| ClientError::Decode {
+    stream.write_all(&line).map_err(|source| ClientError::Io {
         socket: socket.to_owned(),
         source,
+    })?;
+    Ok(Answers {
+        socket: socket.to_owned(),
+        reader: BufReader::new(stream),
     })
 }

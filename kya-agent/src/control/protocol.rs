@@ -1,4 +1,5 @@
-//! Messages on the control socket: one JSON request line, one JSON response line.
+//! Messages on the control socket: one JSON request line, one JSON response line (or, for
+//! [`Request::Watch`], a response line per change until the caller hangs up).
 use serde::{Deserialize, Serialize};
 
 /// Largest request the daemon reads; anything longer is refused unread.
@@ -18,6 +19,11 @@ pub enum Request {
     Status {},
     /// List pending requests.
     Pending {},
+    /// Follow pending requests (`kya watch`): the connection stays open and the daemon answers
+    /// with one [`Response::Pending`] line now and another each time the list changes, until
+    /// the caller closes it. Each line is the whole list, so a caller that reads slowly skips
+    /// intermediate states but never misses an end state.
+    Watch {},
     /// List grants in force.
     Grants {},
     /// Approve pending request `id` (`r12`): once, for `duration` (`15m`), or once within
@@ -155,6 +161,9 @@ pub struct PendingView {
     pub first_ms: u64,
     pub last_ms: u64,
     pub count: u64,
+    /// Why it was refused (the protection's reason, as `kya events` shows it), most recently.
+    #[serde(default)]
+    pub why: Option<String>,
 }
 
 /// One grant in force as `kya grants` shows it.

@@ -3,6 +3,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
+    time::Duration,
 };
 
 use kya_common::{
@@ -12,6 +13,7 @@ use kya_common::{
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
     net::{UnixListener, UnixStream},
+    sync::Semaphore,
 };
 
 use super::{
@@ -28,6 +30,19 @@ use crate::{
     tagging::listing,
 };
 
+/// `kya watch` connections served at once; more are refused rather than let callers make the
+/// daemon hold an unbounded number of followers.
+pub const MAX_WATCHERS: usize = 32;
+
+/// Shortest time between two lists sent to one `kya watch`: an agent that repeats a refused
+/// operation in a tight loop changes its request's count each time, and the follower needs the
+/// latest list, not every step.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long a `kya watch` caller may leave a list unread before it is dropped: a follower that
+/// stopped reading costs the daemon one task and one socket buffer, not more.
+const WATCH_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What request handlers share.
 pub struct ServerState {
     pub config: Arc<LiveConfig>,
@@ -37,6 +52,8 @@ pub struct ServerState {
     pub reloader: Arc<Reloader>,
     /// The LSM hooks with an attached program (`Kernel::enforcing_hooks`).
     pub hooks: Vec<&'static str>,
+    /// Room for `kya watch` connections ([`MAX_WATCHERS`]).
+    pub watchers: Arc<Semaphore>,
 }
 
 /// Accepts connections until the listener fails; each connection carries one request.
@@ -69,13 +86,86 @@ async fn handle_connection(mut stream: UnixStream, state: &ServerState) -> std::
             )),
             Ok(request) => match peer.pid().and_then(|pid| u32::try_from(pid).ok()) {
                 None => error("cannot identify the calling process".to_owned()),
+                Some(pid) if request == (Request::Watch {}) => {
+                    return watch_pending(stream, Caller::new(pid, peer.uid()), state).await;
+                }
                 Some(pid) => handle_request(request, Caller::new(pid, peer.uid()), state).await,
             },
         }
     };
-    let mut answer = serde_json::to_vec(&response).expect("responses always serialize");
+    send(&mut stream, &response).await
+}
+
+async fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
+    let mut answer = serde_json::to_vec(response).expect("responses always serialize");
     answer.push(b'\n');
     stream.write_all(&answer).await
+}
+
+/// `kya watch`: the pending list now, then again after each change, until the caller hangs up
+/// (or sends anything), stops reading, or the grant service stops. Changes are not queued:
+/// the watch channel holds only "something changed", and each list sent is the whole current
+/// one, so a slow caller resynchronises by itself and never holds up the grant service.
+async fn watch_pending(
+    mut stream: UnixStream,
+    who: Caller,
+    state: &ServerState,
+) -> std::io::Result<()> {
+    let refusal = match state.kernel.tagged_tasks().await {
+        Ok(records) => agent_refusal(who.pid, &records, state),
+        Err(failed) => Some(kernel_error("listing tagged tasks failed", &failed)),
+    };
+    if let Some(refusal) = refusal {
+        return send(&mut stream, &refusal).await;
+    }
+    let Ok(_room) = Arc::clone(&state.watchers).try_acquire_owned() else {
+        let busy = error(format!(
+            "kya-agent already serves {MAX_WATCHERS} `kya watch` callers; close one and try again"
+        ));
+        return send(&mut stream, &busy).await;
+    };
+    let mut changes = state.grants.pending_changes();
+    let (mut from_caller, mut to_caller) = stream.split();
+    let mut ignored = [0_u8; 64];
+    loop {
+        changes.borrow_and_update();
+        let list = state.grants.call(Request::Pending {}, who.clone()).await;
+        let ended = matches!(list, Response::Error { .. });
+        let mut line = serde_json::to_vec(&list).expect("responses always serialize");
+        line.push(b'\n');
+        match tokio::time::timeout(WATCH_WRITE_TIMEOUT, to_caller.write_all(&line)).await {
+            Ok(Ok(())) if !ended => {}
+            Ok(result) => return result,
+            Err(_) => {
+                tracing::info!(pid = who.pid, "kya watch caller stopped reading; dropped");
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return Ok(()) },
+            // The caller sends nothing after its request: end of file or any byte ends it.
+            _ = from_caller.read(&mut ignored) => return Ok(()),
+        }
+        tokio::time::sleep(WATCH_INTERVAL).await;
+    }
+}
+
+/// The answer for a tagged caller: agents cannot use the control socket. (The kernel refuses
+/// them the socket already; this holds where it could not, such as a socket path it does not
+/// protect.)
+fn agent_refusal(
+    caller: u32,
+    records: &[TaggedTaskRecord],
+    state: &ServerState,
+) -> Option<Response> {
+    let record = records.iter().find(|record| record.tgid == caller)?;
+    let agent = listing::describe(&[*record], &state.config.current())
+        .pop()
+        .map_or_else(String::new, |process| process.agent);
+    tracing::warn!(pid = caller, agent = %agent, "tagged process refused on the control socket");
+    Some(error(format!(
+        "process {caller} is agent {agent}: agent processes cannot use the control socket"
+    )))
 }
 
 fn error(message: String) -> Response {
@@ -96,14 +186,8 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
         Ok(records) => records,
         Err(failed) => return kernel_error("listing tagged tasks failed", &failed),
     };
-    if let Some(record) = records.iter().find(|record| record.tgid == caller) {
-        let agent = listing::describe(&[*record], &state.config.current())
-            .pop()
-            .map_or_else(String::new, |process| process.agent);
-        tracing::warn!(pid = caller, agent = %agent, "tagged process refused on the control socket");
-        return error(format!(
-            "process {caller} is agent {agent}: agent processes cannot use the control socket"
-        ));
+    if let Some(refusal) = agent_refusal(caller, &records, state) {
+        return refusal;
     }
     match request {
         Request::Ps {} => Response::Processes {
@@ -115,6 +199,7 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
             events: state.events.since(after),
         },
         Request::Reload {} => reload(&who, state).await,
+        Request::Watch {} => error("a watch is served on its own connection".to_owned()),
         Request::Pending {}
         | Request::Grants {}
         | Request::Approve { .. }

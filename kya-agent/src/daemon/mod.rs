@@ -155,6 +155,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
             metrics: Arc::clone(&metrics),
             counts_changed: false,
             spent_unreported: HashSet::new(),
+            pending_changed: tokio::sync::watch::Sender::new(0),
         },
         &runtime,
     )?;
@@ -165,6 +166,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         grants: grants.clone(),
         reloader,
         hooks,
+        watchers: Arc::new(tokio::sync::Semaphore::new(control_server::MAX_WATCHERS)),
     });
     let result = runtime.block_on(async {
         let reader = tokio::spawn(event_reader::run(

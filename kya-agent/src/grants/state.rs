@@ -23,6 +23,10 @@ pub struct PendingRequest {
     pub first_ms: u64,
     pub last_ms: u64,
     pub count: u64,
+    /// Why it was refused (the protection's reason, as `kya events` shows it), most recently.
+    /// Absent in requests recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// A grant in force.
@@ -205,6 +209,7 @@ mod tests {
             first_ms: 1,
             last_ms: 1,
             count: 1,
+            why: None,
         }
     }
 

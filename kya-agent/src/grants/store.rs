@@ -173,6 +173,7 @@ mod tests {
                 first_ms: 1,
                 last_ms: 1,
                 count: 1,
+                why: Some("credential file".into()),
             },
         }
     }

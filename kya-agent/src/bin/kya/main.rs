@@ -9,6 +9,7 @@ mod ps;
 mod reload;
 mod run;
 mod status;
+mod watch;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -41,6 +42,9 @@ enum Command {
     Events(events::Args),
     /// List requests waiting for a human: what agents were refused that a grant could allow.
     Pending(pending::Args),
+    /// Follow pending requests as agents are refused, and answer each one: once, for a while,
+    /// deny or skip (JSON lines with --json or without a terminal).
+    Watch(watch::Args),
     /// Approve a pending request: the agent may do it once, or for a while.
     Approve(decide::ApproveArgs),
     /// Refuse a pending request.
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.socket, &args),
         Command::Events(args) => events::run(&cli.socket, &args),
         Command::Pending(args) => pending::run(&cli.socket, &args),
+        Command::Watch(args) => watch::run(&cli.socket, &args),
         Command::Approve(args) => decide::approve(&cli.socket, args),
         Command::Deny(args) => decide::deny(&cli.socket, args),
         Command::Grant(args) => decide::grant(&cli.socket, args),

@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub use self::observations::Observation;
 use super::{kernel_task::KernelHandle, live_config::LiveConfig};
@@ -47,6 +47,9 @@ pub struct GrantService {
     /// Single-use grants whose kernel token was found spent at the last upkeep but whose use
     /// has not been reported yet.
     pub spent_unreported: HashSet<u32>,
+    /// Bumped whenever a pending request appears, changes or ends; `kya watch` connections
+    /// follow it. A watch channel holds one value: a slow follower never holds the service up.
+    pub pending_changed: watch::Sender<u64>,
 }
 
 struct ControlCall {
@@ -60,6 +63,7 @@ struct ControlCall {
 pub struct GrantHandle {
     control: mpsc::Sender<ControlCall>,
     observations: mpsc::Sender<Observation>,
+    pending_changed: watch::Receiver<u64>,
 }
 
 impl GrantHandle {
@@ -77,6 +81,12 @@ impl GrantHandle {
         answer.await.unwrap_or_else(|_| stopped())
     }
 
+    /// Follows changes of the pending requests (new, repeated, answered): the receiver sees
+    /// that something changed since it last looked, not what.
+    pub fn pending_changes(&self) -> watch::Receiver<u64> {
+        self.pending_changed.clone()
+    }
+
     /// Queues what the kernel reported; `false` if the queue is full and it was dropped.
     pub fn observe(&self, observation: Observation) -> bool {
         self.observations.try_send(observation).is_ok()
@@ -90,6 +100,12 @@ fn stopped() -> Response {
 }
 
 impl GrantService {
+    /// Tells `kya watch` connections that the pending requests changed.
+    pub(super) fn pending_changed(&self) {
+        self.pending_changed
+            .send_modify(|generation| *generation += 1);
+    }
+
     /// Puts every stored grant that has not ended into the kernel, ending the ones that have.
     /// After a takeover (`reused_maps`) the kernel kept the grants in force all along: grants
     /// it holds that the store does not know are removed, and a single-use grant whose token
@@ -138,6 +154,7 @@ impl GrantService {
         let (control, mut control_inbox) = mpsc::channel::<ControlCall>(64);
         let (observations, mut observation_inbox) = mpsc::channel(OBSERVATION_QUEUE);
         let (stop, mut stopped) = oneshot::channel::<()>();
+        let pending_changed = self.pending_changed.subscribe();
         let thread = thread::Builder::new()
             .name("kya-grants".to_owned())
             .spawn(move || {
@@ -165,6 +182,7 @@ impl GrantService {
             GrantHandle {
                 control,
                 observations,
+                pending_changed,
             },
             GrantThread { stop, thread },
         ))

@@ -24,6 +24,7 @@ pub enum Observation {
         pid: u32,
         exe: Option<String>,
         operation: String,
+        why: String,
     },
     GrantUsed {
         grant: u32,
@@ -95,6 +96,7 @@ impl Observation {
             pid: record.pid,
             exe: record.exe.clone(),
             operation: record.kind.clone(),
+            why: record.why.clone(),
         })
     }
 }
@@ -110,6 +112,14 @@ fn peer_address(addr: [u8; 16]) -> IpAddr {
     v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
 }
 
+/// Who asked most recently, what they tried, and why it was refused.
+struct Asker {
+    pid: u32,
+    exe: Option<String>,
+    operation: String,
+    why: String,
+}
+
 impl GrantService {
     pub(super) async fn observe(&mut self, observation: Observation) {
         match observation {
@@ -119,7 +129,17 @@ impl GrantService {
                 pid,
                 exe,
                 operation,
-            } => self.denied(agent, resource, pid, exe, operation),
+                why,
+            } => self.denied(
+                agent,
+                resource,
+                Asker {
+                    pid,
+                    exe,
+                    operation,
+                    why,
+                },
+            ),
             Observation::GrantUsed {
                 grant,
                 pid,
@@ -129,14 +149,13 @@ impl GrantService {
         }
     }
 
-    fn denied(
-        &mut self,
-        agent: String,
-        resource: Resource,
-        pid: u32,
-        exe: Option<String>,
-        operation: String,
-    ) {
+    fn denied(&mut self, agent: String, resource: Resource, asker: Asker) {
+        let Asker {
+            pid,
+            exe,
+            operation,
+            why,
+        } = asker;
         let now = now_ms();
         if let Some(id) = self.store.state().pending_for(&agent, &resource.key()) {
             self.store.update_quietly(|state| {
@@ -146,9 +165,11 @@ impl GrantService {
                     request.pid = pid;
                     request.exe = exe;
                     request.operation = operation;
+                    request.why = Some(why);
                 }
             });
             self.counts_changed = true;
+            self.pending_changed();
             return;
         }
         if self.store.state().pending.len() >= MAX_PENDING {
@@ -165,6 +186,7 @@ impl GrantService {
             first_ms: now,
             last_ms: now,
             count: 1,
+            why: Some(why),
         };
         tracing::info!(request = request.id, agent = %request.agent, resource = %request.resource, "access requested");
         if let Err(message) = self.record(&Decision::Request { request }) {

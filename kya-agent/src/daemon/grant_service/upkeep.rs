@@ -23,6 +23,12 @@ impl GrantService {
         if let Some(activity) = views::activity(decision) {
             self.events.push(activity);
         }
+        if matches!(
+            decision,
+            Decision::Request { .. } | Decision::Approve { .. } | Decision::Deny { .. }
+        ) {
+            self.pending_changed();
+        }
         self.publish(decision);
         Ok(())
     }

@@ -19,6 +19,7 @@ pub fn pending(request: &PendingRequest) -> PendingView {
         first_ms: request.first_ms,
         last_ms: request.last_ms,
         count: request.count,
+        why: request.why.clone(),
     }
 }
 
