@@ -266,6 +266,10 @@ mod tests {
             serde_json::from_str::<Request>(r#"{"request":"ps"}"#).unwrap(),
             Request::Ps {}
         );
+        assert_eq!(
+            serde_json::to_string(&Request::Watch {}).unwrap(),
+            r#"{"request":"watch"}"#
+        );
     }
 
     #[test]

@@ -213,6 +213,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn requests_recorded_before_their_reason_was_kept_still_read() {
+        // Without a reason a request is written as before the field existed, and reads back.
+        let mut text = serde_json::to_value(request(3)).unwrap();
+        assert!(text.get("why").is_none(), "no reason, no field: {text}");
+        let read: PendingRequest = serde_json::from_value(text.clone()).unwrap();
+        assert_eq!(read, request(3));
+        text["why"] = "credential file".into();
+        let read: PendingRequest = serde_json::from_value(text).unwrap();
+        assert_eq!(read.why.as_deref(), Some("credential file"));
+    }
+
     fn grant(id: u32, once: bool) -> ActiveGrant {
         ActiveGrant {
             id,
