@@ -305,6 +305,12 @@ impl Interactive<'_> {
     /// Acts on a typed line; `false` to quit.
     fn line(&mut self, line: &str) -> bool {
         let Some((id, custom)) = self.current.take() else {
+            if answer::parse(line) == Ok(Answer::Quit) {
+                return false;
+            }
+            if !line.trim().is_empty() {
+                println!("nothing waits for an answer now (q to quit)");
+            }
             return true;
         };
         let parsed = if custom {
