@@ -62,7 +62,7 @@ fn watch_at_terminal() -> Terminal {
 }
 
 #[test]
-fn watch_answers_once_then_deny_at_a_terminal_and_the_kernel_does_exactly_that() {
+fn watch_answers_once_deny_and_custom_at_a_terminal_and_the_kernel_does_exactly_that() {
     let fixture = Fixture::new();
     plant();
     let _daemon = Daemon::start_clean(&fixture.config_with_alice_approving());
@@ -129,6 +129,27 @@ fn watch_answers_once_then_deny_at_a_terminal_and_the_kernel_does_exactly_that()
     let elsewhere = kya_as(ALICE, &["deny", &third]);
     assert!(elsewhere.status.success(), "kya deny elsewhere");
     watch.expect(&format!("{third} left the list: answered elsewhere"), SHOWN);
+
+    // "custom": a duration typed wrong is asked again; a timed grant lets every attempt through.
+    assert_eq!(coder_read(&fixture), Err(EPERM));
+    let fourth = secret_request();
+    watch.expect(&format!("{fourth}  agent coder"), SHOWN);
+    watch.expect("[o]nce", SHOWN);
+    watch.type_line("c");
+    watch.expect("for how long", SHOWN);
+    watch.type_line("2 weeks");
+    watch.expect("has no known unit", SHOWN);
+    watch.type_line("30m");
+    let timed = watch.expect("(approved by alice)", SHOWN);
+    assert!(
+        timed.contains("granted: agent coder may") && timed.contains(" until "),
+        "{timed:?}"
+    );
+    assert!(
+        coder_read(&fixture).is_ok(),
+        "a timed grant lets it through"
+    );
+    assert!(coder_read(&fixture).is_ok(), "again, while it lasts");
 
     watch.type_line("q");
     assert!(watch.wait(SHOWN).success(), "kya watch ends when asked to");
