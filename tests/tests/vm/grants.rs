@@ -223,6 +223,8 @@ fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immed
     let granted_at = Instant::now();
     grant(&["--file", SECRET, "--for", "8s", "--reason", "debug"]);
     grant(&["--connect", PEER, "--for", "8s"]);
+    // Both grants began by now: each ends at most 8 s after this.
+    let both_granted = Instant::now();
     assert!(coder_read(&fixture).is_ok());
     assert!(op_exe(&fixture.coder_exe, &["tcp-connect-send", addr, port]).is_ok());
     daemon.signal(Signal::SIGSTOP);
@@ -230,7 +232,7 @@ fn timed_grants_end_in_the_kernel_with_the_daemon_frozen_and_revocation_is_immed
         granted_at.elapsed() < Duration::from_secs(8),
         "the test was too slow to use the grants before they ended"
     );
-    thread::sleep(Duration::from_secs(9).saturating_sub(granted_at.elapsed()));
+    thread::sleep(Duration::from_secs(9).saturating_sub(both_granted.elapsed()));
     let file_after = coder_read(&fixture);
     let peer_after = op_exe(&fixture.coder_exe, &["tcp-connect", addr, port]);
     daemon.signal(Signal::SIGCONT);
