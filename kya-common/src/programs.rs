@@ -145,7 +145,6 @@ pub const LSM_HOOKS: &[LsmHook] = &[
     LsmHook::int("kernel_load_data", 2),
     LsmHook::int("kernel_read_file", 3),
     LsmHook::int("socket_create", 4),
-    LsmHook::int("socket_post_create", 5),
     LsmHook::int("socket_connect", 3),
     LsmHook::int("socket_sendmsg", 3),
     LsmHook::int("socket_accept", 2),
@@ -202,10 +201,7 @@ mod tests {
     #[test]
     fn a_program_finds_the_previous_verdict_after_the_arguments() {
         assert_eq!(LsmHook::named("file_open").previous_verdict(), Some(1));
-        assert_eq!(
-            LsmHook::named("socket_post_create").previous_verdict(),
-            Some(5)
-        );
+        assert_eq!(LsmHook::named("sb_mount").previous_verdict(), Some(5));
         assert_eq!(LsmHook::named("task_free").previous_verdict(), None);
         assert_eq!(LsmHook::named("bpf").previous_verdict(), None);
     }

@@ -130,7 +130,9 @@ pub static NET_ALLOW: LpmTrie<NetKey, u32> = LpmTrie::with_max_entries(MAX_NET_R
 /// take an entry only for the very socket it was made for (same inode number), so an entry
 /// left behind by a freed socket never covers another that reuses its memory. LRU, so it never
 /// fails to record; an evicted entry only means that socket's peer is checked like an outbound
-/// one.
+/// one. Nothing removes the entry of a freed socket (that would cost every socket's creation a
+/// program run, agent or not): the inode check makes it harmless, and, never touched again, it
+/// is among the first the LRU evicts. The same holds for `UNIX_SERVERS` and `UNIX_CLIENTS`.
 #[map]
 pub static INBOUND_SOCKETS: LruHashMap<u64, InboundSocket> =
     LruHashMap::with_max_entries(MAX_INBOUND_SOCKETS, 0);

@@ -1,7 +1,9 @@
 //! Which agent a task belongs to, and the match rules that make a task an agent.
 //!
 //! Every hook starts with [`tag_of`] on the current task: one hash lookup, after which an
-//! untagged task that no rule concerns leaves.
+//! untagged task that no rule concerns leaves. The hooks that match tasks to agents first read
+//! whether any rule of their kind exists (`MATCH_SUMMARY`, an array read the verifier inlines),
+//! and without one leave before even that lookup.
 use aya_ebpf::{
     bindings::{BPF_ANY, BPF_NOEXIST},
     helpers::{bpf_get_current_uid_gid, generated::bpf_get_current_ancestor_cgroup_id},

@@ -231,8 +231,8 @@ fn series_count_is_fixed_by_the_config() {
     };
     let before = count(&metrics);
     // 2 agents × 23 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 3 stages, 21 maps × 2, 42 hooks, 1 build info, 8 internal errors.
-    assert_eq!(before, 92 + 4 + 4 + 1 + 3 + 42 + 42 + 1 + 8);
+    // 3 stages, 21 maps × 2, 41 hooks, 1 build info, 8 internal errors.
+    assert_eq!(before, 92 + 4 + 4 + 1 + 3 + 42 + 41 + 1 + 8);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);

@@ -46,7 +46,6 @@ mod socket_bind;
 mod socket_connect;
 mod socket_create;
 mod socket_listen;
-mod socket_post_create;
 mod socket_sendmsg;
 mod task_alloc;
 mod task_fix_setuid;

@@ -11,15 +11,19 @@ use crate::{
 /// agent's cgroup subtree (`clone3` with `CLONE_INTO_CGROUP` puts it there directly, with no
 /// `cgroup_attach_task`) becomes that agent before it first runs.
 ///
-/// Children of tagged tasks were already tagged by `task_alloc` and leave after one lookup;
-/// without cgroup rules nothing is read. A tracepoint cannot refuse the fork: when the child's
-/// cgroup cannot be read or its tag cannot be recorded, the error is counted (`TAG_ERRORS`) and
-/// the child is matched again by its cgroup when it executes a program.
+/// Runs for every fork: without cgroup rules it leaves after reading their count (no lookup);
+/// children of tagged tasks were already tagged by `task_alloc` and leave after one lookup. A
+/// tracepoint cannot refuse the fork: when the child's cgroup cannot be read or its tag cannot
+/// be recorded, the error is counted (`TAG_ERRORS`) and the child is matched again by its
+/// cgroup when it executes a program.
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
+    if !has_cgroup_rules() {
+        return 0;
+    }
     let child: *const u8 = ctx.arg(1);
     let child = child as u64;
-    if tag_of(child).is_some() || !has_cgroup_rules() {
+    if tag_of(child).is_some() {
         return 0;
     }
     let matched = kernel::task_cgroup(child).and_then(match_cgroup);

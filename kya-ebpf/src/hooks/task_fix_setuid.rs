@@ -15,8 +15,9 @@ every_task_hook! {
     ///
     /// Allows the change, except when the match cannot be recorded: then it is denied (fail
     /// closed). If the new credentials cannot be read while uid rules exist, the change is
-    /// denied and the error counted (fail closed: it may be a switch to an agent's uid);
-    /// without uid rules nothing depends on it and the change goes on.
+    /// denied and the error counted (fail closed: it may be a switch to an agent's uid).
+    /// Without uid rules (their count, `MATCH_SUMMARY`, is read first) nothing else is looked
+    /// at and the change goes on.
     #[lsm(hook = "task_fix_setuid")]
     fn task_fix_setuid(ctx: LsmContext) -> i32 {
         try_task_fix_setuid(&ctx).unwrap_or(DENY)
@@ -24,6 +25,9 @@ every_task_hook! {
 }
 
 fn try_task_fix_setuid(ctx: &LsmContext) -> Result<i32, ()> {
+    if !has_uid_rules() {
+        return Ok(ALLOW);
+    }
     let task = current_task();
     if tag_of(task).is_some() {
         return Ok(ALLOW);
@@ -31,7 +35,7 @@ fn try_task_fix_setuid(ctx: &LsmContext) -> Result<i32, ()> {
     let new: *const u8 = ctx.arg(0);
     let Ok((uid, euid)) = kernel::cred_uids(new as u64) else {
         count_error(tag_error::KERNEL_READ);
-        return Ok(if has_uid_rules() { DENY } else { ALLOW });
+        return Ok(DENY);
     };
     let Some(tag) = match_uid(uid).or_else(|| match_uid(euid)) else {
         return Ok(ALLOW);
