@@ -6,8 +6,9 @@ mod unload;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use kya_agent::{
+    cli_docs,
     daemon::{self, DaemonOptions},
     metrics,
     paths::{BPF_PIN_DIR, CONTROL_SOCKET, STATE_DIR},
@@ -60,7 +61,12 @@ enum Command {
 
 fn main() -> ExitCode {
     logging::init();
-    let cli = Cli::parse();
+    let matches = cli_docs::with_generator(Cli::command()).get_matches();
+    if let Some(dir) = cli_docs::requested(&matches) {
+        return cli_docs::run(Cli::command(), cli_docs::KYA_AGENT, &dir);
+    }
+    let cli = Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
     match cli.command {
         Some(Command::CheckConfig(args)) => {
             kya_agent::end_quietly_on_closed_output();

@@ -12,8 +12,8 @@ mod status;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
-use kya_agent::paths::CONTROL_SOCKET;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use kya_agent::{cli_docs, paths::CONTROL_SOCKET};
 
 #[derive(Parser)]
 #[command(
@@ -60,7 +60,12 @@ enum Command {
 
 fn main() -> ExitCode {
     kya_agent::end_quietly_on_closed_output();
-    let cli = Cli::parse();
+    let matches = cli_docs::with_generator(Cli::command()).get_matches();
+    if let Some(dir) = cli_docs::requested(&matches) {
+        return cli_docs::run(Cli::command(), cli_docs::KYA, &dir);
+    }
+    let cli = Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
     match cli.command {
         Command::Status(args) => status::run(&cli.socket, &args),
         Command::Ps(args) => ps::run(&cli.socket, &args),
