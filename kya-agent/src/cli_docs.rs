@@ -244,28 +244,25 @@ fn extra_sections(cmd: &Command, see_also: &[String]) -> Roff {
     let mut roff = Roff::new();
     if let Some(after) = cmd.get_after_long_help() {
         let after = after.to_string();
-        match after.strip_prefix(EXAMPLES_HEADING) {
-            Some(examples) => {
-                roff.control("SH", ["EXAMPLES"]);
-                let lines: Vec<&str> = examples.trim_matches('\n').lines().collect();
-                let indent = lines
-                    .iter()
-                    .filter(|line| !line.trim().is_empty())
-                    .map(|line| line.len() - line.trim_start().len())
-                    .min()
-                    .unwrap_or(0);
-                roff.control("nf", []);
-                for line in lines {
-                    roff.text([roman(line.get(indent..).unwrap_or(""))]);
-                }
-                roff.control("fi", []);
+        if let Some(examples) = after.strip_prefix(EXAMPLES_HEADING) {
+            roff.control("SH", ["EXAMPLES"]);
+            let lines: Vec<&str> = examples.trim_matches('\n').lines().collect();
+            let indent = lines
+                .iter()
+                .filter(|line| !line.trim().is_empty())
+                .map(|line| line.len() - line.trim_start().len())
+                .min()
+                .unwrap_or(0);
+            roff.control("nf", []);
+            for line in lines {
+                roff.text([roman(line.get(indent..).unwrap_or(""))]);
             }
-            None => {
-                roff.control("SH", ["NOTES"]);
-                for paragraph in after.split("\n\n") {
-                    roff.control("PP", []);
-                    roff.text([roman(paragraph.trim())]);
-                }
+            roff.control("fi", []);
+        } else {
+            roff.control("SH", ["NOTES"]);
+            for paragraph in after.split("\n\n") {
+                roff.control("PP", []);
+                roff.text([roman(paragraph.trim())]);
             }
         }
     }
