@@ -1,6 +1,7 @@
 //! kya's user space: configuration, the kernel loader, tagging, the control socket and metrics.
 pub mod audit;
 pub mod btf;
+pub mod cli_docs;
 pub mod config;
 pub mod control;
 pub mod daemon;

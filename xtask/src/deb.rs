@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{
     build, cmd,
+    docs::{self, ZSH_VENDOR_DIR},
     install::{self, DEFAULT_CONFIG, EXECUTABLE, READABLE, UNIT, UNIT_NAME},
     setup,
 };
@@ -83,20 +84,16 @@ pub fn run() -> Result<()> {
             std::env::consts::ARCH
         );
     }
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .exec()
-        .context("cargo metadata")?;
-    let version = metadata
-        .packages
-        .iter()
-        .find(|package| package.name.as_str() == VERSION_PACKAGE)
-        .with_context(|| format!("the workspace has no {VERSION_PACKAGE} package"))?
-        .version
-        .to_string();
+    let version = package_version()?;
     setup::toolchain()?;
     let (kya, kya_agent) = build::release_agent()?;
-    let out_dir = metadata.target_directory.into_std_path_buf().join("deb");
+    let out_dir = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("cargo metadata")?
+        .target_directory
+        .into_std_path_buf()
+        .join("deb");
     let deb = build(&kya, &kya_agent, &version, &out_dir)?;
     println!("built: {}", deb.display());
     print!(
@@ -112,8 +109,26 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// The Cargo version of the package the binaries come from.
+fn package_version() -> Result<String> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("cargo metadata")?;
+    Ok(metadata
+        .packages
+        .iter()
+        .find(|package| package.name.as_str() == VERSION_PACKAGE)
+        .with_context(|| format!("the workspace has no {VERSION_PACKAGE} package"))?
+        .version
+        .to_string())
+}
+
 /// Builds `out_dir/kya_<version>_amd64.deb` from the given binaries and returns its path.
+/// `version` is the Cargo version, which the binaries must report (`kya --version`).
 pub fn build(kya: &Path, kya_agent: &Path, version: &str, out_dir: &Path) -> Result<PathBuf> {
+    let binaries = [(kya, "kya"), (kya_agent, "kya-agent")];
+    check_versions(&binaries, version)?;
     let version = debian_version(version);
     let name = format!("kya_{version}_{ARCHITECTURE}");
     let tree = out_dir.join(&name);
@@ -134,6 +149,9 @@ pub fn build(kya: &Path, kya_agent: &Path, version: &str, out_dir: &Path) -> Res
         README.as_bytes(),
         READABLE,
     )?;
+    for doc in docs::generate(&binaries, ZSH_VENDOR_DIR)? {
+        install::write_file(&file("usr/share").join(&doc.path), &doc.contents, READABLE)?;
+    }
 
     let installed_kib = size_of_tree(&tree)?.div_ceil(1024);
     // The binaries link libc, libm and libgcc_s; libc6 provides the first two and depends on
@@ -179,6 +197,24 @@ pub fn build(kya: &Path, kya_agent: &Path, version: &str, out_dir: &Path) -> Res
     Ok(deb)
 }
 
+/// Fails unless each binary's `--version` says `NAME VERSION`: what users see must be the
+/// package they installed.
+fn check_versions(binaries: &[(&Path, &str)], version: &str) -> Result<()> {
+    for &(binary, name) in binaries {
+        let said = cmd::output(Command::new(binary).arg("--version"))?;
+        let expected = format!("{name} {version}");
+        if said.trim_end() != expected {
+            bail!(
+                "`{} --version` says {:?}, and the package is {expected}: rebuild it from this \
+                 workspace",
+                binary.display(),
+                said.trim_end()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Cargo's pre-release `1.0.0-rc.1` sorts before `1.0.0`; in Debian that takes a tilde.
 fn debian_version(cargo_version: &str) -> String {
     cargo_version.replacen('-', "~", 1)
@@ -206,7 +242,9 @@ mod tests {
     use std::{collections::BTreeSet, ffi::OsStr};
 
     use super::*;
-    use crate::install::tests::{dummy_binaries, require_systemd_analyze, temp_dir};
+    use crate::install::tests::{
+        STAND_IN_VERSION, dummy_binaries, require_systemd_analyze, temp_dir,
+    };
 
     fn dpkg_deb(args: &[&OsStr]) -> String {
         cmd::output(Command::new("dpkg-deb").args(args)).unwrap_or_else(|error| {
@@ -218,13 +256,13 @@ mod tests {
     fn dummy_package(name: &str) -> (PathBuf, PathBuf) {
         let dir = temp_dir(name);
         let (kya, kya_agent) = dummy_binaries(&dir);
-        let deb = build(&kya, &kya_agent, "1.2.3", &dir.join("out")).unwrap();
+        let deb = build(&kya, &kya_agent, STAND_IN_VERSION, &dir.join("out")).unwrap();
         assert_eq!(deb.file_name().unwrap(), "kya_1.2.3_amd64.deb");
         (dir, deb)
     }
 
     #[test]
-    fn the_package_holds_exactly_the_binaries_config_unit_and_readme() {
+    fn the_package_holds_exactly_the_binaries_config_unit_readme_completions_and_man_pages() {
         let (dir, deb) = dummy_package("deb-contents");
         // Lines like `-rwxr-xr-x root/root 123 2025-01-01 00:00 ./usr/bin/kya`.
         let listing = dpkg_deb(&["--contents".as_ref(), deb.as_ref()]);
@@ -254,9 +292,28 @@ mod tests {
             "-rwxr-xr-x root/root ./usr/bin/kya",
             "-rwxr-xr-x root/root ./usr/bin/kya-agent",
             "drwxr-xr-x root/root ./usr/share/",
+            "drwxr-xr-x root/root ./usr/share/bash-completion/",
+            "drwxr-xr-x root/root ./usr/share/bash-completion/completions/",
+            "-rw-r--r-- root/root ./usr/share/bash-completion/completions/kya",
+            "-rw-r--r-- root/root ./usr/share/bash-completion/completions/kya-agent",
             "drwxr-xr-x root/root ./usr/share/doc/",
             "drwxr-xr-x root/root ./usr/share/doc/kya/",
             "-rw-r--r-- root/root ./usr/share/doc/kya/README.md",
+            "drwxr-xr-x root/root ./usr/share/fish/",
+            "drwxr-xr-x root/root ./usr/share/fish/vendor_completions.d/",
+            "-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/kya-agent.fish",
+            "-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/kya.fish",
+            "drwxr-xr-x root/root ./usr/share/man/",
+            "drwxr-xr-x root/root ./usr/share/man/man1/",
+            "-rw-r--r-- root/root ./usr/share/man/man1/kya-sub.1.gz",
+            "-rw-r--r-- root/root ./usr/share/man/man1/kya.1.gz",
+            "drwxr-xr-x root/root ./usr/share/man/man8/",
+            "-rw-r--r-- root/root ./usr/share/man/man8/kya-agent-sub.8.gz",
+            "-rw-r--r-- root/root ./usr/share/man/man8/kya-agent.8.gz",
+            "drwxr-xr-x root/root ./usr/share/zsh/",
+            "drwxr-xr-x root/root ./usr/share/zsh/vendor-completions/",
+            "-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_kya",
+            "-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_kya-agent",
         ]
         .into_iter()
         .map(str::to_owned)
@@ -356,6 +413,41 @@ mod tests {
             "purge removes the enablement"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_man_pages_are_compressed_and_the_completions_are_as_generated() {
+        let (dir, deb) = dummy_package("deb-docs");
+        let root = dir.join("root");
+        dpkg_deb(&["--extract".as_ref(), deb.as_ref(), root.as_ref()]);
+        let page = fs::read(root.join("usr/share/man/man8/kya-agent.8.gz")).unwrap();
+        assert_eq!(crate::docs::tests::gunzip(&page), "kya-agent.8\n");
+        assert_eq!(
+            fs::read_to_string(root.join("usr/share/zsh/vendor-completions/_kya")).unwrap(),
+            "_kya\n"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_binaries_must_report_the_packages_version() {
+        let dir = temp_dir("deb-version");
+        let (kya, kya_agent) = dummy_binaries(&dir);
+        let error = build(&kya, &kya_agent, "1.2.4", &dir.join("out"))
+            .expect_err("binaries of 1.2.3 in a package of 1.2.4");
+        assert!(
+            format!("{error:#}").contains("says \"kya 1.2.3\", and the package is kya 1.2.4"),
+            "{error:#}"
+        );
+        assert!(!dir.join("out").exists(), "nothing is packaged");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_version_packaged_is_the_workspace_version() {
+        // What `run` packages and the binaries report (clap's `version` is
+        // CARGO_PKG_VERSION, which every member inherits from the workspace).
+        assert_eq!(package_version().unwrap(), env!("CARGO_PKG_VERSION"));
     }
 
     #[test]

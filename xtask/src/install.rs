@@ -12,7 +12,11 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::{build, cmd, setup};
+use crate::{
+    build, cmd,
+    docs::{self, FISH_DIR, ZSH_SITE_DIR, ZSH_VENDOR_DIR},
+    setup,
+};
 
 /// The systemd unit as packaged: ExecStart names the Debian package's `/usr/bin/kya-agent`.
 pub const UNIT: &str = include_str!("../../deploy/systemd/kya-agent.service");
@@ -100,9 +104,9 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Installs the binaries into `root/prefix/bin`, the default config into `root/etc/kya`
-/// (keeping an existing one) and the unit, started from `prefix/bin/kya-agent`, into
-/// `root/etc/systemd/system`.
+/// Installs the binaries into `root/prefix/bin`, their shell completions and man pages below
+/// `root/prefix/share`, the default config into `root/etc/kya` (keeping an existing one) and
+/// the unit, started from `prefix/bin/kya-agent`, into `root/etc/systemd/system`.
 pub fn install(root: &Path, prefix: &Path, kya: &Path, kya_agent: &Path) -> Result<Vec<Installed>> {
     check_prefix(prefix)?;
     let prefix_bin = prefix.join("bin");
@@ -117,6 +121,7 @@ pub fn install(root: &Path, prefix: &Path, kya: &Path, kya_agent: &Path) -> Resu
             note: None,
         });
     }
+    installed.extend(install_docs(root, prefix, kya, kya_agent)?);
     installed.push(install_config(&root.join(CONFIG))?);
     let unit = root.join(UNIT_DIR).join(UNIT_NAME);
     write_file(
@@ -129,6 +134,50 @@ pub fn install(root: &Path, prefix: &Path, kya: &Path, kya_agent: &Path) -> Resu
         mode: READABLE,
         note: None,
     });
+    Ok(installed)
+}
+
+/// The completions and man pages the binaries generate, below `root/prefix/share`: where
+/// bash-completion, zsh, fish and man look below /usr and /usr/local. zsh and fish do not look
+/// below other prefixes; the report says so.
+fn install_docs(
+    root: &Path,
+    prefix: &Path,
+    kya: &Path,
+    kya_agent: &Path,
+) -> Result<Vec<Installed>> {
+    // Debian's zsh reads packages' completions from vendor-completions below /usr, and local
+    // ones from site-functions below /usr/local.
+    let zsh_dir = if prefix == Path::new("/usr") {
+        ZSH_VENDOR_DIR
+    } else {
+        ZSH_SITE_DIR
+    };
+    let searched = prefix == Path::new("/usr") || prefix == Path::new("/usr/local");
+    let share = prefix.join("share");
+    let mut installed = Vec::new();
+    for file in docs::generate(&[(kya, "kya"), (kya_agent, "kya-agent")], zsh_dir)? {
+        let path = below(root, &share).join(&file.path);
+        write_file(&path, &file.contents, READABLE)?;
+        let dir = share.join(file.path.parent().unwrap_or(Path::new("")));
+        let note = if searched {
+            None
+        } else if file.path.starts_with(zsh_dir) {
+            Some(format!("zsh looks here once fpath names {}", dir.display()))
+        } else if file.path.starts_with(FISH_DIR) {
+            Some(format!(
+                "fish looks here once fish_complete_path names {}",
+                dir.display()
+            ))
+        } else {
+            None
+        };
+        installed.push(Installed {
+            path,
+            mode: READABLE,
+            note,
+        });
+    }
     Ok(installed)
 }
 
@@ -309,15 +358,35 @@ pub mod tests {
         dir
     }
 
-    /// Stand-ins for the built `kya` and `kya-agent`: tiny executables, no build needed.
+    /// The version the stand-in binaries report.
+    pub const STAND_IN_VERSION: &str = "1.2.3";
+
+    /// Stand-ins for the built `kya` and `kya-agent`: tiny executables, no build needed. They
+    /// answer `--version` and write placeholder completions and man pages (one subcommand's
+    /// each) for `generate-docs DIR`; the real ones are checked in kya-agent's tests.
     pub fn dummy_binaries(dir: &Path) -> (PathBuf, PathBuf) {
-        let make = |name: &str| {
-            let path = dir.join(name);
-            fs::write(&path, format!("#!/bin/sh\necho {name}\n")).unwrap();
+        let make = |name: &str, section: &str| {
+            let path = dir.join(format!("built-{name}"));
+            let files =
+                format!("{name}.bash _{name} {name}.fish {name}.{section} {name}-sub.{section}");
+            fs::write(
+                &path,
+                format!(
+                    "#!/bin/sh\n\
+                     case \"$1\" in\n\
+                     --version) echo \"{name} {STAND_IN_VERSION}\" ;;\n\
+                     generate-docs)\n\
+                     \x20   mkdir -p \"$2\" || exit 1\n\
+                     \x20   for file in {files}; do echo \"$file\" > \"$2/$file\" || exit 1; done ;;\n\
+                     *) echo {name} ;;\n\
+                     esac\n"
+                ),
+            )
+            .unwrap();
             fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
             path
         };
-        (make("built-kya"), make("built-kya-agent"))
+        (make("kya", "1"), make("kya-agent", "8"))
     }
 
     /// Every file and symlink below `root`, relative to it, with its permission bits.
@@ -355,15 +424,23 @@ pub mod tests {
         let root = dir.join("destdir");
         let installed = install(&root, Path::new("/opt/kya"), &kya, &kya_agent).unwrap();
 
-        let expected = BTreeMap::from([
+        let mut expected = BTreeMap::from([
             ("etc/kya/kya.toml".to_owned(), 0o644),
             ("etc/systemd/system/kya-agent.service".to_owned(), 0o644),
             ("opt/kya/bin/kya".to_owned(), 0o755),
             ("opt/kya/bin/kya-agent".to_owned(), 0o755),
         ]);
+        expected.extend(docs_below("opt/kya/share", "site-functions"));
         assert_eq!(files_below(&root), expected, "installed files and modes");
         assert_eq!(installed.len(), expected.len(), "one report line per file");
-        for dir in ["opt", "opt/kya/bin", "etc/kya", "etc/systemd/system"] {
+        for dir in [
+            "opt",
+            "opt/kya/bin",
+            "opt/kya/share/man/man8",
+            "opt/kya/share/bash-completion/completions",
+            "etc/kya",
+            "etc/systemd/system",
+        ] {
             let mode = fs::metadata(root.join(dir)).unwrap().mode() & 0o7777;
             assert_eq!(mode, 0o755, "mode of {dir}");
         }
@@ -394,6 +471,73 @@ pub mod tests {
 
         require_systemd_analyze();
         verify_unit(&root, &unit_path).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The stand-ins' completions and man pages as installed below `share`, zsh's in
+    /// `zsh/ZSH_DIR`.
+    fn docs_below(share: &str, zsh_dir: &str) -> Vec<(String, u32)> {
+        [
+            "bash-completion/completions/kya".to_owned(),
+            "bash-completion/completions/kya-agent".to_owned(),
+            format!("zsh/{zsh_dir}/_kya"),
+            format!("zsh/{zsh_dir}/_kya-agent"),
+            "fish/vendor_completions.d/kya.fish".to_owned(),
+            "fish/vendor_completions.d/kya-agent.fish".to_owned(),
+            "man/man1/kya.1.gz".to_owned(),
+            "man/man1/kya-sub.1.gz".to_owned(),
+            "man/man8/kya-agent.8.gz".to_owned(),
+            "man/man8/kya-agent-sub.8.gz".to_owned(),
+        ]
+        .into_iter()
+        .map(|file| (format!("{share}/{file}"), 0o644))
+        .collect()
+    }
+
+    #[test]
+    fn completions_and_man_pages_go_where_shells_and_man_look() {
+        let dir = temp_dir("install-docs");
+        let (kya, kya_agent) = dummy_binaries(&dir);
+        for (prefix, zsh_dir, noted) in [
+            ("/usr", "vendor-completions", false),
+            ("/usr/local", "site-functions", false),
+            ("/opt/kya", "site-functions", true),
+        ] {
+            let root = dir.join(prefix.trim_start_matches('/').replace('/', "-"));
+            let installed = install(&root, Path::new(prefix), &kya, &kya_agent).unwrap();
+            let share = format!("{}/share", prefix.trim_start_matches('/'));
+            for (file, mode) in docs_below(&share, zsh_dir) {
+                let path = root.join(&file);
+                let report = installed
+                    .iter()
+                    .find(|line| line.path == path)
+                    .unwrap_or_else(|| panic!("--prefix {prefix}: {file} is not reported"));
+                assert_eq!(report.mode, mode);
+                let bytes = fs::read(&path).unwrap();
+                let name = path.file_name().unwrap().to_str().unwrap();
+                // The stand-ins write each file's generated name into it.
+                let text = if let Some(page) = name.strip_suffix(".gz") {
+                    assert_eq!(&bytes[..2], b"\x1f\x8b", "{file} is gzip");
+                    assert_eq!(crate::docs::tests::gunzip(&bytes), format!("{page}\n"));
+                    continue;
+                } else {
+                    String::from_utf8(bytes).unwrap()
+                };
+                let generated = if file.contains("bash-completion") {
+                    format!("{name}.bash\n")
+                } else {
+                    format!("{name}\n")
+                };
+                assert_eq!(text, generated, "{file}");
+                let shell_outside_search_path = file.contains("/zsh/") || file.contains("/fish/");
+                assert_eq!(
+                    report.note.is_some(),
+                    noted && shell_outside_search_path,
+                    "--prefix {prefix}: note on {file}: {:?}",
+                    report.note
+                );
+            }
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 

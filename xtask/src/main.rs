@@ -6,6 +6,7 @@ mod bench;
 mod build;
 mod cmd;
 mod deb;
+mod docs;
 mod helpers;
 mod initramfs;
 mod install;

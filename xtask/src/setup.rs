@@ -22,9 +22,11 @@ use crate::{
 const CACHE_DIR: &str = ".cache/kya";
 
 /// Debian packages the test VM needs (the mkfs tools for the filesystem tests are copied into
-/// it), and systemd, whose systemd-analyze and systemctl the install and packaging tests run on
-/// the unit. The deputy tests' helpers come on top: `helpers::APT_PACKAGES`.
-const APT_PACKAGES: [&str; 7] = [
+/// it), systemd, whose systemd-analyze and systemctl the install and packaging tests run on
+/// the unit, and the shells and man page checkers that kya-agent's tests load the generated
+/// completions and man pages into. The deputy tests' helpers come on top:
+/// `helpers::APT_PACKAGES`.
+const APT_PACKAGES: [&str; 11] = [
     "qemu-system-x86",
     "cpio",
     "busybox-static",
@@ -32,6 +34,10 @@ const APT_PACKAGES: [&str; 7] = [
     "xfsprogs",
     "e2fsprogs",
     "systemd",
+    "zsh",
+    "fish",
+    "mandoc",
+    "groff-base",
 ];
 
 /// What the other commands use from the machine.

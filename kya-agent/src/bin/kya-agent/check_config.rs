@@ -16,6 +16,7 @@ use kya_agent::{
 #[derive(clap::Args)]
 pub struct Args {
     /// The config file to check.
+    #[arg(value_hint = clap::ValueHint::FilePath)]
     path: PathBuf,
 }
 

@@ -34,7 +34,7 @@ enum Command {
 #[derive(clap::Args)]
 struct VerifyArgs {
     /// The daemon's state directory, holding the trail and the state file that anchors it.
-    #[arg(long, value_name = "DIR", default_value = STATE_DIR)]
+    #[arg(long, value_name = "DIR", default_value = STATE_DIR, value_hint = clap::ValueHint::DirPath)]
     state_dir: PathBuf,
 }
 

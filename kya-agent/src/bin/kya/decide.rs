@@ -20,6 +20,9 @@ pub struct Lasts {
 }
 
 #[derive(clap::Args)]
+#[command(after_long_help = "Examples:
+  kya approve r3 --once --reason \"rotate keys\"   # exactly one open or connection goes through
+  kya approve r4 --for 15m                       # everything on that resource for 15 minutes")]
 pub struct ApproveArgs {
     /// The pending request, as `kya pending` shows it (r12).
     id: String,
@@ -38,12 +41,16 @@ pub struct DenyArgs {
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("resource").required(true).args(["file", "connect", "unix"])))]
+#[command(after_long_help = "Examples:
+  kya grant --agent coder --connect db.internal:5432 --for 1h --reason migration
+  kya grant --agent coder --file ~/.kube/config --once
+  kya grant --agent coder --unix /run/user/1000/bus --for 10m")]
 pub struct GrantArgs {
     /// The agent the grant is for.
     #[arg(long, value_name = "NAME")]
     agent: String,
     /// A file the agent may open (by identity: any path to the same file).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
     file: Option<std::path::PathBuf>,
     /// A peer the agent may connect or send to: HOST:PORT, 1.2.3.4:443 or [::1]:8080.
     #[arg(long, value_name = "HOST:PORT")]
@@ -61,11 +68,15 @@ pub struct GrantArgs {
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "approver", "agent"])))]
+#[command(after_long_help = "Examples:
+  kya revoke g7
+  kya revoke --agent coder
+  kya revoke --approver alice")]
 pub struct RevokeArgs {
     /// The grant, as `kya grants` shows it (g3).
     id: Option<String>,
     /// Every grant this user approved (for when they leave).
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", value_hint = clap::ValueHint::Username)]
     approver: Option<String>,
     /// Every grant of this agent.
     #[arg(long, value_name = "NAME")]

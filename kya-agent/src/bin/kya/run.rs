@@ -7,12 +7,15 @@ use kya_agent::control::{
 };
 
 #[derive(clap::Args)]
+#[command(after_long_help = "Examples:
+  kya run --agent coder -- claude
+  kya run --agent ops -- python3 agent.py --task cleanup")]
 pub struct Args {
     /// The agent (a name from the config) the command runs as.
     #[arg(long, value_name = "NAME")]
     agent: String,
     /// The command and its arguments.
-    #[arg(required = true, last = true, value_name = "CMD")]
+    #[arg(required = true, last = true, value_name = "CMD", value_hint = clap::ValueHint::CommandWithArguments)]
     command: Vec<std::ffi::OsString>,
 }
 
