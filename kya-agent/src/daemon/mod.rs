@@ -8,6 +8,7 @@ pub mod grant_service;
 pub mod kernel_task;
 pub mod live_config;
 mod log_limit;
+mod memory;
 mod metrics_refresh;
 mod net_refresh;
 mod notify;
@@ -101,6 +102,7 @@ pub struct DaemonOptions {
 /// Runs the daemon in the foreground until SIGTERM or SIGINT. The kernel programs stay
 /// attached (pinned) when it returns, and when it dies: only `unload` removes them.
 pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
+    memory::at_start();
     let (config, store) = prepare(options)?;
     let metrics_listener = bind_metrics(options)?;
     let (mut kernel, takeover) = load_kernel(options)?;
@@ -392,6 +394,7 @@ async fn serve_until_signal(socket: &Path, state: Arc<ServerState>) -> Result<()
     // after this still detaches in order): units ordered after this one start under
     // enforcement.
     notify::ready();
+    memory::after_start_up();
     let reloader = Arc::clone(&state.reloader);
     let reload_on_hangup = async move {
         while hangup.recv().await.is_some() {

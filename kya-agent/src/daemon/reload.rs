@@ -114,6 +114,8 @@ impl Reloader {
                     adopted,
                 };
                 self.live.replace(generation, Arc::new(config));
+                // The compilation's tables are gone: hand their pages back.
+                super::memory::release_free_heap();
                 tracing::info!(
                     config = %reloaded.config.display(),
                     generation,

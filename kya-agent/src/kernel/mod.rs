@@ -55,6 +55,39 @@ fn event_budget_per_cpu() -> Result<u32, KernelError> {
 /// The kernel object built from `kya-ebpf` by this crate's build script.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kya"));
 
+/// Unmaps the pages of the embedded kernel object, which only loading reads: they are part of
+/// the executable's file mapping, so they stay resident after the load until unmapped. A later
+/// read (a probe) maps them again from the file.
+pub fn release_object_pages() {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|size| usize::try_from(size).ok())
+        .unwrap_or(4096);
+    let start = KERNEL_OBJECT.as_ptr() as usize;
+    let first = start.next_multiple_of(page);
+    let end = (start + KERNEL_OBJECT.len()) / page * page;
+    if end <= first {
+        return;
+    }
+    let Some(address) = std::ptr::NonNull::new(first as *mut std::ffi::c_void) else {
+        return;
+    };
+    // SAFETY: the range lies inside the object's read-only, file-backed pages, whole pages
+    // only; MADV_DONTNEED on a private file mapping that was never written drops the pages, and
+    // the next read faults them in from the file again: no content changes.
+    let result = unsafe {
+        nix::sys::mman::madvise(
+            address,
+            end - first,
+            nix::sys::mman::MmapAdvise::MADV_DONTNEED,
+        )
+    };
+    if let Err(error) = result {
+        tracing::debug!(error = %error, "cannot release the kernel object's pages");
+    }
+}
+
 /// The loaded and attached kernel programs. Dropping it detaches them unless they are pinned.
 pub struct Kernel {
     ebpf: Ebpf,
