@@ -17,6 +17,9 @@ use crate::{
 /// the child is matched again by its cgroup when it executes a program.
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
+    if cfg!(feature = "floor") {
+        return 0;
+    }
     let child: *const u8 = ctx.arg(1);
     let child = child as u64;
     if tag_of(child).is_some() || !has_cgroup_rules() {

@@ -4,6 +4,7 @@
 //!   `KYA-BENCH-JSON {...}` line that `cargo xtask bench` collects.
 //! - `kya-bench worker WORKLOAD ...`: one measured loop in its own process (run untagged, or
 //!   as an agent through `kya run`).
+mod floor;
 mod pipeline;
 mod programs;
 mod suite;
@@ -58,7 +59,7 @@ fn worker(args: &[String]) -> Result<String, String> {
             let iterations = arg(1)
                 .parse()
                 .map_err(|_| "worker WORKLOAD ITERATIONS [ARG]")?;
-            workloads::run(name, iterations, arg(2)).map(|ns| format!("ns_per_op {ns}"))
+            workloads::run(name, iterations, arg(2))
         }
     }
 }
