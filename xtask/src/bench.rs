@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long)]
     quick: bool,
     /// Rounds per kernel (pristine, floor, kya, kya, floor, pristine turns: two pairs each;
-    /// default 5, or 1 with --quick).
+    /// default 3, or 1 with --quick).
     #[arg(long)]
     rounds: Option<usize>,
     /// Seconds each kernel's VM may run.
