@@ -15,7 +15,7 @@ use crate::{
 /// executes a program.
 #[btf_tracepoint(function = "cgroup_attach_task")]
 pub fn cgroup_attach_task(ctx: BtfTracePointContext) -> i32 {
-    if !has_cgroup_rules() {
+    if cfg!(feature = "floor") || !has_cgroup_rules() {
         return 0;
     }
     let destination: *const u8 = ctx.arg(0);

@@ -18,7 +18,7 @@ use crate::{
 /// cgroup when it executes a program.
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
-    if !has_cgroup_rules() {
+    if cfg!(feature = "floor") || !has_cgroup_rules() {
         return 0;
     }
     let child: *const u8 = ctx.arg(1);

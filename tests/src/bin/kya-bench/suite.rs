@@ -1,10 +1,13 @@
-//! The whole benchmark, run inside the VM: ABBA rounds of pristine (no kya) and loaded (kya-agent
-//! enforcing), the same workloads in each, untagged and tagged; then, with kya loaded, the
-//! in-kernel cost per program, the event pipeline, memory and latencies. Prints one
-//! `KYA-BENCH-JSON` line for the host to collect.
+//! The whole benchmark, run inside the VM: rounds of three kinds of turn, the same workloads in
+//! each, untagged and tagged: pristine (no kya), floor (kya's programs attached but returning at
+//! once, see `floor`) and kya (kya-agent enforcing), in the balanced order pristine, floor, kya,
+//! kya, floor, pristine; then, with kya loaded and with the floor, the in-kernel cost per
+//! program, the event pipeline, memory and latencies. Prints one `KYA-BENCH-JSON` line for the
+//! host to collect.
 use std::{
     fs,
     net::{TcpListener, UdpSocket},
+    os::fd::AsRawFd as _,
     path::Path,
     process::{Child, Command, Stdio},
     thread,
@@ -13,7 +16,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::{pipeline, programs};
+use crate::{floor::Floor, pipeline, programs};
 
 pub const DIR: &str = "/tmp/kya-bench";
 pub const PLAIN: &str = "/srv/bench/plain.txt";
@@ -55,7 +58,36 @@ struct Row {
     /// In pristine turns, this workload stands in (the denied open is an open there).
     pristine_workload: &'static str,
     iterations: u64,
+    /// The clock its figures are read on.
+    clock: Clock,
 }
+
+/// The clocks each worker reads (see `workloads`); each row is reported on one of them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// The worker thread's CPU time: system-call loops, whose work all runs in that thread.
+    Thread,
+    /// The worker thread's CPU time plus its reaped children's: fork+exec+wait.
+    ThreadChildren,
+    /// `CLOCK_MONOTONIC`: everything the guest ran meanwhile, reported beside for comparison.
+    Monotonic,
+}
+
+impl Clock {
+    const ALL: [Self; 3] = [Self::Thread, Self::ThreadChildren, Self::Monotonic];
+
+    /// Its name in the worker's line, the report and `results.json`.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Thread => "thread",
+            Self::ThreadChildren => "thread_children",
+            Self::Monotonic => "monotonic",
+        }
+    }
+}
+
+/// One worker run's ns per operation, on each clock (in `Clock::ALL` order).
+type Sample = [f64; 3];
 
 const fn row(
     key: &'static str,
@@ -73,6 +105,11 @@ const fn row(
         tagged,
         pristine_workload: workload,
         iterations,
+        clock: if matches!(workload.as_bytes(), b"fork-exec") {
+            Clock::ThreadChildren
+        } else {
+            Clock::Thread
+        },
     }
 }
 
@@ -117,6 +154,7 @@ const ROWS: &[Row] = &[
         tagged: true,
         pristine_workload: "open-close",
         iterations: 20_000,
+        clock: Clock::Thread,
     },
     row(
         "connect_untagged",
@@ -198,77 +236,89 @@ fn clock_check() -> Result<Value, String> {
     }))
 }
 
+/// Every turn's samples of one row: the i-th pristine, floor and kya samples make pair i.
+#[derive(Clone, Default)]
+struct Turns {
+    pristine: Vec<Sample>,
+    floor: Vec<Sample>,
+    kya: Vec<Sample>,
+}
+
+/// The kind of turn: what is attached while the workloads run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pristine,
+    Floor,
+    Kya,
+}
+
 pub fn run(size: Size) -> Result<Value, String> {
     let clock = clock_check()?;
     // Pristine means pristine: nothing of an earlier kya stays attached.
     unload()?;
     prepare()?;
-    let _listeners = listen()?;
+    let peers = Peers::new()?;
     // A first, unrecorded turn: the first run of each workload pays for cold caches (the
     // binary's pages, dentries), which would skew the first pair alone.
     eprintln!("bench: warm-up turn (not recorded)");
     for row in ROWS.iter().filter(|row| !row.tagged) {
-        measure(row, false, size.scale)?;
+        measure(&peers, row, Kind::Pristine, size.scale)?;
     }
-    let mut pristine: Vec<Vec<f64>> = vec![Vec::new(); ROWS.len()];
-    let mut loaded: Vec<Vec<f64>> = vec![Vec::new(); ROWS.len()];
+    let mut turns: Vec<Turns> = vec![Turns::default(); ROWS.len()];
     let mut start_ms = Vec::new();
     let mut rss_rest_kb = Vec::new();
-    for round in 0..size.rounds {
-        eprintln!("bench: round {} of {}: pristine", round + 1, size.rounds);
-        // The kernel frees detached programs asynchronously (after an RCU grace period), so
-        // give the last turn's programs a moment to go.
-        if !programs::gone_within(std::time::Duration::from_secs(10))? {
-            return Err("kya programs are still loaded in a pristine turn".to_owned());
-        }
-        for (index, row) in ROWS.iter().enumerate() {
-            pristine[index].push(measure(row, false, size.scale)?);
-        }
-        eprintln!(
-            "bench: round {} of {}: kya loaded, twice",
-            round + 1,
-            size.rounds
-        );
+    for round in 1..=size.rounds {
+        let say = |what: &str| eprintln!("bench: round {round} of {}: {what}", size.rounds);
+        say("pristine");
+        turn(&peers, &mut turns, Kind::Pristine, size.scale)?;
+        say("floor");
+        floor_turn(&peers, &mut turns, size.scale)?;
+        say("kya loaded, twice");
         let (daemon, started) = Daemon::start()?;
         start_ms.push(started.as_secs_f64() * 1e3);
-        for _ in 0..2 {
-            for (index, row) in ROWS.iter().enumerate() {
-                loaded[index].push(measure(row, true, size.scale)?);
-            }
-        }
+        turn(&peers, &mut turns, Kind::Kya, size.scale)?;
+        turn(&peers, &mut turns, Kind::Kya, size.scale)?;
         rss_rest_kb.push(daemon.rss_kb()?);
         daemon.stop()?;
-        eprintln!("bench: round {} of {}: pristine", round + 1, size.rounds);
-        if !programs::gone_within(std::time::Duration::from_secs(10))? {
-            return Err("kya programs are still loaded in a pristine turn".to_owned());
-        }
-        for (index, row) in ROWS.iter().enumerate() {
-            pristine[index].push(measure(row, false, size.scale)?);
-        }
+        say("floor");
+        floor_turn(&peers, &mut turns, size.scale)?;
+        say("pristine");
+        turn(&peers, &mut turns, Kind::Pristine, size.scale)?;
     }
     eprintln!("bench: in-kernel cost, event pipeline and latencies");
     let (daemon, _) = Daemon::start()?;
-    let programs = programs::cost_per_call(|| {
-        for row in ROWS.iter().filter(|row| !row.tagged) {
-            measure(row, false, size.scale)?;
-        }
-        Ok(())
-    })?;
+    // The pipeline first: the tagged workloads' denied opens leave events that the daemon,
+    // sharing the one vCPU, is still counting when they end, and the first flood step counted
+    // them as its own.
     let pipeline = pipeline::measure(&daemon, size.flood_seconds)?;
     let approve = pipeline::approve_latency()?;
+    let sizes = programs::sizes()?;
+    let untagged = programs::cost_per_call(|| each_row(&peers, false, Kind::Kya, size.scale))?;
+    let tagged = programs::cost_per_call(|| each_row(&peers, true, Kind::Kya, size.scale))?;
     daemon.stop()?;
-    let control = median(&pristine[0]);
+    let floor = {
+        all_gone()?;
+        let _floor = Floor::attach()?;
+        programs::cost_per_call(|| each_row(&peers, false, Kind::Floor, size.scale))?
+    };
+    all_gone()?;
+    let control = median(&clock_of(&turns[0].pristine, Clock::Thread));
     let rows: Vec<Value> = ROWS
         .iter()
-        .enumerate()
-        .map(|(index, row)| summarize(row, &pristine[index], &loaded[index], control))
+        .zip(&turns)
+        .map(|(row, turns)| summarize(row, turns, control))
         .collect();
     Ok(json!({
         "kernel": kernel_release(),
         "rounds": size.rounds,
         "clock": clock,
         "workloads": rows,
-        "programs_ns_per_call": programs,
+        "programs": {
+            "untagged": untagged,
+            "tagged": tagged,
+            "floor": floor,
+            "sizes": sizes,
+        },
         "pipeline": pipeline,
         "daemon": {
             "start_to_enforcing_ms": stats(&start_ms),
@@ -276,6 +326,49 @@ pub fn run(size: Size) -> Result<Value, String> {
         },
         "approve": approve,
     }))
+}
+
+/// One turn of every row, its samples appended to the turn kind's series.
+fn turn(peers: &Peers, turns: &mut [Turns], kind: Kind, scale: u64) -> Result<(), String> {
+    if kind == Kind::Pristine {
+        all_gone()?;
+    }
+    for (row, turns) in ROWS.iter().zip(turns.iter_mut()) {
+        let sample = measure(peers, row, kind, scale)?;
+        match kind {
+            Kind::Pristine => turns.pristine.push(sample),
+            Kind::Floor => turns.floor.push(sample),
+            Kind::Kya => turns.kya.push(sample),
+        }
+    }
+    Ok(())
+}
+
+/// A floor turn: nothing else attached, the floor attached for the turn, detached after it.
+fn floor_turn(peers: &Peers, turns: &mut [Turns], scale: u64) -> Result<(), String> {
+    all_gone()?;
+    let floor = Floor::attach()?;
+    turn(peers, turns, Kind::Floor, scale)?;
+    drop(floor);
+    Ok(())
+}
+
+/// Runs the rows that are (or are not) tagged once, for the per-program statistics.
+fn each_row(peers: &Peers, tagged: bool, kind: Kind, scale: u64) -> Result<(), String> {
+    for row in ROWS.iter().filter(|row| row.tagged == tagged) {
+        measure(peers, row, kind, scale)?;
+    }
+    Ok(())
+}
+
+/// Waits for every program of kya (or of the floor) to be gone: the kernel frees detached
+/// programs asynchronously, after an RCU grace period.
+fn all_gone() -> Result<(), String> {
+    if programs::gone_within(Duration::from_secs(10))? {
+        Ok(())
+    } else {
+        Err("kya programs are still loaded where none should be".to_owned())
+    }
 }
 
 fn prepare() -> Result<(), String> {
@@ -287,32 +380,83 @@ fn prepare() -> Result<(), String> {
     fs::write(SECRET, "secret\n").map_err(|e| e.to_string())
 }
 
-/// A TCP listener that accepts (and drops) every connection, and a UDP socket to send to.
-fn listen() -> Result<(TcpListener, UdpSocket), String> {
-    let tcp = TcpListener::bind(TCP_PEER).map_err(|e| format!("{TCP_PEER}: {e}"))?;
-    let acceptor = tcp.try_clone().map_err(|e| e.to_string())?;
-    thread::spawn(move || {
-        for stream in acceptor.incoming() {
-            drop(stream);
-        }
-    });
-    let udp = UdpSocket::bind(UDP_PEER).map_err(|e| format!("{UDP_PEER}: {e}"))?;
-    Ok((tcp, udp))
+/// The peers the network rows talk to: a TCP listener and a UDP socket.
+struct Peers {
+    tcp: TcpListener,
+    _udp: UdpSocket,
 }
 
-/// Runs one row in a worker process and returns its ns per operation.
-fn measure(row: &Row, kya_loaded: bool, scale: u64) -> Result<f64, String> {
-    let workload = if kya_loaded {
+/// Room in the TCP listener's accept queue: more than a turn's connects (the kernel caps it at
+/// `net.core.somaxconn`, 4096 on both test kernels).
+const TCP_BACKLOG: i32 = 4096;
+
+impl Peers {
+    fn new() -> Result<Self, String> {
+        let tcp = TcpListener::bind(TCP_PEER).map_err(|e| format!("{TCP_PEER}: {e}"))?;
+        // SAFETY: listen(2) again on a listening socket only resizes its accept queue.
+        if unsafe { libc::listen(tcp.as_raw_fd(), TCP_BACKLOG) } != 0 {
+            return Err(format!(
+                "listen {TCP_PEER}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        tcp.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let udp = UdpSocket::bind(UDP_PEER).map_err(|e| format!("{UDP_PEER}: {e}"))?;
+        Ok(Self { tcp, _udp: udp })
+    }
+
+    /// Accepts (and drops) every connection waiting. Only between rows: an accepting thread
+    /// that ran during the connect loop made its cost depend on how the two interleaved (one
+    /// turn's time per connect differed from the next's by 7%), so during the loop the
+    /// connections just queue.
+    fn drain(&self) -> Result<(), String> {
+        loop {
+            match self.tcp.accept() {
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) => return Err(format!("accept on {TCP_PEER}: {error}")),
+            }
+        }
+    }
+}
+
+/// Runs one row in a worker process and returns its ns per operation on every clock. Only a
+/// kya turn runs tagged rows tagged: in a floor turn there is no daemon to tag them (and
+/// nothing that would look at a tag), in a pristine one no kya.
+fn measure(peers: &Peers, row: &Row, kind: Kind, scale: u64) -> Result<Sample, String> {
+    peers.drain()?;
+    let workload = if kind == Kind::Kya {
         row.workload
     } else {
         row.pristine_workload
     };
     let iterations = (row.iterations * scale / 100).max(10).to_string();
-    let output = worker(row.tagged && kya_loaded, &[workload, &iterations, row.arg])?;
-    output
-        .strip_prefix("ns_per_op ")
-        .and_then(|value| value.trim().parse().ok())
-        .ok_or_else(|| format!("{}: worker said {output}", row.label))
+    let output = worker(
+        row.tagged && kind == Kind::Kya,
+        &[workload, &iterations, row.arg],
+    )?;
+    peers.drain()?;
+    parse_sample(&output).ok_or_else(|| format!("{}: worker said {output}", row.label))
+}
+
+/// The worker's `monotonic M thread T thread_children C` line, in `Clock::ALL` order.
+fn parse_sample(line: &str) -> Option<Sample> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut sample = [f64::NAN; 3];
+    for (slot, clock) in sample.iter_mut().zip(Clock::ALL) {
+        let at = words.iter().position(|word| *word == clock.name())?;
+        *slot = words.get(at + 1)?.parse().ok()?;
+    }
+    Some(sample)
+}
+
+/// One clock's figures out of samples.
+fn clock_of(samples: &[Sample], clock: Clock) -> Vec<f64> {
+    let index = Clock::ALL
+        .iter()
+        .position(|known| *known == clock)
+        .unwrap_or(0);
+    samples.iter().map(|sample| sample[index]).collect()
 }
 
 /// Runs `kya-bench worker ARGS`, as agent `bench` when `tagged`; returns its result line.
@@ -340,21 +484,43 @@ pub fn worker(tagged: bool, args: &[&str]) -> Result<String, String> {
     Ok(stdout)
 }
 
-fn summarize(row: &Row, pristine: &[f64], loaded: &[f64], control: f64) -> Value {
-    let ratios: Vec<f64> = pristine
+/// Ratios of pair i of `over` to pair i of `under`.
+fn pair_ratios(over: &[f64], under: &[f64]) -> Vec<f64> {
+    over.iter()
+        .zip(under)
+        .map(|(over, under)| over / under)
+        .collect()
+}
+
+/// A row's figures on its own clock (kya / pristine, floor / pristine, kya / floor, pair by
+/// pair), and the kya / pristine pairs on every clock for comparison.
+fn summarize(row: &Row, turns: &Turns, control: f64) -> Value {
+    let [pristine, floor, kya] =
+        [&turns.pristine, &turns.floor, &turns.kya].map(|samples| clock_of(samples, row.clock));
+    let added = median(&kya) - median(&pristine);
+    let by_clock: serde_json::Map<String, Value> = Clock::ALL
         .iter()
-        .zip(loaded)
-        .map(|(pristine, loaded)| loaded / pristine)
+        .map(|&clock| {
+            let ratios = pair_ratios(
+                &clock_of(&turns.kya, clock),
+                &clock_of(&turns.pristine, clock),
+            );
+            (clock.name().to_owned(), json!(ratios))
+        })
         .collect();
-    let added = median(loaded) - median(pristine);
     json!({
         "workload": row.label,
         "key": row.key,
-        "pair_ratios": ratios,
-        "pristine_ns": stats(pristine),
-        "loaded_ns": stats(loaded),
-        "ratio": stats(&ratios),
+        "clock": row.clock.name(),
+        "pair_ratios": pair_ratios(&kya, &pristine),
+        "floor_pair_ratios": pair_ratios(&floor, &pristine),
+        "kya_over_floor_pair_ratios": pair_ratios(&kya, &floor),
+        "pair_ratios_by_clock": by_clock,
+        "pristine_ns": stats(&pristine),
+        "floor_ns": stats(&floor),
+        "loaded_ns": stats(&kya),
         "added_ns": added,
+        "added_over_floor_ns": median(&kya) - median(&floor),
         "added_null_syscalls": added / control,
     })
 }
