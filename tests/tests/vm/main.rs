@@ -26,3 +26,4 @@ mod root_facilities;
 mod self_protection;
 mod terminals;
 mod unload;
+mod verdict_cache;
