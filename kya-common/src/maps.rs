@@ -303,6 +303,12 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
             crate::verdict::MAX_CLEAR_VERDICTS,
         ),
         (crate::verdict::RULES_GENERATION, 4, 4, 1),
+        (
+            crate::verdict::VERDICT_SCRATCH,
+            4,
+            size_of::<crate::verdict::VerdictKey>() + size_of::<crate::verdict::ClearVerdict>(),
+            1,
+        ),
     ]
 };
 

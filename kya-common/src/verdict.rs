@@ -13,6 +13,9 @@ pub const CLEAR_VERDICTS: &str = "CLEAR_VERDICTS";
 /// One entry: the generation of the rule maps, bumped by the daemon after every change to
 /// `PROTECTED_INODES` or `PROTECTED_NAMES`.
 pub const RULES_GENERATION: &str = "RULES_GENERATION";
+/// Per-CPU room for one key and value of [`CLEAR_VERDICTS`] (the file hooks have no stack to
+/// spare on 6.1): one entry of a [`VerdictKey`] and a [`ClearVerdict`].
+pub const VERDICT_SCRATCH: &str = "VERDICT_SCRATCH";
 /// The global holding the kernel address of `rename_lock` (a `seqlock_t`, whose sequence count
 /// is its first word); 0 when the daemon could not find it, and then nothing is remembered.
 pub const RENAME_LOCK_GLOBAL: &str = "RENAME_LOCK_ADDR";

@@ -143,6 +143,7 @@ pub fn remember(dentry: u64, agent: u32, names: bool, stamp: Stamp) {
 
 /// A key and a value of `CLEAR_VERDICTS`, built where the map can read them rather than on
 /// the stack.
+#[repr(C)]
 pub struct Scratch {
     key: VerdictKey,
     verdict: ClearVerdict,

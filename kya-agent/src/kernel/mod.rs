@@ -14,7 +14,7 @@ mod symbols;
 
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
 use aya::{
@@ -120,15 +120,7 @@ impl Kernel {
         }
         let event_budget = event_budget_per_cpu()?;
         loader.override_global(map_names::EVENT_BUDGET_GLOBAL, &event_budget, true);
-        // Without `rename_lock` the file hooks remember no verdict (see `kya_common::verdict`).
-        let rename_lock = symbols::find(Path::new(symbols::KALLSYMS), verdict::RENAME_LOCK_SYMBOL);
-        if rename_lock.is_none() {
-            tracing::warn!(
-                symbol = verdict::RENAME_LOCK_SYMBOL,
-                "kernel symbol not found: every file read is checked in full"
-            );
-        }
-        let rename_lock = rename_lock.unwrap_or(0);
+        let rename_lock = symbols::rename_lock();
         loader.override_global(verdict::RENAME_LOCK_GLOBAL, &rename_lock, true);
         let pins = match lifetime {
             Lifetime::Process => None,

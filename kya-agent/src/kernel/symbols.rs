@@ -13,7 +13,8 @@ pub fn data_symbol(listing: &str, name: &str) -> Option<u64> {
     let mut found = None;
     for line in listing.lines() {
         let mut fields = line.split_whitespace();
-        let (Some(address), Some(kind), Some(symbol)) = (fields.next(), fields.next(), fields.next())
+        let (Some(address), Some(kind), Some(symbol)) =
+            (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
@@ -35,6 +36,19 @@ pub fn find(path: &Path, name: &str) -> Option<u64> {
     data_symbol(&fs::read_to_string(path).ok()?, name)
 }
 
+/// The address of the kernel's `rename_lock` for the file hooks (see `kya_common::verdict`),
+/// 0 when it cannot be found: then they remember no verdict, and every read is checked in full.
+pub fn rename_lock() -> u64 {
+    let found = find(Path::new(KALLSYMS), kya_common::verdict::RENAME_LOCK_SYMBOL);
+    if found.is_none() {
+        tracing::warn!(
+            symbol = kya_common::verdict::RENAME_LOCK_SYMBOL,
+            "kernel symbol not found: every file read is checked in full"
+        );
+    }
+    found.unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,8 +62,14 @@ ffffffffc0001000 d rename_lock_like [some_module]
 
     #[test]
     fn finds_a_kernel_data_symbol() {
-        assert_eq!(data_symbol(LISTING, "rename_lock"), Some(0xffff_ffff_82a0_c0c0));
-        assert_eq!(data_symbol(LISTING, "mount_lock"), Some(0xffff_ffff_82a0_c100));
+        assert_eq!(
+            data_symbol(LISTING, "rename_lock"),
+            Some(0xffff_ffff_82a0_c0c0)
+        );
+        assert_eq!(
+            data_symbol(LISTING, "mount_lock"),
+            Some(0xffff_ffff_82a0_c100)
+        );
     }
 
     #[test]
@@ -60,7 +80,10 @@ ffffffffc0001000 d rename_lock_like [some_module]
         assert_eq!(data_symbol(LISTING, "rename_lock_like"), None);
         assert_eq!(data_symbol(LISTING, "absent"), None);
         // Hidden from an unprivileged reader.
-        assert_eq!(data_symbol("0000000000000000 D rename_lock\n", "rename_lock"), None);
+        assert_eq!(
+            data_symbol("0000000000000000 D rename_lock\n", "rename_lock"),
+            None
+        );
         // Listed twice.
         let twice = "ffffffff82a0c0c0 D rename_lock\nffffffff82a0c0e0 d rename_lock\n";
         assert_eq!(data_symbol(twice, "rename_lock"), None);

@@ -13,9 +13,7 @@ use std::{
     time::Duration,
 };
 
-use kya_tests::{
-    Daemon, EPERM, Fixture, OpResult, eventually, kya, op_exe, op_exe_with_fd,
-};
+use kya_tests::{Daemon, EPERM, Fixture, OpResult, eventually, kya, op_exe, op_exe_with_fd};
 use nix::sys::signal::Signal;
 
 const ROOT: &str = "/srv/verdicts";
@@ -81,8 +79,14 @@ fn refused(fixture: &Fixture, file: &File, what: &str) {
 
 fn neighbour_readable(fixture: &Fixture) {
     let neighbour = File::open(NEIGHBOUR).unwrap();
-    assert!(read_path(fixture, NEIGHBOUR).is_ok(), "the neighbour by path");
-    assert!(read_fd(fixture, &neighbour).is_ok(), "the neighbour by descriptor");
+    assert!(
+        read_path(fixture, NEIGHBOUR).is_ok(),
+        "the neighbour by path"
+    );
+    assert!(
+        read_fd(fixture, &neighbour).is_ok(),
+        "the neighbour by descriptor"
+    );
     assert!(mmap_fd(fixture, &neighbour).is_ok(), "the neighbour mapped");
 }
 
@@ -131,9 +135,21 @@ fn a_remembered_file_moved_into_a_protected_tree_is_refused() {
     let neighbour_read = read_fd(&fixture, &neighbour);
     daemon.signal(Signal::SIGCONT);
     assert_eq!(file_read, Err(EPERM), "read of a file moved into the tree");
-    assert_eq!(file_mapped, Err(EPERM), "mapping of a file moved into the tree");
-    assert_eq!(inner_read, Err(EPERM), "read of a file whose directory moved in");
-    assert_eq!(inner_mapped, Err(EPERM), "mapping of a file whose directory moved in");
+    assert_eq!(
+        file_mapped,
+        Err(EPERM),
+        "mapping of a file moved into the tree"
+    );
+    assert_eq!(
+        inner_read,
+        Err(EPERM),
+        "read of a file whose directory moved in"
+    );
+    assert_eq!(
+        inner_mapped,
+        Err(EPERM),
+        "mapping of a file whose directory moved in"
+    );
     assert!(neighbour_read.is_ok(), "the neighbour: {neighbour_read:?}");
     refused(&fixture, &file, "a file moved into the tree");
 }
@@ -162,9 +178,19 @@ fn a_protected_tree_mounted_over_a_remembered_files_directory() {
     let fd_mapped = mmap_fd(&fixture, &file);
     let unmounted = Command::new("umount").arg(dir).status().unwrap();
     daemon.signal(Signal::SIGCONT);
-    assert!(bound.success() && unmounted.success(), "bind mount and unmount");
-    assert_eq!(path_read, Err(EPERM), "the path now reaches the protected tree");
-    assert!(fd_read.is_ok(), "the open file is still the unprotected one: {fd_read:?}");
+    assert!(
+        bound.success() && unmounted.success(),
+        "bind mount and unmount"
+    );
+    assert_eq!(
+        path_read,
+        Err(EPERM),
+        "the path now reaches the protected tree"
+    );
+    assert!(
+        fd_read.is_ok(),
+        "the open file is still the unprotected one: {fd_read:?}"
+    );
     assert!(fd_mapped.is_ok(), "mapping it too: {fd_mapped:?}");
     neighbour_readable(&fixture);
 }
@@ -189,11 +215,16 @@ fn a_file_the_watcher_registers_as_protected_is_refused_by_its_remembered_descri
     // every name of it is refused, and the remembered verdict on the first must not hold.
     fs::hard_link(original, &protected_path).unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || read_fd(&fixture, &file) == Err(EPERM)),
+        eventually(Duration::from_secs(10), || read_fd(&fixture, &file)
+            == Err(EPERM)),
         "the watcher's registration refuses the remembered descriptor"
     );
     refused(&fixture, &file, "a file the watcher registered");
-    assert_eq!(read_path(&fixture, original), Err(EPERM), "its first name too");
+    assert_eq!(
+        read_path(&fixture, original),
+        Err(EPERM),
+        "its first name too"
+    );
 }
 
 /// Verdicts reached through a grant are never remembered: when the grant ends or is spent, the
@@ -204,16 +235,21 @@ fn reads_a_grant_let_through_end_with_the_grant() {
     plant_tree();
     let _daemon = Daemon::start(&config(&fixture, &[&format!("{PROTECTED}/")]));
     let file = File::open(SECRET).unwrap();
-    assert_eq!(read_fd(&fixture, &file), Err(EPERM), "protected before the grant");
+    assert_eq!(
+        read_fd(&fixture, &file),
+        Err(EPERM),
+        "protected before the grant"
+    );
 
-    let granted = kya(&[
-        "grant", "--agent", "coder", "--file", SECRET, "--for", "6s",
-    ]);
+    let granted = kya(&["grant", "--agent", "coder", "--file", SECRET, "--for", "6s"]);
     assert!(granted.status.success(), "{granted:?}");
     let started = std::time::Instant::now();
     for _ in 0..2 {
         assert!(read_path(&fixture, SECRET).is_ok(), "read under the grant");
-        assert!(read_fd(&fixture, &file).is_ok(), "read by descriptor under the grant");
+        assert!(
+            read_fd(&fixture, &file).is_ok(),
+            "read by descriptor under the grant"
+        );
         assert!(mmap_fd(&fixture, &file).is_ok(), "mapped under the grant");
     }
     assert!(
@@ -222,7 +258,11 @@ fn reads_a_grant_let_through_end_with_the_grant() {
     );
     std::thread::sleep(Duration::from_secs(7).saturating_sub(started.elapsed()));
     refused(&fixture, &file, "a file whose timed grant ended");
-    assert_eq!(read_path(&fixture, SECRET), Err(EPERM), "by path after the grant");
+    assert_eq!(
+        read_path(&fixture, SECRET),
+        Err(EPERM),
+        "by path after the grant"
+    );
 
     let once = kya(&["grant", "--agent", "coder", "--file", SECRET, "--once"]);
     assert!(once.status.success(), "{once:?}");
