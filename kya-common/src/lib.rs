@@ -16,3 +16,4 @@ pub mod programs;
 pub mod protect;
 pub mod tag;
 pub mod terminal;
+pub mod verdict;

@@ -296,6 +296,19 @@ pub const LAYOUTS: &[(&str, usize, usize, u32)] = {
             crate::mounts::MAX_OWN_MOUNT_NAMESPACES,
         ),
         (crate::keys::AGENT_KEYS, 8, 4, crate::keys::MAX_AGENT_KEYS),
+        (
+            crate::verdict::CLEAR_VERDICTS,
+            size_of::<crate::verdict::VerdictKey>(),
+            size_of::<crate::verdict::ClearVerdict>(),
+            crate::verdict::MAX_CLEAR_VERDICTS,
+        ),
+        (crate::verdict::RULES_GENERATION, 4, 4, 1),
+        (
+            crate::verdict::VERDICT_SCRATCH,
+            4,
+            size_of::<crate::verdict::VerdictKey>() + size_of::<crate::verdict::ClearVerdict>(),
+            1,
+        ),
     ]
 };
 

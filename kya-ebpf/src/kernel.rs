@@ -160,6 +160,18 @@ pub fn dentry_ino(dentry: u64) -> Result<u64, ReadError> {
     read(inode, &INODE_INO_OFFSET)
 }
 
+/// A dentry's inode (0 for a negative dentry).
+#[inline(always)]
+pub fn dentry_inode(dentry: u64) -> Result<u64, ReadError> {
+    read(dentry, &DENTRY_INODE_OFFSET)
+}
+
+/// An inode's number.
+#[inline(always)]
+pub fn inode_ino(inode: u64) -> Result<u64, ReadError> {
+    read(inode, &INODE_INO_OFFSET)
+}
+
 /// A dentry's parent (itself at the root of its filesystem, and for a disconnected dentry).
 #[inline(always)]
 pub fn dentry_parent(dentry: u64) -> Result<u64, ReadError> {

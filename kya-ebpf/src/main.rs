@@ -24,6 +24,7 @@ mod protect;
 mod tagging;
 mod terminals;
 mod unix;
+mod verdicts;
 
 #[cfg(not(test))]
 #[panic_handler]

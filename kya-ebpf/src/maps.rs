@@ -212,3 +212,26 @@ pub static OWN_MOUNT_NAMESPACES: LruHashMap<u64, u32> =
 #[map]
 pub static AGENT_KEYS: HashMap<u64, u32> =
     HashMap::with_max_entries(kya_common::keys::MAX_AGENT_KEYS, 0);
+
+/// Allowed verdicts of the file hooks, by (dentry, agent), with the stamp they hold for (see
+/// `crate::verdicts`). Written and read by `file_open`, `file_permission` and `mmap_file`, for
+/// agents only, and only for verdicts no rule and no grant decided. LRU: a forgotten verdict
+/// is a miss, and the next check is a full one.
+#[map]
+pub static CLEAR_VERDICTS: LruHashMap<
+    kya_common::verdict::VerdictKey,
+    kya_common::verdict::ClearVerdict,
+> = LruHashMap::with_max_entries(kya_common::verdict::MAX_CLEAR_VERDICTS, 0);
+
+/// The rule maps' generation (one entry), bumped by the daemon after every change to
+/// `PROTECTED_INODES` or `PROTECTED_NAMES`; read by the file hooks before a check, so that a
+/// verdict reached while the rules changed is stamped with the old generation (stale, never
+/// wrong).
+#[map]
+pub static RULES_GENERATION: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Per-CPU room for one key and value of `CLEAR_VERDICTS` (the file hooks have no stack to
+/// spare on 6.1). Used by `crate::verdicts` within one program run.
+#[map]
+pub static VERDICT_SCRATCH: PerCpuArray<crate::verdicts::Scratch> =
+    PerCpuArray::with_max_entries(1, 0);

@@ -25,6 +25,7 @@ use crate::{
     grants,
     kernel::{self, ReadError},
     maps::{PROTECTED_INODES, PROTECTED_NAMES},
+    verdicts,
 };
 
 /// Why a file is refused.
@@ -92,8 +93,18 @@ pub fn guard_file(
             &object,
         );
     };
+    // A verdict remembered under the current stamp needs no walk (see `verdicts`).
+    let stamp = verdicts::lookup(dentry, tag.agent, private_names);
+    if stamp == verdicts::CLEAR {
+        return ALLOW;
+    }
     let denial = match check(dentry, tag.agent, &mut object, false, private_names) {
-        Ok(None) => return ALLOW,
+        Ok(None) => {
+            // Nothing protects it and no grant was needed: remembered under the stamp read
+            // before the check.
+            verdicts::remember(dentry, tag.agent, private_names, stamp);
+            return ALLOW;
+        }
         Ok(Some(denial)) => denial,
         // Fail closed: the caller is an agent and the file may be a secret.
         Err(ReadError) => Denial::without_rule(MatchedBy::ReadError),

@@ -153,8 +153,19 @@ pub fn op_as_uid(uid: u32, home: &str, args: &[&str]) -> OpResult {
 /// Like [`op`], with `file` open as descriptor 3 in the process (inherited across `kya run`,
 /// so opened before the process was tagged).
 pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> OpResult {
+    op_command(with_fd_3(op_invocation(agent, args), file))
+}
+
+/// Like [`op_exe`], with `file` open as descriptor 3 in the process (opened by the test).
+pub fn op_exe_with_fd(exe: &Path, file: &std::fs::File, args: &[&str]) -> OpResult {
+    let mut command = Command::new(exe);
+    command.args(args);
+    op_command(with_fd_3(command, file))
+}
+
+/// `command`, with `file` open as descriptor 3 in the process it starts.
+fn with_fd_3(mut command: Command, file: &std::fs::File) -> Command {
     use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
-    let mut command = op_invocation(agent, args);
     let fd = file.as_raw_fd();
     // SAFETY: dup2 is async-signal-safe; it runs in the child between fork and exec.
     unsafe {
@@ -171,7 +182,7 @@ pub fn op_with_fd(agent: Option<&str>, file: &std::fs::File, args: &[&str]) -> O
             Ok(())
         });
     }
-    op_command(command)
+    command
 }
 
 /// Where [`op_with_fds`] parks descriptors on their way to 3, 4, ...: above any the test

@@ -25,25 +25,35 @@ impl Kernel {
         self.unprotect_stale(&policy.file_tables)
     }
 
+    /// New protections, then a new rules generation: verdicts the file hooks remembered are
+    /// stale from then on, even after a failure part way.
     fn protect(&mut self, tables: &FileTables) -> Result<(), KernelError> {
-        insert_entries(
+        let inserted = insert_entries(
             &mut self.hash_map(map_names::PROTECTED_INODES)?,
             &tables.inodes,
-        )?;
-        insert_entries(
-            &mut self.hash_map(map_names::PROTECTED_NAMES)?,
-            &tables.names,
         )
+        .and_then(|()| {
+            insert_entries(
+                &mut self.hash_map(map_names::PROTECTED_NAMES)?,
+                &tables.names,
+            )
+        });
+        self.bump_rules_generation()?;
+        inserted
     }
 
     fn unprotect_stale(&mut self, tables: &FileTables) -> Result<(), KernelError> {
-        remove_stale_entries(
+        let removed = remove_stale_entries(
             &mut self.hash_map(map_names::PROTECTED_NAMES)?,
             &tables.names,
-        )?;
-        remove_stale_entries(
-            &mut self.hash_map(map_names::PROTECTED_INODES)?,
-            &tables.inodes,
         )
+        .and_then(|()| {
+            remove_stale_entries(
+                &mut self.hash_map(map_names::PROTECTED_INODES)?,
+                &tables.inodes,
+            )
+        });
+        self.bump_rules_generation()?;
+        removed
     }
 }

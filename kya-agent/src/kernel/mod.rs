@@ -10,6 +10,7 @@ mod offsets;
 pub mod pins;
 mod stats;
 pub mod support;
+mod symbols;
 
 use std::{
     collections::{HashMap as StdHashMap, HashSet},
@@ -37,6 +38,7 @@ use kya_common::{
     },
     protect::InodeRuleKey,
     tag::{TaggedTaskRecord, TaskTag},
+    verdict,
 };
 pub use stats::{EventsLost, KernelStats, MapFill};
 
@@ -151,6 +153,8 @@ impl Kernel {
         }
         let event_budget = event_budget_per_cpu()?;
         loader.override_global(map_names::EVENT_BUDGET_GLOBAL, &event_budget, true);
+        let rename_lock = symbols::rename_lock();
+        loader.override_global(verdict::RENAME_LOCK_GLOBAL, &rename_lock, true);
         let pins = match lifetime {
             Lifetime::Process => None,
             Lifetime::Pinned(root) => Some(PinDirs::new(root)),
@@ -304,8 +308,25 @@ impl Kernel {
     /// Replaces the file protection rules with `tables`, new entries first so that an object
     /// protected before and after is never unprotected in between.
     pub fn set_file_tables(&mut self, tables: &FileTables) -> Result<(), KernelError> {
-        replace_entries(self.hash_map(map_names::PROTECTED_INODES)?, &tables.inodes)?;
-        replace_entries(self.hash_map(map_names::PROTECTED_NAMES)?, &tables.names)
+        let replaced = replace_entries(self.hash_map(map_names::PROTECTED_INODES)?, &tables.inodes)
+            .and_then(|()| {
+                replace_entries(self.hash_map(map_names::PROTECTED_NAMES)?, &tables.names)
+            });
+        // Even after a failure part way: whatever changed makes remembered verdicts stale.
+        self.bump_rules_generation()?;
+        replaced
+    }
+
+    /// Makes every verdict the file hooks remembered stale (see `kya_common::verdict`): called
+    /// after every change to `PROTECTED_INODES` or `PROTECTED_NAMES`, never before (a hook
+    /// reads the generation before it checks, so a check that saw the old rules is stamped
+    /// with the old generation).
+    pub(crate) fn bump_rules_generation(&mut self) -> Result<(), KernelError> {
+        let name = verdict::RULES_GENERATION;
+        let mut map: Array<&mut MapData, u32> = self.map(name)?;
+        let generation = map.get(&0, 0).map_err(KernelError::map(name))?;
+        map.set(0, generation.wrapping_add(1), 0)
+            .map_err(KernelError::map(name))
     }
 
     /// Replaces the network allowlist entries with `table`'s, new entries first so that a peer

@@ -26,4 +26,5 @@ mod root_facilities;
 mod self_protection;
 mod terminals;
 mod unload;
+mod verdict_cache;
 mod watch;
