@@ -8,6 +8,7 @@ mod cmdlines;
 mod credential_reach;
 mod credentials;
 mod daemon_cli;
+mod demo;
 mod deputies;
 mod egress;
 mod egress_corners;
