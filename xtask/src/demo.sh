@@ -19,10 +19,11 @@ caption() {
 	echo "== $*"
 }
 
-# Prints a command as a human would type it (with ~ for the demo's home), then runs it.
+# Prints a command as a human would type it (with ~ for the demo's home), then runs it, its
+# errors shown with its output as a terminal would.
 run() {
 	echo "demo\$ $*"
-	eval "$*"
+	eval "$*" 2>&1
 	status=$?
 	[ "$status" -eq 0 ] || echo "(exit status $status)"
 }

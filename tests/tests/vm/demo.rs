@@ -55,6 +55,8 @@ fn the_demo_shows_refusals_requests_approvals_that_end_and_the_counters() {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    // Shown when a check below fails.
+    println!("{stdout}");
     assert!(stdout.ends_with("== The demo ended.\n"), "{stdout}");
     let steps = steps(&stdout);
     assert_eq!(

@@ -23,6 +23,7 @@ mod metadata;
 mod metrics;
 mod mounts;
 mod reload;
+mod resolved;
 mod root_facilities;
 mod self_protection;
 mod terminals;
