@@ -427,7 +427,11 @@ mod tests {
             record.path.as_deref(),
             Some("/srv/app/secrets/…/credentials")
         );
-        assert!(record.why.starts_with("inside /srv/app/secrets"), "{}", record.why);
+        assert!(
+            record.why.starts_with("inside /srv/app/secrets"),
+            "{}",
+            record.why
+        );
     }
 
     #[test]

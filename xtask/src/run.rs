@@ -152,7 +152,10 @@ fn demo_on_host(kya: &Path, kya_agent: &Path, busybox: &Path) -> Result<()> {
         .status()
         .with_context(|| format!("could not run `{}`", cmd::describe(&demo)))?;
     if !status.success() {
-        bail!("the demo failed ({status}); its files are in {}", dir.path.display());
+        bail!(
+            "the demo failed ({status}); its files are in {}",
+            dir.path.display()
+        );
     }
     Ok(())
 }
