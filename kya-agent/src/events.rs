@@ -129,6 +129,18 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
     let matched = MatchedBy::try_from(event.matched).ok();
     let kind = DenyKind::try_from(event.kind).ok();
     let (path, why) = match (matched, rule) {
+        // A file inside a protected tree is protected by identity too (so are its hard links
+        // elsewhere): it is shown inside the tree, not as the tree itself.
+        (Some(MatchedBy::Object), Some(rule))
+            if rule.tree
+                && !name.is_empty()
+                && rule.path.file_name() != Some(std::ffi::OsStr::new(&name)) =>
+        {
+            (
+                Some(format!("{}/…/{name}", rule.path.display())),
+                format!("inside {} ({})", rule.path.display(), rule.why),
+            )
+        }
         (Some(MatchedBy::Object | MatchedBy::Path), Some(rule)) => {
             (Some(rule.path.display().to_string()), rule.why.to_string())
         }
@@ -400,6 +412,25 @@ mod tests {
             record
                 .why
                 .starts_with("inside /home/alice/.aws/credentials")
+        );
+    }
+
+    #[test]
+    fn a_file_of_a_tree_matched_by_identity_is_shown_inside_the_tree() {
+        let rules = [ResolvedFileRule {
+            path: PathBuf::from("/srv/app/secrets"),
+            tree: true,
+            ..rules()[0].clone()
+        }];
+        let record = describe(&event(MatchedBy::Object, 0, 0), &config(), &rules);
+        assert_eq!(
+            record.path.as_deref(),
+            Some("/srv/app/secrets/…/credentials")
+        );
+        assert!(
+            record.why.starts_with("inside /srv/app/secrets"),
+            "{}",
+            record.why
         );
     }
 

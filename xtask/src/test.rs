@@ -18,7 +18,7 @@ use crate::{
     build, cmd, helpers,
     initramfs::Initramfs,
     kernels::Kernel,
-    modules, setup,
+    modules, run, setup,
     vm::{self, Machine, WorkDir},
 };
 
@@ -304,6 +304,8 @@ fn integration_initramfs(
         initramfs.add_path(&workspace.join(source), &format!("/kya/workspace/{source}"))?;
     }
     initramfs.write("/kya/run-tests.sh", RUN_TESTS, 0o755)?;
+    // The `demo` kernel test runs the demo as `cargo xtask run` does.
+    initramfs.write(run::DEMO_GUEST_PATH, run::DEMO, 0o755)?;
     let command: Vec<String> = ["sh", "/kya/run-tests.sh"]
         .into_iter()
         .map(str::to_owned)

@@ -8,7 +8,7 @@ use kya_common::protect::{
     name_hash,
 };
 
-use super::tables::FileTables;
+use super::tables::{FileTables, ResolvedFileRule};
 use crate::identity::Mounts;
 
 /// Whether the file at `path` (symlinks followed) is protected from `agent`.
@@ -20,6 +20,44 @@ pub fn is_protected(tables: &FileTables, agent: u32, path: &Path) -> io::Result<
 /// rule that decides about changing it is a foothold's (a grant can let a write through).
 pub fn is_foothold(tables: &FileTables, agent: u32, path: &Path) -> io::Result<bool> {
     decides(tables, agent, path, Question::Foothold)
+}
+
+/// The protected object that the file `(dev, ino)` at `path` is, when `path` is another name of
+/// it: a rule protects the object by its identity (every name of it, hard links and the file
+/// mounted elsewhere included) under a path that is not `path`, and no rule names `path`
+/// itself. `path` is a real path (no symlinks, no `..`).
+///
+/// A grant is for the object, so a human who names it by another name would grant something
+/// else than they see: `kya grant --file` refuses that and names the protected path.
+#[must_use]
+pub fn another_name_of<'t>(
+    tables: &'t FileTables,
+    agent: u32,
+    dev: u32,
+    ino: u64,
+    path: &Path,
+) -> Option<&'t ResolvedFileRule> {
+    let object = [agent, ALL_AGENTS].into_iter().find_map(|scope| {
+        let rule = tables.inodes.get(&InodeRuleKey {
+            agent: scope,
+            dev,
+            ino,
+        })?;
+        if rule.flags & flag::ALLOW != 0 {
+            return None;
+        }
+        tables.rules.get(usize::try_from(rule.rule).ok()?)
+    })?;
+    let names_path = |rule: &ResolvedFileRule| {
+        // A rule may name its path through a symlink: compare real paths.
+        let real = fs::canonicalize(&rule.path).unwrap_or_else(|_| rule.path.clone());
+        if rule.tree {
+            path.starts_with(&real)
+        } else {
+            path == real
+        }
+    };
+    (!tables.rules.iter().any(names_path)).then_some(object)
 }
 
 /// What a walk over the rules asks.
@@ -245,6 +283,57 @@ mod tests {
         assert!(!is_protected(&tables, 8, &dir.join("object")).unwrap());
         assert!(!is_protected(&tables, 7, &dir.join("plain")).unwrap());
         assert!(is_protected(&tables, 7, &dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_name_of_a_protected_object_is_found_by_its_identity() {
+        use std::path::PathBuf;
+
+        use crate::files::{Scope, Why};
+        let dir = std::env::temp_dir().join(format!("kya-other-name-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("aws")).unwrap();
+        fs::create_dir_all(dir.join("tree")).unwrap();
+        fs::create_dir_all(dir.join("work")).unwrap();
+        let secret = dir.join("aws/credentials");
+        fs::write(&secret, b"x").unwrap();
+        fs::hard_link(&secret, dir.join("work/notes")).unwrap();
+        fs::hard_link(&secret, dir.join("tree/copy")).unwrap();
+        let rule = |path: PathBuf, tree: bool| ResolvedFileRule {
+            path,
+            tree,
+            scope: Scope::AllAgents,
+            why: Why::Catalogue("AWS credentials"),
+            exists: true,
+            unresolved: None,
+        };
+        let mut tables = FileTables::default();
+        tables.rules.push(rule(secret.clone(), false));
+        let (dev, ino) = identity(&secret);
+        tables.inodes.insert(
+            InodeRuleKey {
+                agent: ALL_AGENTS,
+                dev,
+                ino,
+            },
+            ProtectRule {
+                rule: 0,
+                flags: flag::FILE,
+            },
+        );
+        let other = |path: &Path| another_name_of(&tables, 7, dev, ino, path).map(|r| &r.path);
+        assert_eq!(other(&secret), None, "its own name");
+        assert_eq!(other(&dir.join("work/notes")), Some(&secret), "a hard link");
+        assert_eq!(other(&dir.join("tree/copy")), Some(&secret));
+        // A name that a rule protects as well is a name of its own, not another's.
+        tables.rules.push(rule(dir.join("tree"), true));
+        assert_eq!(
+            another_name_of(&tables, 7, dev, ino, &dir.join("tree/copy")),
+            None
+        );
+        // An object no rule names by identity has no other name kya knows of.
+        assert!(another_name_of(&tables, 7, dev, ino + 1, &dir.join("work/notes")).is_none());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -25,8 +25,13 @@ pub enum Resource {
         /// Kernel device number (`major << 20 | minor`) and inode.
         dev: u32,
         ino: u64,
-        /// How a human recognises it (the path asked for, or what the denial showed).
+        /// How a human recognises it: the protected path (what the denial showed, or the path
+        /// asked for, which must be the object's real path: see `kya grant --file`).
         path: String,
+        /// The name the agent opened it by, when that is another name of the object than
+        /// `path` (a hard link, or the file mounted elsewhere under another name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// A peer: these addresses on this port.
     Peer {
@@ -148,12 +153,18 @@ impl Resource {
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::File { dev, ino, path } => write!(
-                f,
-                "file {path} [{}:{} inode {ino}]",
-                dev >> 20,
-                dev & 0xf_ffff
-            ),
+            Self::File {
+                dev,
+                ino,
+                path,
+                via,
+            } => {
+                write!(f, "file {path}")?;
+                if let Some(via) = via {
+                    write!(f, " (opened as `{via}`, another name of it)")?;
+                }
+                write!(f, " [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff)
+            }
             Self::Peer { addrs, port, host } => {
                 let addrs: Vec<String> = addrs
                     .iter()
@@ -184,6 +195,17 @@ impl fmt::Display for Resource {
             }
         }
     }
+}
+
+/// The name a file was opened by (`name`, as the kernel saw it), when it is not the last
+/// component of the protected path shown for it (`path`): the agent reached the object by
+/// another name, a hard link or the file mounted elsewhere. A path inside a tree
+/// (`/srv/secrets/…/key`) ends with the name it was opened by.
+#[must_use]
+pub fn opened_as(path: &str, name: Option<&str>) -> Option<String> {
+    let name = name.filter(|name| !name.is_empty())?;
+    let last = path.rsplit('/').next().unwrap_or(path);
+    (last != name).then(|| name.to_owned())
 }
 
 /// The one host or address and the one port of the peer `text`, parsed as a rule is.
@@ -315,7 +337,8 @@ mod tests {
             Resource::File {
                 dev: 25,
                 ino: 7,
-                path: String::new()
+                path: String::new(),
+                via: None,
             }
             .key()
         );
@@ -327,6 +350,7 @@ mod tests {
             dev: (8 << 20) | 1,
             ino: 42,
             path: "/root/.aws/credentials".into(),
+            via: None,
         };
         let (files, peers) = file.kernel_keys(7);
         assert_eq!(
@@ -342,5 +366,44 @@ mod tests {
             file.to_string(),
             "file /root/.aws/credentials [8:1 inode 42]"
         );
+        assert_eq!(
+            serde_json::to_string(&file).unwrap(),
+            r#"{"type":"file","dev":8388609,"ino":42,"path":"/root/.aws/credentials"}"#,
+            "a file opened by its own name is recorded as before"
+        );
+    }
+
+    #[test]
+    fn a_file_opened_by_another_name_shows_both() {
+        let linked = Resource::File {
+            dev: (8 << 20) | 1,
+            ino: 42,
+            path: "/home/alice/.aws/credentials".into(),
+            via: Some("notes".into()),
+        };
+        assert_eq!(
+            linked.to_string(),
+            "file /home/alice/.aws/credentials (opened as `notes`, another name of it) \
+             [8:1 inode 42]"
+        );
+        let same = Resource::File {
+            dev: (8 << 20) | 1,
+            ino: 42,
+            path: "/home/alice/.aws/credentials".into(),
+            via: None,
+        };
+        assert_eq!(linked.key(), same.key(), "one object, one request");
+        assert_eq!(
+            opened_as("/home/alice/.aws/credentials", Some("notes")).as_deref(),
+            Some("notes")
+        );
+        for (path, name) in [
+            ("/home/alice/.aws/credentials", Some("credentials")),
+            ("/srv/secrets/…/db.key", Some("db.key")),
+            ("/home/alice/.aws/credentials", None),
+            ("/home/alice/.aws/credentials", Some("")),
+        ] {
+            assert_eq!(opened_as(path, name), None, "{path} {name:?}");
+        }
     }
 }

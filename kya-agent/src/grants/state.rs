@@ -195,6 +195,7 @@ mod tests {
             dev: 1,
             ino: 2,
             path: "/root/.aws/credentials".into(),
+            via: None,
         }
     }
 

@@ -17,21 +17,21 @@ use kya_tests::{
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-const SECRET: &str = "/home/alice/.aws/credentials";
+pub(crate) const SECRET: &str = "/home/alice/.aws/credentials";
 const README: &str = "/srv/app/readme.txt";
-const ALICE: u32 = 1000;
+pub(crate) const ALICE: u32 = 1000;
 const BOB: u32 = 1002;
 /// A peer on no allowlist, served by a listener in the test.
 const PEER: &str = "127.0.0.4:9090";
 
-fn plant() {
+pub(crate) fn plant() {
     for path in [SECRET, README] {
         fs::create_dir_all(Path::new(path).parent().unwrap()).unwrap();
         fs::write(path, "secret\n").unwrap();
     }
 }
 
-fn ok(output: &Output, what: &str) -> String {
+pub(crate) fn ok(output: &Output, what: &str) -> String {
     assert!(
         output.status.success(),
         "{what} failed: {}{}",
@@ -41,7 +41,7 @@ fn ok(output: &Output, what: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn refused(output: &Output, what: &str, expected: &str) {
+pub(crate) fn refused(output: &Output, what: &str, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{what} must be refused");
     assert!(
@@ -56,7 +56,7 @@ fn json_list(args: &[&str]) -> Vec<Value> {
     serde_json::from_str(&ok(&kya(&all), &args.join(" "))).expect("JSON")
 }
 
-fn pending() -> Vec<Value> {
+pub(crate) fn pending() -> Vec<Value> {
     json_list(&["pending"])
 }
 
@@ -65,12 +65,12 @@ fn no_pending(id: &str) -> bool {
     pending().iter().all(|request| request["id"] != id)
 }
 
-fn grants() -> Vec<Value> {
+pub(crate) fn grants() -> Vec<Value> {
     json_list(&["grants"])
 }
 
 /// The id of the one pending request for `kind` (`file`, `connect`), waiting for it to appear.
-fn pending_id(kind: &str) -> String {
+pub(crate) fn pending_id(kind: &str) -> String {
     let mut found = None;
     assert!(
         eventually(Duration::from_secs(10), || {

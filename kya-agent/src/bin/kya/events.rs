@@ -2,9 +2,12 @@
 //! uses, expiry, revocations), newest last.
 use std::{path::Path, process::ExitCode, thread, time::Duration};
 
-use kya_agent::control::{
-    client,
-    protocol::{DenialRecord, Request, Response},
+use kya_agent::{
+    control::{
+        client,
+        protocol::{DenialRecord, Request, Response},
+    },
+    grants::resource::opened_as,
 };
 
 /// How often `--follow` asks for new events.
@@ -89,7 +92,10 @@ fn print_event(event: &DenialRecord, json: bool) {
         // A command line names its procfs file.
         (_, Some(name), Some(target)) => format!("process {target} {name}"),
         (_, None, Some(target)) => format!("process {target}"),
-        (Some(path), _, None) => path.clone(),
+        (Some(path), name, None) => match opened_as(path, name.as_deref()) {
+            Some(name) => format!("{path} (opened as `{name}`, another name of it)"),
+            None => path.clone(),
+        },
         (None, Some(name), None) => name.clone(),
         (None, None, None) => "-".to_owned(),
     };

@@ -356,7 +356,8 @@ impl GrantService {
 
     /// The file at `path` as a grantable resource: it must exist and be protected from the
     /// agent (a file the agent may read already needs no grant), or be an execution foothold
-    /// it may not change.
+    /// it may not change; and `path` must be the object's own name (see `ResolvesElsewhere`
+    /// and `AnotherName`).
     fn file_resource(&self, agent: &str, path: &str) -> Result<Resource, GrantError> {
         let path = Path::new(path);
         if !path.is_absolute() {
@@ -367,6 +368,17 @@ impl GrantService {
             source,
         };
         let meta = std::fs::metadata(path).map_err(unreadable)?;
+        // A grant covers a file object whatever its name. What the human typed must be that
+        // object's own path, so what they see (here, in `kya grants`, in the audit trail) is
+        // what the kernel lets through: no symlink or `..` on the way...
+        let real = std::fs::canonicalize(path).map_err(unreadable)?;
+        if real != path {
+            return Err(GrantError::ResolvesElsewhere {
+                typed: path.to_owned(),
+                real,
+                agent: agent.to_owned(),
+            });
+        }
         if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
             return Err(GrantError::SocketNotFile(path.to_owned()));
         }
@@ -383,10 +395,22 @@ impl GrantService {
             || protection::is_foothold(&tables, agent_id, path).map_err(unreadable)?
         {
             let key = identity_of(path).map_err(|error| unreadable(error.into()))?;
+            // ... and not another name (a hard link, a mount elsewhere) of a protected object.
+            if let Some(object) =
+                protection::another_name_of(&tables, agent_id, key.dev, key.ino, path)
+            {
+                return Err(GrantError::AnotherName {
+                    typed: path.to_owned(),
+                    object: object.path.clone(),
+                    tree: object.tree,
+                    agent: agent.to_owned(),
+                });
+            }
             Ok(Resource::File {
                 dev: key.dev,
                 ino: key.ino,
                 path: path.display().to_string(),
+                via: None,
             })
         } else {
             Err(GrantError::NotProtected {

@@ -1,5 +1,5 @@
 //! Why a grant request was refused or failed, in words the human who asked can act on.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::{
     daemon::kernel_task::KernelCallError,
@@ -56,6 +56,24 @@ pub enum GrantError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "`{}` resolves to `{}` (through a symlink or `..`); a file grant covers the file \
+         itself, so it is granted by its real path, which `kya grants` will show: run \
+         `kya grant --agent {agent} --file {}` with the same --once or --for",
+        .typed.display(), .real.display(), .real.display()
+    )]
+    ResolvesElsewhere {
+        typed: PathBuf,
+        real: PathBuf,
+        agent: String,
+    },
+    #[error("{}", another_name(.typed, .object, *.tree, .agent))]
+    AnotherName {
+        typed: PathBuf,
+        object: PathBuf,
+        tree: bool,
+        agent: String,
+    },
     #[error("`{}` is not a regular file; grants cover single files", .0.display())]
     NotAFile(PathBuf),
     #[error("`{}` is a unix socket: grant it with --unix PATH", .0.display())]
@@ -76,4 +94,31 @@ pub enum GrantError {
     Kernel(#[from] KernelCallError),
     #[error("the kernel refused the grant, so it was revoked: {0}")]
     KernelRefused(Box<GrantError>),
+}
+
+/// The message of [`GrantError::AnotherName`].
+fn another_name(typed: &Path, object: &Path, tree: bool, agent: &str) -> String {
+    let (what, fix) = if tree {
+        (
+            format!("a file inside the protected tree `{}`", object.display()),
+            format!(
+                "run `kya grant --agent {agent} --file` with its path inside `{}`",
+                object.display()
+            ),
+        )
+    } else {
+        (
+            format!("the protected file `{}`", object.display()),
+            format!(
+                "run `kya grant --agent {agent} --file {}` with the same --once or --for",
+                object.display()
+            ),
+        )
+    };
+    format!(
+        "`{}` is another name (a hard link, or the file mounted elsewhere) of {what}; a file \
+         grant covers the file itself under every name, so it is granted by its protected \
+         name, which `kya grants` will show: {fix}",
+        typed.display()
+    )
 }

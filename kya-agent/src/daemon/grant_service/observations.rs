@@ -8,7 +8,7 @@ use super::GrantService;
 use crate::{
     control::protocol::DenialRecord,
     events::now_ms,
-    grants::{Decision, PendingRequest, Resource},
+    grants::{Decision, PendingRequest, Resource, resource::opened_as},
 };
 
 /// Pending requests kept at most. Beyond this, new requests are not recorded (the denials
@@ -54,14 +54,16 @@ impl Observation {
             DenyKind::FileOpen | DenyKind::FileAccess | DenyKind::FileMmap
                 if matched != MatchedBy::ReadError && event.ino != 0 =>
             {
+                let path = record
+                    .path
+                    .clone()
+                    .or_else(|| record.name.clone())
+                    .unwrap_or_default();
                 Resource::File {
                     dev: event.dev,
                     ino: event.ino,
-                    path: record
-                        .path
-                        .clone()
-                        .or_else(|| record.name.clone())
-                        .unwrap_or_default(),
+                    via: opened_as(&path, record.name.as_deref()),
+                    path,
                 }
             }
             DenyKind::Connect | DenyKind::Send
