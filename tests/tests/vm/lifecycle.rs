@@ -32,6 +32,8 @@ fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_ov
     let granted_at = Instant::now();
     let grant = kya(&["grant", "--agent", "coder", "--file", SECRET, "--for", "8s"]);
     assert!(grant.status.success(), "{grant:?}");
+    // The grant began by now: it ends at most 8 s after this.
+    let grant_began = Instant::now();
     assert!(op_exe(&fixture.coder_exe, &["read", SECRET]).is_ok());
     daemon.kill();
 
@@ -50,7 +52,7 @@ fn a_killed_daemon_leaves_enforcement_and_grants_in_force_and_a_restart_takes_ov
     );
     assert!(untagged.is_ok(), "untagged processes are unaffected");
     // ...and ends on time.
-    thread::sleep(Duration::from_secs(9).saturating_sub(granted_at.elapsed()));
+    thread::sleep(Duration::from_secs(9).saturating_sub(grant_began.elapsed()));
     assert_eq!(op_exe(&fixture.coder_exe, &["read", SECRET]), Err(EPERM));
     assert_eq!(programs_named("file_open"), 1);
 
