@@ -24,6 +24,7 @@ pub mod global {
     pub const DENTRY_PARENT: &str = "DENTRY_PARENT_OFFSET";
     pub const DENTRY_INODE: &str = "DENTRY_INODE_OFFSET";
     pub const DENTRY_NAME: &str = "DENTRY_NAME_OFFSET";
+    pub const DENTRY_NAME_HASH_LEN: &str = "DENTRY_NAME_HASH_LEN_OFFSET";
     pub const DENTRY_FLAGS: &str = "DENTRY_FLAGS_OFFSET";
     pub const MSGHDR_NAME: &str = "MSGHDR_NAME_OFFSET";
     pub const SOCKET_SK: &str = "SOCKET_SK_OFFSET";
@@ -91,6 +92,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (global::DENTRY_PARENT, "dentry", "d_parent"),
     (global::DENTRY_INODE, "dentry", "d_inode"),
     (global::DENTRY_NAME, "dentry", "d_name.name"),
+    (global::DENTRY_NAME_HASH_LEN, "dentry", "d_name.hash_len"),
     (global::DENTRY_FLAGS, "dentry", "d_flags"),
     (global::MSGHDR_NAME, "msghdr", "msg_name"),
     (global::SOCKET_SK, "socket", "sk"),

@@ -36,14 +36,18 @@ pub struct VerdictKey {
 }
 
 /// Value of [`CLEAR_VERDICTS`]: what the dentry was when no rule protected it, and the stamp
-/// the verdict holds for. The dentry's parent, inode and inode number are compared on every
-/// use, so a dentry freed and made again at the same address for another object is a miss.
+/// the verdict holds for. The dentry's parent, inode, inode number and name (as the dcache
+/// hashed it) are compared on every use, so a dentry freed and made again at the same address
+/// for another object, or for another name of the same file (a name rule may protect that
+/// one), is a miss.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClearVerdict {
     pub parent: u64,
     pub inode: u64,
     pub ino: u64,
+    /// The dentry's `d_name.hash_len`: the name's hash (salted by its parent) and length.
+    pub name_hash_len: u64,
     pub generation: u64,
     /// `rename_lock`'s sequence count, read before the check (always even).
     pub rename_seq: u32,
@@ -53,7 +57,7 @@ pub struct ClearVerdict {
 }
 
 const _: () = assert!(core::mem::size_of::<VerdictKey>() == 16);
-const _: () = assert!(core::mem::size_of::<ClearVerdict>() == 40);
+const _: () = assert!(core::mem::size_of::<ClearVerdict>() == 48);
 
 #[cfg(feature = "user")]
 mod user {

@@ -38,6 +38,7 @@ offsets!(
     DENTRY_PARENT_OFFSET,
     DENTRY_INODE_OFFSET,
     DENTRY_NAME_OFFSET,
+    DENTRY_NAME_HASH_LEN_OFFSET,
     DENTRY_FLAGS_OFFSET,
     MSGHDR_NAME_OFFSET,
     SOCKET_SK_OFFSET,
@@ -170,6 +171,13 @@ pub fn dentry_inode(dentry: u64) -> Result<u64, ReadError> {
 #[inline(always)]
 pub fn inode_ino(inode: u64) -> Result<u64, ReadError> {
     read(inode, &INODE_INO_OFFSET)
+}
+
+/// A dentry's name as the dcache hashed it: the name's hash (salted by the parent) and length
+/// in one word. Two names in one directory differ here unless their hashes collide.
+#[inline(always)]
+pub fn dentry_name_hash_len(dentry: u64) -> Result<u64, ReadError> {
+    read(dentry, &DENTRY_NAME_HASH_LEN_OFFSET)
 }
 
 /// A dentry's parent (itself at the root of its filesystem, and for a disconnected dentry).

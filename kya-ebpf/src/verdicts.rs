@@ -8,8 +8,9 @@
 //!   change only when a dentry moves (`d_move`, `d_exchange`, `d_splice_alias`), which bumps
 //!   `rename_lock`'s sequence count, read before the check too (odd: a move is under way, so
 //!   nothing is remembered). A dentry that turns negative and positive again, or is freed and
-//!   made again at the same address, is told apart by its parent, inode and inode number, which
-//!   every use compares;
+//!   made again at the same address (for another file, or for another name of the same file,
+//!   which a name rule may protect), is told apart by its parent, inode, inode number and
+//!   hashed name, which every use compares;
 //! - mounts do not enter into it: the walk goes up dentries within one filesystem, never
 //!   across a mount, so a mount or a bind mount over a directory changes no verdict on a
 //!   dentry (the next open through the new mount reaches another dentry, and is checked);
@@ -70,8 +71,15 @@ pub fn lookup(dentry: u64, agent: u32, names: bool) -> Stamp {
         return stamp;
     }
     match shape(dentry) {
-        Ok((parent, inode, ino))
-            if parent == verdict.parent && inode == verdict.inode && ino == verdict.ino =>
+        Ok(Shape {
+            parent,
+            inode,
+            ino,
+            name_hash_len,
+        }) if parent == verdict.parent
+            && inode == verdict.inode
+            && ino == verdict.ino
+            && name_hash_len == verdict.name_hash_len =>
         {
             CLEAR
         }
@@ -97,13 +105,25 @@ fn stamp() -> Stamp {
     u64::from(generation) << 32 | u64::from(rename_seq)
 }
 
-/// The dentry's parent, inode and inode number, as a verdict on it records them.
+/// What a verdict records of its dentry, and compares on every use.
+struct Shape {
+    parent: u64,
+    inode: u64,
+    ino: u64,
+    name_hash_len: u64,
+}
+
+/// The dentry's parent, inode, inode number and hashed name, as a verdict on it records them.
 #[inline(always)]
-fn shape(dentry: u64) -> Result<(u64, u64, u64), ReadError> {
+fn shape(dentry: u64) -> Result<Shape, ReadError> {
     let parent = kernel::dentry_parent(dentry)?;
     let inode = kernel::dentry_inode(dentry)?;
-    let ino = kernel::inode_ino(inode)?;
-    Ok((parent, inode, ino))
+    Ok(Shape {
+        parent,
+        inode,
+        ino: kernel::inode_ino(inode)?,
+        name_hash_len: kernel::dentry_name_hash_len(dentry)?,
+    })
 }
 
 /// Remembers that nothing protects `dentry` from `agent`, as checked under `stamp` (`names`:
@@ -114,7 +134,7 @@ pub fn remember(dentry: u64, agent: u32, names: bool, stamp: Stamp) {
     if stamp & 1 != 0 {
         return;
     }
-    let Ok((parent, inode, ino)) = shape(dentry) else {
+    let Ok(shape) = shape(dentry) else {
         return;
     };
     let Some(scratch) = VERDICT_SCRATCH.get_ptr_mut(0) else {
@@ -130,9 +150,10 @@ pub fn remember(dentry: u64, agent: u32, names: bool, stamp: Stamp) {
     #[expect(clippy::cast_possible_truncation, reason = "the stamp packs two u32s")]
     {
         scratch.verdict = ClearVerdict {
-            parent,
-            inode,
-            ino,
+            parent: shape.parent,
+            inode: shape.inode,
+            ino: shape.ino,
+            name_hash_len: shape.name_hash_len,
             generation: stamp >> 32,
             rename_seq: stamp as u32,
             names: u32::from(names),
