@@ -70,20 +70,10 @@ pub fn lookup(dentry: u64, agent: u32, names: bool) -> Stamp {
     {
         return stamp;
     }
-    match shape(dentry) {
-        Ok(Shape {
-            parent,
-            inode,
-            ino,
-            name_hash_len,
-        }) if parent == verdict.parent
-            && inode == verdict.inode
-            && ino == verdict.ino
-            && name_hash_len == verdict.name_hash_len =>
-        {
-            CLEAR
-        }
-        _ => stamp,
+    if matches!(same_shape(dentry, verdict), Ok(true)) {
+        CLEAR
+    } else {
+        stamp
     }
 }
 
@@ -105,25 +95,28 @@ fn stamp() -> Stamp {
     u64::from(generation) << 32 | u64::from(rename_seq)
 }
 
-/// What a verdict records of its dentry, and compares on every use.
-struct Shape {
-    parent: u64,
-    inode: u64,
-    ino: u64,
-    name_hash_len: u64,
+/// Whether the dentry still has the parent, inode, inode number and hashed name the verdict
+/// recorded. Read and compared one field at a time: a struct of them would not fit the file
+/// hooks' stack on 6.1.
+#[inline(always)]
+fn same_shape(dentry: u64, verdict: &ClearVerdict) -> Result<bool, ReadError> {
+    if kernel::dentry_parent(dentry)? != verdict.parent {
+        return Ok(false);
+    }
+    let inode = kernel::dentry_inode(dentry)?;
+    Ok(inode == verdict.inode
+        && kernel::inode_ino(inode)? == verdict.ino
+        && kernel::dentry_name_hash_len(dentry)? == verdict.name_hash_len)
 }
 
-/// The dentry's parent, inode, inode number and hashed name, as a verdict on it records them.
+/// Records in `verdict` what `same_shape` compares, read straight into the map's memory.
 #[inline(always)]
-fn shape(dentry: u64) -> Result<Shape, ReadError> {
-    let parent = kernel::dentry_parent(dentry)?;
-    let inode = kernel::dentry_inode(dentry)?;
-    Ok(Shape {
-        parent,
-        inode,
-        ino: kernel::inode_ino(inode)?,
-        name_hash_len: kernel::dentry_name_hash_len(dentry)?,
-    })
+fn record_shape(dentry: u64, verdict: &mut ClearVerdict) -> Result<(), ReadError> {
+    verdict.parent = kernel::dentry_parent(dentry)?;
+    verdict.inode = kernel::dentry_inode(dentry)?;
+    verdict.ino = kernel::inode_ino(verdict.inode)?;
+    verdict.name_hash_len = kernel::dentry_name_hash_len(dentry)?;
+    Ok(())
 }
 
 /// Remembers that nothing protects `dentry` from `agent`, as checked under `stamp` (`names`:
@@ -134,9 +127,6 @@ pub fn remember(dentry: u64, agent: u32, names: bool, stamp: Stamp) {
     if stamp & 1 != 0 {
         return;
     }
-    let Ok(shape) = shape(dentry) else {
-        return;
-    };
     let Some(scratch) = VERDICT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -147,18 +137,15 @@ pub fn remember(dentry: u64, agent: u32, names: bool, stamp: Stamp) {
         agent,
         padding: 0,
     };
+    if record_shape(dentry, &mut scratch.verdict).is_err() {
+        return;
+    }
     #[expect(clippy::cast_possible_truncation, reason = "the stamp packs two u32s")]
     {
-        scratch.verdict = ClearVerdict {
-            parent: shape.parent,
-            inode: shape.inode,
-            ino: shape.ino,
-            name_hash_len: shape.name_hash_len,
-            generation: stamp >> 32,
-            rename_seq: stamp as u32,
-            names: u32::from(names),
-        };
+        scratch.verdict.generation = stamp >> 32;
+        scratch.verdict.rename_seq = stamp as u32;
     }
+    scratch.verdict.names = u32::from(names);
     let _ = CLEAR_VERDICTS.insert(&scratch.key, &scratch.verdict, 0);
 }
 

@@ -561,18 +561,24 @@ impl Daemon {
     /// Starts the daemon; returns it once it answers on its socket, with how long that took.
     pub fn start() -> Result<(Self, Duration), String> {
         let _ = fs::remove_dir_all(Path::new(DIR).join("state"));
+        // Errors only, kept in a file: a daemon that fails to start says why.
+        let log_path = Path::new(DIR).join("kya-agent.log");
+        let log = fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let mut child = Command::new("/usr/local/bin/kya-agent")
             .args(["--config", &format!("{DIR}/kya.toml")])
             .args(["--state-dir", &format!("{DIR}/state")])
             .env("KYA_LOG", "error")
             .stdin(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(|e| e.to_string())?;
         while started.elapsed() < Duration::from_mins(5) {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                return Err(format!("kya-agent exited during start-up: {status}"));
+                let said = fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!(
+                    "kya-agent exited during start-up: {status}: {said}"
+                ));
             }
             let answered = Command::new("/usr/local/bin/kya")
                 .args(["ps", "--json"])
