@@ -56,6 +56,14 @@ pub struct ClearVerdict {
     pub names: u32,
 }
 
+/// The one entry of [`VERDICT_SCRATCH`]: a key and a value of [`CLEAR_VERDICTS`], built where
+/// the map can read them rather than on the file hooks' stack.
+#[repr(C)]
+pub struct VerdictScratch {
+    pub key: VerdictKey,
+    pub verdict: ClearVerdict,
+}
+
 const _: () = assert!(core::mem::size_of::<VerdictKey>() == 16);
 const _: () = assert!(core::mem::size_of::<ClearVerdict>() == 48);
 

@@ -233,5 +233,5 @@ pub static RULES_GENERATION: Array<u32> = Array::with_max_entries(1, 0);
 /// Per-CPU room for one key and value of `CLEAR_VERDICTS` (the file hooks have no stack to
 /// spare on 6.1). Used by `crate::verdicts` within one program run.
 #[map]
-pub static VERDICT_SCRATCH: PerCpuArray<crate::verdicts::Scratch> =
+pub static VERDICT_SCRATCH: PerCpuArray<kya_common::verdict::VerdictScratch> =
     PerCpuArray::with_max_entries(1, 0);

@@ -148,11 +148,3 @@ pub fn remember(dentry: u64, agent: u32, names: bool, stamp: Stamp) {
     scratch.verdict.names = u32::from(names);
     let _ = CLEAR_VERDICTS.insert(&scratch.key, &scratch.verdict, 0);
 }
-
-/// A key and a value of `CLEAR_VERDICTS`, built where the map can read them rather than on
-/// the stack.
-#[repr(C)]
-pub struct Scratch {
-    key: VerdictKey,
-    verdict: ClearVerdict,
-}
