@@ -53,7 +53,8 @@ const INVISIBLE: &[(char, char)] = &[
 ];
 
 /// Whether `c` is written escaped: a control character or an invisible format character.
-fn needs_escape(c: char) -> bool {
+#[must_use]
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || INVISIBLE
             .iter()
@@ -96,6 +97,17 @@ pub fn escape(bytes: &[u8]) -> String {
     text
 }
 
+/// A message of several lines (a daemon's error, which may quote what was typed): each line
+/// escaped, the line breaks kept.
+#[must_use]
+pub fn escape_lines(message: &str) -> String {
+    message
+        .split('\n')
+        .map(|line| escape(line.as_bytes()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Text an agent chose (or could have chosen), kept as the bytes it is made of. It shows
 /// itself only escaped: `Display`, `Debug` and its serde form (a JSON string) are all the
 /// escaped text, so no output path can print it raw by forgetting a call.
@@ -125,6 +137,12 @@ impl AgentText {
         }
         bytes.extend_from_slice(rest.as_bytes());
         Self(bytes)
+    }
+
+    /// Appends more text: a message that quotes an agent's text is composed raw, and escaped
+    /// once, as a whole, when it is shown.
+    pub fn push(&mut self, more: impl AsRef<[u8]>) {
+        self.0.extend_from_slice(more.as_ref());
     }
 
     /// The bytes themselves: for comparing and matching, never for printing.
@@ -173,6 +191,30 @@ fn unescape_one(after: &str) -> Option<(Vec<u8>, usize)> {
             Some((c.encode_utf8(&mut buf).as_bytes().to_vec(), end + 3))
         }
         _ => None,
+    }
+}
+
+impl AsRef<[u8]> for AgentText {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Optional text as a table cell or log field shows it: escaped, or `-` when there is none.
+#[must_use]
+pub fn or_dash(text: Option<&AgentText>) -> OrDash<'_> {
+    OrDash(text)
+}
+
+/// See [`or_dash`].
+pub struct OrDash<'a>(Option<&'a AgentText>);
+
+impl fmt::Display for OrDash<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(text) => text.fmt(f),
+            None => f.write_char('-'),
+        }
     }
 }
 
@@ -334,6 +376,14 @@ mod tests {
     fn text_written_before_escaping_reads_as_itself() {
         assert_eq!(AgentText::parse("C:\\q \\x4 \\u{zz}"), "C:\\q \\x4 \\u{zz}");
         assert_eq!(AgentText::parse("raw\u{1b}"), "raw\u{1b}");
+    }
+
+    #[test]
+    fn messages_keep_their_lines_and_escape_the_rest() {
+        assert_eq!(
+            escape_lines("bad value\n  fix: \x1b[2J\r"),
+            "bad value\n  fix: \\x1b[2J\\r"
+        );
     }
 
     #[test]

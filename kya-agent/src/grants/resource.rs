@@ -10,6 +10,7 @@ use kya_common::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    text::AgentText,
     config::{NetworkRule, PortSpec, RuleProblem, Target},
     network::{canonical, resolve_host_async},
 };
@@ -26,14 +27,14 @@ pub enum Resource {
         dev: u32,
         ino: u64,
         /// How a human recognises it (the path asked for, or what the denial showed).
-        path: String,
+        path: AgentText,
     },
     /// A peer: these addresses on this port.
     Peer {
         addrs: Vec<IpAddr>,
         port: u16,
         /// The host name the addresses were resolved from, if any.
-        host: Option<String>,
+        host: Option<AgentText>,
     },
     /// A unix socket, by the kernel's identity: the socket file's device and inode (every
     /// path to it), or `ABSTRACT_DEV` and the hash of an abstract name.
@@ -41,10 +42,10 @@ pub enum Resource {
         dev: u32,
         ino: u64,
         /// How a human recognises it: `/path` or `@name`.
-        socket: String,
+        socket: AgentText,
         /// The path typed, when symlinks led from it to `socket`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        via: Option<String>,
+        via: Option<AgentText>,
     },
 }
 
@@ -69,7 +70,7 @@ impl Resource {
                 let addrs = resolve_host_async(host.clone())
                     .await
                     .map_err(|error| format!("cannot resolve `{host}`: {error}"))?;
-                (addrs, Some(host))
+                (addrs, Some(AgentText::from(host)))
             }
         };
         if addrs.is_empty() {
@@ -145,15 +146,20 @@ impl Resource {
     }
 }
 
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Resource {
+    /// How `kya pending`, `kya grants` and the log name it: `file PATH [8:1 inode 42]`,
+    /// `connect HOST:PORT (ADDRESSES)`, `unix SOCKET [...]`. Its path, host or socket name may
+    /// be an agent's choice, so it is composed raw and shown escaped as a whole.
+    #[must_use]
+    pub fn text(&self) -> AgentText {
+        let identity = |dev: u32, ino: u64| format!(" [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff);
+        let mut text = AgentText::default();
         match self {
-            Self::File { dev, ino, path } => write!(
-                f,
-                "file {path} [{}:{} inode {ino}]",
-                dev >> 20,
-                dev & 0xf_ffff
-            ),
+            Self::File { dev, ino, path } => {
+                text.push("file ");
+                text.push(path);
+                text.push(identity(*dev, *ino));
+            }
             Self::Peer { addrs, port, host } => {
                 let addrs: Vec<String> = addrs
                     .iter()
@@ -162,27 +168,45 @@ impl fmt::Display for Resource {
                         IpAddr::V6(v6) => format!("[{v6}]:{port}"),
                     })
                     .collect();
+                text.push("connect ");
                 match host {
-                    Some(host) => write!(f, "connect {host}:{port} ({})", addrs.join(", ")),
-                    None => write!(f, "connect {}", addrs.join(", ")),
+                    Some(host) => {
+                        text.push(host);
+                        text.push(format!(":{port} ({})", addrs.join(", ")));
+                    }
+                    None => text.push(addrs.join(", ")),
                 }
             }
             Self::Unix {
                 dev, ino, socket, ..
-            } if *dev == ABSTRACT_DEV => write!(f, "unix {socket} [abstract, hash {ino:016x}]"),
+            } if *dev == ABSTRACT_DEV => {
+                text.push("unix ");
+                text.push(socket);
+                text.push(format!(" [abstract, hash {ino:016x}]"));
+            }
             Self::Unix {
                 dev,
                 ino,
                 socket,
                 via,
             } => {
-                write!(f, "unix {socket}")?;
+                text.push("unix ");
+                text.push(socket);
                 if let Some(via) = via {
-                    write!(f, " (reached from {via})")?;
+                    text.push(" (reached from ");
+                    text.push(via);
+                    text.push(")");
                 }
-                write!(f, " [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff)
+                text.push(identity(*dev, *ino));
             }
         }
+        text
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.text().fmt(f)
     }
 }
 
@@ -315,7 +339,7 @@ mod tests {
             Resource::File {
                 dev: 25,
                 ino: 7,
-                path: String::new()
+                path: AgentText::default()
             }
             .key()
         );

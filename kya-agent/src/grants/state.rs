@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Resource, ResourceKey};
-use crate::audit::AuditHead;
+use crate::{audit::AuditHead, text::AgentText};
 
 /// An agent was refused something a human could grant; repeats fold into one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ pub struct PendingRequest {
     pub resource: Resource,
     /// The process that asked most recently, and its executable.
     pub pid: u32,
-    pub exe: Option<String>,
+    pub exe: Option<AgentText>,
     /// What it tried (`file-open`, `connect`, ...), most recently.
     pub operation: String,
     pub first_ms: u64,
@@ -35,7 +35,7 @@ pub struct ActiveGrant {
     /// The human who approved it, as the kernel identified them on the control socket.
     pub approver: String,
     pub approver_uid: u32,
-    pub reason: Option<String>,
+    pub reason: Option<AgentText>,
     /// The request it answered, if it was not granted ahead of time.
     pub request: Option<u32>,
     pub created_ms: u64,
@@ -79,7 +79,7 @@ pub enum Decision {
         agent: String,
         resource: Resource,
         pid: Option<u32>,
-        exe: Option<String>,
+        exe: Option<AgentText>,
         operation: String,
     },
     /// A grant reached its end.

@@ -9,6 +9,7 @@ use crate::{
     control::protocol::DenialRecord,
     events::now_ms,
     grants::{Decision, PendingRequest, Resource},
+    text::AgentText,
 };
 
 /// Pending requests kept at most. Beyond this, new requests are not recorded (the denials
@@ -22,13 +23,13 @@ pub enum Observation {
         agent: String,
         resource: Resource,
         pid: u32,
-        exe: Option<String>,
+        exe: Option<AgentText>,
         operation: String,
     },
     GrantUsed {
         grant: u32,
         pid: u32,
-        exe: Option<String>,
+        exe: Option<AgentText>,
         operation: String,
     },
 }
@@ -74,7 +75,7 @@ impl Observation {
                 }
             }
             // kya's own control socket answers no tagged caller, so no grant could help.
-            DenyKind::Unix if record.socket.as_deref().is_some_and(is_control_socket) => {
+            DenyKind::Unix if record.socket.as_ref().is_some_and(is_control_socket) => {
                 return None;
             }
             DenyKind::Unix if matched != MatchedBy::ReadError && event.ino != 0 => Resource::Unix {
@@ -100,8 +101,10 @@ impl Observation {
 }
 
 /// Whether a refused socket is kya's own control socket (by its default paths).
-fn is_control_socket(socket: &str) -> bool {
-    [crate::paths::CONTROL_SOCKET, "/var/run/kya/kya.sock"].contains(&socket)
+fn is_control_socket(socket: &AgentText) -> bool {
+    [crate::paths::CONTROL_SOCKET, "/var/run/kya/kya.sock"]
+        .iter()
+        .any(|control| socket == control)
 }
 
 /// The canonical 16 bytes as the address a human would write: IPv4-mapped ones as IPv4.
@@ -134,7 +137,7 @@ impl GrantService {
         agent: String,
         resource: Resource,
         pid: u32,
-        exe: Option<String>,
+        exe: Option<AgentText>,
         operation: String,
     ) {
         let now = now_ms();
@@ -172,7 +175,7 @@ impl GrantService {
         }
     }
 
-    async fn grant_used(&mut self, id: u32, pid: u32, exe: Option<String>, operation: String) {
+    async fn grant_used(&mut self, id: u32, pid: u32, exe: Option<AgentText>, operation: String) {
         let Some(grant) = self.store.state().grants.get(&id).cloned() else {
             // Already ended (or its use was noticed first by upkeep).
             return;
@@ -297,7 +300,7 @@ mod tests {
         event.protocol = kya_common::net::protocol::TCP;
         let record = describe(&event, &config, &[]);
         assert!(
-            record.why.contains("cloud metadata endpoint"),
+            record.why.to_string().contains("cloud metadata endpoint"),
             "{}",
             record.why
         );
