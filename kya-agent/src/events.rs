@@ -138,7 +138,9 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
             rule.why.to_string(),
         ),
         (Some(MatchedBy::PrivateDir), Some(rule)) => (
-            Some(AgentText::from(rule.path.join(OsStr::from_bytes(file_name)))),
+            Some(AgentText::from(
+                rule.path.join(OsStr::from_bytes(file_name)),
+            )),
             format!("{}, not public by nature", rule.why),
         ),
         (Some(MatchedBy::Tree), Some(rule)) => {
@@ -379,7 +381,10 @@ mod tests {
         let record = describe(&key, &config(), &rules());
         assert_eq!(record.kind, "keyring");
         assert!(
-            record.why.to_string().starts_with("key 813818863 was made by no process of this agent"),
+            record
+                .why
+                .to_string()
+                .starts_with("key 813818863 was made by no process of this agent"),
             "{}",
             record.why
         );
@@ -396,9 +401,11 @@ mod tests {
         let record = describe(&event(MatchedBy::Object, 0, 0), &config(), &rules());
         assert_eq!(record.agent, "coder");
         assert_eq!(record.kind, "file-open");
-        assert_eq!(shown(&record.path).as_deref(), Some("/home/alice/.aws/credentials"));
         assert_eq!(
-            record.why.to_string(), "catalogue: AWS credentials");
+            shown(&record.path).as_deref(),
+            Some("/home/alice/.aws/credentials")
+        );
+        assert_eq!(record.why.to_string(), "catalogue: AWS credentials");
         assert_eq!(record.dev.as_deref(), Some("8:1"));
         assert_eq!(record.ino, Some(42));
         assert_eq!((record.pid, record.tid), (4_000_000, 4_000_001));
@@ -417,7 +424,10 @@ mod tests {
             Some("/home/alice/.aws/credentials/…/credentials")
         );
         assert!(
-            record.why.to_string().starts_with("inside /home/alice/.aws/credentials")
+            record
+                .why
+                .to_string()
+                .starts_with("inside /home/alice/.aws/credentials")
         );
     }
 
@@ -435,7 +445,10 @@ mod tests {
             unresolved: None,
         }];
         let record = describe(&event(MatchedBy::PrivateDir, 0, 1), &config(), &rules);
-        assert_eq!(shown(&record.path).as_deref(), Some("/home/bob/.ssh/credentials"));
+        assert_eq!(
+            shown(&record.path).as_deref(),
+            Some("/home/bob/.ssh/credentials")
+        );
         assert_eq!(
             record.why.to_string(),
             "catalogue (ssh and GnuPG keys): ssh private keys, not public by nature"
@@ -445,8 +458,7 @@ mod tests {
     #[test]
     fn name_patterns_and_unknown_rules_are_explained() {
         let record = describe(&event(MatchedBy::Dotenv, NO_RULE, 0), &config(), &[]);
-        assert_eq!(
-            record.why.to_string(), "catalogue: dotenv file");
+        assert_eq!(record.why.to_string(), "catalogue: dotenv file");
         assert_eq!(shown(&record.name).as_deref(), Some("credentials"));
         let record = describe(&event(MatchedBy::Object, 7, 0), &config(), &rules());
         assert!(
@@ -470,7 +482,8 @@ mod tests {
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.kind, "mount");
         assert!(
-            record.why.to_string().starts_with("unmount: ") && record.why.to_string().contains("mount namespace"),
+            record.why.to_string().starts_with("unmount: ")
+                && record.why.to_string().contains("mount namespace"),
             "{}",
             record.why
         );
@@ -488,7 +501,10 @@ mod tests {
         assert_eq!(record.target_pid, Some(4242));
         assert_eq!(shown(&record.name).as_deref(), Some("cmdline"));
         assert!(
-            record.why.to_string().starts_with("the command line of process 4242, which is not part of this agent"),
+            record
+                .why
+                .to_string()
+                .starts_with("the command line of process 4242, which is not part of this agent"),
             "{}",
             record.why
         );
@@ -497,7 +513,9 @@ mod tests {
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.name, None);
         assert_eq!(
-            record.why.to_string(), "process 4242 is not part of this agent");
+            record.why.to_string(),
+            "process 4242 is not part of this agent"
+        );
     }
 
     #[test]

@@ -29,27 +29,27 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// separators (Zl, Zp), as inclusive ranges: characters that change how the text around them
 /// is shown, or are not shown at all.
 const INVISIBLE: &[(char, char)] = &[
-    ('\u{00ad}', '\u{00ad}'),     // soft hyphen
-    ('\u{0600}', '\u{0605}'),     // Arabic number signs
-    ('\u{061c}', '\u{061c}'),     // Arabic letter mark (bidi)
-    ('\u{06dd}', '\u{06dd}'),     // Arabic end of ayah
-    ('\u{070f}', '\u{070f}'),     // Syriac abbreviation mark
-    ('\u{0890}', '\u{0891}'),     // Arabic pound and piastre marks above
-    ('\u{08e2}', '\u{08e2}'),     // Arabic disputed end of ayah
-    ('\u{180e}', '\u{180e}'),     // Mongolian vowel separator
-    ('\u{200b}', '\u{200f}'),     // zero-width space, (non-)joiner, LRM, RLM
-    ('\u{2028}', '\u{202e}'),     // line and paragraph separators, bidi embeddings and overrides
-    ('\u{2060}', '\u{2064}'),     // word joiner, invisible operators
-    ('\u{2066}', '\u{206f}'),     // bidi isolates, deprecated format characters
-    ('\u{feff}', '\u{feff}'),     // zero-width no-break space (byte order mark)
-    ('\u{fff9}', '\u{fffb}'),     // interlinear annotation
-    ('\u{110bd}', '\u{110bd}'),   // Kaithi number sign
-    ('\u{110cd}', '\u{110cd}'),   // Kaithi number sign above
-    ('\u{13430}', '\u{1343f}'),   // Egyptian hieroglyph format controls
-    ('\u{1bca0}', '\u{1bca3}'),   // shorthand format controls
-    ('\u{1d173}', '\u{1d17a}'),   // musical symbol format controls
-    ('\u{e0001}', '\u{e0001}'),   // language tag
-    ('\u{e0020}', '\u{e007f}'),   // tag characters (invisible ASCII look-alikes)
+    ('\u{00ad}', '\u{00ad}'),   // soft hyphen
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs
+    ('\u{061c}', '\u{061c}'),   // Arabic letter mark (bidi)
+    ('\u{06dd}', '\u{06dd}'),   // Arabic end of ayah
+    ('\u{070f}', '\u{070f}'),   // Syriac abbreviation mark
+    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
+    ('\u{08e2}', '\u{08e2}'),   // Arabic disputed end of ayah
+    ('\u{180e}', '\u{180e}'),   // Mongolian vowel separator
+    ('\u{200b}', '\u{200f}'),   // zero-width space, (non-)joiner, LRM, RLM
+    ('\u{2028}', '\u{202e}'),   // line and paragraph separators, bidi embeddings and overrides
+    ('\u{2060}', '\u{2064}'),   // word joiner, invisible operators
+    ('\u{2066}', '\u{206f}'),   // bidi isolates, deprecated format characters
+    ('\u{feff}', '\u{feff}'),   // zero-width no-break space (byte order mark)
+    ('\u{fff9}', '\u{fffb}'),   // interlinear annotation
+    ('\u{110bd}', '\u{110bd}'), // Kaithi number sign
+    ('\u{110cd}', '\u{110cd}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343f}'), // Egyptian hieroglyph format controls
+    ('\u{1bca0}', '\u{1bca3}'), // shorthand format controls
+    ('\u{1d173}', '\u{1d17a}'), // musical symbol format controls
+    ('\u{e0001}', '\u{e0001}'), // language tag
+    ('\u{e0020}', '\u{e007f}'), // tag characters (invisible ASCII look-alikes)
 ];
 
 /// Whether `c` is written escaped: a control character or an invisible format character.
@@ -301,7 +301,12 @@ mod tests {
 
     #[test]
     fn plain_text_is_shown_as_is() {
-        for text in ["/home/alice/.aws/credentials", "Bitwarden CLI", "ключ.pem", "日本語 ✓ …"] {
+        for text in [
+            "/home/alice/.aws/credentials",
+            "Bitwarden CLI",
+            "ключ.pem",
+            "日本語 ✓ …",
+        ] {
             assert_eq!(shown(text.as_bytes()), text);
         }
     }
@@ -309,7 +314,10 @@ mod tests {
     #[test]
     fn c0_controls_and_del_are_escaped() {
         assert_eq!(shown(b"a\nb\rc\td"), "a\\nb\\rc\\td");
-        assert_eq!(shown(b"\x1b[2J\x1b]0;pwned\x07"), "\\x1b[2J\\x1b]0;pwned\\x07");
+        assert_eq!(
+            shown(b"\x1b[2J\x1b]0;pwned\x07"),
+            "\\x1b[2J\\x1b]0;pwned\\x07"
+        );
         assert_eq!(shown(b"\x00\x08\x7f"), "\\x00\\x08\\x7f");
     }
 
@@ -321,11 +329,28 @@ mod tests {
 
     #[test]
     fn bidi_and_invisible_format_characters_are_escaped() {
-        assert_eq!(shown("evil\u{202e}gpj.sh".as_bytes()), "evil\\u{202e}gpj.sh");
+        assert_eq!(
+            shown("evil\u{202e}gpj.sh".as_bytes()),
+            "evil\\u{202e}gpj.sh"
+        );
         for c in [
-            '\u{200b}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
-            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{061c}', '\u{feff}', '\u{2028}',
-            '\u{2029}', '\u{00ad}', '\u{e0041}',
+            '\u{200b}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{202a}',
+            '\u{202b}',
+            '\u{202c}',
+            '\u{202d}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{061c}',
+            '\u{feff}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{00ad}',
+            '\u{e0041}',
         ] {
             let text = shown(c.to_string().as_bytes());
             assert_eq!(text, format!("\\u{{{:x}}}", u32::from(c)));

@@ -4,9 +4,9 @@
 
 use std::{fmt, os::unix::ffi::OsStrExt as _, path::PathBuf};
 
-use crate::text::AgentText;
-
 use kya_common::protect::{ABSTRACT_DEV, UNIX_PATH_MAX, abstract_name_hash, abstract_sun_path};
+
+use crate::text::AgentText;
 
 /// One unix socket a rule or grant names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

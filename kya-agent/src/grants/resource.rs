@@ -10,9 +10,9 @@ use kya_common::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    text::AgentText,
     config::{NetworkRule, PortSpec, RuleProblem, Target},
     network::{canonical, resolve_host_async},
+    text::AgentText,
 };
 
 /// How a peer is written, for the fix of a mistake in one.
@@ -152,7 +152,8 @@ impl Resource {
     /// be an agent's choice, so it is composed raw and shown escaped as a whole.
     #[must_use]
     pub fn text(&self) -> AgentText {
-        let identity = |dev: u32, ino: u64| format!(" [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff);
+        let identity =
+            |dev: u32, ino: u64| format!(" [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff);
         let mut text = AgentText::default();
         match self {
             Self::File { dev, ino, path } => {

@@ -11,6 +11,7 @@ mod daemon_cli;
 mod deputies;
 mod egress;
 mod egress_corners;
+mod escaping;
 mod filesystems;
 mod footholds;
 mod grants;

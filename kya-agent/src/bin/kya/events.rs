@@ -169,7 +169,9 @@ mod tests {
         assert_inert(&line);
         assert!(line.contains(&format!(" exe={SHOWN}exe ")), "{line}");
         assert!(
-            line.contains(&format!(" {SHOWN}path [8:1 inode 42]: inside /srv ({SHOWN})")),
+            line.contains(&format!(
+                " {SHOWN}path [8:1 inode 42]: inside /srv ({SHOWN})"
+            )),
             "{line}"
         );
     }
@@ -184,7 +186,10 @@ mod tests {
         };
         let shown = line(&peer);
         assert_inert(&shown);
-        assert!(shown.contains(&format!("tcp 127.0.0.2:80 ({SHOWN}host)")), "{shown}");
+        assert!(
+            shown.contains(&format!("tcp 127.0.0.2:80 ({SHOWN}host)")),
+            "{shown}"
+        );
         let socket = DenialRecord {
             kind: "unix".to_owned(),
             socket: Some(hostile("sock")),

@@ -92,10 +92,15 @@ pub mod tests {
         let shown = line(&grant());
         assert_inert(&shown);
         assert!(
-            shown.starts_with(&format!("g2  agent=coder connect {SHOWN}:443 (127.0.0.2:443)  ")),
+            shown.starts_with(&format!(
+                "g2  agent=coder connect {SHOWN}:443 (127.0.0.2:443)  "
+            )),
             "{shown}"
         );
-        assert!(shown.ends_with(&format!("; reason: {SHOWN}reason")), "{shown}");
+        assert!(
+            shown.ends_with(&format!("; reason: {SHOWN}reason")),
+            "{shown}"
+        );
         let json = serde_json::to_string_pretty(&[grant()]).unwrap();
         json.lines().for_each(assert_inert);
     }

@@ -80,7 +80,10 @@ mod tests {
             shown.starts_with(&format!("r3  agent=coder file {SHOWN} [8:1 inode 42]  (")),
             "{shown}"
         );
-        assert!(shown.contains(&format!(" pid 4000 {SHOWN}exe at ")), "{shown}");
+        assert!(
+            shown.contains(&format!(" pid 4000 {SHOWN}exe at ")),
+            "{shown}"
+        );
         // Pretty JSON breaks lines of its own; no line holds a raw control character.
         let json = serde_json::to_string_pretty(&[request]).unwrap();
         json.lines().for_each(assert_inert);

@@ -51,7 +51,12 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
             &grant.agent,
             Some(grant.id),
             sentence(&[
-                format!("{} approved {} for ", grant.approver, request_label(*request)).as_ref(),
+                format!(
+                    "{} approved {} for ",
+                    grant.approver,
+                    request_label(*request)
+                )
+                .as_ref(),
                 grant.resource.text().as_ref(),
                 b" (",
                 terms(grant).as_ref(),
