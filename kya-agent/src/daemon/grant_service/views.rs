@@ -121,11 +121,16 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
             ]),
         ),
     };
-    Some(DenialRecord {
+    Some(activity_record(kind, agent, grant, why))
+}
+
+/// A record of grant activity: no process, no object but what `why` says.
+fn activity_record(kind: &str, agent: &str, grant: Option<u32>, why: AgentText) -> DenialRecord {
+    DenialRecord {
         seq: 0,
         time_ms: now_ms(),
         kind: kind.to_owned(),
-        agent: agent.clone(),
+        agent: agent.to_owned(),
         pid: 0,
         tid: 0,
         exe: None,
@@ -142,7 +147,7 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
         server_exe: None,
         why,
         grant: grant.map(grant_label),
-    })
+    }
 }
 
 /// The daemon's words and an agent's text, joined raw.
