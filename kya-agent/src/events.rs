@@ -324,8 +324,8 @@ mod tests {
     use super::*;
     use crate::files::{Scope, Why};
 
-    fn shown(text: &Option<AgentText>) -> Option<String> {
-        text.as_ref().map(ToString::to_string)
+    fn shown(text: Option<&AgentText>) -> Option<String> {
+        text.map(ToString::to_string)
     }
 
     fn event(matched: MatchedBy, rule: u32, detail: u32) -> DenyEvent {
@@ -389,7 +389,7 @@ mod tests {
             record.why
         );
         assert_eq!(
-            shown(&record.name).as_deref(),
+            shown(record.name.as_ref()).as_deref(),
             Some("credentials"),
             "the description"
         );
@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(record.agent, "coder");
         assert_eq!(record.kind, "file-open");
         assert_eq!(
-            shown(&record.path).as_deref(),
+            shown(record.path.as_ref()).as_deref(),
             Some("/home/alice/.aws/credentials")
         );
         assert_eq!(record.why.to_string(), "catalogue: AWS credentials");
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(record.ino, Some(42));
         assert_eq!((record.pid, record.tid), (4_000_000, 4_000_001));
         assert_eq!(
-            shown(&record.exe).as_deref(),
+            shown(record.exe.as_ref()).as_deref(),
             Some("kya-probe"),
             "gone: the command name"
         );
@@ -420,7 +420,7 @@ mod tests {
     fn tree_matches_show_the_tree_and_the_name() {
         let record = describe(&event(MatchedBy::Tree, 0, 2), &config(), &rules());
         assert_eq!(
-            shown(&record.path).as_deref(),
+            shown(record.path.as_ref()).as_deref(),
             Some("/home/alice/.aws/credentials/…/credentials")
         );
         assert!(
@@ -446,7 +446,7 @@ mod tests {
         }];
         let record = describe(&event(MatchedBy::PrivateDir, 0, 1), &config(), &rules);
         assert_eq!(
-            shown(&record.path).as_deref(),
+            shown(record.path.as_ref()).as_deref(),
             Some("/home/bob/.ssh/credentials")
         );
         assert_eq!(
@@ -459,7 +459,7 @@ mod tests {
     fn name_patterns_and_unknown_rules_are_explained() {
         let record = describe(&event(MatchedBy::Dotenv, NO_RULE, 0), &config(), &[]);
         assert_eq!(record.why.to_string(), "catalogue: dotenv file");
-        assert_eq!(shown(&record.name).as_deref(), Some("credentials"));
+        assert_eq!(shown(record.name.as_ref()).as_deref(), Some("credentials"));
         let record = describe(&event(MatchedBy::Object, 7, 0), &config(), &rules());
         assert!(
             record.why.to_string().contains("no longer configured"),
@@ -499,7 +499,7 @@ mod tests {
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.kind, "procfs");
         assert_eq!(record.target_pid, Some(4242));
-        assert_eq!(shown(&record.name).as_deref(), Some("cmdline"));
+        assert_eq!(shown(record.name.as_ref()).as_deref(), Some("cmdline"));
         assert!(
             record
                 .why
@@ -528,7 +528,7 @@ mod tests {
         refused.sun_path_len = 6;
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.kind, "unix");
-        assert_eq!(shown(&record.socket).as_deref(), Some("@tmux\\n"));
+        assert_eq!(shown(record.socket.as_ref()).as_deref(), Some("@tmux\\n"));
         assert_eq!((record.dev, record.ino), (None, None));
         assert_eq!(record.name, None, "no file, no file name");
         assert_eq!(record.why.to_string(), unix::NOT_ALLOWED);
@@ -545,8 +545,14 @@ mod tests {
             ..rules().remove(0)
         }];
         let record = describe(&docker, &config(), &rules);
-        assert_eq!(shown(&record.socket).as_deref(), Some("/run/docker.sock"));
-        assert_eq!(shown(&record.path).as_deref(), Some("/run/docker.sock"));
+        assert_eq!(
+            shown(record.socket.as_ref()).as_deref(),
+            Some("/run/docker.sock")
+        );
+        assert_eq!(
+            shown(record.path.as_ref()).as_deref(),
+            Some("/run/docker.sock")
+        );
         assert_eq!(
             record.dev.as_deref(),
             Some("8:1"),

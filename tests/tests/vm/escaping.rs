@@ -13,8 +13,9 @@ use kya_tests::{
 const HOSTILE: &str = "a\nb\x1b[2J\u{202e}c";
 /// How kya shows [`HOSTILE`].
 const SHOWN: &str = r"a\nb\x1b[2J\u{202e}c";
-/// A tree coder's config protects; the hostile file is in it.
-const PROTECTED: &str = "/srv/kya-hostile";
+/// Where the hostile file is: a dotenv file (`.env.*`), protected by its name, so that the
+/// refusal names the file itself rather than a configured path.
+const FILES: &str = "/srv/kya-hostile";
 /// Where the hostile socket is bound (short: a socket path has at most 107 bytes).
 const SOCKETS: &str = "/tmp/kya-hostile-sockets";
 
@@ -51,23 +52,19 @@ fn line_with<'a>(text: &'a str, needle: &str, what: &str) -> &'a str {
 fn hostile_names_are_shown_escaped_in_events_pending_and_the_log() {
     let fixture = Fixture::new();
     let dir = scratch("escaping");
-    for tree in [PROTECTED, SOCKETS] {
+    for tree in [FILES, SOCKETS] {
         let _ = fs::remove_dir_all(tree);
         fs::create_dir_all(tree).unwrap();
     }
-    let secret = Path::new(PROTECTED).join(format!("{HOSTILE}.txt"));
+    let secret = Path::new(FILES).join(format!(".env.{HOSTILE}"));
     fs::write(&secret, "secret\n").unwrap();
     // The agent runs a program whose own path is hostile.
     let exe = dir.join(format!("probe-{HOSTILE}"));
     fs::copy(bin("kya-probe"), &exe).unwrap();
     let socket = format!("{SOCKETS}/{HOSTILE}.sock");
     let abstract_name = format!("@kya-{HOSTILE}");
-    let (coder, ops) = fixture.split_at_ops_with_alice_approving();
-    let config = format!(
-        "{coder}[agents.files]\nprotect = [\"{PROTECTED}/\"]\n\n[[agents]]\nname = \"ops\"{ops}"
-    );
     let log = dir.join("kya-agent.log");
-    let _daemon = Daemon::start_fresh_logging_to(&config, &log);
+    let _daemon = Daemon::start_fresh_logging_to(&fixture.config_with_alice_approving(), &log);
     // Untagged servers, on no allowlist of coder's.
     let _servers = [
         Probe::plain(&["unix-deputy", &socket, "stream"]),
@@ -91,7 +88,7 @@ fn hostile_names_are_shown_escaped_in_events_pending_and_the_log() {
     let read = fs::read_to_string(&secret);
     assert!(read.is_ok(), "root reads {secret:?}: {read:?}");
 
-    let file_shown = format!("{PROTECTED}/…/{SHOWN}.txt");
+    let file_shown = format!(".env.{SHOWN}");
     let socket_shown = format!("{SOCKETS}/{SHOWN}.sock");
     let abstract_shown = format!("@kya-{SHOWN}");
     let mut events = String::new();
@@ -119,12 +116,11 @@ fn hostile_names_are_shown_escaped_in_events_pending_and_the_log() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect();
-    let name = format!("{SHOWN}.txt");
     assert!(
         records
             .iter()
-            .any(|record| record["name"] == name.as_str() && record["path"] == file_shown.as_str()),
-        "kya events --json carries the escaped name and path:\n{json}"
+            .any(|record| record["name"] == file_shown.as_str()),
+        "kya events --json carries the escaped name:\n{json}"
     );
     for shown in [&socket_shown, &abstract_shown] {
         assert!(
@@ -157,9 +153,9 @@ fn hostile_names_are_shown_escaped_in_events_pending_and_the_log() {
 
     let log = fs::read_to_string(&log).expect("the daemon's log");
     assert_inert("the daemon's log", &log);
-    let denied = line_with(&log, &format!("name={SHOWN}.txt"), "the daemon's log");
+    let denied = line_with(&log, &format!("name={file_shown}"), "the daemon's log");
     assert!(
-        denied.contains("denied") && denied.contains(&format!("path={file_shown}")),
+        denied.contains("denied") && denied.contains(r"probe-a\nb\x1b[2J"),
         "one log line holds the whole refusal: {denied}"
     );
     line_with(&log, &format!("socket={socket_shown}"), "the daemon's log");
