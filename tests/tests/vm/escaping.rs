@@ -150,8 +150,12 @@ fn hostile_names_are_shown_escaped_in_events_pending_and_the_log() {
             .is_some_and(|resource| resource.starts_with(&format!("file {file_shown} [")))),
         "kya pending --json carries the escaped path:\n{pending_json}"
     );
+    assert_log_escaped(&log, &file_shown, &socket_shown);
+}
 
-    let log = fs::read_to_string(&log).expect("the daemon's log");
+/// The daemon's log names the refused file and socket escaped, each refusal on one line.
+fn assert_log_escaped(log: &Path, file_shown: &str, socket_shown: &str) {
+    let log = fs::read_to_string(log).expect("the daemon's log");
     assert_inert("the daemon's log", &log);
     let denied = line_with(&log, &format!("name={file_shown}"), "the daemon's log");
     assert!(
