@@ -4,6 +4,9 @@ mod facilities;
 pub mod unix;
 use std::{
     collections::VecDeque,
+    ffi::OsStr,
+    os::unix::ffi::OsStrExt as _,
+    path::Path,
     sync::Mutex,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -15,6 +18,7 @@ use crate::{
     control::protocol::DenialRecord,
     files::tables::ResolvedFileRule,
     procfs,
+    text::AgentText,
 };
 
 /// Events kept for `kya events`; older ones are dropped (and counted) first.
@@ -128,33 +132,37 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         .flatten();
     let matched = MatchedBy::try_from(event.matched).ok();
     let kind = DenyKind::try_from(event.kind).ok();
+    let file_name = raw_name(&event.name);
     let (path, why) = match (matched, rule) {
         // A file inside a protected tree is protected by identity too (so are its hard links
         // elsewhere): it is shown inside the tree, not as the tree itself.
         (Some(MatchedBy::Object), Some(rule))
             if rule.tree
-                && !name.is_empty()
-                && rule.path.file_name() != Some(std::ffi::OsStr::new(&name)) =>
+                && !file_name.is_empty()
+                && rule.path.file_name() != Some(OsStr::from_bytes(file_name)) =>
         {
             (
-                Some(format!("{}/…/{name}", rule.path.display())),
+                Some(inside_tree(&rule.path, file_name)),
                 format!("inside {} ({})", rule.path.display(), rule.why),
             )
         }
-        (Some(MatchedBy::Object | MatchedBy::Path), Some(rule)) => {
-            (Some(rule.path.display().to_string()), rule.why.to_string())
-        }
+        (Some(MatchedBy::Object | MatchedBy::Path), Some(rule)) => (
+            Some(AgentText::from(rule.path.as_path())),
+            rule.why.to_string(),
+        ),
         (Some(MatchedBy::PrivateDir), Some(rule)) => (
-            Some(rule.path.join(&name).display().to_string()),
+            Some(AgentText::from(
+                rule.path.join(OsStr::from_bytes(file_name)),
+            )),
             format!("{}, not public by nature", rule.why),
         ),
         (Some(MatchedBy::Tree), Some(rule)) => (
-            Some(format!("{}/…/{name}", rule.path.display())),
+            Some(inside_tree(&rule.path, file_name)),
             format!("inside {} ({})", rule.path.display(), rule.why),
         ),
         _ => (None, reason(event, matched, kind)),
     };
-    let server = (kind == Some(DenyKind::Unix)).then(|| unix::Server::of(event, &name));
+    let server = (kind == Some(DenyKind::Unix)).then(|| unix::Server::of(event, file_name));
     // An abstract socket's key is a name's hash, no file's device and inode.
     let file_identity = !(kind == Some(DenyKind::Unix) && unix::is_abstract(event));
     DenialRecord {
@@ -171,13 +179,13 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         tid: event.pid,
         // The process may be gone by now; its command name came with the event.
         exe: procfs::exe_path(event.tgid)
-            .map(|path| path.display().to_string())
+            .map(AgentText::from)
             .or_else(|| {
-                let comm = name_of(&event.comm);
-                (!comm.is_empty()).then_some(comm)
+                let comm = raw_name(&event.comm);
+                (!comm.is_empty()).then(|| AgentText::from_bytes(comm))
             }),
         path,
-        name: names_a_file(kind, &name).then_some(name),
+        name: names_a_file(kind, &name).then(|| AgentText::from_bytes(file_name)),
         dev: (file_identity && event.dev != 0)
             .then(|| format!("{}:{}", event.dev >> 20, event.dev & 0xf_ffff)),
         ino: (file_identity && event.ino != 0).then_some(event.ino),
@@ -192,7 +200,7 @@ pub fn describe(event: &DenyEvent, config: &Config, rules: &[ResolvedFileRule]) 
         server_pid: server.as_ref().and_then(|server| server.pid),
         server_exe: server.and_then(|server| server.exe),
         grant: (event.grant != 0).then(|| crate::grants::grant_label(event.grant)),
-        why,
+        why: why.into(),
     }
 }
 
@@ -257,9 +265,24 @@ fn protocol_name(protocol: u16) -> &'static str {
     }
 }
 
-fn name_of(raw: &[u8]) -> String {
+/// A NUL-terminated name from the kernel, as its bytes.
+/// A file inside the protected tree `root`, by the name it was opened by: `ROOT/…/NAME`.
+fn inside_tree(root: &Path, file_name: &[u8]) -> AgentText {
+    let mut path = AgentText::from(root);
+    path.push("/…/");
+    path.push(file_name);
+    path
+}
+
+fn raw_name(raw: &[u8]) -> &[u8] {
     let end = raw.iter().position(|&byte| byte == 0).unwrap_or(raw.len());
-    String::from_utf8_lossy(&raw[..end]).into_owned()
+    &raw[..end]
+}
+
+/// A NUL-terminated name from the kernel, for the daemon's own text (escaped when it is
+/// quoted in a record's `why`, an [`AgentText`]).
+fn name_of(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw_name(raw)).into_owned()
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -317,6 +340,10 @@ mod tests {
     use super::*;
     use crate::files::{Scope, Why};
 
+    fn shown(text: Option<&AgentText>) -> Option<String> {
+        text.map(ToString::to_string)
+    }
+
     fn event(matched: MatchedBy, rule: u32, detail: u32) -> DenyEvent {
         let mut name = [0; NAME_LEN];
         name[..11].copy_from_slice(b"credentials");
@@ -372,12 +399,13 @@ mod tests {
         assert!(
             record
                 .why
+                .to_string()
                 .starts_with("key 813818863 was made by no process of this agent"),
             "{}",
             record.why
         );
         assert_eq!(
-            record.name.as_deref(),
+            shown(record.name.as_ref()).as_deref(),
             Some("credentials"),
             "the description"
         );
@@ -389,13 +417,16 @@ mod tests {
         let record = describe(&event(MatchedBy::Object, 0, 0), &config(), &rules());
         assert_eq!(record.agent, "coder");
         assert_eq!(record.kind, "file-open");
-        assert_eq!(record.path.as_deref(), Some("/home/alice/.aws/credentials"));
-        assert_eq!(record.why, "catalogue: AWS credentials");
+        assert_eq!(
+            shown(record.path.as_ref()).as_deref(),
+            Some("/home/alice/.aws/credentials")
+        );
+        assert_eq!(record.why.to_string(), "catalogue: AWS credentials");
         assert_eq!(record.dev.as_deref(), Some("8:1"));
         assert_eq!(record.ino, Some(42));
         assert_eq!((record.pid, record.tid), (4_000_000, 4_000_001));
         assert_eq!(
-            record.exe.as_deref(),
+            shown(record.exe.as_ref()).as_deref(),
             Some("kya-probe"),
             "gone: the command name"
         );
@@ -405,12 +436,13 @@ mod tests {
     fn tree_matches_show_the_tree_and_the_name() {
         let record = describe(&event(MatchedBy::Tree, 0, 2), &config(), &rules());
         assert_eq!(
-            record.path.as_deref(),
+            shown(record.path.as_ref()).as_deref(),
             Some("/home/alice/.aws/credentials/…/credentials")
         );
         assert!(
             record
                 .why
+                .to_string()
                 .starts_with("inside /home/alice/.aws/credentials")
         );
     }
@@ -423,12 +455,12 @@ mod tests {
             ..rules()[0].clone()
         }];
         let record = describe(&event(MatchedBy::Object, 0, 0), &config(), &rules);
-        assert_eq!(
-            record.path.as_deref(),
-            Some("/srv/app/secrets/…/credentials")
-        );
+        assert_eq!(record.path, Some("/srv/app/secrets/…/credentials".into()));
         assert!(
-            record.why.starts_with("inside /srv/app/secrets"),
+            record
+                .why
+                .to_string()
+                .starts_with("inside /srv/app/secrets"),
             "{}",
             record.why
         );
@@ -448,9 +480,12 @@ mod tests {
             unresolved: None,
         }];
         let record = describe(&event(MatchedBy::PrivateDir, 0, 1), &config(), &rules);
-        assert_eq!(record.path.as_deref(), Some("/home/bob/.ssh/credentials"));
         assert_eq!(
-            record.why,
+            shown(record.path.as_ref()).as_deref(),
+            Some("/home/bob/.ssh/credentials")
+        );
+        assert_eq!(
+            record.why.to_string(),
             "catalogue (ssh and GnuPG keys): ssh private keys, not public by nature"
         );
     }
@@ -458,11 +493,11 @@ mod tests {
     #[test]
     fn name_patterns_and_unknown_rules_are_explained() {
         let record = describe(&event(MatchedBy::Dotenv, NO_RULE, 0), &config(), &[]);
-        assert_eq!(record.why, "catalogue: dotenv file");
-        assert_eq!(record.name.as_deref(), Some("credentials"));
+        assert_eq!(record.why.to_string(), "catalogue: dotenv file");
+        assert_eq!(shown(record.name.as_ref()).as_deref(), Some("credentials"));
         let record = describe(&event(MatchedBy::Object, 7, 0), &config(), &rules());
         assert!(
-            record.why.contains("no longer configured"),
+            record.why.to_string().contains("no longer configured"),
             "{}",
             record.why
         );
@@ -482,7 +517,8 @@ mod tests {
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.kind, "mount");
         assert!(
-            record.why.starts_with("unmount: ") && record.why.contains("mount namespace"),
+            record.why.to_string().starts_with("unmount: ")
+                && record.why.to_string().contains("mount namespace"),
             "{}",
             record.why
         );
@@ -498,10 +534,11 @@ mod tests {
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.kind, "procfs");
         assert_eq!(record.target_pid, Some(4242));
-        assert_eq!(record.name.as_deref(), Some("cmdline"));
+        assert_eq!(shown(record.name.as_ref()).as_deref(), Some("cmdline"));
         assert!(
             record
                 .why
+                .to_string()
                 .starts_with("the command line of process 4242, which is not part of this agent"),
             "{}",
             record.why
@@ -510,7 +547,10 @@ mod tests {
         refused.name = [0; NAME_LEN];
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.name, None);
-        assert_eq!(record.why, "process 4242 is not part of this agent");
+        assert_eq!(
+            record.why.to_string(),
+            "process 4242 is not part of this agent"
+        );
     }
 
     #[test]
@@ -523,10 +563,10 @@ mod tests {
         refused.sun_path_len = 6;
         let record = describe(&refused, &config(), &[]);
         assert_eq!(record.kind, "unix");
-        assert_eq!(record.socket.as_deref(), Some("@tmux\\x0a"));
+        assert_eq!(shown(record.socket.as_ref()).as_deref(), Some("@tmux\\n"));
         assert_eq!((record.dev, record.ino), (None, None));
         assert_eq!(record.name, None, "no file, no file name");
-        assert_eq!(record.why, unix::NOT_ALLOWED);
+        assert_eq!(record.why.to_string(), unix::NOT_ALLOWED);
         assert_eq!(record.server_pid, None);
 
         let mut docker = event(MatchedBy::Object, 0, 0);
@@ -540,8 +580,14 @@ mod tests {
             ..rules().remove(0)
         }];
         let record = describe(&docker, &config(), &rules);
-        assert_eq!(record.socket.as_deref(), Some("/run/docker.sock"));
-        assert_eq!(record.path.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(
+            shown(record.socket.as_ref()).as_deref(),
+            Some("/run/docker.sock")
+        );
+        assert_eq!(
+            shown(record.path.as_ref()).as_deref(),
+            Some("/run/docker.sock")
+        );
         assert_eq!(
             record.dev.as_deref(),
             Some("8:1"),
@@ -550,7 +596,7 @@ mod tests {
         assert_eq!(record.server_pid, Some(4_000_002));
         assert_eq!(record.server_exe, None, "the server is gone");
         assert_eq!(
-            record.why,
+            record.why.to_string(),
             "credential socket: Docker daemon (root on the host)"
         );
         assert_eq!(

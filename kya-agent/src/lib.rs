@@ -16,6 +16,7 @@ pub mod paths;
 pub mod policy;
 pub mod procfs;
 pub mod tagging;
+pub mod text;
 
 /// Formats an error with all its sources on one line: `outer: inner: root cause`.
 #[must_use]

@@ -156,7 +156,7 @@ impl Report<'_> {
         }
         for rule in self.files {
             if let Some(problem) = &rule.unresolved {
-                tracing::warn!(path = %rule.path.display(), problem = %problem, "protected by path only: the identity the kernel sees is unknown");
+                tracing::warn!(path = %crate::text::AgentText::from(rule.path.as_path()), problem = %problem, "protected by path only: the identity the kernel sees is unknown");
             }
         }
         log_network_problems(self.network);

@@ -125,6 +125,19 @@ impl Daemon {
         Self::own(spawn_fresh(&config_args()), true)
     }
 
+    /// Like `start_fresh`, with the daemon's log (stderr, at level `warn`) written to `log`
+    /// instead of the test's output, for a test that checks what the log says.
+    #[must_use]
+    pub fn start_fresh_logging_to(config: &str, log: &Path) -> Self {
+        require_vm();
+        write_config(config);
+        stop_shared();
+        let _ = std::fs::remove_dir_all(STATE_DIR);
+        unload();
+        let log = std::fs::File::create(log).expect("create the daemon's log file");
+        Self::own(spawn_with(&config_args(), Stdio::from(log)), true)
+    }
+
     /// Like `start_fresh`, but keeps the state directory and the pins as the last daemon left
     /// them (a restart after `kill` or `stop_keeping_pins`).
     #[must_use]
@@ -360,6 +373,11 @@ fn spawn_fresh(args: &[String]) -> Child {
 
 /// Starts `kya-agent ARGS --state-dir STATE_DIR`; returns once `kya ps` answers.
 fn spawn(args: &[String]) -> Child {
+    spawn_with(args, Stdio::inherit())
+}
+
+/// Like [`spawn`], with the daemon's stderr (its log) going to `log`.
+fn spawn_with(args: &[String], log: Stdio) -> Child {
     scratch_root();
     let mut child = Command::new(bin("kya-agent"))
         .args(args)
@@ -367,6 +385,7 @@ fn spawn(args: &[String]) -> Child {
         // Warnings and errors only: the test output stays readable.
         .env("KYA_LOG", "warn")
         .stdin(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn kya-agent");
     let deadline = Instant::now() + START_TIMEOUT;

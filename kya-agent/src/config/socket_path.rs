@@ -6,6 +6,8 @@ use std::{fmt, os::unix::ffi::OsStrExt as _, path::PathBuf};
 
 use kya_common::protect::{ABSTRACT_DEV, UNIX_PATH_MAX, abstract_name_hash, abstract_sun_path};
 
+use crate::text::AgentText;
+
 /// One unix socket a rule or grant names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SocketAddress {
@@ -49,42 +51,29 @@ impl SocketAddress {
         let (sun_path, len) = abstract_sun_path(name)?;
         Some((ABSTRACT_DEV, abstract_name_hash(&sun_path, len)))
     }
+
+    /// `/path` or `@name` as text a server (or an agent) chose: shown escaped.
+    #[must_use]
+    pub fn text(&self) -> AgentText {
+        match self {
+            Self::Path(path) => AgentText::from(path.as_path()),
+            Self::Abstract(name) => AgentText::from_bytes([b"@".as_slice(), name].concat()),
+        }
+    }
+
+    /// Whether this is a path from `/` (not a relative one, nor an abstract name).
+    #[must_use]
+    pub fn is_absolute(&self) -> bool {
+        matches!(self, Self::Path(path) if path.is_absolute())
+    }
 }
 
 impl fmt::Display for SocketAddress {
-    /// `/path` or `@name`, with bytes that are not printable text escaped (`\xNN`, `\\`).
+    /// `/path` or `@name`, escaped as [`AgentText`] shows text (abstract names are often
+    /// binary).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Path(path) => write_escaped(f, path.as_os_str().as_bytes()),
-            Self::Abstract(name) => {
-                f.write_str("@")?;
-                write_escaped(f, name)
-            }
-        }
+        self.text().fmt(f)
     }
-}
-
-/// Writes `bytes` as text a terminal shows safely: valid UTF-8 as is, except control
-/// characters and `\`; everything else as `\xNN`. Abstract names are often binary.
-fn write_escaped(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                c if c.is_control() => {
-                    let mut buf = [0; 4];
-                    for byte in c.encode_utf8(&mut buf).bytes() {
-                        write!(f, "\\x{byte:02x}")?;
-                    }
-                }
-                c => write!(f, "{c}")?,
-            }
-        }
-        for byte in chunk.invalid() {
-            write!(f, "\\x{byte:02x}")?;
-        }
-    }
-    Ok(())
 }
 
 /// Checks the config form of a socket: `@name` (an abstract socket) or a path as
@@ -285,7 +274,7 @@ mod tests {
         assert_eq!(SocketAddress::from_sun_path(b""), None);
         assert_eq!(
             SocketAddress::Path("/tmp/ünï\ncode".into()).to_string(),
-            "/tmp/ünï\\x0acode"
+            "/tmp/ünï\\ncode"
         );
     }
 }

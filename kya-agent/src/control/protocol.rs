@@ -2,6 +2,8 @@
 //! [`Request::Watch`], a response line per change until the caller hangs up).
 use serde::{Deserialize, Serialize};
 
+use crate::text::AgentText;
+
 /// Largest request the daemon reads; anything longer is refused unread.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -153,17 +155,18 @@ pub struct PendingView {
     pub agent: String,
     /// `file`, `connect` or `unix`.
     pub kind: String,
-    pub resource: String,
+    pub resource: AgentText,
     /// What was tried most recently (`file-open`, `connect`, ...), by which process.
     pub operation: String,
     pub pid: u32,
-    pub exe: Option<String>,
+    pub exe: Option<AgentText>,
     pub first_ms: u64,
     pub last_ms: u64,
     pub count: u64,
-    /// Why it was refused (the protection's reason, as `kya events` shows it), most recently.
+    /// Why it was refused (the protection's reason, as `kya events` shows it), most recently:
+    /// it may quote an agent's file name, so it is shown escaped.
     #[serde(default)]
-    pub why: Option<String>,
+    pub why: Option<AgentText>,
 }
 
 /// One grant in force as `kya grants` shows it.
@@ -175,10 +178,10 @@ pub struct GrantView {
     pub agent: String,
     /// `file`, `connect` or `unix`.
     pub kind: String,
-    pub resource: String,
+    pub resource: AgentText,
     pub approver: String,
     pub approver_uid: u32,
-    pub reason: Option<String>,
+    pub reason: Option<AgentText>,
     /// The request it answered (`r12`), if any.
     pub request: Option<String>,
     pub created_ms: u64,
@@ -195,7 +198,7 @@ pub struct TaggedProcess {
     pub pid: u32,
     pub agent: String,
     /// The executable's path, when it can still be read.
-    pub exe: Option<String>,
+    pub exe: Option<AgentText>,
     /// The rule that made it (or the ancestor it inherited from) an agent:
     /// `exe`, `cgroup`, `uid` or `run`.
     pub matched_by: String,
@@ -221,11 +224,11 @@ pub struct DenialRecord {
     pub pid: u32,
     pub tid: u32,
     /// The executable's path, or its command name if the process exited first.
-    pub exe: Option<String>,
+    pub exe: Option<AgentText>,
     /// The protected path, when the rule names one.
-    pub path: Option<String>,
+    pub path: Option<AgentText>,
     /// The file's own name, as the kernel saw it.
-    pub name: Option<String>,
+    pub name: Option<AgentText>,
     /// Device (`major:minor`) and inode of the file.
     pub dev: Option<String>,
     pub ino: Option<u64>,
@@ -235,15 +238,15 @@ pub struct DenialRecord {
     pub peer: Option<String>,
     pub protocol: Option<String>,
     /// The host name the daemon resolved to the peer's address, when it knows one.
-    pub host: Option<String>,
+    pub host: Option<AgentText>,
     /// For `unix`: the server's socket, `/path` or `@name` (bytes that are not printable text
     /// escaped as `\xNN`), or the socket file's name when its address is relative.
-    pub socket: Option<String>,
+    pub socket: Option<AgentText>,
     /// For `unix`: the server's process id, where the kernel knows it, and its executable.
     pub server_pid: Option<u32>,
-    pub server_exe: Option<String>,
-    /// Why the object is protected; for grant activity, what happened.
-    pub why: String,
+    pub server_exe: Option<AgentText>,
+    /// Why the object is protected; for grant activity, what happened (it may quote names).
+    pub why: AgentText,
     /// Set when the record is grant activity rather than a denial: the grant (`g3`) that let
     /// the operation through, or that was approved, expired or revoked.
     pub grant: Option<String>,

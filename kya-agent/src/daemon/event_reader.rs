@@ -15,6 +15,7 @@ use crate::{
     events::{self, EventLog},
     files::tables::FileTables,
     metrics::{LossStage, Metrics},
+    text::{AgentText, or_dash},
 };
 
 /// Events handled between two yields to the rest of the daemon.
@@ -62,7 +63,7 @@ pub async fn run(
                     .read()
                     .expect("hosts lock")
                     .get(&event.addr)
-                    .cloned();
+                    .map(|host| AgentText::from(host.as_str()));
             }
             if log_limit.allow() {
                 log_record(&record);
@@ -102,17 +103,17 @@ fn log_record(record: &DenialRecord) {
             kind = %record.kind,
             agent = %record.agent,
             pid = record.pid,
-            exe = record.exe.as_deref().unwrap_or("-"),
-            path = record.path.as_deref().unwrap_or("-"),
-            name = record.name.as_deref().unwrap_or("-"),
+            exe = %or_dash(record.exe.as_ref()),
+            path = %or_dash(record.path.as_ref()),
+            name = %or_dash(record.name.as_ref()),
             dev = record.dev.as_deref().unwrap_or("-"),
             ino = record.ino.unwrap_or(0),
             target_pid = record.target_pid.unwrap_or(0),
             peer = record.peer.as_deref().unwrap_or("-"),
             protocol = record.protocol.as_deref().unwrap_or("-"),
-            socket = record.socket.as_deref().unwrap_or("-"),
+            socket = %or_dash(record.socket.as_ref()),
             server_pid = record.server_pid.unwrap_or(0),
-            server_exe = record.server_exe.as_deref().unwrap_or("-"),
+            server_exe = %or_dash(record.server_exe.as_ref()),
             why = %record.why,
             "denied"
         );

@@ -63,7 +63,7 @@ impl WatchDirs {
             // A directory that vanished drops its watch by itself; one that came back needs a
             // new one, and adding a watch twice is harmless.
             if let Err(error) = self.0.add_watch(dir.as_path(), mask) {
-                tracing::debug!(dir = %dir.display(), error = %error, "cannot watch");
+                tracing::debug!(dir = %crate::text::AgentText::from(dir.as_path()), error = %error, "cannot watch");
             }
         }
     }

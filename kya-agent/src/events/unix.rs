@@ -6,7 +6,7 @@ use kya_common::{
     protect::{ABSTRACT_DEV, UNIX_PATH_MAX},
 };
 
-use crate::{config::SocketAddress, procfs};
+use crate::{config::SocketAddress, procfs, text::AgentText};
 
 /// Why a unix socket is refused when no rule names it: the allow-list, in the kernel's order.
 pub const NOT_ALLOWED: &str = "the server is not the agent's own, not in its network.unix_allow, \
@@ -15,40 +15,36 @@ pub const NOT_ALLOWED: &str = "the server is not the agent's own, not in its net
 /// The server side of a unix socket event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
-    /// `/path` or `@name` (non-printable bytes escaped); the socket file's name when the bound
-    /// address is relative or unknown.
-    pub socket: Option<String>,
+    /// `/path` or `@name`; the socket file's name when the bound address is relative or
+    /// unknown.
+    pub socket: Option<AgentText>,
     pub pid: Option<u32>,
     /// The server's executable, read now from `/proc/PID/exe`.
-    pub exe: Option<String>,
+    pub exe: Option<AgentText>,
 }
 
 impl Server {
     /// The server named by `event` (of kind `Unix`), `name` being the socket file's name.
     #[must_use]
-    pub fn of(event: &DenyEvent, name: &str) -> Self {
+    pub fn of(event: &DenyEvent, name: &[u8]) -> Self {
         let pid = (event.peer_pid != 0).then_some(event.peer_pid);
         Self {
             socket: socket_label(event, name),
             pid,
-            exe: pid
-                .and_then(procfs::exe_path)
-                .map(|path| path.display().to_string()),
+            exe: pid.and_then(procfs::exe_path).map(AgentText::from),
         }
     }
 }
 
 /// `/path` or `@name` from the bound address; otherwise the socket file's name.
-fn socket_label(event: &DenyEvent, name: &str) -> Option<String> {
+fn socket_label(event: &DenyEvent, name: &[u8]) -> Option<AgentText> {
     let len = usize::try_from(event.sun_path_len)
         .unwrap_or(UNIX_PATH_MAX)
         .min(UNIX_PATH_MAX);
     match SocketAddress::from_sun_path(&event.sun_path[..len]) {
-        Some(address @ SocketAddress::Abstract(_)) => Some(address.to_string()),
-        Some(SocketAddress::Path(path)) if path.is_absolute() => {
-            Some(SocketAddress::Path(path).to_string())
-        }
-        _ => (!name.is_empty()).then(|| name.to_owned()),
+        Some(address @ SocketAddress::Abstract(_)) => Some(address.text()),
+        Some(address @ SocketAddress::Path(_)) if address.is_absolute() => Some(address.text()),
+        _ => (!name.is_empty()).then(|| AgentText::from_bytes(name)),
     }
 }
 
@@ -73,30 +69,31 @@ mod tests {
 
     #[test]
     fn sockets_are_named_by_their_bound_address() {
-        let server = Server::of(&event(b"/run/user/1000/bus\0", 0), "bus");
-        assert_eq!(server.socket.as_deref(), Some("/run/user/1000/bus"));
-        assert_eq!((server.pid, server.exe), (None, None));
-        let server = Server::of(&event(b"\0tmux-1000\x07", 0), "");
-        assert_eq!(server.socket.as_deref(), Some("@tmux-1000\\x07"));
-        let server = Server::of(&event(b"relative.sock", 0), "relative.sock");
+        let shown = |server: Server| server.socket.map(|socket| socket.to_string());
+        let server = Server::of(&event(b"/run/user/1000/bus\0", 0), b"bus");
+        assert_eq!((server.pid, server.exe.clone()), (None, None));
+        assert_eq!(shown(server).as_deref(), Some("/run/user/1000/bus"));
+        let server = Server::of(&event(b"\0tmux-1000\x07", 0), b"");
+        assert_eq!(shown(server).as_deref(), Some("@tmux-1000\\x07"));
+        let server = Server::of(&event(b"/tmp/\x1b[2J\xff.sock\0", 0), b"");
+        assert_eq!(shown(server).as_deref(), Some("/tmp/\\x1b[2J\\xff.sock"));
+        let server = Server::of(&event(b"relative.sock", 0), b"relative.sock");
         assert_eq!(
-            server.socket.as_deref(),
+            shown(server).as_deref(),
             Some("relative.sock"),
             "the file's name"
         );
-        assert_eq!(Server::of(&event(b"", 0), "").socket, None);
+        assert_eq!(Server::of(&event(b"", 0), b"").socket, None);
     }
 
     #[test]
     fn the_server_process_is_named_while_it_runs() {
         let me = std::process::id();
-        let server = Server::of(&event(b"/tmp/x", me), "x");
+        let server = Server::of(&event(b"/tmp/x", me), b"x");
         assert_eq!(server.pid, Some(me));
         assert_eq!(
             server.exe,
-            std::env::current_exe()
-                .ok()
-                .map(|path| path.display().to_string())
+            std::env::current_exe().ok().map(AgentText::from)
         );
     }
 }

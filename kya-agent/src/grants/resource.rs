@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::{NetworkRule, PortSpec, RuleProblem, Target},
     network::{canonical, resolve_host_async},
+    text::AgentText,
 };
 
 /// How a peer is written, for the fix of a mistake in one.
@@ -27,18 +28,19 @@ pub enum Resource {
         ino: u64,
         /// How a human recognises it: the protected path (what the denial showed, or the path
         /// asked for, which must be the object's real path: see `kya grant --file`).
-        path: String,
+        path: AgentText,
         /// The name the agent opened it by, when that is another name of the object than
-        /// `path` (a hard link, or the file mounted elsewhere under another name).
+        /// `path` (a hard link, or the file mounted elsewhere under another name). Absent from
+        /// state and audit files written before kya recorded it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        via: Option<String>,
+        via: Option<AgentText>,
     },
     /// A peer: these addresses on this port.
     Peer {
         addrs: Vec<IpAddr>,
         port: u16,
         /// The host name the addresses were resolved from, if any.
-        host: Option<String>,
+        host: Option<AgentText>,
     },
     /// A unix socket, by the kernel's identity: the socket file's device and inode (every
     /// path to it), or `ABSTRACT_DEV` and the hash of an abstract name.
@@ -46,10 +48,10 @@ pub enum Resource {
         dev: u32,
         ino: u64,
         /// How a human recognises it: `/path` or `@name`.
-        socket: String,
+        socket: AgentText,
         /// The path typed, when symlinks led from it to `socket`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        via: Option<String>,
+        via: Option<AgentText>,
     },
 }
 
@@ -74,7 +76,7 @@ impl Resource {
                 let addrs = resolve_host_async(host.clone())
                     .await
                     .map_err(|error| format!("cannot resolve `{host}`: {error}"))?;
-                (addrs, Some(host))
+                (addrs, Some(AgentText::from(host)))
             }
         };
         if addrs.is_empty() {
@@ -150,8 +152,15 @@ impl Resource {
     }
 }
 
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Resource {
+    /// How `kya pending`, `kya grants` and the log name it: `file PATH [8:1 inode 42]`,
+    /// `connect HOST:PORT (ADDRESSES)`, `unix SOCKET [...]`. Its path, host or socket name may
+    /// be an agent's choice, so it is composed raw and shown escaped as a whole.
+    #[must_use]
+    pub fn text(&self) -> AgentText {
+        let identity =
+            |dev: u32, ino: u64| format!(" [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff);
+        let mut text = AgentText::default();
         match self {
             Self::File {
                 dev,
@@ -159,11 +168,14 @@ impl fmt::Display for Resource {
                 path,
                 via,
             } => {
-                write!(f, "file {path}")?;
+                text.push("file ");
+                text.push(path);
                 if let Some(via) = via {
-                    write!(f, " (opened as `{via}`, another name of it)")?;
+                    text.push(" (opened as `");
+                    text.push(via);
+                    text.push("`, another name of it)");
                 }
-                write!(f, " [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff)
+                text.push(identity(*dev, *ino));
             }
             Self::Peer { addrs, port, host } => {
                 let addrs: Vec<String> = addrs
@@ -173,27 +185,45 @@ impl fmt::Display for Resource {
                         IpAddr::V6(v6) => format!("[{v6}]:{port}"),
                     })
                     .collect();
+                text.push("connect ");
                 match host {
-                    Some(host) => write!(f, "connect {host}:{port} ({})", addrs.join(", ")),
-                    None => write!(f, "connect {}", addrs.join(", ")),
+                    Some(host) => {
+                        text.push(host);
+                        text.push(format!(":{port} ({})", addrs.join(", ")));
+                    }
+                    None => text.push(addrs.join(", ")),
                 }
             }
             Self::Unix {
                 dev, ino, socket, ..
-            } if *dev == ABSTRACT_DEV => write!(f, "unix {socket} [abstract, hash {ino:016x}]"),
+            } if *dev == ABSTRACT_DEV => {
+                text.push("unix ");
+                text.push(socket);
+                text.push(format!(" [abstract, hash {ino:016x}]"));
+            }
             Self::Unix {
                 dev,
                 ino,
                 socket,
                 via,
             } => {
-                write!(f, "unix {socket}")?;
+                text.push("unix ");
+                text.push(socket);
                 if let Some(via) = via {
-                    write!(f, " (reached from {via})")?;
+                    text.push(" (reached from ");
+                    text.push(via);
+                    text.push(")");
                 }
-                write!(f, " [{}:{} inode {ino}]", dev >> 20, dev & 0xf_ffff)
+                text.push(identity(*dev, *ino));
             }
         }
+        text
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.text().fmt(f)
     }
 }
 
@@ -202,10 +232,11 @@ impl fmt::Display for Resource {
 /// another name, a hard link or the file mounted elsewhere. A path inside a tree
 /// (`/srv/secrets/…/key`) ends with the name it was opened by.
 #[must_use]
-pub fn opened_as(path: &str, name: Option<&str>) -> Option<String> {
+pub fn opened_as(path: &AgentText, name: Option<&AgentText>) -> Option<AgentText> {
     let name = name.filter(|name| !name.is_empty())?;
-    let last = path.rsplit('/').next().unwrap_or(path);
-    (last != name).then(|| name.to_owned())
+    let path = path.as_bytes();
+    let last = path.rsplit(|&byte| byte == b'/').next().unwrap_or(path);
+    (last != name.as_bytes()).then(|| name.clone())
 }
 
 /// The one host or address and the one port of the peer `text`, parsed as a rule is.
@@ -337,7 +368,7 @@ mod tests {
             Resource::File {
                 dev: 25,
                 ino: 7,
-                path: String::new(),
+                path: AgentText::default(),
                 via: None,
             }
             .key()
@@ -393,9 +424,10 @@ mod tests {
             via: None,
         };
         assert_eq!(linked.key(), same.key(), "one object, one request");
+        let credentials = AgentText::from("/home/alice/.aws/credentials");
         assert_eq!(
-            opened_as("/home/alice/.aws/credentials", Some("notes")).as_deref(),
-            Some("notes")
+            opened_as(&credentials, Some(&"notes".into())),
+            Some("notes".into())
         );
         for (path, name) in [
             ("/home/alice/.aws/credentials", Some("credentials")),
@@ -403,7 +435,31 @@ mod tests {
             ("/home/alice/.aws/credentials", None),
             ("/home/alice/.aws/credentials", Some("")),
         ] {
-            assert_eq!(opened_as(path, name), None, "{path} {name:?}");
+            let name = name.map(AgentText::from);
+            assert_eq!(
+                opened_as(&path.into(), name.as_ref()),
+                None,
+                "{path} {name:?}"
+            );
         }
+    }
+
+    #[test]
+    fn another_name_an_agent_chose_is_shown_escaped_and_read_back() {
+        let file = Resource::File {
+            dev: (8 << 20) | 1,
+            ino: 42,
+            path: "/home/alice/.aws/credentials".into(),
+            via: Some(AgentText::from_bytes(b"no\x1b[2J\ntes\xff".as_slice())),
+        };
+        assert_eq!(
+            file.to_string(),
+            "file /home/alice/.aws/credentials (opened as `no\\x1b[2J\\ntes\\xff`, another \
+             name of it) [8:1 inode 42]"
+        );
+        let json = serde_json::to_string(&file).unwrap();
+        assert!(json.contains(r#""via":"no\\x1b[2J\\ntes\\xff""#), "{json}");
+        let read: Resource = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, file, "the escaped name reads back to the same bytes");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Resource, ResourceKey};
-use crate::audit::AuditHead;
+use crate::{audit::AuditHead, text::AgentText};
 
 /// An agent was refused something a human could grant; repeats fold into one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ pub struct PendingRequest {
     pub resource: Resource,
     /// The process that asked most recently, and its executable.
     pub pid: u32,
-    pub exe: Option<String>,
+    pub exe: Option<AgentText>,
     /// What it tried (`file-open`, `connect`, ...), most recently.
     pub operation: String,
     pub first_ms: u64,
@@ -25,8 +25,9 @@ pub struct PendingRequest {
     pub count: u64,
     /// Why it was refused (the protection's reason, as `kya events` shows it), most recently.
     /// Absent in requests recorded before it was kept.
+    /// It may quote an agent's file name, so it is kept and shown escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub why: Option<String>,
+    pub why: Option<AgentText>,
 }
 
 /// A grant in force.
@@ -39,7 +40,7 @@ pub struct ActiveGrant {
     /// The human who approved it, as the kernel identified them on the control socket.
     pub approver: String,
     pub approver_uid: u32,
-    pub reason: Option<String>,
+    pub reason: Option<AgentText>,
     /// The request it answered, if it was not granted ahead of time.
     pub request: Option<u32>,
     pub created_ms: u64,
@@ -83,7 +84,7 @@ pub enum Decision {
         agent: String,
         resource: Resource,
         pid: Option<u32>,
-        exe: Option<String>,
+        exe: Option<AgentText>,
         operation: String,
     },
     /// A grant reached its end.
@@ -223,7 +224,14 @@ mod tests {
         assert_eq!(read, request(3));
         text["why"] = "credential file".into();
         let read: PendingRequest = serde_json::from_value(text).unwrap();
-        assert_eq!(read.why.as_deref(), Some("credential file"));
+        assert_eq!(read.why, Some("credential file".into()));
+        // A reason quoting an agent's name is written escaped and reads back to its bytes.
+        let mut hostile = request(4);
+        hostile.why = Some(AgentText::from_bytes(b"inside /srv (\x1b[2J\n)".as_slice()));
+        let text = serde_json::to_value(&hostile).unwrap();
+        assert_eq!(text["why"], r"inside /srv (\x1b[2J\n)");
+        let read: PendingRequest = serde_json::from_value(text).unwrap();
+        assert_eq!(read, hostile);
     }
 
     fn grant(id: u32, once: bool) -> ActiveGrant {

@@ -165,7 +165,7 @@ mod tests {
                 resource: Resource::File {
                     dev: 1,
                     ino: u64::from(id),
-                    path: format!("/secret/{id}"),
+                    path: format!("/secret/{id}").into(),
                     via: None,
                 },
                 pid: 1,

@@ -6,6 +6,7 @@ use super::Resource;
 use crate::{
     config::{SocketAddress, parse_socket_address},
     identity::identity_of,
+    text::AgentText,
 };
 
 /// How a socket is written, for the fix of a mistake in one.
@@ -27,7 +28,7 @@ impl Resource {
                 return Ok(Self::Unix {
                     dev,
                     ino,
-                    socket: address.to_string(),
+                    socket: address.text(),
                     via: None,
                 });
             }
@@ -54,8 +55,8 @@ impl Resource {
         Ok(Self::Unix {
             dev: key.dev,
             ino: key.ino,
-            socket: shown(&socket),
-            via: (&socket != typed).then(|| shown(typed)),
+            via: (&socket != typed).then(|| AgentText::from(typed.as_path())),
+            socket: AgentText::from(socket),
         })
     }
 }
@@ -94,20 +95,20 @@ mod tests {
         };
         let key = identity_of(&path).unwrap();
         assert_eq!((dev, ino), (key.dev, key.ino));
-        assert_eq!((socket.as_str(), via), (path.to_str().unwrap(), None));
+        assert_eq!((socket, via), (AgentText::from(path.as_path()), None));
 
         let Ok(Resource::Unix { socket, via, .. }) =
             Resource::unix(&dir.join("link").display().to_string())
         else {
             panic!("a symlink to a socket refused");
         };
-        assert_eq!(socket, path.display().to_string(), "the socket itself");
-        assert_eq!(via, Some(dir.join("link").display().to_string()));
+        assert_eq!(socket, AgentText::from(path.as_path()), "the socket itself");
+        assert_eq!(via, Some(AgentText::from(dir.join("link"))));
 
         let Ok(Resource::Unix { dev, socket, .. }) = Resource::unix("@kya-test") else {
             panic!("an abstract name refused");
         };
-        assert_eq!((dev, socket.as_str()), (ABSTRACT_DEV, "@kya-test"));
+        assert_eq!((dev, socket), (ABSTRACT_DEV, AgentText::from("@kya-test")));
 
         let refused = |text: &str| Resource::unix(text).expect_err(text);
         assert!(refused(&dir.join("plain").display().to_string()).contains("is not a unix socket"));

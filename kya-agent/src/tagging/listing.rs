@@ -7,6 +7,7 @@ use crate::{
     config::{AgentId, Config},
     control::protocol::TaggedProcess,
     procfs,
+    text::AgentText,
 };
 
 /// Groups tagged threads into processes and names their agents.
@@ -26,7 +27,7 @@ pub fn describe(records: &[TaggedTaskRecord], config: &Config) -> Vec<TaggedProc
         .map(|(pid, (record, threads))| TaggedProcess {
             pid,
             agent: agent_name(config, record.tag.agent),
-            exe: procfs::exe_path(pid).map(|path| path.display().to_string()),
+            exe: procfs::exe_path(pid).map(AgentText::from),
             matched_by: reason_name(record.tag.reason).to_owned(),
             origin: origin_name(record.tag.origin).to_owned(),
             threads,

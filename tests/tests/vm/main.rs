@@ -12,6 +12,7 @@ mod demo;
 mod deputies;
 mod egress;
 mod egress_corners;
+mod escaping;
 mod filesystems;
 mod footholds;
 mod grants;

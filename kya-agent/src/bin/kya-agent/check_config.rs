@@ -11,6 +11,7 @@ use kya_agent::{
     files::{self, tables::OwnFiles},
     network, paths,
     policy::{Policy, Report},
+    text::AgentText,
 };
 
 #[derive(clap::Args)]
@@ -168,7 +169,7 @@ fn print_files(config: &Config, policy: &Policy, report: &Report<'_>) {
              protected by it until it can be and the config is reloaded):"
         );
         for (rule, problem) in unresolved {
-            println!("  {}: {problem}", rule.path.display());
+            println!("  {}: {problem}", AgentText::from(rule.path.as_path()));
         }
     }
 }
@@ -188,7 +189,7 @@ fn print_existing<'a>(
         };
         println!(
             "{indent}{}{} [{}] {}",
-            rule.path.display(),
+            AgentText::from(rule.path.as_path()),
             if rule.tree { "/ (tree)" } else { "" },
             scope,
             rule.why,

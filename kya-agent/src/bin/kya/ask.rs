@@ -1,9 +1,12 @@
 //! One request to the daemon, with the CLI's uniform error reporting.
 use std::{path::Path, process::ExitCode};
 
-use kya_agent::control::{
-    client,
-    protocol::{Request, Response},
+use kya_agent::{
+    control::{
+        client,
+        protocol::{Request, Response},
+    },
+    text::escape_lines,
 };
 
 /// Sends `request`; on an error answer or a failed call, prints `kya COMMAND: ...` to stderr
@@ -11,7 +14,7 @@ use kya_agent::control::{
 pub fn ask(socket: &Path, command: &str, request: &Request) -> Result<Response, ExitCode> {
     match client::call(socket, request) {
         Ok(Response::Error { message }) => {
-            eprintln!("kya {command}: {message}");
+            eprintln!("kya {command}: {}", escape_lines(&message));
             Err(ExitCode::FAILURE)
         }
         Ok(response) => Ok(response),
@@ -56,7 +59,32 @@ fn civil_date(days: u64) -> (u64, u64, u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
+    use kya_agent::text::{AgentText, needs_escape};
+
+    /// A name an agent could give a file, a program or a socket: a newline, an escape sequence
+    /// that clears the screen, a right-to-left override, a backslash and a byte that is not
+    /// UTF-8.
+    pub const HOSTILE: &[u8] = b"/tmp/a\nb\x1b[2J\xe2\x80\xaec\\\xff";
+    /// How `HOSTILE` is shown.
+    pub const SHOWN: &str = r"/tmp/a\nb\x1b[2J\u{202e}c\\\xff";
+
+    /// `HOSTILE` followed by `suffix`.
+    pub fn hostile(suffix: &str) -> AgentText {
+        let mut text = AgentText::from_bytes(HOSTILE);
+        text.push(suffix);
+        text
+    }
+
+    /// Panics if `text` holds a character a terminal would act on or that hides or reorders
+    /// text.
+    pub fn assert_inert(text: &str) {
+        assert!(
+            !text.chars().any(needs_escape),
+            "a control or format character is printed raw: {text:?}"
+        );
+    }
+
     #[test]
     fn times_read_as_utc_dates() {
         assert_eq!(super::time(0), "1970-01-01 00:00:00 UTC");

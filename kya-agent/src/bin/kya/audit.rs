@@ -12,6 +12,7 @@ use kya_agent::{
     audit::{self, Anchor, AuditHead, VerifyReport},
     error_chain,
     paths::{AUDIT_LOG_FILE, STATE_DIR, STATE_FILE},
+    text::escape_lines,
 };
 
 /// Exit status when the trail could not be checked at all (missing or unreadable file).
@@ -109,7 +110,8 @@ fn anchor(state: &Path) -> (Option<AuditHead>, bool) {
 
 fn print_report(report: &VerifyReport, anchor_usable: bool) {
     for problem in &report.problems {
-        println!("{problem}");
+        // A problem quotes what it found in the file, which may be anything.
+        println!("{}", escape_lines(&problem.to_string()));
     }
     if let Some(bytes) = report.torn_tail {
         println!(

@@ -187,3 +187,21 @@ fn describe(grant: &GrantView) -> String {
         grant.id, grant.agent, grant.resource, grant.approver
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        ask::tests::{SHOWN, assert_inert},
+        grants::tests::grant,
+    };
+
+    #[test]
+    fn a_confirmation_shows_hostile_names_escaped() {
+        let shown = super::describe(&grant());
+        assert_inert(&shown);
+        assert!(
+            shown.starts_with(&format!("g2 granted: agent coder may connect {SHOWN}:443")),
+            "{shown}"
+        );
+    }
+}

@@ -1,9 +1,12 @@
 //! `kya ps [--json]`.
 use std::{path::Path, process::ExitCode};
 
-use kya_agent::control::{
-    client,
-    protocol::{Request, Response},
+use kya_agent::{
+    control::{
+        client,
+        protocol::{Request, Response, TaggedProcess},
+    },
+    text::or_dash,
 };
 
 #[derive(clap::Args)]
@@ -41,15 +44,41 @@ pub fn run(socket: &Path, args: &Args) -> ExitCode {
         "PID", "AGENT", "MATCHED", "ORIGIN", "THREADS"
     );
     for process in processes {
-        println!(
-            "{:>8}  {:<16} {:<8} {:<10} {:>7}  {}",
-            process.pid,
-            process.agent,
-            process.matched_by,
-            process.origin,
-            process.threads,
-            process.exe.as_deref().unwrap_or("-")
-        );
+        println!("{}", line(&process));
     }
     ExitCode::SUCCESS
+}
+
+/// One process as a table row; its executable is shown escaped.
+fn line(process: &TaggedProcess) -> String {
+    format!(
+        "{:>8}  {:<16} {:<8} {:<10} {:>7}  {}",
+        process.pid,
+        process.agent,
+        process.matched_by,
+        process.origin,
+        process.threads,
+        or_dash(process.exe.as_ref())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ask::tests::{SHOWN, assert_inert, hostile};
+
+    #[test]
+    fn a_process_shows_a_hostile_executable_escaped() {
+        let process = TaggedProcess {
+            pid: 4_000,
+            agent: "coder".to_owned(),
+            exe: Some(hostile("")),
+            matched_by: "exe".to_owned(),
+            origin: "matched".to_owned(),
+            threads: 1,
+        };
+        let shown = line(&process);
+        assert_inert(&shown);
+        assert!(shown.ends_with(&format!("  {SHOWN}")), "{shown}");
+    }
 }

@@ -15,6 +15,7 @@ use crate::{
         state::Actor,
     },
     identity::identity_of,
+    text::AgentText,
 };
 
 /// Longest reason kept with a grant.
@@ -302,7 +303,7 @@ impl GrantService {
             resource,
             approver: caller.user.clone(),
             approver_uid: caller.uid,
-            reason,
+            reason: reason.map(AgentText::from),
             request,
             created_ms: now,
             expires_ms: now.saturating_add(lasts_ms),
@@ -409,7 +410,7 @@ impl GrantService {
             Ok(Resource::File {
                 dev: key.dev,
                 ino: key.ino,
-                path: path.display().to_string(),
+                path: AgentText::from(path),
                 via: None,
             })
         } else {

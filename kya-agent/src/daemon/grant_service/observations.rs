@@ -9,6 +9,7 @@ use crate::{
     control::protocol::DenialRecord,
     events::now_ms,
     grants::{Decision, PendingRequest, Resource, resource::opened_as},
+    text::AgentText,
 };
 
 /// Pending requests kept at most. Beyond this, new requests are not recorded (the denials
@@ -22,14 +23,14 @@ pub enum Observation {
         agent: String,
         resource: Resource,
         pid: u32,
-        exe: Option<String>,
+        exe: Option<AgentText>,
         operation: String,
-        why: String,
+        why: AgentText,
     },
     GrantUsed {
         grant: u32,
         pid: u32,
-        exe: Option<String>,
+        exe: Option<AgentText>,
         operation: String,
     },
 }
@@ -62,7 +63,7 @@ impl Observation {
                 Resource::File {
                     dev: event.dev,
                     ino: event.ino,
-                    via: opened_as(&path, record.name.as_deref()),
+                    via: opened_as(&path, record.name.as_ref()),
                     path,
                 }
             }
@@ -77,7 +78,7 @@ impl Observation {
                 }
             }
             // kya's own control socket answers no tagged caller, so no grant could help.
-            DenyKind::Unix if record.socket.as_deref().is_some_and(is_control_socket) => {
+            DenyKind::Unix if record.socket.as_ref().is_some_and(is_control_socket) => {
                 return None;
             }
             DenyKind::Unix if matched != MatchedBy::ReadError && event.ino != 0 => Resource::Unix {
@@ -104,8 +105,10 @@ impl Observation {
 }
 
 /// Whether a refused socket is kya's own control socket (by its default paths).
-fn is_control_socket(socket: &str) -> bool {
-    [crate::paths::CONTROL_SOCKET, "/var/run/kya/kya.sock"].contains(&socket)
+fn is_control_socket(socket: &AgentText) -> bool {
+    [crate::paths::CONTROL_SOCKET, "/var/run/kya/kya.sock"]
+        .iter()
+        .any(|control| socket == control)
 }
 
 /// The canonical 16 bytes as the address a human would write: IPv4-mapped ones as IPv4.
@@ -117,9 +120,9 @@ fn peer_address(addr: [u8; 16]) -> IpAddr {
 /// Who asked most recently, what they tried, and why it was refused.
 struct Asker {
     pid: u32,
-    exe: Option<String>,
+    exe: Option<AgentText>,
     operation: String,
-    why: String,
+    why: AgentText,
 }
 
 impl GrantService {
@@ -196,7 +199,7 @@ impl GrantService {
         }
     }
 
-    async fn grant_used(&mut self, id: u32, pid: u32, exe: Option<String>, operation: String) {
+    async fn grant_used(&mut self, id: u32, pid: u32, exe: Option<AgentText>, operation: String) {
         let Some(grant) = self.store.state().grants.get(&id).cloned() else {
             // Already ended (or its use was noticed first by upkeep).
             return;
@@ -321,7 +324,7 @@ mod tests {
         event.protocol = kya_common::net::protocol::TCP;
         let record = describe(&event, &config, &[]);
         assert!(
-            record.why.contains("cloud metadata endpoint"),
+            record.why.to_string().contains("cloud metadata endpoint"),
             "{}",
             record.why
         );

@@ -5,6 +5,7 @@ use crate::{
     control::protocol::{DenialRecord, GrantView, PendingView},
     events::now_ms,
     grants::{ActiveGrant, Decision, PendingRequest, duration, grant_label, request_label},
+    text::AgentText,
 };
 
 pub fn pending(request: &PendingRequest) -> PendingView {
@@ -12,7 +13,7 @@ pub fn pending(request: &PendingRequest) -> PendingView {
         id: request_label(request.id),
         agent: request.agent.clone(),
         kind: request.resource.kind().to_owned(),
-        resource: request.resource.to_string(),
+        resource: request.resource.text(),
         operation: request.operation.clone(),
         pid: request.pid,
         exe: request.exe.clone(),
@@ -28,7 +29,7 @@ pub fn grant(grant: &ActiveGrant) -> GrantView {
         id: grant_label(grant.id),
         agent: grant.agent.clone(),
         kind: grant.resource.kind().to_owned(),
-        resource: grant.resource.to_string(),
+        resource: grant.resource.text(),
         approver: grant.approver.clone(),
         approver_uid: grant.approver_uid,
         reason: grant.reason.clone(),
@@ -43,30 +44,37 @@ pub fn grant(grant: &ActiveGrant) -> GrantView {
 /// The `kya events` line for a human's decision or a grant's end; `None` for what is shown
 /// already (requests come from denials, and grant uses from the kernel's own events).
 pub fn activity(decision: &Decision) -> Option<DenialRecord> {
+    // Each `why` quotes a resource (and a reason) raw: the whole is escaped once when shown.
     let (kind, agent, grant, why) = match decision {
         Decision::Request { .. } | Decision::GrantUsed { .. } => return None,
         Decision::Approve { request, grant } => (
             "approve",
             &grant.agent,
             Some(grant.id),
-            format!(
-                "{} approved {} for {} ({})",
-                grant.approver,
-                request_label(*request),
-                grant.resource,
-                terms(grant)
-            ),
+            sentence(&[
+                format!(
+                    "{} approved {} for ",
+                    grant.approver,
+                    request_label(*request)
+                )
+                .as_ref(),
+                grant.resource.text().as_ref(),
+                b" (",
+                terms(grant).as_ref(),
+                b")",
+            ]),
         ),
         Decision::Grant { grant } => (
             "grant",
             &grant.agent,
             Some(grant.id),
-            format!(
-                "{} granted {} ({})",
-                grant.approver,
-                grant.resource,
-                terms(grant)
-            ),
+            sentence(&[
+                format!("{} granted ", grant.approver).as_ref(),
+                grant.resource.text().as_ref(),
+                b" (",
+                terms(grant).as_ref(),
+                b")",
+            ]),
         ),
         Decision::Deny {
             request,
@@ -77,11 +85,10 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
             "deny",
             agent,
             None,
-            format!(
-                "{} refused {} for {resource}",
-                by.user,
-                request_label(*request)
-            ),
+            sentence(&[
+                format!("{} refused {} for ", by.user, request_label(*request)).as_ref(),
+                resource.text().as_ref(),
+            ]),
         ),
         Decision::Expire {
             grant,
@@ -92,7 +99,11 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
             "expire",
             agent,
             Some(*grant),
-            format!("grant for {resource} ended after {uses} use(s)"),
+            sentence(&[
+                b"grant for ",
+                resource.text().as_ref(),
+                format!(" ended after {uses} use(s)").as_ref(),
+            ]),
         ),
         Decision::Revoke {
             grant,
@@ -104,14 +115,23 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
             "revoke",
             agent,
             Some(*grant),
-            format!("{} revoked the grant for {resource}: {why}", by.user),
+            sentence(&[
+                format!("{} revoked the grant for ", by.user).as_ref(),
+                resource.text().as_ref(),
+                format!(": {why}").as_ref(),
+            ]),
         ),
     };
-    Some(DenialRecord {
+    Some(activity_record(kind, agent, grant, why))
+}
+
+/// A record of grant activity: no process, no object but what `why` says.
+fn activity_record(kind: &str, agent: &str, grant: Option<u32>, why: AgentText) -> DenialRecord {
+    DenialRecord {
         seq: 0,
         time_ms: now_ms(),
         kind: kind.to_owned(),
-        agent: agent.clone(),
+        agent: agent.to_owned(),
         pid: 0,
         tid: 0,
         exe: None,
@@ -128,18 +148,25 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
         server_exe: None,
         why,
         grant: grant.map(grant_label),
-    })
+    }
 }
 
-fn terms(grant: &ActiveGrant) -> String {
-    let reason = grant
-        .reason
-        .as_deref()
-        .map_or_else(String::new, |reason| format!(", reason: {reason}"));
-    if grant.once {
-        format!("once{reason}")
+/// The daemon's words and an agent's text, joined raw.
+fn sentence(parts: &[&[u8]]) -> AgentText {
+    AgentText::from_bytes(parts.concat())
+}
+
+/// `once`, `for 15m`, with the approver's reason if they gave one.
+fn terms(grant: &ActiveGrant) -> AgentText {
+    let mut terms = if grant.once {
+        AgentText::from("once")
     } else {
         let lasts = Duration::from_secs(grant.expires_ms.saturating_sub(grant.created_ms) / 1_000);
-        format!("for {}{reason}", duration::show(lasts))
+        AgentText::from(format!("for {}", duration::show(lasts)))
+    };
+    if let Some(reason) = &grant.reason {
+        terms.push(", reason: ");
+        terms.push(reason);
     }
+    terms
 }

@@ -105,14 +105,14 @@ mod tests {
             id: id.to_owned(),
             agent: "coder".to_owned(),
             kind: "file".to_owned(),
-            resource: "file /home/alice/.aws/credentials".to_owned(),
+            resource: "file /home/alice/.aws/credentials".into(),
             operation: "file-open".to_owned(),
             pid: 42,
-            exe: Some("/usr/bin/coder".to_owned()),
+            exe: Some("/usr/bin/coder".into()),
             first_ms: 1_000 + label_number(id),
             last_ms: 2_000,
             count,
-            why: Some("credential file".to_owned()),
+            why: Some("credential file".into()),
         }
     }
 
@@ -194,10 +194,10 @@ mod tests {
     #[test]
     fn control_characters_never_reach_the_terminal_raw_in_json() {
         let mut hostile = request("r1", 1);
-        hostile.resource = "file /tmp/\u{1b}[2Jfake\napproved".to_owned();
+        hostile.resource = "file /tmp/\u{1b}[2Jfake\napproved".into();
         let line = json_line(Event::New, &hostile);
         assert!(!line.contains('\u{1b}') && !line.contains('\n'), "{line}");
         let back: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(back["resource"], hostile.resource);
+        assert_eq!(back["resource"], "file /tmp/\\x1b[2Jfake\\napproved");
     }
 }

@@ -1,33 +1,16 @@
 //! How `kya watch` shows requests and decisions to a human. Paths, executables and host names
-//! come from agents: every such text goes through [`untrusted`] here and nowhere else, so an
-//! agent cannot move the cursor, clear the screen or forge a line of this view.
+//! come from agents: they arrive as [`AgentText`](kya_agent::text::AgentText), whose only
+//! rendering is escaped, and the other names shown are escaped the same way
+//! ([`kya_agent::text::escape`]), so an agent cannot move the cursor, clear the screen or forge
+//! a line of this view.
 use std::fmt::Write as _;
 
-use kya_agent::control::protocol::{GrantView, PendingView};
+use kya_agent::{
+    control::protocol::{GrantView, PendingView},
+    text::{escape, or_dash},
+};
 
 use crate::ask::time;
-
-/// `text` with control characters, bidirectional overrides and backslashes escaped
-/// (`\x1b`, `\u{202e}`, `\\`); other text, including non-ASCII letters, as it is.
-pub fn untrusted(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => shown.push_str("\\\\"),
-            c if u32::from(c) < 0x80 && c.is_control() => {
-                let _ = write!(shown, "\\x{:02x}", u32::from(c));
-            }
-            // C1 controls, and the marks that reorder how a line reads.
-            c if c.is_control()
-                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
-            {
-                let _ = write!(shown, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => shown.push(c),
-        }
-    }
-    shown
-}
 
 /// A request as the human sees it before answering:
 /// ```text
@@ -44,18 +27,15 @@ pub fn request(request: &PendingView) -> String {
     let mut text = format!(
         "{}  agent {}  {}\n    refused {} {times} since {}, last by pid {} ({})",
         request.id,
-        untrusted(&request.agent),
-        untrusted(&request.resource),
-        untrusted(&request.operation),
+        escape(request.agent.as_bytes()),
+        request.resource,
+        escape(request.operation.as_bytes()),
         time(request.first_ms),
         request.pid,
-        request
-            .exe
-            .as_deref()
-            .map_or_else(|| "-".to_owned(), untrusted),
+        or_dash(request.exe.as_ref()),
     );
     if let Some(why) = &request.why {
-        let _ = write!(text, "\n    why: {}", untrusted(why));
+        let _ = write!(text, "\n    why: {why}");
     }
     text
 }
@@ -80,20 +60,22 @@ pub fn granted(grant: &GrantView) -> String {
     format!(
         "{} granted: agent {} may {} {lasts} (approved by {})",
         grant.id,
-        untrusted(&grant.agent),
-        untrusted(&grant.resource),
-        untrusted(&grant.approver)
+        escape(grant.agent.as_bytes()),
+        grant.resource,
+        escape(grant.approver.as_bytes())
     )
 }
 
 /// The title and body of a desktop notification for a new request (notification servers may
 /// read markup in the body, so `<`, `>` and `&` are escaped as well).
 pub fn notification(request: &PendingView) -> (String, String) {
-    let title = format!("kya: agent {} was refused", untrusted(&request.agent));
+    let title = format!(
+        "kya: agent {} was refused",
+        escape(request.agent.as_bytes())
+    );
     let body = format!(
         "{} {}: answer with `kya watch`",
-        request.id,
-        untrusted(&request.resource)
+        request.id, request.resource
     )
     .replace('&', "&amp;")
     .replace('<', "&lt;")
@@ -107,22 +89,39 @@ mod tests {
 
     #[test]
     fn agent_text_cannot_drive_the_terminal() {
-        assert_eq!(
-            untrusted("/home/alice/.aws/credentials"),
-            "/home/alice/.aws/credentials"
-        );
-        assert_eq!(
-            untrusted("/tmp/\u{1b}[2Jx\ny\r"),
-            "/tmp/\\x1b[2Jx\\x0ay\\x0d"
-        );
-        assert_eq!(untrusted("a\u{9b}b\u{7f}"), "a\\u{9b}b\\x7f");
-        assert_eq!(untrusted("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
-        assert_eq!(
-            untrusted("C:\\x1b"),
-            "C:\\\\x1b",
-            "a typed escape reads differently"
-        );
-        assert_eq!(untrusted("café"), "café");
+        let mut request = PendingView {
+            id: "r1".to_owned(),
+            agent: "coder".to_owned(),
+            kind: "file".to_owned(),
+            resource: "file /home/alice/.aws/credentials".into(),
+            operation: "file-open".to_owned(),
+            pid: 1,
+            exe: None,
+            first_ms: 0,
+            last_ms: 0,
+            count: 1,
+            why: None,
+        };
+        for (raw, shown) in [
+            (
+                "/home/alice/.aws/credentials",
+                "/home/alice/.aws/credentials",
+            ),
+            ("/tmp/\u{1b}[2Jx\ny\r", "/tmp/\\x1b[2Jx\\ny\\r"),
+            ("a\u{9b}b\u{7f}", "a\\u{9b}b\\x7f"),
+            ("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe"),
+            ("C:\\x1b", "C:\\\\x1b"),
+            ("café", "café"),
+        ] {
+            request.resource = raw.into();
+            request.why = Some(raw.into());
+            let text = super::request(&request);
+            assert!(
+                text.starts_with(&format!("r1  agent coder  {shown}\n")),
+                "{raw:?} shown as {text:?}"
+            );
+            assert!(text.ends_with(&format!("why: {shown}")), "{text:?}");
+        }
     }
 
     #[test]
@@ -131,24 +130,24 @@ mod tests {
             id: "r3".to_owned(),
             agent: "coder".to_owned(),
             kind: "file".to_owned(),
-            resource: "file /tmp/\u{1b}]0;pwned\u{7}".to_owned(),
+            resource: "file /tmp/\u{1b}]0;pwned\u{7}".into(),
             operation: "file-open".to_owned(),
             pid: 812,
-            exe: Some("/usr/bin/coder\n(approved)".to_owned()),
+            exe: Some("/usr/bin/coder\n(approved)".into()),
             first_ms: 1_796_101_505_000,
             last_ms: 1_796_101_506_000,
             count: 2,
-            why: Some("credential file (aws)".to_owned()),
+            why: Some("credential file (aws)".into()),
         };
         let text = request_text(&request);
         assert_eq!(
             text,
             "r3  agent coder  file /tmp/\\x1b]0;pwned\\x07\n    refused file-open 2 times since \
-             2026-12-01 05:05:05 UTC, last by pid 812 (/usr/bin/coder\\x0a(approved))\n    \
+             2026-12-01 05:05:05 UTC, last by pid 812 (/usr/bin/coder\\n(approved))\n    \
              why: credential file (aws)"
         );
         let (title, body) = notification(&PendingView {
-            resource: "file /tmp/<b>x</b>&".to_owned(),
+            resource: "file /tmp/<b>x</b>&".into(),
             ..request
         });
         assert_eq!(title, "kya: agent coder was refused");
