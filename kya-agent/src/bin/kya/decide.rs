@@ -2,7 +2,10 @@
 //! `kya revoke`. The daemon checks who is asking; these only say what is asked.
 use std::{path::Path, process::ExitCode};
 
-use kya_agent::control::protocol::{GrantView, Request, Response};
+use kya_agent::{
+    control::protocol::{GrantView, Request, Response},
+    text::escape,
+};
 
 use crate::ask::{ask, time, unexpected};
 
@@ -176,7 +179,8 @@ fn granted(socket: &Path, command: &str, request: &Request) -> ExitCode {
     }
 }
 
-fn describe(grant: &GrantView) -> String {
+/// The line after an approval or a grant (`kya approve`, `kya grant`, `kya watch`).
+pub fn describe(grant: &GrantView) -> String {
     let lasts = if grant.uses_left.is_some() {
         format!("once, before {}", time(grant.expires_ms))
     } else {
@@ -184,7 +188,10 @@ fn describe(grant: &GrantView) -> String {
     };
     format!(
         "{} granted: agent {} may {} {lasts} (approved by {})",
-        grant.id, grant.agent, grant.resource, grant.approver
+        grant.id,
+        escape(grant.agent.as_bytes()),
+        grant.resource,
+        escape(grant.approver.as_bytes())
     )
 }
 

@@ -350,7 +350,7 @@ impl Interactive<'_> {
         match client::call(self.socket, &request) {
             Ok(Response::Granted { grant }) => {
                 self.answered.insert(id.to_owned());
-                println!("{}", render::granted(&grant));
+                println!("{}", crate::decide::describe(&grant));
             }
             Ok(Response::Denied { request }) => {
                 self.answered.insert(id.to_owned());

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use kya_agent::{
-    control::protocol::{GrantView, PendingView},
+    control::protocol::PendingView,
     text::{escape, or_dash},
 };
 
@@ -48,22 +48,6 @@ pub fn prompt(id: &str, waiting: usize) -> String {
         n => format!(" ({n} more waiting)"),
     };
     format!("{id}{more}: {} > ", super::answer::CHOICES)
-}
-
-/// The line after an approval.
-pub fn granted(grant: &GrantView) -> String {
-    let lasts = if grant.uses_left.is_some() {
-        format!("once, before {}", time(grant.expires_ms))
-    } else {
-        format!("until {}", time(grant.expires_ms))
-    };
-    format!(
-        "{} granted: agent {} may {} {lasts} (approved by {})",
-        grant.id,
-        escape(grant.agent.as_bytes()),
-        grant.resource,
-        escape(grant.approver.as_bytes())
-    )
 }
 
 /// The title and body of a desktop notification for a new request (notification servers may
