@@ -72,6 +72,11 @@ pub enum DaemonError {
         #[source]
         source: StoreError,
     },
+    #[error("TOTP secrets")]
+    Totp {
+        #[source]
+        source: crate::approvals::ProofError,
+    },
     #[error("starting the grant service")]
     GrantService(#[source] io::Error),
     #[error(
@@ -104,6 +109,9 @@ pub struct DaemonOptions {
 pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     memory::at_start();
     let (config, store) = prepare(options)?;
+    let totp_path = options.state_dir.join(crate::paths::TOTP_FILE);
+    let totp = crate::approvals::totp::Secrets::open(&totp_path)
+        .map_err(|source| DaemonError::Totp { source })?;
     let metrics_listener = bind_metrics(options)?;
     let (mut kernel, takeover) = load_kernel(options)?;
     let own = own_files(options);
@@ -158,6 +166,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
             counts_changed: false,
             spent_unreported: HashSet::new(),
             pending_changed: tokio::sync::watch::Sender::new(0),
+            approvals: grant_service::Approvals::new(totp),
         },
         &runtime,
     )?;
