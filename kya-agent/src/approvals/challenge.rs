@@ -43,7 +43,13 @@ pub struct Signer {
 
 /// The text to sign: every term of the approval, the host, the human, the nonce and its end.
 #[must_use]
-pub fn text(subject: &Subject, signer: &Signer, host: &str, nonce: &str, expires_ms: u64) -> String {
+pub fn text(
+    subject: &Subject,
+    signer: &Signer,
+    host: &str,
+    nonce: &str,
+    expires_ms: u64,
+) -> String {
     let mut text = String::from("kya approval\n");
     let _ = writeln!(text, "host: {host}");
     let _ = writeln!(text, "approver: {} (uid {})", signer.user, signer.uid);
@@ -86,7 +92,8 @@ impl Nonces {
         subject: Subject,
         now_ms: u64,
     ) -> Result<(String, u64), ProofError> {
-        self.outstanding.retain(|_, issued| issued.expires_ms > now_ms);
+        self.outstanding
+            .retain(|_, issued| issued.expires_ms > now_ms);
         let theirs = self
             .outstanding
             .values()
@@ -130,7 +137,8 @@ impl Nonces {
         host: &str,
         now_ms: u64,
     ) -> Result<String, ProofError> {
-        self.outstanding.retain(|_, issued| issued.expires_ms > now_ms);
+        self.outstanding
+            .retain(|_, issued| issued.expires_ms > now_ms);
         let issued = self
             .outstanding
             .get(nonce)

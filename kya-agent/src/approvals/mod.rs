@@ -91,17 +91,13 @@ pub enum ProofError {
          nothing was granted"
     )]
     NoUserPresence { fingerprint: String },
-    #[error(
-        "{user} has no authenticator enrolled; root enrolls one with `kya totp enroll {user}`"
-    )]
+    #[error("{user} has no authenticator enrolled; root enrolls one with `kya totp enroll {user}`")]
     NotEnrolled { user: String },
     #[error("the code is not {digits} digits")]
     MalformedCode { digits: u32 },
     #[error("wrong code for {user}; nothing was granted")]
     WrongCode { user: String },
-    #[error(
-        "this code for {user} was used already (each code counts once); wait for the next one"
-    )]
+    #[error("this code for {user} was used already (each code counts once); wait for the next one")]
     CodeReused { user: String },
     #[error("the authenticator store {path}: {message}")]
     Store { path: String, message: String },
@@ -114,13 +110,12 @@ pub fn random_bytes(buffer: &mut [u8]) -> std::io::Result<()> {
         let rest = &mut buffer[filled..];
         // SAFETY: `rest` is a valid, writable buffer of `rest.len()` bytes.
         let got = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        match usize::try_from(got) {
-            Ok(got) => filled += got,
-            Err(_) => {
-                let error = std::io::Error::last_os_error();
-                if error.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
+        if let Ok(got) = usize::try_from(got) {
+            filled += got;
+        } else {
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::Interrupted {
+                return Err(error);
             }
         }
     }

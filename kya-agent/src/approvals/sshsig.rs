@@ -27,8 +27,8 @@ pub fn verify(
             config: config.to_owned(),
         });
     }
-    let signature =
-        SshSig::from_pem(armored.trim()).map_err(|error| ProofError::Unreadable(error.to_string()))?;
+    let signature = SshSig::from_pem(armored.trim())
+        .map_err(|error| ProofError::Unreadable(error.to_string()))?;
     if signature.namespace() != NAMESPACE {
         return Err(ProofError::WrongNamespace(signature.namespace().to_owned()));
     }
@@ -172,7 +172,13 @@ pub(crate) mod tests {
             Err(ProofError::NoKeys { .. })
         ));
         assert!(matches!(
-            verify(&keys, "alice", "kya.toml", "not a signature", b"the terms\n"),
+            verify(
+                &keys,
+                "alice",
+                "kya.toml",
+                "not a signature",
+                b"the terms\n"
+            ),
             Err(ProofError::Unreadable(_))
         ));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -5,6 +5,7 @@
 //! programs protect from every agent as kya's own files.
 use std::{
     collections::BTreeMap,
+    fmt::Write as _,
     fs,
     io::Write as _,
     os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
@@ -201,7 +202,7 @@ fn percent(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            let _ = write!(out, "%{byte:02X}");
         }
         out
     })
@@ -273,7 +274,9 @@ mod tests {
                 user: "alice".to_owned()
             })
         );
-        secrets.accept("alice", &code_at(&secret, now), now).unwrap();
+        secrets
+            .accept("alice", &code_at(&secret, now), now)
+            .unwrap();
         // Replay survives a restart.
         let mut reopened = Secrets::open(&path).unwrap();
         assert!(matches!(

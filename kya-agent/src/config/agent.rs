@@ -98,7 +98,9 @@ pub fn is_valid_user_name(name: &str) -> bool {
 }
 
 /// How a human proves an approval is theirs (`approval = ...` of an agent).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApprovalMethod {
     /// The caller's uid on the control socket is enough (anyone with a shell as them approves).

@@ -32,9 +32,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub use self::approver_keys::ApproverKeys;
 pub use self::{
-    agent::{Agent, AgentId, ApprovalMethod, FileRules, MAX_NAME_LEN, MatchRules, NetworkRules, is_valid_name, is_valid_user_name},
+    agent::{
+        Agent, AgentId, ApprovalMethod, FileRules, MAX_NAME_LEN, MatchRules, NetworkRules,
+        is_valid_name, is_valid_user_name,
+    },
+    approver_keys::ApproverKeys,
     error::{
         ConfigError, ConfigErrorKind, ConfigErrors, FileList, Location, PathProblem, TomlProblem,
         UnixList,

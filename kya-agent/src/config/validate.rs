@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use super::{
     agent::{
-        Agent, AgentId, ApprovalMethod, FileRules, MatchRules, NetworkRules, is_valid_name, is_valid_user_name,
+        Agent, AgentId, ApprovalMethod, FileRules, MatchRules, NetworkRules, is_valid_name,
+        is_valid_user_name,
     },
     error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
     footholds,

@@ -222,7 +222,7 @@ impl GrantService {
             }
             _ => return Err(GrantError::ChallengeWhat),
         };
-        self.issue_challenge(subject, caller)
+        self.issue_challenge(&subject, caller)
     }
 
     fn deny(&mut self, label: &str, caller: &Caller) -> Result<Response, GrantError> {

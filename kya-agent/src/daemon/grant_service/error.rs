@@ -12,9 +12,7 @@ use crate::{
 pub enum GrantError {
     #[error(transparent)]
     Proof(#[from] ProofError),
-    #[error(
-        "{user} (uid {uid}) may not {what} TOTP secrets; run `kya totp {what} USER` as root"
-    )]
+    #[error("{user} (uid {uid}) may not {what} TOTP secrets; run `kya totp {what} USER` as root")]
     TotpRootOnly {
         user: String,
         uid: u32,

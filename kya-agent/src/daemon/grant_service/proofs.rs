@@ -45,7 +45,7 @@ impl GrantService {
     /// the caller of this).
     pub(super) fn issue_challenge(
         &mut self,
-        subject: Subject,
+        subject: &Subject,
         caller: &Caller,
     ) -> Result<Response, GrantError> {
         let signer = signer(caller);
@@ -56,7 +56,7 @@ impl GrantService {
             // Nothing to sign: no nonce is spent on it.
             return Ok(Response::Challenge {
                 approval: approval.name().to_owned(),
-                text: challenge::text(&subject, &signer, &self.approvals.host, "-", 0),
+                text: challenge::text(subject, &signer, &self.approvals.host, "-", 0),
                 nonce: None,
                 expires_ms: 0,
             });
@@ -67,7 +67,7 @@ impl GrantService {
                 .issue(&signer, subject.clone(), now_ms())?;
         Ok(Response::Challenge {
             approval: approval.name().to_owned(),
-            text: challenge::text(&subject, &signer, &self.approvals.host, &nonce, expires_ms),
+            text: challenge::text(subject, &signer, &self.approvals.host, &nonce, expires_ms),
             nonce: Some(nonce),
             expires_ms,
         })
@@ -150,7 +150,11 @@ impl GrantService {
     }
 
     /// `kya totp enroll USER`: root only.
-    pub(super) fn totp_enroll(&mut self, user: &str, caller: &Caller) -> Result<Response, GrantError> {
+    pub(super) fn totp_enroll(
+        &mut self,
+        user: &str,
+        caller: &Caller,
+    ) -> Result<Response, GrantError> {
         root_only(caller, "enroll")?;
         if !is_valid_user_name(user) {
             return Err(GrantError::NotAUser(user.to_owned()));
@@ -165,7 +169,11 @@ impl GrantService {
     }
 
     /// `kya totp remove USER`: root only.
-    pub(super) fn totp_remove(&mut self, user: &str, caller: &Caller) -> Result<Response, GrantError> {
+    pub(super) fn totp_remove(
+        &mut self,
+        user: &str,
+        caller: &Caller,
+    ) -> Result<Response, GrantError> {
         root_only(caller, "remove")?;
         let existed = self.approvals.totp.remove(user)?;
         tracing::info!(user, by = %caller.user, existed, "TOTP secret removed");
