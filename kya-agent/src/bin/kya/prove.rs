@@ -199,3 +199,47 @@ fn prompt_code(command: &str) -> Result<String, String> {
         .map_err(|error| format!("reading the code: {error}"))?;
     Ok(line.trim().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::ProofArgs;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        proof: ProofArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ProofArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kya").chain(args.iter().copied())).map(|cli| cli.proof)
+    }
+
+    #[test]
+    fn proof_options_parse_and_conflict() {
+        let key = parse(&["--key", "/k"]).unwrap();
+        assert_eq!(key.key.as_deref(), Some(std::path::Path::new("/k")));
+        let signed = parse(&["--signature", "/s", "--nonce", "ab"]).unwrap();
+        assert_eq!(signed.nonce.as_deref(), Some("ab"));
+        assert_eq!(
+            parse(&["--totp", "123456"]).unwrap().totp.as_deref(),
+            Some("123456")
+        );
+        assert!(parse(&["--challenge"]).unwrap().challenge);
+        // A signature needs its nonce and the other way round; proofs do not mix.
+        assert!(parse(&["--signature", "/s"]).is_err());
+        assert!(parse(&["--nonce", "ab"]).is_err());
+        assert!(parse(&["--key", "/k", "--totp", "1"]).is_err());
+        assert!(parse(&["--challenge", "--key", "/k"]).is_err());
+        assert!(parse(&["--signature", "/s", "--nonce", "ab", "--totp", "1"]).is_err());
+    }
+
+    #[test]
+    fn an_explicit_key_wins() {
+        assert_eq!(
+            super::key(Some(std::path::Path::new("/k"))).unwrap(),
+            std::path::PathBuf::from("/k")
+        );
+    }
+}
