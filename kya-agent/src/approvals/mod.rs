@@ -97,6 +97,11 @@ pub enum ProofError {
     MalformedCode { digits: u32 },
     #[error("wrong code for {user}; nothing was granted")]
     WrongCode { user: String },
+    #[error(
+        "too many wrong codes for {user}: codes are refused for up to {minutes} minutes; \
+         nothing was granted"
+    )]
+    TooManyWrongCodes { user: String, minutes: u64 },
     #[error("this code for {user} was used already (each code counts once); wait for the next one")]
     CodeReused { user: String },
     #[error("the authenticator store {path}: {message}")]

@@ -26,6 +26,11 @@ pub const DIGITS: u32 = 6;
 pub const WINDOW: u64 = 1;
 /// Bytes of a new secret (160 bits, as RFC 4226 recommends).
 pub const SECRET_BYTES: usize = 20;
+/// Wrong codes a user may give within [`FAILURE_SECONDS`]; after that every code is refused
+/// unchecked until the oldest failure ages out, so a shell as the approver cannot guess codes
+/// (three of a million are good at any time).
+pub const MAX_FAILURES: usize = 5;
+pub const FAILURE_SECONDS: u64 = 300;
 
 /// The HOTP value (RFC 4226) of `secret` at `counter`, as a `digits`-digit number.
 #[must_use]
@@ -70,6 +75,8 @@ struct Enrolled {
 pub struct Secrets {
     path: PathBuf,
     users: BTreeMap<String, Enrolled>,
+    /// When each user last gave wrong codes (seconds), in memory only.
+    failures: BTreeMap<String, Vec<u64>>,
 }
 
 impl Secrets {
@@ -83,6 +90,7 @@ impl Secrets {
         Ok(Self {
             path: path.to_owned(),
             users,
+            failures: BTreeMap::new(),
         })
     }
 
@@ -135,6 +143,14 @@ impl Secrets {
             .ok_or_else(|| ProofError::NotEnrolled {
                 user: user.to_owned(),
             })?;
+        let failures = self.failures.entry(user.to_owned()).or_default();
+        failures.retain(|&at| at.saturating_add(FAILURE_SECONDS) > unix_seconds);
+        if failures.len() >= MAX_FAILURES {
+            return Err(ProofError::TooManyWrongCodes {
+                user: user.to_owned(),
+                minutes: FAILURE_SECONDS / 60,
+            });
+        }
         let typed = typed.trim();
         let digits = usize::try_from(DIGITS).unwrap_or(usize::MAX);
         if typed.len() != digits || !typed.bytes().all(|b| b.is_ascii_digit()) {
@@ -148,6 +164,9 @@ impl Secrets {
             message: format!("the secret of {user} is not base32"),
         })?;
         let Some(step) = matching_step(&secret, value, step(unix_seconds), DIGITS) else {
+            if let Some(failures) = self.failures.get_mut(user) {
+                failures.push(unix_seconds);
+            }
             return Err(ProofError::WrongCode {
                 user: user.to_owned(),
             });
@@ -296,6 +315,21 @@ mod tests {
             reopened.accept("bob", "123456", now),
             Err(ProofError::NotEnrolled { .. })
         ));
+        // Guessing is cut short: after five wrong codes even the right one is refused.
+        for _ in 0..4 {
+            assert!(matches!(
+                reopened.accept("alice", "000000", now + 30),
+                Err(ProofError::WrongCode { .. })
+            ));
+        }
+        assert!(matches!(
+            reopened.accept("alice", &code_at(&secret, now + 30), now + 30),
+            Err(ProofError::TooManyWrongCodes { .. })
+        ));
+        // ... until the failures age out.
+        reopened
+            .accept("alice", &code_at(&secret, now + 330), now + 330)
+            .unwrap();
         assert!(reopened.remove("alice").unwrap());
         assert!(!Secrets::open(&path).unwrap().is_enrolled("alice"));
     }
