@@ -235,6 +235,44 @@ fn the_trail_keeps_the_method_and_key(alice_fingerprint: &str) {
     );
 }
 
+/// `kya grant` for an agent with `approval = "ssh-key"` signs the grant's terms the same way.
+fn grants_ahead_are_signed_too(
+    fixture: &Fixture,
+    alice_key: &Path,
+    mallory_key: &Path,
+    alice_fingerprint: &str,
+) {
+    assert_eq!(coder_read(fixture), Err(EPERM), "the single use is spent");
+    let grant = |key: &Path| {
+        kya_as(
+            ALICE,
+            &[
+                "grant",
+                "--agent",
+                "coder",
+                "--file",
+                SECRET,
+                "--once",
+                "--key",
+                key.to_str().unwrap(),
+            ],
+        )
+    };
+    refused(
+        &grant(mallory_key),
+        "a grant signed by another key",
+        "not one of alice's keys",
+    );
+    assert_eq!(
+        coder_read(fixture),
+        Err(EPERM),
+        "a refused grant grants nothing"
+    );
+    let out = ok(&grant(alice_key), "kya grant --key");
+    assert!(out.contains(alice_fingerprint), "{out}");
+    assert!(coder_read(fixture).is_ok(), "the granted use succeeds");
+}
+
 #[test]
 fn ssh_key_approvals_need_a_fresh_signature_by_the_approvers_key_over_the_exact_terms() {
     let fixture = Fixture::new();
@@ -306,6 +344,7 @@ fn ssh_key_approvals_need_a_fresh_signature_by_the_approvers_key_over_the_exact_
     );
     assert!(out.contains(&alice_fingerprint), "{out}");
     assert!(coder_read(&fixture).is_ok(), "the approved use succeeds");
+    grants_ahead_are_signed_too(&fixture, &alice_key, &mallory_key, &alice_fingerprint);
 
     the_trail_keeps_the_method_and_key(&alice_fingerprint);
 }
