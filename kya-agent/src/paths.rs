@@ -45,3 +45,7 @@ pub const ROOT_HOME: &str = "/root";
 /// The resolver configuration, read for its `nameserver` lines: with `network.allow_dns` agents
 /// may reach those resolvers on port 53.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// The TOTP secrets of `kya totp enroll` and the codes used, a file in [`STATE_DIR`] (0600,
+/// protected from agents with the rest of the state directory).
+pub const TOTP_FILE: &str = "totp.json";

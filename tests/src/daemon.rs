@@ -309,7 +309,7 @@ fn config_args() -> Vec<String> {
 
 /// Sends one request to the daemon's control socket (as root, outside any agent) and returns
 /// its answer: what the `kya` commands do, without starting a process each time.
-fn control(request: &serde_json::Value) -> serde_json::Value {
+pub fn control(request: &serde_json::Value) -> serde_json::Value {
     use std::io::{Read as _, Write as _};
     let mut stream = std::os::unix::net::UnixStream::connect(SOCKET).expect("kya-agent answers");
     stream

@@ -1,7 +1,9 @@
 //! Real helpers that act for whoever connects to their unix sockets, for the deputy tests
 //! (`tests/tests/vm/deputies.rs`): a tmux server, D-Bus buses, git's credential cache and
-//! gpg-agent. Each is copied from this machine (setup installs their Debian packages) into the
-//! test VM with the libraries it loads, at the same path, with the data it needs there.
+//! gpg-agent; and ssh-keygen, which makes keys and signs approvals in the verified approval
+//! tests (`tests/tests/vm/verified_approvals.rs`). Each is copied from this machine (setup
+//! installs their Debian packages) into the test VM with the libraries it loads, at the same
+//! path, with the data it needs there.
 
 use std::path::Path;
 
@@ -11,7 +13,7 @@ use crate::initramfs::Initramfs;
 
 /// Debian packages that provide [`EXECUTABLES`] and [`DATA`] (`libc-bin`, with the C.UTF-8
 /// locale, is always installed).
-pub const APT_PACKAGES: [&str; 7] = [
+pub const APT_PACKAGES: [&str; 8] = [
     "tmux",
     "dbus-daemon",
     "dbus-bin",
@@ -19,11 +21,12 @@ pub const APT_PACKAGES: [&str; 7] = [
     "gpg-agent",
     "gpgconf",
     "ncurses-base",
+    "openssh-client",
 ];
 
 /// The helpers and their clients. git is Debian's (`/usr/local/bin/git` may be another): its
 /// credential cache client and daemon are builtins, so the one binary is all it needs.
-const EXECUTABLES: [&str; 7] = [
+const EXECUTABLES: [&str; 8] = [
     "/usr/bin/tmux",
     "/usr/bin/dbus-daemon",
     "/usr/bin/dbus-send",
@@ -31,6 +34,8 @@ const EXECUTABLES: [&str; 7] = [
     "/usr/bin/gpg-agent",
     "/usr/bin/gpg-connect-agent",
     "/usr/bin/gpgconf",
+    // Makes and signs with ssh keys for the verified approval tests.
+    "/usr/bin/ssh-keygen",
 ];
 
 /// What they read besides libraries: terminal descriptions for tmux's clients (`TERM=xterm`)

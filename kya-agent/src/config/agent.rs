@@ -97,6 +97,53 @@ pub fn is_valid_user_name(name: &str) -> bool {
     }
 }
 
+/// How a human proves an approval is theirs (`approval = ...` of an agent).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalMethod {
+    /// The caller's uid on the control socket is enough (anyone with a shell as them approves).
+    #[default]
+    Uid,
+    /// A signature (`ssh-keygen -Y sign`) over the exact terms, by a key in `[approver_keys]`.
+    SshKey,
+    /// A one-time code (RFC 6238) from the caller's enrolled authenticator.
+    Totp,
+}
+
+impl ApprovalMethod {
+    /// Every method, as written in the config.
+    pub const NAMES: [&'static str; 3] = ["uid", "ssh-key", "totp"];
+
+    /// The method called `name` in the config.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "uid" => Some(Self::Uid),
+            "ssh-key" => Some(Self::SshKey),
+            "totp" => Some(Self::Totp),
+            _ => None,
+        }
+    }
+
+    /// Its name in the config, the audit trail and `kya grants`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uid => "uid",
+            Self::SshKey => "ssh-key",
+            Self::Totp => "totp",
+        }
+    }
+}
+
+impl fmt::Display for ApprovalMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One `[[agents]]` entry, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
@@ -104,6 +151,7 @@ pub struct Agent {
     pub(super) name: String,
     pub(super) owner: String,
     pub(super) approvers: Vec<String>,
+    pub(super) approval: ApprovalMethod,
     pub(super) rules: MatchRules,
     pub(super) files: FileRules,
     pub(super) network: NetworkRules,
@@ -139,6 +187,12 @@ impl Agent {
     #[must_use]
     pub fn may_be_approved_by(&self, user_name: &str) -> bool {
         self.approvers.iter().any(|approver| approver == user_name)
+    }
+
+    /// What an approval for this agent must carry besides the caller's uid.
+    #[must_use]
+    pub fn approval(&self) -> ApprovalMethod {
+        self.approval
     }
 
     /// The `[agents.match]` rules; all empty when the agent is only started with `kya run`.

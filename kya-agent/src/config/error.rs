@@ -177,6 +177,19 @@ pub enum ConfigErrorKind {
     InvalidApprover { agent: String, name: String },
     #[error("approvers of agent {agent:?} list {name:?} twice")]
     DuplicateApprover { agent: String, name: String },
+    #[error("approval of agent {agent:?} is {value:?}, not one of uid, ssh-key, totp")]
+    InvalidApprovalMethod { agent: String, value: String },
+    #[error(
+        "agent {agent:?} requires ssh-key approvals, but none of those who may approve for it \
+         ({deciders}) has a key in [approver_keys]"
+    )]
+    NoApproverKeys { agent: String, deciders: String },
+    #[error("[approver_keys] names {name:?}, which is not a valid user name")]
+    InvalidKeyUser { name: String },
+    #[error("[approver_keys] entry of {user:?} is not an OpenSSH public key: {problem}")]
+    InvalidApproverKey { user: String, problem: String },
+    #[error("[approver_keys] lists the same key twice for {user:?}")]
+    DuplicateApproverKey { user: String },
     #[error("match.exe path of agent {agent:?} {problem}")]
     InvalidExe { agent: String, problem: PathProblem },
     #[error("match.cgroup path of agent {agent:?} {problem}")]
@@ -217,6 +230,28 @@ pub enum ConfigErrorKind {
 impl ConfigErrorKind {
     /// What the user should do about it.
     #[must_use]
+    /// The fix for a problem with verified approvals (`approval`, `[approver_keys]`).
+    fn approval_fix(&self) -> String {
+        match self {
+            Self::InvalidKeyUser { name } => user_name_fix(name),
+            Self::InvalidApprovalMethod { .. } => "write approval = \"uid\" (the caller's uid is \
+                    enough, the default), \"ssh-key\" (a signature by a key in [approver_keys]) or \
+                    \"totp\" (a code from an authenticator enrolled with `kya totp enroll`)"
+                .into(),
+            Self::NoApproverKeys { deciders, .. } => format!(
+                "add a public key line for at least one of {deciders} to [approver_keys] (such \
+                     as alice = [\"ssh-ed25519 AAAA... alice@laptop\"], the line of their .pub \
+                     file), or choose another approval"
+            ),
+            Self::InvalidApproverKey { .. } => "paste the whole line of the user's public key \
+                    file (ssh-keygen writes it to KEY.pub): TYPE BASE64 [COMMENT], such as \
+                    ssh-ed25519 AAAAC3Nza... alice@laptop"
+                .into(),
+            Self::DuplicateApproverKey { .. } => "remove the second copy of the key".into(),
+            _ => String::new(),
+        }
+    }
+
     pub fn fix(&self) -> String {
         match self {
             Self::Read { source } => match source.kind() {
@@ -265,6 +300,7 @@ impl ConfigErrorKind {
                                         for this agent, e.g. owner = \"alice\""
                 .into(),
             Self::InvalidApprover { name, .. } => user_name_fix(name),
+
             Self::DuplicateApprover { name, .. } => {
                 format!("remove this {name:?}: listing a user once is enough")
             }
@@ -314,6 +350,8 @@ impl ConfigErrorKind {
             Self::NotAFoothold { .. } => NOT_A_FOOTHOLD_FIX.into(),
             Self::InvalidNetworkRule { problem, .. } => problem.fix(),
             Self::InvalidSocketPath { problem, .. } => problem.fix(),
+            // `approval` and `[approver_keys]`.
+            _ => self.approval_fix(),
         }
     }
 }

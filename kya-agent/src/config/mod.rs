@@ -11,9 +11,11 @@
 //!   names and ports).
 //! - `socket_path`: the sockets of `network.unix_deny` and `network.unix_allow` (paths and
 //!   `@name`s).
+//! - `approver_keys`: the OpenSSH public keys of `[approver_keys]`.
 //! - `error`: how problems are located and reported.
 
 mod agent;
+mod approver_keys;
 mod error;
 pub mod footholds;
 mod network_rule;
@@ -31,7 +33,11 @@ use std::{
 };
 
 pub use self::{
-    agent::{Agent, AgentId, FileRules, MAX_NAME_LEN, MatchRules, NetworkRules, is_valid_name},
+    agent::{
+        Agent, AgentId, ApprovalMethod, FileRules, MAX_NAME_LEN, MatchRules, NetworkRules,
+        is_valid_name, is_valid_user_name,
+    },
+    approver_keys::ApproverKeys,
     error::{
         ConfigError, ConfigErrorKind, ConfigErrors, FileList, Location, PathProblem, TomlProblem,
         UnixList,
@@ -58,6 +64,7 @@ const EMBEDDED_ORIGIN: &str = "<embedded default config>";
 pub struct Config {
     origin: PathBuf,
     agents: Vec<Agent>,
+    approver_keys: ApproverKeys,
 }
 
 impl Config {
@@ -78,11 +85,14 @@ impl Config {
                 return Err(diag.finish().expect_err("a TOML error was just recorded"));
             }
         };
-        let agents = validate::agents(raw.agents, &mut diag);
+        let (agents, approval_spans) = validate::agents(raw.agents, &mut diag);
+        let approver_keys = approver_keys::parse(raw.approver_keys, &mut diag);
+        approver_keys::check_agents(&agents, &approval_spans, &approver_keys, &mut diag);
         diag.finish()?;
         Ok(Self {
             origin: origin.to_owned(),
             agents,
+            approver_keys,
         })
     }
 
@@ -103,6 +113,12 @@ impl Config {
     #[must_use]
     pub fn agents(&self) -> &[Agent] {
         &self.agents
+    }
+
+    /// The public keys configured for `user` in `[approver_keys]`; empty if none.
+    #[must_use]
+    pub fn approver_keys(&self, user: &str) -> &[ssh_key::PublicKey] {
+        self.approver_keys.get(user).map_or(&[], Vec::as_slice)
     }
 
     #[must_use]

@@ -14,6 +14,9 @@ use toml::Spanned;
 pub(super) struct RawConfig {
     #[serde(default)]
     pub agents: Vec<RawAgent>,
+    /// `[approver_keys]`: user name → OpenSSH public key lines (see `approver_keys`).
+    #[serde(default)]
+    pub approver_keys: std::collections::BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
 }
 
 /// One `[[agents]]` entry.
@@ -24,6 +27,9 @@ pub(super) struct RawAgent {
     pub owner: Spanned<String>,
     #[serde(default)]
     pub approvers: Vec<Spanned<String>>,
+    /// How an approval proves its human: `uid` (default), `ssh-key` or `totp`.
+    #[serde(default)]
+    pub approval: Option<Spanned<String>>,
     #[serde(default, rename = "match")]
     pub rules: RawMatch,
     #[serde(default)]

@@ -1634,3 +1634,107 @@ fn files_write_lists_parse_and_allow_writes_names_footholds_only() {
         "{error}"
     );
 }
+
+mod verified_approvals {
+    use super::*;
+
+    const ALICE_KEY: &str = "ssh-ed25519 \
+        AAAAC3NzaC1lZDI1NTE5AAAAILGHcIXrSNzLWS7o+2D49hIaRF2W7etGc6XJ8GlmfDzv alice@laptop";
+    const BOB_KEY: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBPyoge+NjnMJyBnU6Hnfql2FMO7BtQcQv9Fay8jWfJkOVG6jU7C5DFCo7jskiviFQWaL1dFHvh7F0i8Aj6k0ZUg= bob@box";
+
+    fn agent(approval: &str) -> String {
+        format!(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\napprovers = [\"alice\"]\n\
+             approval = \"{approval}\"\n[agents.match]\nuid = [1001]\n"
+        )
+    }
+
+    #[test]
+    fn approval_defaults_to_uid_and_keys_parse() {
+        let config = parse(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\n[agents.match]\nuid = [1001]\n",
+        );
+        assert_eq!(
+            config.agent_by_name("coder").unwrap().approval(),
+            ApprovalMethod::Uid
+        );
+        let text = format!(
+            "{}\n[approver_keys]\nalice = [\"{ALICE_KEY}\"]\nbob = [\"{BOB_KEY}\"]\n",
+            agent("ssh-key")
+        );
+        let config = parse(&text);
+        assert_eq!(
+            config.agent_by_name("coder").unwrap().approval(),
+            ApprovalMethod::SshKey
+        );
+        assert_eq!(config.approver_keys("alice").len(), 1);
+        assert_eq!(config.approver_keys("bob").len(), 1);
+        assert!(config.approver_keys("carol").is_empty());
+        assert_eq!(
+            parse(&agent("totp"))
+                .agent_by_name("coder")
+                .unwrap()
+                .approval(),
+            ApprovalMethod::Totp
+        );
+        // root's key is enough for an agent without approvers.
+        let text = format!(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\napproval = \"ssh-key\"\n\
+             [agents.match]\nuid = [1001]\n[approver_keys]\nroot = [\"{ALICE_KEY}\"]\n"
+        );
+        parse(&text);
+    }
+
+    #[test]
+    fn an_unknown_method_is_refused_at_its_value() {
+        let error = only_error(&agent("password"));
+        assert_at(&error, 5, 12);
+        assert_mentions(
+            &error,
+            "\"password\", not one of uid, ssh-key, totp",
+            "ssh-key",
+        );
+        assert_eq!(error.value(), Some("\"password\""));
+    }
+
+    #[test]
+    fn ssh_key_approvals_need_a_key_of_root_or_an_approver() {
+        // bob has a key but may not approve for coder.
+        let text = format!(
+            "{}[approver_keys]\nbob = [\"{BOB_KEY}\"]\n",
+            agent("ssh-key")
+        );
+        let error = only_error(&text);
+        assert_at(&error, 5, 12);
+        assert_mentions(
+            &error,
+            "none of those who may approve for it (root, alice) has a key",
+            "add a public key line for at least one of root, alice",
+        );
+    }
+
+    #[test]
+    fn a_bad_key_line_is_refused_at_its_line() {
+        let text = format!(
+            "{}[approver_keys]\nalice = [\n  \"{ALICE_KEY}\",\n  \"ssh-ed25519 AAAAnotbase64 x\",\n  \"{ALICE_KEY}\",\n]\nBad = []\n",
+            agent("ssh-key")
+        );
+        let errors = errors(&text);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_at(&errors[0], 11, 3);
+        assert_mentions(
+            &errors[0],
+            "entry of \"alice\" is not an OpenSSH public key",
+            "paste the whole line",
+        );
+        assert_eq!(errors[0].value(), Some("\"ssh-ed25519 AAAAnotbase64 x\""));
+        assert_at(&errors[1], 12, 3);
+        assert_mentions(&errors[1], "same key twice", "remove the second copy");
+        assert_at(&errors[2], 14, 1);
+        assert_mentions(
+            &errors[2],
+            "\"Bad\", which is not a valid user name",
+            "useradd",
+        );
+    }
+}

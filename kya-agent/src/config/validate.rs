@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use super::{
     agent::{
-        Agent, AgentId, FileRules, MatchRules, NetworkRules, is_valid_name, is_valid_user_name,
+        Agent, AgentId, ApprovalMethod, FileRules, MatchRules, NetworkRules, is_valid_name,
+        is_valid_user_name,
     },
     error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
     footholds,
@@ -31,7 +32,11 @@ struct Claims {
 }
 
 /// Validates every `[[agents]]` entry, alone and against the others.
-pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agent> {
+pub(super) fn agents(
+    raw: Vec<RawAgent>,
+    diag: &mut Diagnostics<'_>,
+) -> (Vec<Agent>, Vec<Option<std::ops::Range<usize>>>) {
+    let mut approval_spans = Vec::with_capacity(raw.len());
     let mut first_lines: HashMap<String, usize> = HashMap::new();
     let mut ids: HashMap<AgentId, String> = HashMap::new();
     let mut claims = Claims::default();
@@ -41,6 +46,7 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
         name,
         owner,
         approvers,
+        approval,
         rules,
         files,
         network,
@@ -92,6 +98,8 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
         let owner = owner.into_inner().trim().to_owned();
 
         let approvers = approvers_of(&name, approvers, diag);
+        approval_spans.push(approval.as_ref().map(Spanned::span));
+        let approval = approval_of(&name, approval, diag);
         let rules = match_rules(&name, rules, &mut claims, diag);
         let files = file_rules(&name, files, diag);
         let network = network_rules(&name, network, diag);
@@ -100,12 +108,34 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
             name,
             owner,
             approvers,
+            approval,
             rules,
             files,
             network,
         });
     }
-    agents
+    (agents, approval_spans)
+}
+
+/// Validates the `approval` of the agent `agent`; absent means `uid`.
+fn approval_of(
+    agent: &str,
+    raw: Option<Spanned<String>>,
+    diag: &mut Diagnostics<'_>,
+) -> ApprovalMethod {
+    let Some(raw) = raw else {
+        return ApprovalMethod::default();
+    };
+    ApprovalMethod::from_name(raw.get_ref()).unwrap_or_else(|| {
+        diag.error(
+            raw.span(),
+            ConfigErrorKind::InvalidApprovalMethod {
+                agent: agent.to_owned(),
+                value: raw.get_ref().clone(),
+            },
+        );
+        ApprovalMethod::default()
+    })
 }
 
 /// Validates the `approvers` of the agent `agent`: each a user name, each once. Whether the users

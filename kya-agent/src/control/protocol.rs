@@ -35,6 +35,10 @@ pub enum Request {
         once: bool,
         duration: Option<String>,
         reason: Option<String>,
+        /// What proves the approval is the caller's, for an agent whose config asks for more
+        /// than the caller's uid.
+        #[serde(default)]
+        proof: Option<Proof>,
     },
     /// Refuse pending request `id`.
     Deny { id: String },
@@ -50,7 +54,24 @@ pub enum Request {
         once: bool,
         duration: Option<String>,
         reason: Option<String>,
+        #[serde(default)]
+        proof: Option<Proof>,
     },
+    /// A challenge to sign for exactly this approval (`approve` = `r12`) or grant ahead of time
+    /// (`agent` and one resource), with these terms: the text and a single-use nonce.
+    Challenge {
+        approve: Option<String>,
+        agent: Option<String>,
+        file: Option<String>,
+        connect: Option<String>,
+        unix: Option<String>,
+        once: bool,
+        duration: Option<String>,
+    },
+    /// Make a new TOTP secret for `user` (root only).
+    TotpEnroll { user: String },
+    /// Forget `user`'s TOTP secret (root only).
+    TotpRemove { user: String },
     /// Read the config file again and put it in force as a whole, or change nothing. Root only.
     Reload {},
     /// End grants at once: grant `grant` (`g3`), every grant `approver` approved, or every grant
@@ -104,9 +125,40 @@ pub enum Response {
         /// Running processes that the new rules tagged.
         adopted: usize,
     },
+    /// What the agent's approvals need (`uid`, `ssh-key`, `totp`) and the terms as text. For
+    /// `ssh-key`, the text holds a fresh single-use `nonce`, and the text is what to sign
+    /// before `expires_ms`; for the others nothing is issued (`nonce` is `None`).
+    Challenge {
+        approval: String,
+        text: String,
+        nonce: Option<String>,
+        expires_ms: u64,
+    },
+    /// `user`'s new TOTP secret (base32) and the URI for an authenticator app.
+    TotpEnrolled {
+        user: String,
+        secret: String,
+        uri: String,
+    },
+    TotpRemoved {
+        user: String,
+        /// Whether they had a secret.
+        existed: bool,
+    },
     Error {
         message: String,
     },
+}
+
+/// What proves an approval is the caller's own (see `approval` in the config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Proof {
+    /// An armored `ssh-keygen -Y sign -n kya-approval` signature over the text of the
+    /// challenge `nonce`.
+    SshKey { nonce: String, signature: String },
+    /// The current code of the caller's enrolled authenticator.
+    Totp { code: String },
 }
 
 /// The daemon's state as `kya status` shows it.
@@ -189,6 +241,12 @@ pub struct GrantView {
     /// `Some(1)` for a single-use grant not yet used; `None` for a timed grant.
     pub uses_left: Option<u64>,
     pub uses: u64,
+    /// How the approver proved the approval: `uid`, `ssh-key` or `totp`.
+    #[serde(default)]
+    pub approval: Option<String>,
+    /// For `ssh-key`: the SHA256 fingerprint of the key that signed.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// One tagged process as `kya ps` shows it.

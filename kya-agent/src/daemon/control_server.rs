@@ -205,7 +205,10 @@ async fn handle_request(request: Request, who: Caller, state: &ServerState) -> R
         | Request::Approve { .. }
         | Request::Deny { .. }
         | Request::Grant { .. }
-        | Request::Revoke { .. } => state.grants.call(request, who).await,
+        | Request::Revoke { .. }
+        | Request::Challenge { .. }
+        | Request::TotpEnroll { .. }
+        | Request::TotpRemove { .. } => state.grants.call(request, who).await,
     }
 }
 

@@ -34,6 +34,7 @@ use self::{
     reload::Reloader,
 };
 use crate::{
+    approvals::totp::Secrets,
     config::{Config, ConfigErrors},
     error_chain,
     events::EventLog,
@@ -72,6 +73,11 @@ pub enum DaemonError {
         #[source]
         source: StoreError,
     },
+    #[error("TOTP secrets")]
+    Totp {
+        #[source]
+        source: crate::approvals::ProofError,
+    },
     #[error("starting the grant service")]
     GrantService(#[source] io::Error),
     #[error(
@@ -102,8 +108,7 @@ pub struct DaemonOptions {
 /// Runs the daemon in the foreground until SIGTERM or SIGINT. The kernel programs stay
 /// attached (pinned) when it returns, and when it dies: only `unload` removes them.
 pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
-    memory::at_start();
-    let (config, store) = prepare(options)?;
+    let (config, store, totp) = prepare(options)?;
     let metrics_listener = bind_metrics(options)?;
     let (mut kernel, takeover) = load_kernel(options)?;
     let own = own_files(options);
@@ -158,6 +163,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
             counts_changed: false,
             spent_unreported: HashSet::new(),
             pending_changed: tokio::sync::watch::Sender::new(0),
+            approvals: grant_service::Approvals::new(totp),
         },
         &runtime,
     )?;
@@ -344,7 +350,8 @@ fn watch_files_and_hosts(
 /// Everything that can fail before any kernel program is loaded: the config, the host's
 /// support, the grant store, and the control socket's directory (which exists before the file
 /// tables are resolved, so agents are refused the socket by its path from the first moment).
-fn prepare(options: &DaemonOptions) -> Result<(Config, Store), DaemonError> {
+fn prepare(options: &DaemonOptions) -> Result<(Config, Store, Secrets), DaemonError> {
+    memory::at_start();
     let config = match &options.config {
         Some(path) => Config::load(path).map_err(DaemonError::Config)?,
         None => Config::embedded_default(),
@@ -355,13 +362,15 @@ fn prepare(options: &DaemonOptions) -> Result<(Config, Store), DaemonError> {
         dir: options.state_dir.clone(),
         source,
     })?;
+    let totp = Secrets::open(&options.state_dir.join(crate::paths::TOTP_FILE))
+        .map_err(|source| DaemonError::Totp { source })?;
     if let Some(dir) = options.socket.parent() {
         fs::create_dir_all(dir).map_err(|source| DaemonError::Socket {
             path: options.socket.clone(),
             source,
         })?;
     }
-    Ok((config, store))
+    Ok((config, store, totp))
 }
 
 /// Restores the stored grants into the kernel, then runs the grant service.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Resource, ResourceKey};
-use crate::{audit::AuditHead, text::AgentText};
+use crate::{approvals::ProofRecord, audit::AuditHead, text::AgentText};
 
 /// An agent was refused something a human could grant; repeats fold into one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +50,9 @@ pub struct ActiveGrant {
     pub once: bool,
     /// Uses the daemon has seen reported.
     pub uses: u64,
+    /// How the approver proved it was them (absent in grants recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ProofRecord>,
 }
 
 /// Who made a decision.
@@ -247,6 +250,7 @@ mod tests {
             expires_ms: 100,
             once,
             uses: 0,
+            proof: None,
         }
     }
 

@@ -203,6 +203,10 @@ mod tests {
                     created_ms: 1,
                     expires_ms: 2,
                     once: true,
+                    proof: Some(crate::approvals::ProofRecord {
+                        method: crate::approvals::ApprovalMethod::SshKey,
+                        key: Some("SHA256:abc".into()),
+                    }),
                     uses: 0,
                 },
             })

@@ -30,4 +30,5 @@ mod self_protection;
 mod terminals;
 mod unload;
 mod verdict_cache;
+mod verified_approvals;
 mod watch;

@@ -11,6 +11,7 @@ use std::{
 use kya_agent::{
     audit::{self, Anchor, AuditHead, VerifyReport},
     error_chain,
+    grants::ActiveGrant,
     paths::{AUDIT_LOG_FILE, STATE_DIR, STATE_FILE},
     text::escape_lines,
 };
@@ -30,6 +31,9 @@ enum Command {
     ///
     /// Exits 0 if the trail is intact, 1 if it is not, 2 if it could not be read.
     Verify(VerifyArgs),
+    /// Show the approvals and grants in the trail: who decided, how they proved it (uid,
+    /// ssh-key with the key's fingerprint, or totp), for which agent and resource.
+    Show(VerifyArgs),
 }
 
 #[derive(clap::Args)]
@@ -42,7 +46,50 @@ struct VerifyArgs {
 pub fn run(args: &Args) -> ExitCode {
     match &args.command {
         Command::Verify(args) => verify(args),
+        Command::Show(args) => show(args),
     }
+}
+
+fn show(args: &VerifyArgs) -> ExitCode {
+    let trail = args.state_dir.join(AUDIT_LOG_FILE);
+    let text = match std::fs::read_to_string(&trail) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("{}", missing_trail(&trail, &error));
+            return ExitCode::from(CANNOT_CHECK);
+        }
+    };
+    for line in text.lines() {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(shown) = decision_line(&record) {
+            println!("{}", escape_lines(&shown));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// One approval or grant of the trail as a line; `None` for other records.
+fn decision_line(record: &serde_json::Value) -> Option<String> {
+    let event = record["event"].as_str()?;
+    if event != "approve" && event != "grant" {
+        return None;
+    }
+    let grant: ActiveGrant = serde_json::from_value(record["grant"].clone()).ok()?;
+    let (method, key) = grant.proof.as_ref().map_or(("uid", None), |proof| {
+        (proof.method.name(), proof.key.as_deref())
+    });
+    let key = key.map_or_else(String::new, |key| format!(" key={key}"));
+    Some(format!(
+        "seq={} {event} {} agent={} {} approver={} uid={} method={method}{key}",
+        record["seq"],
+        kya_agent::grants::grant_label(grant.id),
+        grant.agent,
+        grant.resource.text(),
+        grant.approver,
+        grant.approver_uid,
+    ))
 }
 
 fn verify(args: &VerifyArgs) -> ExitCode {

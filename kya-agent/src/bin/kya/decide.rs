@@ -7,7 +7,10 @@ use kya_agent::{
     text::escape,
 };
 
-use crate::ask::{ask, time, unexpected};
+use crate::{
+    ask::{ask, time, unexpected},
+    prove::{self, Prepared, ProofArgs},
+};
 
 /// How long a grant lasts: at least one of `--once` and `--for`.
 #[derive(clap::Args)]
@@ -34,6 +37,8 @@ pub struct ApproveArgs {
     /// Why it is approved, kept in the audit trail.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    #[command(flatten)]
+    proof: ProofArgs,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +72,8 @@ pub struct GrantArgs {
     /// Why it is granted, kept in the audit trail.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    #[command(flatten)]
+    proof: ProofArgs,
 }
 
 #[derive(clap::Args)]
@@ -87,35 +94,59 @@ pub struct RevokeArgs {
 }
 
 pub fn approve(socket: &Path, args: ApproveArgs) -> ExitCode {
+    let challenge = Request::Challenge {
+        approve: Some(args.id.clone()),
+        agent: None,
+        file: None,
+        connect: None,
+        unix: None,
+        once: args.lasts.once,
+        duration: args.lasts.duration.clone(),
+    };
+    let proof = match prove::prepare(socket, "approve", &args.proof, &challenge) {
+        Prepared::Send(proof) => proof,
+        Prepared::Done(code) => return code,
+    };
     let request = Request::Approve {
         id: args.id,
         once: args.lasts.once,
         duration: args.lasts.duration,
         reason: args.reason,
+        proof,
     };
     granted(socket, "approve", &request)
 }
 
 pub fn grant(socket: &Path, args: GrantArgs) -> ExitCode {
     // The daemon has its own working directory: send the file as an absolute path.
-    let file = match args
-        .file
-        .map(|path| std::path::absolute(&path).map(|p| (path, p)))
-    {
+    let file = match args.file.as_deref().map(std::path::absolute) {
         None => None,
-        Some(Ok((_, absolute))) => Some(absolute.display().to_string()),
+        Some(Ok(absolute)) => Some(absolute.display().to_string()),
         Some(Err(error)) => {
             eprintln!("kya grant: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let unix = match args.unix.map(|socket| absolute_socket(&socket)) {
+    let unix = match args.unix.as_deref().map(absolute_socket) {
         None => None,
         Some(Ok(socket)) => Some(socket),
         Some(Err(error)) => {
             eprintln!("kya grant: {error}");
             return ExitCode::FAILURE;
         }
+    };
+    let challenge = Request::Challenge {
+        approve: None,
+        agent: Some(args.agent.clone()),
+        file: file.clone(),
+        connect: args.connect.clone(),
+        unix: unix.clone(),
+        once: args.lasts.once,
+        duration: args.lasts.duration.clone(),
+    };
+    let proof = match prove::prepare(socket, "grant", &args.proof, &challenge) {
+        Prepared::Send(proof) => proof,
+        Prepared::Done(code) => return code,
     };
     let request = Request::Grant {
         agent: args.agent,
@@ -125,6 +156,7 @@ pub fn grant(socket: &Path, args: GrantArgs) -> ExitCode {
         once: args.lasts.once,
         duration: args.lasts.duration,
         reason: args.reason,
+        proof,
     };
     granted(socket, "grant", &request)
 }
@@ -186,8 +218,13 @@ pub fn describe(grant: &GrantView) -> String {
     } else {
         format!("until {}", time(grant.expires_ms))
     };
+    let proven = match (grant.approval.as_deref(), grant.key.as_deref()) {
+        (Some("ssh-key"), Some(key)) => format!(", signed by {key}"),
+        (Some("totp"), _) => ", with an authenticator code".to_owned(),
+        _ => String::new(),
+    };
     format!(
-        "{} granted: agent {} may {} {lasts} (approved by {})",
+        "{} granted: agent {} may {} {lasts} (approved by {}{proven})",
         grant.id,
         escape(grant.agent.as_bytes()),
         grant.resource,

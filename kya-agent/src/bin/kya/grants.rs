@@ -41,8 +41,13 @@ fn line(grant: &GrantView) -> String {
         Some(left) => format!("{left} use left, until {}", time(grant.expires_ms)),
         None => format!("until {}, used {}x", time(grant.expires_ms), grant.uses),
     };
+    let proven = match (grant.approval.as_deref(), grant.key.as_deref()) {
+        (Some("ssh-key"), Some(key)) => format!(" [ssh-key {key}]"),
+        (Some(method), _) if method != "uid" => format!(" [{method}]"),
+        _ => String::new(),
+    };
     format!(
-        "{}  agent={} {}  approved by {} (uid {}) at {}{}; {lasts}{}",
+        "{}  agent={} {}  approved by {} (uid {}){proven} at {}{}; {lasts}{}",
         grant.id,
         grant.agent,
         grant.resource,
@@ -84,6 +89,8 @@ pub mod tests {
             expires_ms: 0,
             uses_left: Some(1),
             uses: 0,
+            approval: Some("uid".to_owned()),
+            key: None,
         }
     }
 

@@ -5,10 +5,12 @@ mod decide;
 mod events;
 mod grants;
 mod pending;
+mod prove;
 mod ps;
 mod reload;
 mod run;
 mod status;
+mod totp;
 mod watch;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -76,8 +78,11 @@ enum Command {
     /// The config is put in force as a whole; a config with errors changes nothing and its
     /// errors are printed. The same as SIGHUP to kya-agent or `systemctl reload kya-agent`.
     Reload,
-    /// Check the audit trail.
+    /// Check the audit trail, or show the decisions in it.
     Audit(audit::Args),
+    /// Enroll or remove an approver's authenticator (TOTP), for agents with approval = "totp"
+    /// (root only).
+    Totp(totp::Args),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Grants(args) => grants::run(&cli.socket, &args),
         Command::Revoke(args) => decide::revoke(&cli.socket, args),
         Command::Audit(args) => audit::run(&args),
+        Command::Totp(args) => totp::run(&cli.socket, &args),
         Command::Reload => reload::run(&cli.socket),
     }
 }

@@ -5,7 +5,8 @@ use std::{path::Path, time::Duration};
 
 use super::{GrantService, error::GrantError, views};
 use crate::{
-    control::protocol::{Request, Response},
+    approvals::{ProofRecord, challenge::Subject},
+    control::protocol::{Proof, Request, Response},
     events::now_ms,
     files::protection,
     grants::{
@@ -26,6 +27,25 @@ struct Asked {
     file: Option<String>,
     connect: Option<String>,
     unix: Option<String>,
+}
+
+/// What a human asked for besides the resource: `--once`, `--for`, `--reason` and the proof.
+struct How {
+    once: bool,
+    lasts: Option<String>,
+    reason: Option<String>,
+    proof: Option<Proof>,
+}
+
+/// What a challenge and its signature cover, from the daemon's own records.
+fn subject(agent: &str, request: Option<u32>, resource: &Resource, terms: &Terms) -> Subject {
+    Subject {
+        agent: agent.to_owned(),
+        request: request.map(crate::grants::request_label),
+        resource: resource.text().to_string(),
+        once: terms.once,
+        lasts: terms.lasts,
+    }
 }
 
 /// How long a grant lasts and whether it is single-use, from `--once` and `--for`.
@@ -81,9 +101,15 @@ impl GrantService {
                 once,
                 duration,
                 reason,
+                proof,
             } => {
-                self.approve(&id, once, duration.as_deref(), reason, caller)
-                    .await
+                let how = How {
+                    once,
+                    lasts: duration,
+                    reason,
+                    proof,
+                };
+                self.approve(&id, how, caller).await
             }
             Request::Deny { id } => self.deny(&id, caller),
             Request::Grant {
@@ -94,15 +120,40 @@ impl GrantService {
                 once,
                 duration,
                 reason,
+                proof,
             } => {
                 let asked = Asked {
                     file,
                     connect,
                     unix,
                 };
-                self.grant_ahead(&agent, asked, once, duration.as_deref(), reason, caller)
+                let how = How {
+                    once,
+                    lasts: duration,
+                    reason,
+                    proof,
+                };
+                self.grant_ahead(&agent, asked, how, caller).await
+            }
+            Request::Challenge {
+                approve,
+                agent,
+                file,
+                connect,
+                unix,
+                once,
+                duration,
+            } => {
+                let asked = Asked {
+                    file,
+                    connect,
+                    unix,
+                };
+                self.challenge(approve, agent, asked, once, duration.as_deref(), caller)
                     .await
             }
+            Request::TotpEnroll { user } => self.totp_enroll(&user, caller),
+            Request::TotpRemove { user } => self.totp_remove(&user, caller),
             Request::Revoke {
                 grant,
                 approver,
@@ -122,25 +173,56 @@ impl GrantService {
     async fn approve(
         &mut self,
         label: &str,
-        once: bool,
-        lasts: Option<&str>,
-        reason_text: Option<String>,
+        how: How,
         caller: &Caller,
     ) -> Result<Response, GrantError> {
         let (id, request) = self.pending_request(label)?;
-        let terms = terms(once, lasts)?;
-        let reason = reason(reason_text)?;
+        let terms = terms(how.once, how.lasts.as_deref())?;
+        let reason = reason(how.reason)?;
         self.may_decide(caller, &request.agent)?;
+        let subject = subject(&request.agent, Some(id), &request.resource, &terms);
+        let proof = self.prove(&subject, how.proof, caller)?;
         let grant = self.new_grant(
             &request.agent,
             request.resource,
             &terms,
-            reason,
+            (reason, proof),
             caller,
             Some(id),
         );
         self.put_in_force(Decision::Approve { request: id, grant })
             .await
+    }
+
+    /// `kya approve --challenge` / `kya grant --challenge` (and the first step of signing):
+    /// the text for exactly this decision, with a fresh nonce.
+    async fn challenge(
+        &mut self,
+        approve: Option<String>,
+        agent: Option<String>,
+        asked: Asked,
+        once: bool,
+        lasts: Option<&str>,
+        caller: &Caller,
+    ) -> Result<Response, GrantError> {
+        let terms = terms(once, lasts)?;
+        let subject = match (approve, agent) {
+            (Some(label), None) => {
+                let (id, request) = self.pending_request(&label)?;
+                self.may_decide(caller, &request.agent)?;
+                subject(&request.agent, Some(id), &request.resource, &terms)
+            }
+            (None, Some(agent)) => {
+                if self.agent(&agent).is_none() {
+                    return Err(self.unknown_agent(&agent));
+                }
+                self.may_decide(caller, &agent)?;
+                let resource = self.asked_resource(&agent, asked).await?;
+                subject(&agent, None, &resource, &terms)
+            }
+            _ => return Err(GrantError::ChallengeWhat),
+        };
+        self.issue_challenge(&subject, caller)
     }
 
     fn deny(&mut self, label: &str, caller: &Caller) -> Result<Response, GrantError> {
@@ -161,25 +243,30 @@ impl GrantService {
         &mut self,
         agent: &str,
         asked: Asked,
-        once: bool,
-        lasts: Option<&str>,
-        reason_text: Option<String>,
+        how: How,
         caller: &Caller,
     ) -> Result<Response, GrantError> {
         if self.agent(agent).is_none() {
             return Err(self.unknown_agent(agent));
         }
-        let terms = terms(once, lasts)?;
-        let reason = reason(reason_text)?;
+        let terms = terms(how.once, how.lasts.as_deref())?;
+        let reason = reason(how.reason)?;
         self.may_decide(caller, agent)?;
-        let resource = match (asked.file, asked.connect, asked.unix) {
-            (Some(path), None, None) => self.file_resource(agent, &path)?,
-            (None, Some(peer), None) => Resource::peer(&peer).await.map_err(GrantError::Peer)?,
-            (None, None, Some(socket)) => Resource::unix(&socket).map_err(GrantError::Unix)?,
-            _ => return Err(GrantError::OneResource),
-        };
-        let grant = self.new_grant(agent, resource, &terms, reason, caller, None);
+        let resource = self.asked_resource(agent, asked).await?;
+        let subject = subject(agent, None, &resource, &terms);
+        let proof = self.prove(&subject, how.proof, caller)?;
+        let grant = self.new_grant(agent, resource, &terms, (reason, proof), caller, None);
         self.put_in_force(Decision::Grant { grant }).await
+    }
+
+    /// The one resource a grant ahead of time names, resolved as the grant will hold it.
+    async fn asked_resource(&self, agent: &str, asked: Asked) -> Result<Resource, GrantError> {
+        match (asked.file, asked.connect, asked.unix) {
+            (Some(path), None, None) => self.file_resource(agent, &path),
+            (None, Some(peer), None) => Resource::peer(&peer).await.map_err(GrantError::Peer),
+            (None, None, Some(socket)) => Resource::unix(&socket).map_err(GrantError::Unix),
+            _ => Err(GrantError::OneResource),
+        }
     }
 
     async fn revoke(
@@ -291,7 +378,7 @@ impl GrantService {
         agent: &str,
         resource: Resource,
         terms: &Terms,
-        reason: Option<String>,
+        (reason, proof): (Option<String>, ProofRecord),
         caller: &Caller,
         request: Option<u32>,
     ) -> ActiveGrant {
@@ -309,6 +396,7 @@ impl GrantService {
             expires_ms: now.saturating_add(lasts_ms),
             once: terms.once,
             uses: 0,
+            proof: Some(proof),
         }
     }
 

@@ -2,6 +2,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
+    approvals::ProofError,
     daemon::kernel_task::KernelCallError,
     error_chain,
     grants::{LabelError, authority::NotAllowed, duration::DurationError, store::StoreError},
@@ -9,6 +10,16 @@ use crate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    #[error("{user} (uid {uid}) may not {what} TOTP secrets; run `kya totp {what} USER` as root")]
+    TotpRootOnly {
+        user: String,
+        uid: u32,
+        what: &'static str,
+    },
+    #[error("`{0}` is not a user name (lowercase letters, digits, '_' or '-')")]
+    NotAUser(String),
     #[error(transparent)]
     Label(#[from] LabelError),
     #[error(transparent)]
@@ -44,6 +55,11 @@ pub enum GrantError {
         revoked: Vec<String>,
         source: Box<GrantError>,
     },
+    #[error(
+        "a challenge is for a pending request (kya approve rN) or a grant (kya grant --agent \
+         NAME with one resource)"
+    )]
+    ChallengeWhat,
     #[error("name exactly one resource: --file PATH, --connect HOST:PORT or --unix PATH|@NAME")]
     OneResource,
     #[error(

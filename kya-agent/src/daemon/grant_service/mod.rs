@@ -5,6 +5,7 @@
 mod commands;
 mod error;
 mod observations;
+mod proofs;
 mod upkeep;
 mod views;
 
@@ -17,7 +18,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use self::observations::Observation;
+pub use self::{observations::Observation, proofs::Approvals};
 use super::{kernel_task::KernelHandle, live_config::LiveConfig};
 use crate::{
     control::protocol::{Request, Response},
@@ -50,6 +51,8 @@ pub struct GrantService {
     /// Bumped whenever a pending request appears, changes or ends; `kya watch` connections
     /// follow it. A watch channel holds one value: a slow follower never holds the service up.
     pub pending_changed: watch::Sender<u64>,
+    /// Outstanding challenges and TOTP secrets, for agents whose approvals need a proof.
+    pub approvals: Approvals,
 }
 
 struct ControlCall {

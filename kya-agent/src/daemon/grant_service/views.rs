@@ -38,6 +38,11 @@ pub fn grant(grant: &ActiveGrant) -> GrantView {
         expires_ms: grant.expires_ms,
         uses_left: grant.once.then_some(1),
         uses: grant.uses,
+        approval: grant
+            .proof
+            .as_ref()
+            .map(|proof| proof.method.name().to_owned()),
+        key: grant.proof.as_ref().and_then(|proof| proof.key.clone()),
     }
 }
 

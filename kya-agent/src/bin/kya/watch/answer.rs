@@ -59,12 +59,18 @@ pub fn request(id: &str, answer: &Answer) -> Option<Request> {
             once: true,
             duration: None,
             reason: None,
+            // An agent whose approvals need a signature or a code refuses this with what to
+            // run instead (`kya approve` signs and asks for codes).
+            proof: None,
         }),
         Answer::For(lasts) => Some(Request::Approve {
             id: id.to_owned(),
             once: false,
             duration: Some(lasts.clone()),
             reason: None,
+            // An agent whose approvals need a signature or a code refuses this with what to
+            // run instead (`kya approve` signs and asks for codes).
+            proof: None,
         }),
         Answer::Deny => Some(Request::Deny { id: id.to_owned() }),
         Answer::Custom | Answer::Skip | Answer::Quit => None,
@@ -128,7 +134,8 @@ mod tests {
                 id: "r3".to_owned(),
                 once: true,
                 duration: None,
-                reason: None
+                reason: None,
+                proof: None
             })
         );
         assert_eq!(
@@ -137,7 +144,8 @@ mod tests {
                 id: "r3".to_owned(),
                 once: false,
                 duration: Some("1h".to_owned()),
-                reason: None
+                reason: None,
+                proof: None
             })
         );
         assert_eq!(
