@@ -6,8 +6,6 @@
 //! - `sshsig`: checking an `ssh-keygen -Y sign` signature against the caller's configured keys.
 //! - `totp`: RFC 6238 codes, the enrolled secrets (a file in the daemon's state directory) and
 //!   the codes already used.
-//! - `base32`: the encoding authenticator apps take secrets in.
-pub mod base32;
 pub mod challenge;
 pub mod sshsig;
 pub mod totp;

@@ -12,11 +12,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use data_encoding::BASE32_NOPAD;
 use hmac::{Hmac, Mac as _};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 
-use super::{ProofError, base32, random_bytes};
+use super::{ProofError, random_bytes};
 
 /// Seconds per step.
 pub const STEP_SECONDS: u64 = 30;
@@ -98,7 +99,7 @@ impl Secrets {
     pub fn enroll(&mut self, user: &str) -> Result<String, ProofError> {
         let mut secret = [0u8; SECRET_BYTES];
         random_bytes(&mut secret).map_err(|error| store(&self.path, &error))?;
-        let encoded = base32::encode(&secret);
+        let encoded = BASE32_NOPAD.encode(&secret);
         let before = self.users.insert(
             user.to_owned(),
             Enrolled {
@@ -159,10 +160,12 @@ impl Secrets {
         let value: u32 = typed
             .parse()
             .map_err(|_| ProofError::MalformedCode { digits: DIGITS })?;
-        let secret = base32::decode(&enrolled.secret).ok_or_else(|| ProofError::Store {
-            path: self.path.display().to_string(),
-            message: format!("the secret of {user} is not base32"),
-        })?;
+        let secret = BASE32_NOPAD
+            .decode(enrolled.secret.as_bytes())
+            .map_err(|_| ProofError::Store {
+                path: self.path.display().to_string(),
+                message: format!("the secret of {user} is not base32"),
+            })?;
         let Some(step) = matching_step(&secret, value, step(unix_seconds), DIGITS) else {
             if let Some(failures) = self.failures.get_mut(user) {
                 failures.push(unix_seconds);
@@ -268,7 +271,11 @@ mod tests {
     fn code_at(secret: &str, time: u64) -> String {
         format!(
             "{:06}",
-            code(&base32::decode(secret).unwrap(), step(time), DIGITS)
+            code(
+                &BASE32_NOPAD.decode(secret.as_bytes()).unwrap(),
+                step(time),
+                DIGITS
+            )
         )
     }
 
@@ -277,7 +284,10 @@ mod tests {
         let path = temp("accept");
         let mut secrets = Secrets::open(&path).unwrap();
         let secret = secrets.enroll("alice").unwrap();
-        assert_eq!(base32::decode(&secret).unwrap().len(), SECRET_BYTES);
+        assert_eq!(
+            BASE32_NOPAD.decode(secret.as_bytes()).unwrap().len(),
+            SECRET_BYTES
+        );
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600

@@ -361,21 +361,9 @@ fn totp(secret: &[u8], unix_seconds: u64) -> String {
 }
 
 fn base32(text: &str) -> Vec<u8> {
-    let (mut bytes, mut buffer, mut bits) = (Vec::new(), 0u64, 0);
-    for c in text.trim().bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {text}"),
-        };
-        buffer = (buffer << 5) | u64::from(value);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push(u8::try_from((buffer >> bits) & 0xff).unwrap());
-        }
-    }
-    bytes
+    data_encoding::BASE32_NOPAD
+        .decode(text.trim().as_bytes())
+        .unwrap_or_else(|error| panic!("not base32: {text}: {error}"))
 }
 
 fn now() -> u64 {
