@@ -1,4 +1,5 @@
 //! kya's user space: configuration, the kernel loader, tagging, the control socket and metrics.
+pub mod accounts;
 pub mod audit;
 pub mod btf;
 pub mod cli_docs;

@@ -24,6 +24,8 @@ pub(super) struct RawAgent {
     pub owner: Spanned<String>,
     #[serde(default)]
     pub approvers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub on_owner_gone: Option<Spanned<String>>,
     #[serde(default, rename = "match")]
     pub rules: RawMatch,
     #[serde(default)]

@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use super::{
     agent::{
-        Agent, AgentId, FileRules, MatchRules, NetworkRules, is_valid_name, is_valid_user_name,
+        Agent, AgentId, FileRules, MatchRules, NetworkRules, OnOwnerGone, is_valid_name,
+        is_valid_user_name,
     },
     error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
     footholds,
@@ -41,6 +42,7 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
         name,
         owner,
         approvers,
+        on_owner_gone,
         rules,
         files,
         network,
@@ -92,6 +94,7 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
         let owner = owner.into_inner().trim().to_owned();
 
         let approvers = approvers_of(&name, approvers, diag);
+        let on_owner_gone = on_owner_gone_of(&name, on_owner_gone, diag);
         let rules = match_rules(&name, rules, &mut claims, diag);
         let files = file_rules(&name, files, diag);
         let network = network_rules(&name, network, diag);
@@ -100,12 +103,35 @@ pub(super) fn agents(raw: Vec<RawAgent>, diag: &mut Diagnostics<'_>) -> Vec<Agen
             name,
             owner,
             approvers,
+            on_owner_gone,
             rules,
             files,
             network,
         });
     }
     agents
+}
+
+/// Validates `on_owner_gone`: `contain` (the default) or `stop`.
+fn on_owner_gone_of(
+    agent: &str,
+    raw: Option<Spanned<String>>,
+    diag: &mut Diagnostics<'_>,
+) -> OnOwnerGone {
+    let Some(raw) = raw else {
+        return OnOwnerGone::default();
+    };
+    let span = raw.span();
+    match raw.get_ref().as_str() {
+        "contain" => OnOwnerGone::Contain,
+        "stop" => OnOwnerGone::Stop,
+        _ => {
+            let agent = agent.to_owned();
+            let value = raw.into_inner();
+            diag.error(span, ConfigErrorKind::InvalidOnOwnerGone { agent, value });
+            OnOwnerGone::default()
+        }
+    }
 }
 
 /// Validates the `approvers` of the agent `agent`: each a user name, each once. Whether the users

@@ -131,6 +131,8 @@ impl GrantService {
         let terms = terms(once, lasts)?;
         let reason = reason(reason_text)?;
         self.may_decide(caller, &request.agent)?;
+        self.refuse_if_contained(&request.agent)?;
+        super::containment::refuse_if_caller_gone(caller)?;
         let grant = self.new_grant(
             &request.agent,
             request.resource,
@@ -172,6 +174,8 @@ impl GrantService {
         let terms = terms(once, lasts)?;
         let reason = reason(reason_text)?;
         self.may_decide(caller, agent)?;
+        self.refuse_if_contained(agent)?;
+        super::containment::refuse_if_caller_gone(caller)?;
         let resource = match (asked.file, asked.connect, asked.unix) {
             (Some(path), None, None) => self.file_resource(agent, &path)?,
             (None, Some(peer), None) => Resource::peer(&peer).await.map_err(GrantError::Peer)?,
@@ -345,7 +349,7 @@ impl GrantService {
         }
     }
 
-    fn grants_where(&self, keep: impl Fn(&ActiveGrant) -> bool) -> Vec<ActiveGrant> {
+    pub(super) fn grants_where(&self, keep: impl Fn(&ActiveGrant) -> bool) -> Vec<ActiveGrant> {
         self.store
             .state()
             .grants
