@@ -156,7 +156,7 @@ fn shadow_of(name: &str) -> Option<(String, i64)> {
             .to_string_lossy()
             .into_owned()
     };
-    Some((password, i64::from(entry.sp_expire)))
+    Some((password, entry.sp_expire))
 }
 
 #[cfg(test)]
@@ -201,15 +201,15 @@ mod tests {
     fn days_are_shown_as_dates() {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(20_000), "2024-10-04");
-        assert_eq!(Gone::Expired { day: 0 }.to_string(), "expired on 1970-01-01");
+        assert_eq!(
+            Gone::Expired { day: 0 }.to_string(),
+            "expired on 1970-01-01"
+        );
     }
 
     #[test]
     fn root_and_a_missing_user_are_told_apart() {
         assert_eq!(state_of("root"), Account::Living);
-        assert_eq!(
-            state_of("kya-no-such-user-x"),
-            Account::Gone(Gone::Missing)
-        );
+        assert_eq!(state_of("kya-no-such-user-x"), Account::Gone(Gone::Missing));
     }
 }

@@ -93,9 +93,8 @@ impl GrantService {
                 reply,
             } => {
                 let why = format!("the account of approver {approver} {reason}");
-                let doomed = self.grants_where(|grant| {
-                    grant.approver == approver && grant.approver_uid != 0
-                });
+                let doomed = self
+                    .grants_where(|grant| grant.approver == approver && grant.approver_uid != 0);
                 let _ = reply.send(self.revoke_all(doomed, &why).await);
             }
         }
