@@ -11,12 +11,14 @@
 use std::{
     fs,
     net::TcpListener,
+    os::unix::process::ExitStatusExt as _,
     path::Path,
-    process::{Child, Command, Output},
+    process::{Child, Command, Output, Stdio},
     time::Duration,
 };
 
 use kya_tests::{Daemon, EPERM, Fixture, OpResult, Probe, eventually, kya, kya_as, op_exe};
+use nix::sys::signal::Signal;
 
 use crate::grants::{grants, ok, refused};
 
@@ -356,11 +358,19 @@ fn on_owner_gone_stop_kills_the_agents_processes() {
     );
     assert!(!dead(bystander.pid()), "an untagged process lives on");
     assert!(status().contains("CONTAINED"));
-    // A new one is killed at a later check too.
-    let late = Probe::start(&fixture.coder_exe, &["self"]);
+    // One started later is killed too (at the latest at the next periodic check).
+    let mut late = Command::new(&fixture.coder_exe)
+        .arg("self")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start a later coder process");
     assert!(
-        eventually(CONTAINED_WITHIN, || dead(late.pid())),
-        "a coder process started later is killed at the next check"
+        eventually(CONTAINED_WITHIN, || matches!(
+            late.try_wait(),
+            Ok(Some(status)) if status.signal() == Some(Signal::SIGKILL as i32)
+        )),
+        "a coder process started later is killed"
     );
     shadow_tool("usermod", &["-U", OWNER.0]);
     reload();
