@@ -27,6 +27,7 @@ use crate::{
     config::{Config, OnOwnerGone},
     error_chain,
     metrics::Metrics,
+    paths,
 };
 
 /// How often accounts are checked without any change to the files.
@@ -163,10 +164,12 @@ impl OwnerWatch {
             let Ok(records) = self.kernel.tagged_tasks().await else {
                 return;
             };
+            // A killed process stays listed until its parent reaps it; it runs nothing.
             let pids: BTreeSet<u32> = records
                 .iter()
                 .filter(|record| record.tag.agent == id)
                 .map(|record| record.tgid)
+                .filter(|&pid| !is_zombie(pid))
                 .collect();
             if pids.is_empty() {
                 return;
@@ -185,6 +188,18 @@ impl OwnerWatch {
         }
         tracing::error!(agent = %agent, "processes of a stopped agent keep appearing; killing again at the next check");
     }
+}
+
+/// Whether `pid` has exited and waits to be reaped (or is gone altogether).
+fn is_zombie(pid: u32) -> bool {
+    let stat = std::path::Path::new(paths::PROC)
+        .join(pid.to_string())
+        .join("stat");
+    std::fs::read_to_string(stat).map_or(true, |stat| {
+        // The state follows the command name, which may hold spaces and parentheses.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with(['Z', 'X']))
+    })
 }
 
 /// Looks up the owners of the agents not yet contained, the listed approvers and the

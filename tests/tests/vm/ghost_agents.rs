@@ -318,6 +318,12 @@ fn contain_and_release(fixture: &Fixture, departure: Departure) {
     let _ = shell.wait();
 }
 
+/// Puts the fixture's own config back (coder owned by alice) before the test's users go, so
+/// the shared daemon does not contain coder for the next test.
+fn restore_config(fixture: &Fixture) {
+    let _daemon = Daemon::start(&fixture.config);
+}
+
 #[test]
 fn an_agent_whose_owner_is_removed_locked_or_expired_is_contained_until_a_reload() {
     let fixture = Fixture::new();
@@ -328,6 +334,45 @@ fn an_agent_whose_owner_is_removed_locked_or_expired_is_contained_until_a_reload
     for departure in [Departure::Removed, Departure::Locked, Departure::Expired] {
         contain_and_release(&fixture, departure);
     }
+    restore_config(&fixture);
+}
+
+#[test]
+fn containment_survives_a_daemon_restart() {
+    let fixture = Fixture::new();
+    plant();
+    let _listener = TcpListener::bind(format!("{}:{}", PEER.0, PEER.1)).expect("listener");
+    let _owner = User::create(OWNER);
+    let _approver = User::create(APPROVER);
+    let config = config(&fixture, "contain");
+    let daemon = Daemon::start(&config);
+    assert!(connect(&fixture).is_ok(), "coder reaches its peer before");
+    shadow_tool("usermod", &["-L", OWNER.0]);
+    assert!(
+        eventually(CONTAINED_WITHIN, || status().contains("CONTAINED")),
+        "contained: {}",
+        status()
+    );
+    drop(daemon);
+    let daemon = Daemon::restart(&config);
+    assert!(
+        status().contains("CONTAINED"),
+        "still contained after a restart: {}",
+        status()
+    );
+    assert_eq!(
+        connect(&fixture),
+        Err(EPERM),
+        "the allowlist stays suspended"
+    );
+    assert_eq!(read(&fixture, ALLOWED), Err(EPERM), "allow stays suspended");
+    // Only a reload with the owner living ends it.
+    shadow_tool("usermod", &["-U", OWNER.0]);
+    reload();
+    assert!(!status().contains("CONTAINED"), "released: {}", status());
+    assert!(connect(&fixture).is_ok(), "coder reaches its peer again");
+    drop(daemon);
+    restore_config(&fixture);
 }
 
 /// Whether `pid` is gone or a zombie waiting to be reaped.
@@ -375,6 +420,7 @@ fn on_owner_gone_stop_kills_the_agents_processes() {
     shadow_tool("usermod", &["-U", OWNER.0]);
     reload();
     assert!(!status().contains("CONTAINED"), "released: {}", status());
+    restore_config(&fixture);
 }
 
 #[test]
