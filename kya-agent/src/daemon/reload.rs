@@ -267,3 +267,38 @@ impl Reloader {
         ReloadError::Kernel { refused, restored }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::accounts::Gone;
+
+    fn contained(agents: &[&str]) -> BTreeMap<String, Containment> {
+        agents
+            .iter()
+            .map(|agent| {
+                let containment = Containment {
+                    owner: "gone-owner".to_owned(),
+                    reason: Gone::Missing,
+                    since_ms: 0,
+                };
+                ((*agent).to_owned(), containment)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_releases_only_agents_whose_owner_lives_or_that_are_gone() {
+        let text = "[[agents]]\nname = \"living\"\nowner = \"root\"\n\
+                    [[agents]]\nname = \"ghost\"\nowner = \"kya-no-such-user-x\"\n";
+        let config = Config::from_toml_str(text, Path::new("kya.toml")).expect("valid config");
+        let (kept, released) = releases(&config, &contained(&["living", "ghost", "removed"]));
+        assert_eq!(kept.into_iter().collect::<Vec<_>>(), ["ghost"]);
+        let released: BTreeMap<_, _> = released.into_iter().collect();
+        assert_eq!(released.len(), 2, "{released:?}");
+        assert!(released["living"].contains("owner root is a living account"));
+        assert!(released["removed"].contains("no longer in the config"));
+    }
+}
