@@ -283,6 +283,7 @@ mod tests {
                     owner: "gone-owner".to_owned(),
                     reason: Gone::Missing,
                     since_ms: 0,
+                    dropped: Vec::new(),
                 };
                 ((*agent).to_owned(), containment)
             })

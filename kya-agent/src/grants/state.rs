@@ -61,6 +61,9 @@ pub struct Containment {
     pub owner: String,
     pub reason: Gone,
     pub since_ms: u64,
+    /// The pending requests dropped when it began: approving one is refused with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<u32>,
 }
 
 impl Containment {

@@ -20,7 +20,7 @@ use std::{
 use kya_tests::{Daemon, EPERM, Fixture, OpResult, Probe, eventually, kya, kya_as, op_exe};
 use nix::sys::signal::Signal;
 
-use crate::grants::{grants, ok, refused};
+use crate::grants::{grants, ok, pending, pending_id, refused};
 
 /// The owner the tests remove, lock and expire, and an approver who leaves.
 const OWNER: (&str, u32) = ("gina", 1500);
@@ -244,9 +244,12 @@ fn assert_contained(fixture: &Fixture) {
 fn contain_and_release(fixture: &Fixture, departure: Departure) {
     let log = Path::new("/tmp/kya-test/ghost-running-agent");
     let _ = fs::remove_file(log);
-    let _daemon = Daemon::start(&config(fixture, "contain"));
+    let _daemon = Daemon::start_clean(&config(fixture, "contain"));
     ok(&grant_file(GRANTED), "kya grant before the owner leaves");
     assert_reaches_everything(fixture);
+    // A request waiting when the owner leaves.
+    assert_eq!(read(fixture, ROOTS), Err(EPERM));
+    let request = pending_id("file");
     let mut shell = running_agent(log);
     assert!(
         eventually(Duration::from_secs(20), || last_try(log).trim() == "ok"),
@@ -285,6 +288,14 @@ fn contain_and_release(fixture: &Fixture, departure: Departure) {
         "kya grant for a contained agent",
         "then run `kya reload`",
     );
+    // Its pending request was dropped; approving it is refused with the reason too.
+    assert!(
+        pending().iter().all(|waiting| waiting["agent"] != "coder"),
+        "coder's requests are dropped: {:?}",
+        pending()
+    );
+    let why = kya(&["approve", &request, "--once"]);
+    refused(&why, "kya approve for a contained agent", "its owner gina");
 
     // A reload with the owner still gone changes nothing.
     reload();

@@ -319,6 +319,7 @@ impl GrantService {
     /// The pending request a human named (`r12`), with its id.
     fn pending_request(&self, label: &str) -> Result<(u32, PendingRequest), GrantError> {
         let id = parse_label(label, 'r')?;
+        self.refuse_if_dropped(id)?;
         let request = self
             .store
             .state()

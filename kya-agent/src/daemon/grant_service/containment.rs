@@ -106,10 +106,19 @@ impl GrantService {
         if self.store.state().contained.contains_key(agent) {
             return false;
         }
+        let pending: Vec<_> = self
+            .store
+            .state()
+            .pending
+            .values()
+            .filter(|request| request.agent == agent)
+            .cloned()
+            .collect();
         let containment = Containment {
             owner,
             reason,
             since_ms: now_ms(),
+            dropped: pending.iter().map(|request| request.id).collect(),
         };
         let why = containment.explain(agent);
         tracing::warn!(agent = %agent, owner = %containment.owner, reason = reason.label(), "owner gone: agent contained");
@@ -123,14 +132,6 @@ impl GrantService {
         }
         let doomed = self.grants_where(|grant| grant.agent == agent);
         self.revoke_all(doomed, &why).await;
-        let pending: Vec<_> = self
-            .store
-            .state()
-            .pending
-            .values()
-            .filter(|request| request.agent == agent)
-            .cloned()
-            .collect();
         for request in pending {
             let _ = self.record(&Decision::Deny {
                 request: request.id,
@@ -167,6 +168,20 @@ impl GrantService {
     pub(super) fn refuse_if_contained(&self, agent: &str) -> Result<(), GrantError> {
         match self.store.state().contained.get(agent) {
             Some(containment) => Err(GrantError::Contained(containment.explain(agent))),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses to approve request `id` if a containment dropped it, with the reason.
+    pub(super) fn refuse_if_dropped(&self, id: u32) -> Result<(), GrantError> {
+        match self
+            .store
+            .state()
+            .contained
+            .iter()
+            .find(|(_, containment)| containment.dropped.contains(&id))
+        {
+            Some((agent, containment)) => Err(GrantError::Contained(containment.explain(agent))),
             None => Ok(()),
         }
     }
