@@ -33,6 +33,10 @@ use crate::{
 /// How often accounts are checked without any change to the files.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How often the processes of a contained agent with `on_owner_gone = "stop"` are killed
+/// again between checks: a process of it started after a kill lives at most this long.
+const STOP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The directory holding the user database files, and their names in it.
 const ETC: &str = "/etc";
 const USER_DATABASE: [&str; 2] = ["passwd", "shadow"];
@@ -81,16 +85,27 @@ impl OwnerWatch {
             tracing::error!(error = %error, "cannot watch /etc/passwd and /etc/shadow; accounts are checked every 30 s");
         }
         loop {
-            self.check().await;
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(CHECK_INTERVAL) => {}
+            let stopped = self.check().await;
+            let next_check = tokio::time::Instant::now() + CHECK_INTERVAL;
+            loop {
+                tokio::select! {
+                    () = self.wake.notified() => break,
+                    () = tokio::time::sleep_until(next_check) => break,
+                    () = tokio::time::sleep(STOP_INTERVAL), if !stopped.is_empty() => {
+                        for (agent, id) in &stopped {
+                            self.stop(agent, *id).await;
+                        }
+                    }
+                }
             }
         }
     }
 
-    async fn check(&self) {
+    /// Checks the accounts and contains what must be; the contained agents to stop (name and
+    /// id), whose processes are killed again every [`STOP_INTERVAL`] until the next check.
+    async fn check(&self) -> Vec<(String, u32)> {
         let config = self.live.current();
+        let mut stopped = Vec::new();
         let (Some(contained), Some(approvers)) = (
             self.grants
                 .internal(|reply| Internal::Contained { reply })
@@ -99,7 +114,7 @@ impl OwnerWatch {
                 .internal(|reply| Internal::Approvers { reply })
                 .await,
         ) else {
-            return;
+            return stopped;
         };
         let already: BTreeSet<String> = contained.keys().cloned().collect();
         let looked_at = Arc::clone(&config);
@@ -141,7 +156,7 @@ impl OwnerWatch {
             .internal(|reply| Internal::Contained { reply })
             .await
         else {
-            return;
+            return stopped;
         };
         self.metrics.set_contained(
             &contained
@@ -154,8 +169,10 @@ impl OwnerWatch {
                 && agent.on_owner_gone() == OnOwnerGone::Stop
             {
                 self.stop(agent.name(), agent.id().get()).await;
+                stopped.push((agent.name().to_owned(), agent.id().get()));
             }
         }
+        stopped
     }
 
     /// Kills every process tagged as the agent, round after round until none is left.
