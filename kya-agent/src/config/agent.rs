@@ -187,7 +187,7 @@ pub enum OnOwnerGone {
     /// Its processes keep running, contained.
     #[default]
     Contain,
-    /// Its processes are also killed, at once and at every later check while contained.
+    /// Its processes are also killed, at once and again every second while contained.
     Stop,
 }
 
