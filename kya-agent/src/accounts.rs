@@ -41,7 +41,11 @@ impl fmt::Display for Gone {
         match self {
             Self::Missing => f.write_str("no longer exists"),
             Self::Locked => f.write_str("is locked"),
-            Self::Expired { day } => write!(f, "expired on {}", crate::accounts::date(*day)),
+            Self::Expired { day } => write!(
+                f,
+                "expired on {}",
+                crate::dates::date(u64::try_from(*day).unwrap_or(0))
+            ),
         }
     }
 }
@@ -108,21 +112,6 @@ pub fn today() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     i64::try_from(secs / 86_400).unwrap_or(i64::MAX)
-}
-
-/// `YYYY-MM-DD` of a day count since the epoch (the civil-from-days algorithm).
-#[must_use]
-pub fn date(day: i64) -> String {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// The shadow password field and expiry day of `name`, or `None` when shadow has no entry
@@ -198,9 +187,11 @@ mod tests {
     }
 
     #[test]
-    fn days_are_shown_as_dates() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(20_000), "2024-10-04");
+    fn an_expiry_is_shown_as_a_date() {
+        assert_eq!(
+            Gone::Expired { day: 20_000 }.to_string(),
+            "expired on 2024-10-04"
+        );
         assert_eq!(
             Gone::Expired { day: 0 }.to_string(),
             "expired on 1970-01-01"

@@ -6,6 +6,7 @@ pub mod cli_docs;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dates;
 pub mod events;
 pub mod files;
 pub mod grants;

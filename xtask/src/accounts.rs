@@ -4,9 +4,7 @@
 //! write (replaced by rename, with their lock files). `/etc/shadow` itself is written by
 //! `Initramfs::new` with the other user database files.
 
-use std::path::Path;
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::initramfs::Initramfs;
 
@@ -29,15 +27,5 @@ const DATA: [&str; 1] = ["/etc/login.defs"];
 
 /// Adds the tools, their libraries and their data to the VM at their host paths.
 pub fn add(initramfs: &mut Initramfs) -> Result<()> {
-    for path in EXECUTABLES {
-        initramfs
-            .add_executable(Path::new(path), path)
-            .with_context(|| format!("{path} (install it with `cargo xtask setup`)"))?;
-    }
-    for path in DATA {
-        initramfs
-            .add_path(Path::new(path), path)
-            .with_context(|| format!("{path} (install it with `cargo xtask setup`)"))?;
-    }
-    Ok(())
+    crate::helpers::add_from_host(initramfs, &EXECUTABLES, &DATA)
 }

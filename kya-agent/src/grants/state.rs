@@ -70,18 +70,12 @@ impl Containment {
     /// Why the agent is contained, with the fix: what refusals and `kya status` say.
     #[must_use]
     pub fn explain(&self, agent: &str) -> String {
-        let secs = self.since_ms / 1_000;
-        let day = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
-        let of_day = secs % 86_400;
         format!(
-            "agent {agent} is contained: its owner {} {} (contained since {} {:02}:{:02}:{:02} \
-             UTC); restore the account, or set a new owner in the config, then run `kya reload`",
+            "agent {agent} is contained: its owner {} {} (contained since {}); restore the \
+             account, or set a new owner in the config, then run `kya reload`",
             self.owner,
             self.reason,
-            crate::accounts::date(day),
-            of_day / 3_600,
-            of_day / 60 % 60,
-            of_day % 60,
+            crate::dates::utc_time(self.since_ms),
         )
     }
 }

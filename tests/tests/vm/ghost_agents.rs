@@ -20,7 +20,10 @@ use std::{
 use kya_tests::{Daemon, EPERM, Fixture, OpResult, Probe, eventually, kya, kya_as, op_exe};
 use nix::sys::signal::Signal;
 
-use crate::grants::{grants, ok, pending, pending_id, refused};
+use crate::{
+    grants::{grants, ok, pending, pending_id, refused},
+    reload::metrics_body as metrics,
+};
 
 /// The owner the tests remove, lock and expire, and an approver who leaves.
 const OWNER: (&str, u32) = ("gina", 1500);
@@ -177,17 +180,6 @@ fn last_try(log: &Path) -> String {
 
 fn status() -> String {
     ok(&kya(&["status"]), "kya status")
-}
-
-fn metrics() -> String {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect("127.0.0.1:9464").expect("metrics endpoint");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: kya\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
 }
 
 fn contained_series(reason: &str) -> String {
