@@ -1,4 +1,5 @@
 //! kya's user space: configuration, the kernel loader, tagging, the control socket and metrics.
+pub mod accounts;
 pub mod approvals;
 pub mod audit;
 pub mod btf;
@@ -6,6 +7,7 @@ pub mod cli_docs;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dates;
 pub mod events;
 pub mod files;
 pub mod grants;

@@ -60,6 +60,8 @@ impl Policy {
     /// Compiles `config`, with kya's own files `own`, against this host now.
     #[must_use]
     pub fn compile(config: &Config, own: &OwnFiles) -> Self {
+        let config = config.enforced();
+        let config = config.as_ref();
         Self {
             file_tables: files_now(config, own),
             net_table: network_now(config),
@@ -130,6 +132,8 @@ impl Policy {
 /// kya's own files resolved against the filesystem.
 #[must_use]
 pub fn files_now(config: &Config, own: &OwnFiles) -> FileTables {
+    let config = config.enforced();
+    let config = config.as_ref();
     let mut mounts = Mounts::of_this_process();
     let mut tables =
         file_tables::resolve(&files::resolve(config, &files::system_homes()), &mut mounts);
@@ -142,7 +146,7 @@ pub fn files_now(config: &Config, own: &OwnFiles) -> FileTables {
 /// (a name that does not resolve allows nothing, and the report says why).
 #[must_use]
 pub fn network_now(config: &Config) -> NetTable {
-    net_table::compile(config, &system_nameservers(), &resolve_host)
+    net_table::compile(&config.enforced(), &system_nameservers(), &resolve_host)
 }
 
 impl Report<'_> {

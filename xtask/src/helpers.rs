@@ -49,12 +49,18 @@ const DATA: [&str; 4] = [
 
 /// Adds the helpers, their libraries and their data to the VM at their host paths.
 pub fn add(initramfs: &mut Initramfs) -> Result<()> {
-    for path in EXECUTABLES {
+    add_from_host(initramfs, &EXECUTABLES, &DATA)
+}
+
+/// Copies `executables` (with the libraries they load) and `data` from this machine into the
+/// VM at the same paths; a missing one is an error that says to run setup.
+pub fn add_from_host(initramfs: &mut Initramfs, executables: &[&str], data: &[&str]) -> Result<()> {
+    for &path in executables {
         initramfs
             .add_executable(Path::new(path), path)
             .with_context(|| format!("{path} (install it with `cargo xtask setup`)"))?;
     }
-    for path in DATA {
+    for &path in data {
         initramfs
             .add_path(Path::new(path), path)
             .with_context(|| format!("{path} (install it with `cargo xtask setup`)"))?;

@@ -28,6 +28,16 @@ coder:x:1001:1001:coder:/home/coder:/bin/sh
 bob:x:1002:1002:bob:/home/bob:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 ";
+/// Their shadow entries, with real password hashes (each user's password is their name), so
+/// that `usermod -L` and `passwd -l` really lock and `chage -E` really expires. Day 20000 is
+/// 2024-10-04, the last password change.
+const SHADOW: &str = "\
+root:*:20000:0:99999:7:::
+alice:$6$kyaalice$C4iAi063z6ltSFgID6rYFL2G7d9OWkTthbisWBhl/8OFfSgjJp2XtfuS7CBE0q9qAph53DJMOMfQCb6P9Ab4H.:20000:0:99999:7:::
+coder:$6$kyacoder$y62xG9QztiG4YjcNcVdP9oDptF3zc0pGWVlbataR06KqIvCXkGSlHcrH9iY34/zYYU85dTrN5kcZyFM02b60l.:20000:0:99999:7:::
+bob:$6$kyabob$EbKrjOK/fEvUVOQIwl2/VC/zAtODNSnr2KmHVYi5ggvTYLLfjAnqSYQifSGcf0yh9DKVqEkcNUxFrcy7I.AE5/:20000:0:99999:7:::
+nobody:*:20000:0:99999:7:::
+";
 const GROUP: &str = "\
 root:x:0:
 alice:x:1000:
@@ -98,6 +108,7 @@ impl Initramfs {
         }
 
         tree.write("/etc/passwd", PASSWD, 0o644)?;
+        tree.write("/etc/shadow", SHADOW, 0o600)?;
         tree.write("/etc/group", GROUP, 0o644)?;
         tree.write("/etc/hosts", HOSTS, 0o644)?;
         tree.write("/etc/nsswitch.conf", NSSWITCH, 0o644)?;

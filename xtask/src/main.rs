@@ -1,6 +1,7 @@
 //! kya's developer commands (`cargo xtask ...`). One module per subcommand; the machine
 //! setup, the cargo builds and the test VM are shared by all of them.
 
+mod accounts;
 mod apt;
 mod bench;
 mod build;

@@ -25,7 +25,7 @@ const CACHE_DIR: &str = ".cache/kya";
 /// it), systemd, whose systemd-analyze and systemctl the install and packaging tests run on
 /// the unit, and the shells and man page checkers that kya-agent's tests load the generated
 /// completions and man pages into. The deputy tests' helpers come on top:
-/// `helpers::APT_PACKAGES`.
+/// `helpers::APT_PACKAGES`, and the ghost agent tests' shadow tools: `accounts::APT_PACKAGES`.
 const APT_PACKAGES: [&str; 11] = [
     "qemu-system-x86",
     "cpio",
@@ -77,7 +77,11 @@ pub fn run() -> Result<Setup> {
     let mut apt = Apt::default();
 
     toolchain_in(&cache)?;
-    for package in APT_PACKAGES.into_iter().chain(helpers::APT_PACKAGES) {
+    for package in APT_PACKAGES
+        .into_iter()
+        .chain(helpers::APT_PACKAGES)
+        .chain(crate::accounts::APT_PACKAGES)
+    {
         if apt.ensure_installed(package)? {
             installed(package);
         } else {

@@ -293,6 +293,7 @@ fn integration_initramfs(
         initramfs.add_executable(Path::new(host), guest)?;
     }
     helpers::add(&mut initramfs)?;
+    crate::accounts::add(&mut initramfs)?;
     for kernel in kernels {
         modules::add(&mut initramfs, kernel, &modules::FILESYSTEM_TESTS)?;
     }

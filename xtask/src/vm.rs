@@ -89,6 +89,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         initramfs.add_tool(binary)?;
     }
     helpers::add(&mut initramfs)?;
+    crate::accounts::add(&mut initramfs)?;
     for (host, guest) in &args.includes {
         initramfs.add_path(host, guest)?;
     }

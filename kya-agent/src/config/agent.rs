@@ -152,6 +152,7 @@ pub struct Agent {
     pub(super) owner: String,
     pub(super) approvers: Vec<String>,
     pub(super) approval: ApprovalMethod,
+    pub(super) on_owner_gone: OnOwnerGone,
     pub(super) rules: MatchRules,
     pub(super) files: FileRules,
     pub(super) network: NetworkRules,
@@ -195,6 +196,23 @@ impl Agent {
         self.approval
     }
 
+    /// What the daemon does when the owner's account is gone (`on_owner_gone`).
+    #[must_use]
+    pub fn on_owner_gone(&self) -> OnOwnerGone {
+        self.on_owner_gone
+    }
+
+    /// Drops every exemption the agent's config gives it: `files.allow`, `files.allow_writes`,
+    /// `network.allow`, `network.unix_allow`, and DNS. What a contained agent is left with.
+    pub(super) fn suspend_allowlists(&mut self) {
+        self.files.allow.clear();
+        self.files.allow_writes.clear();
+        self.network.allow.clear();
+        self.network.allow_lines.clear();
+        self.network.unix_allow.clear();
+        self.network.allow_dns = false;
+    }
+
     /// The `[agents.match]` rules; all empty when the agent is only started with `kya run`.
     #[must_use]
     pub fn rules(&self) -> &MatchRules {
@@ -214,6 +232,17 @@ impl Agent {
     pub fn network(&self) -> &NetworkRules {
         &self.network
     }
+}
+
+/// `on_owner_gone`: what happens to an agent whose owner's account is gone (removed, locked
+/// or expired). Either way its grants are revoked and its allowlists suspended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnOwnerGone {
+    /// Its processes keep running, contained.
+    #[default]
+    Contain,
+    /// Its processes are also killed, at once and again every second while contained.
+    Stop,
 }
 
 /// `[agents.match]`: a process belongs to the agent if any one rule matches it.

@@ -171,6 +171,10 @@ pub enum ConfigErrorKind {
     #[error("agent {agent:?} has an empty owner")]
     EmptyOwner { agent: String },
     #[error(
+        "on_owner_gone of agent {agent:?} is {value:?}, which is neither \"contain\" nor \"stop\""
+    )]
+    InvalidOnOwnerGone { agent: String, value: String },
+    #[error(
         "approvers entry {name:?} of agent {agent:?} is not a valid user name: user names \
          match [a-z_][a-z0-9_-]*[$]? and are at most 32 characters long"
     )]
@@ -226,6 +230,11 @@ pub enum ConfigErrorKind {
         problem: SocketPathProblem,
     },
 }
+
+/// The fix for a wrong `on_owner_gone`.
+const ON_OWNER_GONE_FIX: &str = "write on_owner_gone = \"contain\" (revoke the agent's grants and \
+                                 suspend its allowlists) or on_owner_gone = \"stop\" (also kill \
+                                 its processes)";
 
 impl ConfigErrorKind {
     /// What the user should do about it.
@@ -299,6 +308,7 @@ impl ConfigErrorKind {
             Self::EmptyOwner { .. } => "set owner to the user name of the human accountable \
                                         for this agent, e.g. owner = \"alice\""
                 .into(),
+            Self::InvalidOnOwnerGone { .. } => ON_OWNER_GONE_FIX.into(),
             Self::InvalidApprover { name, .. } => user_name_fix(name),
 
             Self::DuplicateApprover { name, .. } => {

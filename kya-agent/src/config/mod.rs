@@ -28,6 +28,8 @@ mod validate;
 mod tests;
 
 use std::{
+    borrow::Cow,
+    collections::BTreeSet,
     fmt, fs,
     path::{Path, PathBuf},
 };
@@ -35,7 +37,7 @@ use std::{
 pub use self::{
     agent::{
         Agent, AgentId, ApprovalMethod, FileRules, MAX_NAME_LEN, MatchRules, NetworkRules,
-        is_valid_name, is_valid_user_name,
+        OnOwnerGone, is_valid_name, is_valid_user_name,
     },
     approver_keys::ApproverKeys,
     error::{
@@ -65,6 +67,9 @@ pub struct Config {
     origin: PathBuf,
     agents: Vec<Agent>,
     approver_keys: ApproverKeys,
+    /// Agents whose allowlists are suspended: contained because their owner is gone. Not read
+    /// from the file: the daemon sets it.
+    suspended: BTreeSet<String>,
 }
 
 impl Config {
@@ -93,6 +98,7 @@ impl Config {
             origin: origin.to_owned(),
             agents,
             approver_keys,
+            suspended: BTreeSet::new(),
         })
     }
 
@@ -129,6 +135,41 @@ impl Config {
     #[must_use]
     pub fn agent_by_id(&self, id: AgentId) -> Option<&Agent> {
         self.agents.iter().find(|agent| agent.id() == id)
+    }
+
+    /// This config with the allowlists of the agents named in `names` suspended (see
+    /// [`Config::enforced`]). Names of agents the config lacks are dropped.
+    #[must_use]
+    pub fn with_suspended<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        self.suspended = names
+            .into_iter()
+            .filter(|name| self.agent_by_name(name).is_some())
+            .map(str::to_owned)
+            .collect();
+        self
+    }
+
+    /// The agents whose allowlists are suspended.
+    #[must_use]
+    pub fn suspended(&self) -> &BTreeSet<String> {
+        &self.suspended
+    }
+
+    /// The config the kernel is given: suspended agents have no `files.allow`,
+    /// `files.allow_writes`, `network.allow` or `network.unix_allow` and no DNS, whatever the
+    /// file says. Every compilation of a policy goes through this.
+    #[must_use]
+    pub fn enforced(&self) -> Cow<'_, Self> {
+        if self.suspended.is_empty() {
+            return Cow::Borrowed(self);
+        }
+        let mut enforced = self.clone();
+        for agent in &mut enforced.agents {
+            if self.suspended.contains(agent.name()) {
+                agent.suspend_allowlists();
+            }
+        }
+        Cow::Owned(enforced)
     }
 
     /// Things that are valid but probably not what the user meant; the caller decides whether

@@ -30,6 +30,8 @@ pub(super) struct RawAgent {
     /// How an approval proves its human: `uid` (default), `ssh-key` or `totp`.
     #[serde(default)]
     pub approval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_owner_gone: Option<Spanned<String>>,
     #[serde(default, rename = "match")]
     pub rules: RawMatch,
     #[serde(default)]

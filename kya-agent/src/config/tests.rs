@@ -250,6 +250,77 @@ fn owner_must_not_be_empty() {
     assert_mentions(&error, "missing field `owner`", "add the missing key");
 }
 
+#[test]
+fn on_owner_gone_is_contain_unless_stop_is_written() {
+    let config = parse("[[agents]]\nname = \"coder\"\nowner = \"alice\"\n");
+    assert_eq!(config.agents()[0].on_owner_gone(), OnOwnerGone::Contain);
+    for (value, expected) in [
+        ("contain", OnOwnerGone::Contain),
+        ("stop", OnOwnerGone::Stop),
+    ] {
+        let text = format!(
+            "[[agents]]\nname = \"coder\"\nowner = \"alice\"\non_owner_gone = \"{value}\"\n"
+        );
+        assert_eq!(parse(&text).agents()[0].on_owner_gone(), expected);
+    }
+}
+
+#[test]
+fn on_owner_gone_must_be_contain_or_stop() {
+    let text = "[[agents]]\nname = \"coder\"\nowner = \"alice\"\non_owner_gone = \"kill\"\n";
+    let error = only_error(text);
+    assert_at(&error, 4, 17);
+    assert_mentions(&error, "\"kill\"", "on_owner_gone = \"stop\"");
+    assert_eq!(error.value(), Some("\"kill\""));
+}
+
+#[test]
+fn a_suspended_agent_is_enforced_without_its_allowlists() {
+    let text = r#"
+[[agents]]
+name = "coder"
+owner = "alice"
+[agents.files]
+protect = ["/srv/secrets"]
+allow = ["~/.aws"]
+allow_writes = ["~/.bashrc"]
+[agents.network]
+allow = ["127.0.0.1:8080"]
+unix_allow = ["/run/docker.sock"]
+[[agents]]
+name = "ops"
+owner = "bob"
+[agents.network]
+allow = ["127.0.0.2:8080"]
+"#;
+    let config = parse(text);
+    assert_eq!(
+        config.enforced().as_ref(),
+        &config,
+        "nothing suspended, nothing changes"
+    );
+    let contained = config.clone().with_suspended(["coder", "not-an-agent"]);
+    assert_eq!(contained.suspended().iter().collect::<Vec<_>>(), ["coder"]);
+    let enforced = contained.enforced();
+    let coder = enforced.agent_by_name("coder").unwrap();
+    assert!(coder.files().allow().is_empty());
+    assert!(coder.files().allow_writes().is_empty());
+    assert_eq!(coder.files().protect().len(), 1, "protections stay");
+    assert!(coder.network().allow().is_empty());
+    assert!(coder.network().unix_allow().is_empty());
+    assert!(!coder.network().allow_dns());
+    assert_eq!(
+        enforced.agent_by_name("ops"),
+        config.agent_by_name("ops"),
+        "other agents keep theirs"
+    );
+    // The config itself (what `kya status` and the explanations read) keeps its rules.
+    assert_eq!(
+        contained.agent_by_name("coder"),
+        config.agent_by_name("coder")
+    );
+}
+
 /// A config with one agent called coder owned by alice, with `list` as its approvers array body.
 fn approvers(list: &str) -> String {
     format!("[[agents]]\nname = \"coder\"\nowner = \"alice\"\napprovers = [{list}]\n")

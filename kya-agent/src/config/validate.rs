@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::{
     agent::{
-        Agent, AgentId, ApprovalMethod, FileRules, MatchRules, NetworkRules, is_valid_name,
-        is_valid_user_name,
+        Agent, AgentId, ApprovalMethod, FileRules, MatchRules, NetworkRules, OnOwnerGone,
+        is_valid_name, is_valid_user_name,
     },
     error::{ConfigErrorKind, Diagnostics, FileList, PathProblem, UnixList},
     footholds,
@@ -47,6 +47,7 @@ pub(super) fn agents(
         owner,
         approvers,
         approval,
+        on_owner_gone,
         rules,
         files,
         network,
@@ -100,6 +101,7 @@ pub(super) fn agents(
         let approvers = approvers_of(&name, approvers, diag);
         approval_spans.push(approval.as_ref().map(Spanned::span));
         let approval = approval_of(&name, approval, diag);
+        let on_owner_gone = on_owner_gone_of(&name, on_owner_gone, diag);
         let rules = match_rules(&name, rules, &mut claims, diag);
         let files = file_rules(&name, files, diag);
         let network = network_rules(&name, network, diag);
@@ -109,6 +111,7 @@ pub(super) fn agents(
             owner,
             approvers,
             approval,
+            on_owner_gone,
             rules,
             files,
             network,
@@ -136,6 +139,28 @@ fn approval_of(
         );
         ApprovalMethod::default()
     })
+}
+
+/// Validates `on_owner_gone`: `contain` (the default) or `stop`.
+fn on_owner_gone_of(
+    agent: &str,
+    raw: Option<Spanned<String>>,
+    diag: &mut Diagnostics<'_>,
+) -> OnOwnerGone {
+    let Some(raw) = raw else {
+        return OnOwnerGone::default();
+    };
+    let span = raw.span();
+    match raw.get_ref().as_str() {
+        "contain" => OnOwnerGone::Contain,
+        "stop" => OnOwnerGone::Stop,
+        _ => {
+            let agent = agent.to_owned();
+            let value = raw.into_inner();
+            diag.error(span, ConfigErrorKind::InvalidOnOwnerGone { agent, value });
+            OnOwnerGone::default()
+        }
+    }
 }
 
 /// Validates the `approvers` of the agent `agent`: each a user name, each once. Whether the users

@@ -196,6 +196,10 @@ pub struct AgentStatus {
     pub tagged_processes: u64,
     pub grants: usize,
     pub pending: usize,
+    /// Why the agent is contained (its owner, what happened to the account, since when, the
+    /// fix); absent when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contained: Option<String>,
 }
 
 /// One pending request as `kya pending` shows it.

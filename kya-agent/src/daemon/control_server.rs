@@ -17,7 +17,7 @@ use tokio::{
 };
 
 use super::{
-    grant_service::GrantHandle,
+    grant_service::{GrantHandle, containment::Internal},
     kernel_task::{KernelCallError, KernelHandle},
     live_config::LiveConfig,
     reload::Reloader,
@@ -225,6 +225,11 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
     let Response::Pending { requests } = state.grants.call(Request::Pending {}, who).await else {
         return error("the grant service did not list its requests".to_owned());
     };
+    let contained = state
+        .grants
+        .internal(|reply| Internal::Contained { reply })
+        .await
+        .unwrap_or_default();
     let config = state.config.current();
     let agents = config
         .agents()
@@ -240,6 +245,9 @@ async fn status(records: &[TaggedTaskRecord], who: Caller, state: &ServerState) 
                 tagged_processes: processes.len() as u64,
                 grants: grants.iter().filter(|g| g.agent == agent.name()).count(),
                 pending: requests.iter().filter(|r| r.agent == agent.name()).count(),
+                contained: contained
+                    .get(agent.name())
+                    .map(|containment| containment.explain(agent.name())),
             }
         })
         .collect();

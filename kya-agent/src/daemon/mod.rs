@@ -12,6 +12,7 @@ mod memory;
 mod metrics_refresh;
 mod net_refresh;
 mod notify;
+mod owner_watch;
 pub mod reload;
 
 use std::{
@@ -135,6 +136,15 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         &handle,
         &hosts,
     );
+    let service = grant_service(
+        (store, totp),
+        &config,
+        &handle,
+        &published_tables,
+        &log,
+        &metrics,
+    );
+    let (grants, grant_thread) = start_grant_service(takeover.reused_maps, service, &runtime)?;
     let reloader = Arc::new(Reloader {
         path: options.config.clone(),
         own,
@@ -145,28 +155,15 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         metrics: Arc::clone(&metrics),
         watch,
         serial: tokio::sync::Mutex::new(()),
+        grants: grants.clone(),
+        owner_check: Arc::new(tokio::sync::Notify::new()),
     });
+    let owners = owner_watch::OwnerWatch::new(&reloader, Arc::clone(&metrics));
     let explainer = event_reader::Explainer {
         config: Arc::clone(&config),
         file_tables: Arc::clone(&published_tables),
         hosts,
     };
-    let (grants, grant_thread) = start_grant_service(
-        takeover.reused_maps,
-        GrantService {
-            store,
-            config: Arc::clone(&config),
-            kernel: handle.clone(),
-            file_tables: published_tables,
-            events: Arc::clone(&log),
-            metrics: Arc::clone(&metrics),
-            counts_changed: false,
-            spent_unreported: HashSet::new(),
-            pending_changed: tokio::sync::watch::Sender::new(0),
-            approvals: grant_service::Approvals::new(totp),
-        },
-        &runtime,
-    )?;
     let state = Arc::new(ServerState {
         config: Arc::clone(&config),
         kernel: handle.clone(),
@@ -177,24 +174,28 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
         watchers: Arc::new(tokio::sync::Semaphore::new(control_server::MAX_WATCHERS)),
     });
     let result = runtime.block_on(async {
-        let reader = tokio::spawn(event_reader::run(
-            applied.events,
-            explainer,
-            log,
-            grants,
-            Arc::clone(&metrics),
-        ));
-        let refresher = tokio::spawn(metrics_refresh::run(
-            handle.clone(),
-            config,
-            Arc::clone(&metrics),
-        ));
-        let endpoint = metrics_listener.map(|listener| serve_metrics(listener, metrics));
+        let tasks = [
+            tokio::spawn(event_reader::run(
+                applied.events,
+                explainer,
+                log,
+                grants,
+                Arc::clone(&metrics),
+            ))
+            .abort_handle(),
+            tokio::spawn(metrics_refresh::run(
+                handle.clone(),
+                config,
+                Arc::clone(&metrics),
+            ))
+            .abort_handle(),
+            tokio::spawn(owners.run()).abort_handle(),
+        ];
+        let endpoint =
+            metrics_listener.map(|listener| serve_metrics(listener, metrics).abort_handle());
         let result = serve_until_signal(&options.socket, state).await;
-        reader.abort();
-        refresher.abort();
-        if let Some(endpoint) = endpoint {
-            endpoint.abort();
+        for task in tasks.iter().chain(&endpoint) {
+            task.abort();
         }
         result
     });
@@ -370,7 +371,34 @@ fn prepare(options: &DaemonOptions) -> Result<(Config, Store, Secrets), DaemonEr
             source,
         })?;
     }
+    // Contained agents stay contained across a restart: their allowlists are suspended in the
+    // first policy the kernel gets.
+    let contained: Vec<String> = store.state().contained.keys().cloned().collect();
+    let config = config.with_suspended(contained.iter().map(String::as_str));
     Ok((config, store, totp))
+}
+
+/// The grant service of a starting daemon.
+fn grant_service(
+    (store, totp): (Store, Secrets),
+    config: &Arc<LiveConfig>,
+    kernel: &KernelHandle,
+    file_tables: &Arc<RwLock<FileTables>>,
+    events: &Arc<EventLog>,
+    metrics: &Arc<Metrics>,
+) -> GrantService {
+    GrantService {
+        store,
+        config: Arc::clone(config),
+        kernel: kernel.clone(),
+        file_tables: Arc::clone(file_tables),
+        events: Arc::clone(events),
+        metrics: Arc::clone(metrics),
+        counts_changed: false,
+        spent_unreported: HashSet::new(),
+        pending_changed: tokio::sync::watch::Sender::new(0),
+        approvals: grant_service::Approvals::new(totp),
+    }
 }
 
 /// Restores the stored grants into the kernel, then runs the grant service.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Resource, ResourceKey};
-use crate::{approvals::ProofRecord, audit::AuditHead, text::AgentText};
+use crate::{accounts::Gone, approvals::ProofRecord, audit::AuditHead, text::AgentText};
 
 /// An agent was refused something a human could grant; repeats fold into one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +53,34 @@ pub struct ActiveGrant {
     /// How the approver proved it was them (absent in grants recorded before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<ProofRecord>,
+}
+
+/// An agent contained because its owner's account is gone: its grants were revoked, its
+/// allowlists are suspended and requests for it are refused until a reload finds the owner
+/// living again (or a new, living owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Containment {
+    pub owner: String,
+    pub reason: Gone,
+    pub since_ms: u64,
+    /// The pending requests dropped when it began: approving one is refused with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<u32>,
+}
+
+impl Containment {
+    /// Why the agent is contained, with the fix: what refusals and `kya status` say.
+    #[must_use]
+    pub fn explain(&self, agent: &str) -> String {
+        format!(
+            "agent {agent} is contained: its owner {} {} (contained since {}); restore the \
+             account, or set a new owner in the config, then run `kya reload`",
+            self.owner,
+            self.reason,
+            crate::dates::utc_time(self.since_ms),
+        )
+    }
 }
 
 /// Who made a decision.
@@ -105,6 +133,15 @@ pub enum Decision {
         by: Actor,
         why: String,
     },
+    /// The daemon found the agent's owner gone and contained the agent.
+    Contain {
+        agent: String,
+        #[serde(flatten)]
+        containment: Containment,
+    },
+    /// A reload found the owner of a contained agent living again (or the agent gone from the
+    /// config): the containment ended.
+    Release { agent: String, why: String },
 }
 
 /// Everything pending and granted, plus the audit position it reflects.
@@ -115,6 +152,9 @@ pub struct State {
     pub next_grant: u32,
     pub pending: BTreeMap<u32, PendingRequest>,
     pub grants: BTreeMap<u32, ActiveGrant>,
+    /// Contained agents by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contained: BTreeMap<String, Containment>,
     /// The last audit record this state includes; `kya audit verify` checks the trail still
     /// holds it (a trail cut short is caught).
     pub audit_head: AuditHead,
@@ -127,6 +167,7 @@ impl Default for State {
             next_grant: 1,
             pending: BTreeMap::new(),
             grants: BTreeMap::new(),
+            contained: BTreeMap::new(),
             audit_head: AuditHead::empty(),
         }
     }
@@ -180,6 +221,12 @@ impl State {
             }
             Decision::Expire { grant, .. } | Decision::Revoke { grant, .. } => {
                 self.grants.remove(grant);
+            }
+            Decision::Contain { agent, containment } => {
+                self.contained.insert(agent.clone(), containment.clone());
+            }
+            Decision::Release { agent, .. } => {
+                self.contained.remove(agent);
             }
         }
     }

@@ -166,6 +166,9 @@ pub struct AgentLabels<'a> {
     pub approvers: &'a [String],
 }
 
+/// The `reason` labels of `kya_agent_contained`, as [`crate::accounts::Gone::label`] gives them.
+pub const CONTAINMENT_REASONS: [&str; 3] = ["owner_missing", "owner_locked", "owner_expired"];
+
 /// The metric families, in a private registry. Shared as `Arc<Metrics>`; every method takes
 /// `&self`.
 pub struct Metrics {
@@ -176,6 +179,8 @@ pub struct Metrics {
     pending_requests: IntGauge,
     approvals: IntCounterVec,
     tagged_processes: IntGaugeVec,
+    contained: IntGaugeVec,
+    approver_gone: IntGaugeVec,
     events_lost: IntCounterVec,
     map_entries: IntGaugeVec,
     map_capacity: IntGaugeVec,
@@ -247,6 +252,22 @@ impl Metrics {
                 "Processes currently tagged as the agent.",
                 &["agent"],
             ),
+            contained: gauge_vec(
+                &registry,
+                "kya_agent_contained",
+                "1 while the agent is contained because its owner's account is gone (reason \
+                 owner_missing, owner_locked or owner_expired): its grants were revoked, its \
+                 allowlists are suspended, requests for it are refused.",
+                &["agent", "reason"],
+            ),
+            approver_gone: gauge_vec(
+                &registry,
+                "kya_approver_gone",
+                "1 while an approver the config lists for the agent has an account that is gone \
+                 (removed, locked or expired): their grants were revoked and they can approve \
+                 nothing.",
+                &["agent", "approver"],
+            ),
             events_lost: counter_vec(
                 &registry,
                 "kya_events_lost_total",
@@ -305,6 +326,9 @@ impl Metrics {
                 }
                 self.grants_active.with_label_values(&[name]).set(0);
                 self.tagged_processes.with_label_values(&[name]).set(0);
+                for reason in CONTAINMENT_REASONS {
+                    self.contained.with_label_values(&[name, reason]).set(0);
+                }
             }
             let approvers = known.entry(name.to_owned()).or_default();
             for approver in agent
@@ -315,6 +339,11 @@ impl Metrics {
             {
                 if approvers.insert(approver.to_owned()) {
                     self.approvals.with_label_values(&[name, approver]);
+                    if approver != ROOT_APPROVER {
+                        self.approver_gone
+                            .with_label_values(&[name, approver])
+                            .set(0);
+                    }
                 }
             }
         }
@@ -394,6 +423,35 @@ impl Metrics {
             self.tagged_processes
                 .with_label_values(&[agent])
                 .set(saturating_i64(processes));
+        }
+    }
+
+    /// Sets `kya_agent_contained{agent,reason}`: 1 for the reason of each agent in
+    /// `contained` (agent name → reason label), 0 for every other configured series.
+    pub fn set_contained(&self, contained: &BTreeMap<String, &'static str>) {
+        let known = self.agents.read().unwrap_or_else(PoisonError::into_inner);
+        for agent in known.keys() {
+            for reason in CONTAINMENT_REASONS {
+                let on = contained.get(agent) == Some(&reason);
+                self.contained
+                    .with_label_values(&[agent.as_str(), reason])
+                    .set(i64::from(on));
+            }
+        }
+    }
+
+    /// Sets `kya_approver_gone{agent,approver}` for an approver the config lists for `agent`.
+    pub fn set_approver_gone(&self, agent: &str, approver: &str, gone: bool) {
+        let listed = self
+            .agents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(agent)
+            .is_some_and(|approvers| approvers.contains(approver));
+        if listed && approver != ROOT_APPROVER {
+            self.approver_gone
+                .with_label_values(&[agent, approver])
+                .set(i64::from(gone));
         }
     }
 

@@ -183,13 +183,27 @@ fn every_label_combination_is_registered_at_zero() {
             let series = format!(r#"{family}{{agent="{agent}"}}"#);
             assert!(value(&metrics, &series).abs() < f64::EPSILON, "{series}");
         }
+        for reason in CONTAINMENT_REASONS {
+            let series = format!(r#"kya_agent_contained{{agent="{agent}",reason="{reason}"}}"#);
+            assert!(value(&metrics, &series).abs() < f64::EPSILON, "{series}");
+        }
         let root = format!(r#"kya_approvals_total{{agent="{agent}",approver="root"}}"#);
         assert!(value(&metrics, &root).abs() < f64::EPSILON, "{root}");
     }
     for approver in ["alice", "bob"] {
         let series = format!(r#"kya_approvals_total{{agent="coder",approver="{approver}"}}"#);
         assert!(value(&metrics, &series).abs() < f64::EPSILON, "{series}");
+        let series = format!(r#"kya_approver_gone{{agent="coder",approver="{approver}"}}"#);
+        assert!(value(&metrics, &series).abs() < f64::EPSILON, "{series}");
     }
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"kya_approver_gone{agent="coder",approver="root"}"#
+        ),
+        None,
+        "root is always living"
+    );
     assert_eq!(
         sample(
             &metrics,
@@ -234,9 +248,10 @@ fn series_count_is_fixed_by_the_config() {
             .count()
     };
     let before = count(&metrics);
-    // 2 agents × 23 kinds × 2 counters, 2 × 2 agent gauges, 3 + 1 approvers, 1 pending,
-    // 3 stages, 21 maps × 2, 41 hooks, 1 build info, 8 internal errors.
-    assert_eq!(before, 92 + 4 + 4 + 1 + 3 + 42 + 41 + 1 + 8);
+    // 2 agents × 23 kinds × 2 counters, 2 × 2 agent gauges, 2 × 3 containment reasons,
+    // 3 + 1 approvers, 2 listed approvers' accounts, 1 pending, 3 stages, 21 maps × 2,
+    // 41 hooks, 1 build info, 8 internal errors.
+    assert_eq!(before, 92 + 4 + 6 + 4 + 2 + 1 + 3 + 42 + 41 + 1 + 8);
     metrics.set_denied_total("unknown-agent-7", DenyKind::Connect, 3);
     metrics.set_allowed_by_grant_total("ghost", DenyKind::Send, 3);
     metrics.set_grants_active("ghost", 1);
@@ -244,12 +259,30 @@ fn series_count_is_fixed_by_the_config() {
     metrics.set_map_entries("NOT_A_MAP", 1);
     metrics.set_enforcement_active("not_a_hook", true);
     metrics.record_approval("ghost", "alice");
+    metrics.set_contained(&BTreeMap::from([("ghost".to_owned(), "owner_locked")]));
+    metrics.set_approver_gone("coder", "mallory", true);
+    metrics.set_approver_gone("ghost", "alice", true);
     assert_eq!(
         count(&metrics),
         before,
         "labels outside the configured sets must not create series:\n{}",
         metrics.render()
     );
+}
+
+#[test]
+fn a_contained_agent_has_its_reason_at_one_and_the_others_at_zero() {
+    let metrics = metrics();
+    let series =
+        |reason: &str| format!(r#"kya_agent_contained{{agent="coder",reason="{reason}"}}"#);
+    metrics.set_contained(&BTreeMap::from([("coder".to_owned(), "owner_locked")]));
+    assert!((value(&metrics, &series("owner_locked")) - 1.0).abs() < f64::EPSILON);
+    assert!(value(&metrics, &series("owner_missing")).abs() < f64::EPSILON);
+    metrics.set_contained(&BTreeMap::new());
+    assert!(value(&metrics, &series("owner_locked")).abs() < f64::EPSILON);
+    metrics.set_approver_gone("coder", "bob", true);
+    let bob = r#"kya_approver_gone{agent="coder",approver="bob"}"#;
+    assert!((value(&metrics, bob) - 1.0).abs() < f64::EPSILON);
 }
 
 #[test]
@@ -486,8 +519,10 @@ fn render_follows_the_exposition_format() {
     metrics.record_approval("ops", "root");
     let found = check_exposition(&metrics.render());
     let expected: BTreeMap<String, String> = [
+        ("kya_agent_contained", "gauge"),
         ("kya_allowed_by_grant_total", "counter"),
         ("kya_approvals_total", "counter"),
+        ("kya_approver_gone", "gauge"),
         ("kya_build_info", "gauge"),
         ("kya_denied_total", "counter"),
         ("kya_enforcement_active", "gauge"),
@@ -680,6 +715,8 @@ fn alert_rules_use_only_exposed_metrics() {
         "kya_map_entries",
         "kya_map_capacity",
         "kya_approvals_total",
+        "kya_agent_contained",
+        "kya_approver_gone",
     ] {
         assert!(
             exprs

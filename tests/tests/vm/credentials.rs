@@ -35,9 +35,12 @@ fn plant_all() {
         APP_DOTENV,
         APP_SECRET,
         APP_README,
-        "/etc/shadow",
     ] {
         plant(path);
+    }
+    // The VM's own shadow file (real entries, which the ghost agent tests' tools edit) stays.
+    if !Path::new("/etc/shadow").exists() {
+        plant("/etc/shadow");
     }
 }
 

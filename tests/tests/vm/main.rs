@@ -15,6 +15,7 @@ mod egress_corners;
 mod escaping;
 mod filesystems;
 mod footholds;
+mod ghost_agents;
 mod grants;
 mod inheritance;
 mod keyrings;

@@ -74,7 +74,8 @@ fn reload() -> std::process::Output {
     kya(&["reload"])
 }
 
-fn metrics_body() -> String {
+/// The body of `/metrics` (with the response's head).
+pub(crate) fn metrics_body() -> String {
     let mut stream = TcpStream::connect("127.0.0.1:9464").expect("metrics endpoint");
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: kya\r\n\r\n")

@@ -31,32 +31,7 @@ pub fn unexpected(command: &str, response: &Response) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Milliseconds since the epoch as `2026-12-01 05:05:05 UTC`.
-pub fn time(ms: u64) -> String {
-    let seconds = ms / 1_000;
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_date(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 as a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
+pub use kya_agent::dates::utc_time as time;
 
 #[cfg(test)]
 pub mod tests {
@@ -83,11 +58,5 @@ pub mod tests {
             !text.chars().any(needs_escape),
             "a control or format character is printed raw: {text:?}"
         );
-    }
-
-    #[test]
-    fn times_read_as_utc_dates() {
-        assert_eq!(super::time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::time(1_796_101_505_000), "2026-12-01 05:05:05 UTC");
     }
 }

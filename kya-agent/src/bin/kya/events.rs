@@ -68,7 +68,7 @@ fn print_event(event: &DenialRecord, json: bool) {
 fn line(event: &DenialRecord) -> String {
     if matches!(
         event.kind.as_str(),
-        "approve" | "grant" | "deny" | "expire" | "revoke"
+        "approve" | "grant" | "deny" | "expire" | "revoke" | "contain" | "release"
     ) {
         // A human's decision or a grant's end.
         return format!(

@@ -70,6 +70,9 @@ pub fn run(socket: &Path, args: &Args) -> ExitCode {
             "agent {}: {} tagged process(es), {} grant(s), {} pending",
             agent.name, agent.tagged_processes, agent.grants, agent.pending
         );
+        if let Some(contained) = &agent.contained {
+            println!("  CONTAINED: {contained}");
+        }
     }
     ExitCode::SUCCESS
 }

@@ -180,6 +180,8 @@ impl GrantService {
         let terms = terms(how.once, how.lasts.as_deref())?;
         let reason = reason(how.reason)?;
         self.may_decide(caller, &request.agent)?;
+        self.refuse_if_contained(&request.agent)?;
+        super::containment::refuse_if_caller_gone(caller)?;
         let subject = subject(&request.agent, Some(id), &request.resource, &terms);
         let proof = self.prove(&subject, how.proof, caller)?;
         let grant = self.new_grant(
@@ -206,10 +208,12 @@ impl GrantService {
         caller: &Caller,
     ) -> Result<Response, GrantError> {
         let terms = terms(once, lasts)?;
+        super::containment::refuse_if_caller_gone(caller)?;
         let subject = match (approve, agent) {
             (Some(label), None) => {
                 let (id, request) = self.pending_request(&label)?;
                 self.may_decide(caller, &request.agent)?;
+                self.refuse_if_contained(&request.agent)?;
                 subject(&request.agent, Some(id), &request.resource, &terms)
             }
             (None, Some(agent)) => {
@@ -217,6 +221,7 @@ impl GrantService {
                     return Err(self.unknown_agent(&agent));
                 }
                 self.may_decide(caller, &agent)?;
+                self.refuse_if_contained(&agent)?;
                 let resource = self.asked_resource(&agent, asked).await?;
                 subject(&agent, None, &resource, &terms)
             }
@@ -252,6 +257,8 @@ impl GrantService {
         let terms = terms(how.once, how.lasts.as_deref())?;
         let reason = reason(how.reason)?;
         self.may_decide(caller, agent)?;
+        self.refuse_if_contained(agent)?;
+        super::containment::refuse_if_caller_gone(caller)?;
         let resource = self.asked_resource(agent, asked).await?;
         let subject = subject(agent, None, &resource, &terms);
         let proof = self.prove(&subject, how.proof, caller)?;
@@ -403,6 +410,7 @@ impl GrantService {
     /// The pending request a human named (`r12`), with its id.
     fn pending_request(&self, label: &str) -> Result<(u32, PendingRequest), GrantError> {
         let id = parse_label(label, 'r')?;
+        self.refuse_if_dropped(id)?;
         let request = self
             .store
             .state()
@@ -433,7 +441,7 @@ impl GrantService {
         }
     }
 
-    fn grants_where(&self, keep: impl Fn(&ActiveGrant) -> bool) -> Vec<ActiveGrant> {
+    pub(super) fn grants_where(&self, keep: impl Fn(&ActiveGrant) -> bool) -> Vec<ActiveGrant> {
         self.store
             .state()
             .grants

@@ -40,6 +40,17 @@ pub enum GrantError {
         config: PathBuf,
         known: Vec<String>,
     },
+    /// The agent is contained (its owner's account is gone); the text says why and the fix.
+    #[error("{0}")]
+    Contained(String),
+    #[error(
+        "your account {user} {gone}: a gone account approves nothing; ask a living approver (or \
+         root)"
+    )]
+    CallerGone {
+        user: String,
+        gone: crate::accounts::Gone,
+    },
     #[error("no pending request {0}; `kya pending` lists the open ones")]
     NoPendingRequest(String),
     #[error("no grant {0} in force; `kya grants` lists them")]

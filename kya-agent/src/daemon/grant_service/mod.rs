@@ -3,6 +3,7 @@
 //! reports (denials that become requests, grant uses) arrive on separate channels; control
 //! requests are always served first, so a flooding agent cannot delay a human's decision.
 mod commands;
+pub mod containment;
 mod error;
 mod observations;
 mod proofs;
@@ -65,6 +66,7 @@ struct ControlCall {
 #[derive(Clone)]
 pub struct GrantHandle {
     control: mpsc::Sender<ControlCall>,
+    internal: mpsc::Sender<containment::Internal>,
     observations: mpsc::Sender<Observation>,
     pending_changed: watch::Receiver<u64>,
 }
@@ -82,6 +84,17 @@ impl GrantHandle {
             return stopped();
         }
         answer.await.unwrap_or_else(|_| stopped())
+    }
+
+    /// Asks the service for something only the daemon asks (the owner watch, the reload);
+    /// `make` builds the call around its reply channel. `None` if the service stopped.
+    pub async fn internal<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> containment::Internal,
+    ) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.internal.send(make(reply)).await.ok()?;
+        answer.await.ok()
     }
 
     /// Follows changes of the pending requests (new, repeated, answered): the receiver sees
@@ -155,6 +168,7 @@ impl GrantService {
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<(GrantHandle, GrantThread)> {
         let (control, mut control_inbox) = mpsc::channel::<ControlCall>(64);
+        let (internal, mut internal_inbox) = mpsc::channel::<containment::Internal>(16);
         let (observations, mut observation_inbox) = mpsc::channel(OBSERVATION_QUEUE);
         let (stop, mut stopped) = oneshot::channel::<()>();
         let pending_changed = self.pending_changed.subscribe();
@@ -172,6 +186,10 @@ impl GrantService {
                                 let response = self.handle(call.request, &call.caller).await;
                                 let _ = call.reply.send(response);
                             }
+                            call = internal_inbox.recv() => {
+                                let Some(call) = call else { break };
+                                self.internal(call).await;
+                            }
                             _ = upkeep.tick() => self.upkeep().await,
                             observation = observation_inbox.recv() => {
                                 let Some(observation) = observation else { break };
@@ -184,6 +202,7 @@ impl GrantService {
         Ok((
             GrantHandle {
                 control,
+                internal,
                 observations,
                 pending_changed,
             },

@@ -161,6 +161,10 @@ impl GrantService {
             operation,
             why,
         } = asker;
+        if self.is_contained(&agent) {
+            // A contained agent asks for nothing: no human may grant it anything.
+            return;
+        }
         let now = now_ms();
         if let Some(id) = self.store.state().pending_for(&agent, &resource.key()) {
             self.store.update_quietly(|state| {

@@ -126,6 +126,18 @@ pub fn activity(decision: &Decision) -> Option<DenialRecord> {
                 format!(": {why}").as_ref(),
             ]),
         ),
+        Decision::Contain { agent, containment } => (
+            "contain",
+            agent,
+            None,
+            AgentText::from(containment.explain(agent)),
+        ),
+        Decision::Release { agent, why } => (
+            "release",
+            agent,
+            None,
+            AgentText::from(format!("agent {agent} is no longer contained: {why}")),
+        ),
     };
     Some(activity_record(kind, agent, grant, why))
 }
