@@ -331,10 +331,12 @@ fn audit_path() -> PathBuf {
     Path::new(STATE_DIR).join("audit.jsonl")
 }
 
-/// Every record of the audit trail (none while it does not exist).
+/// Every complete record of the audit trail (none while it does not exist). The daemon may be
+/// appending a record while this reads: a last line without its newline is not finished yet.
 fn audit_records() -> Vec<serde_json::Value> {
-    std::fs::read_to_string(audit_path())
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(audit_path()).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
         .lines()
         .map(|line| serde_json::from_str(line).expect("the audit trail holds JSON lines"))
         .collect()
