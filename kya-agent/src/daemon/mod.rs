@@ -13,6 +13,7 @@ mod metrics_refresh;
 mod net_refresh;
 mod notify;
 mod owner_watch;
+mod pidfd;
 pub mod reload;
 
 use std::{

@@ -20,6 +20,7 @@ use super::{
     grant_service::{GrantHandle, containment::Internal},
     kernel_task::KernelHandle,
     live_config::LiveConfig,
+    pidfd::PidFd,
     reload::Reloader,
 };
 use crate::{
@@ -175,35 +176,45 @@ impl OwnerWatch {
         stopped
     }
 
-    /// Kills every process tagged as the agent, round after round until none is left.
+    /// Kills every process tagged as the agent, round after round until none is left. Each
+    /// round holds the listed processes by pidfd, then lists again and kills only those still
+    /// tagged as the agent: a pid reused in between by another process is never signalled.
     async fn stop(&self, agent: &str, id: u32) {
         for _ in 0..KILL_ROUNDS {
-            let Ok(records) = self.kernel.tagged_tasks().await else {
+            let Some(listed) = self.processes_of(id).await else {
                 return;
             };
-            // A killed process stays listed until its parent reaps it; it runs nothing.
-            let pids: BTreeSet<u32> = records
-                .iter()
-                .filter(|record| record.tag.agent == id)
-                .map(|record| record.tgid)
-                .filter(|&pid| !is_zombie(pid))
-                .collect();
-            if pids.is_empty() {
+            if listed.is_empty() {
                 return;
             }
-            for &pid in &pids {
-                let Ok(pid) = i32::try_from(pid) else {
-                    continue;
-                };
-                let killed = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+            let held: Vec<(u32, PidFd)> = listed
+                .into_iter()
+                .filter_map(|pid| PidFd::open(pid).ok().map(|process| (pid, process)))
+                .collect();
+            let Some(still) = self.processes_of(id).await else {
+                return;
+            };
+            for (pid, process) in held.iter().filter(|(pid, _)| still.contains(pid)) {
+                let killed = process.kill();
                 tracing::warn!(agent = %agent, pid, killed = killed.is_ok(), "owner gone: agent process killed (on_owner_gone = \"stop\")");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tracing::error!(agent = %agent, "processes of a stopped agent keep appearing; killing again at the next check");
+    }
+
+    /// The processes (thread group ids) the kernel has tagged as agent `id` and that still run
+    /// (a killed process stays listed until its parent reaps it; it runs nothing).
+    async fn processes_of(&self, id: u32) -> Option<BTreeSet<u32>> {
+        let records = self.kernel.tagged_tasks().await.ok()?;
+        Some(
+            records
+                .iter()
+                .filter(|record| record.tag.agent == id)
+                .map(|record| record.tgid)
+                .filter(|&pid| !is_zombie(pid))
+                .collect(),
+        )
     }
 }
 
