@@ -53,6 +53,35 @@ fn check_config_reports_every_validation_error() {
 }
 
 #[test]
+fn check_config_warns_of_an_owner_and_an_approver_whose_accounts_are_gone() {
+    require_vm();
+    let dir = scratch("check_config_accounts");
+    let path = dir.join("kya.toml");
+    std::fs::write(
+        &path,
+        "[[agents]]\nname = \"coder\"\nowner = \"nosuchowner\"\n\
+         approvers = [\"alice\", \"nosuchapprover\"]\n\
+         [[agents]]\nname = \"ops\"\nowner = \"alice\"\n",
+    )
+    .unwrap();
+    let output = kya_agent(&["check-config", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "a valid config: {stdout}");
+    assert!(
+        stdout.contains("warning: agent coder: its owner nosuchowner no longer exists"),
+        "a missing owner is named: {stdout}"
+    );
+    assert!(
+        stdout.contains("warning: agent coder: its approver nosuchapprover no longer exists"),
+        "a missing approver is named: {stdout}"
+    );
+    assert!(
+        !stdout.contains("its owner alice") && !stdout.contains("its approver alice"),
+        "a living account is not warned of: {stdout}"
+    );
+}
+
+#[test]
 fn check_config_shows_what_rules_resolve_to() {
     let fixture = Fixture::new();
     if !std::path::Path::new("/etc/shadow").exists() {

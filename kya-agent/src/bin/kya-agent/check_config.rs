@@ -7,7 +7,8 @@ use std::{
 };
 
 use kya_agent::{
-    config::Config,
+    accounts::{self, Account},
+    config::{Agent, Config},
     files::{self, tables::OwnFiles},
     network, paths,
     policy::{Policy, Report},
@@ -52,6 +53,7 @@ pub fn run(args: &Args) -> ExitCode {
             agent.id(),
             agent.owner()
         );
+        print_gone_accounts(agent);
     }
     let policy = Policy::compile(&config, &own_files(&args.path));
     let report = policy.report();
@@ -70,6 +72,28 @@ pub fn run(args: &Args) -> ExitCode {
     print_network(&report);
     unix::print(&config, report.files);
     ExitCode::SUCCESS
+}
+
+/// Warns of an owner or approver of `agent` whose account is gone now: the daemon would contain
+/// the agent at once, or refuse that approver.
+fn print_gone_accounts(agent: &Agent) {
+    if let Account::Gone(gone) = accounts::state_of(agent.owner()) {
+        println!(
+            "warning: agent {}: its owner {} {gone}; the daemon contains an agent whose owner \
+             is gone (grants revoked, allowlists suspended): name a living owner",
+            agent.name(),
+            agent.owner()
+        );
+    }
+    for approver in agent.approvers() {
+        if let Account::Gone(gone) = accounts::state_of(approver) {
+            println!(
+                "warning: agent {}: its approver {approver} {gone}; the daemon refuses their \
+                 approvals and revokes their grants",
+                agent.name()
+            );
+        }
+    }
 }
 
 /// kya's own files as a daemon started with this config would protect them: the default
