@@ -14,8 +14,8 @@ use std::{
 
 use hmac::{Hmac, Mac as _};
 use kya_tests::{
-    Daemon, EPERM, Fixture, STATE_DIR, audit_trail, control, eventually, kya, kya_as, op_exe,
-    scratch,
+    Daemon, EPERM, Fixture, STATE_DIR, Terminal, audit_trail, bin, control, eventually, kya,
+    kya_as, op_exe, scratch,
 };
 use serde_json::json;
 use sha1::Sha1;
@@ -477,4 +477,69 @@ fn totp_approvals_need_a_fresh_code_from_the_approvers_enrolled_authenticator() 
         "a code after removal",
         "no authenticator enrolled",
     );
+}
+
+/// How long `kya watch` may take to show what happened (the VM is emulated).
+const SHOWN: Duration = Duration::from_secs(20);
+
+#[test]
+fn kya_watch_signs_with_the_approvers_key_and_asks_for_the_authenticator_code() {
+    let fixture = Fixture::new();
+    plant();
+    let dir = scratch("verified-approvals-watch");
+    let key = keygen(&dir, "alice");
+    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+    let _daemon = Daemon::start_clean(&config(&fixture, public.trim()));
+    let out = ok(&kya(&["totp", "enroll", "alice"]), "kya totp enroll");
+    let secret = base32(
+        out.lines()
+            .find_map(|line| line.strip_prefix("secret: "))
+            .unwrap_or_else(|| panic!("no secret: {out}")),
+    );
+    let mut command = Command::new(bin("kya"));
+    command
+        .arg("watch")
+        .env("KYA_SSH_KEY", &key)
+        .uid(ALICE)
+        .gid(ALICE)
+        .current_dir("/");
+    let mut watch = Terminal::spawn(command);
+    watch.expect("pending requests appear here", SHOWN);
+
+    // coder needs alice's signature: "once" signs the challenge with her key, one read passes.
+    assert_eq!(coder_read(&fixture), Err(EPERM));
+    let id = pending_of("coder");
+    watch.expect("[o]nce", SHOWN);
+    watch.type_line("o");
+    let granted = watch.expect("(approved by alice", SHOWN);
+    let signed = watch.expect("\n", SHOWN);
+    assert!(
+        format!("{granted}{signed}").contains(&format!("signed by {}", fingerprint(&key))),
+        "the grant names the key that signed it: {granted:?} {signed:?}"
+    );
+    assert!(!still_pending(&id), "the signed approval answered {id}");
+    assert!(coder_read(&fixture).is_ok(), "the signed single use passes");
+    assert_eq!(coder_read(&fixture), Err(EPERM), "and is spent");
+    watch.expect("[o]nce", SHOWN);
+    watch.type_line("s");
+    watch.expect("skipped", SHOWN);
+
+    // ops needs alice's authenticator code: "once" asks for it, the right code grants one read.
+    assert_eq!(ops_read(&fixture), Err(EPERM));
+    let ops = pending_of("ops");
+    watch.expect(&format!("{ops}  agent ops"), SHOWN);
+    watch.expect("[o]nce", SHOWN);
+    watch.type_line("o");
+    watch.expect("authenticator's code > ", SHOWN);
+    assert!(still_pending(&ops), "nothing is decided before the code");
+    watch.type_line(&totp(&secret, now()));
+    watch.expect("(approved by alice", SHOWN);
+    assert!(ops_read(&fixture).is_ok(), "the approved single use passes");
+    let trail = audit_trail();
+    let methods: Vec<&str> = trail
+        .iter()
+        .filter(|record| record["event"] == "approve")
+        .filter_map(|record| record["grant"]["proof"]["method"].as_str())
+        .collect();
+    assert_eq!(methods, ["ssh-key", "totp"], "{trail:?}");
 }

@@ -121,7 +121,7 @@ fn fail(command: &str, message: &str) -> Prepared {
 }
 
 /// The key to sign with: `--key`, else `$KYA_SSH_KEY`, else the first usual key in ~/.ssh.
-fn key(given: Option<&Path>) -> Result<PathBuf, String> {
+pub fn key(given: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(path) = given {
         return Ok(path.to_owned());
     }
@@ -155,7 +155,7 @@ fn key(given: Option<&Path>) -> Result<PathBuf, String> {
 
 /// Signs `text` with `ssh-keygen -Y sign -n kya-approval -f KEY` (the key's passphrase or
 /// security key touch is asked for at the terminal); returns the armored signature.
-fn sign(key: &Path, text: &str) -> Result<String, String> {
+pub fn sign(key: &Path, text: &str) -> Result<String, String> {
     let mut child = Command::new("ssh-keygen")
         .args(["-q", "-Y", "sign", "-n", NAMESPACE, "-f"])
         .arg(key)

@@ -59,8 +59,7 @@ pub fn request(id: &str, answer: &Answer) -> Option<Request> {
             once: true,
             duration: None,
             reason: None,
-            // An agent whose approvals need a signature or a code refuses this with what to
-            // run instead (`kya approve` signs and asks for codes).
+            // Added by the watch when the agent's approvals need a signature or a code.
             proof: None,
         }),
         Answer::For(lasts) => Some(Request::Approve {
@@ -68,8 +67,7 @@ pub fn request(id: &str, answer: &Answer) -> Option<Request> {
             once: false,
             duration: Some(lasts.clone()),
             reason: None,
-            // An agent whose approvals need a signature or a code refuses this with what to
-            // run instead (`kya approve` signs and asks for codes).
+            // Added by the watch when the agent's approvals need a signature or a code.
             proof: None,
         }),
         Answer::Deny => Some(Request::Deny { id: id.to_owned() }),

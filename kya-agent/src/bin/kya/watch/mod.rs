@@ -21,7 +21,7 @@ use std::{
 
 use kya_agent::control::{
     client::{self, Answers},
-    protocol::{PendingView, Request, Response},
+    protocol::{PendingView, Proof, Request, Response},
 };
 
 use self::{
@@ -103,6 +103,7 @@ pub fn run(socket: &Path, args: &Args) -> ExitCode {
         shown: HashSet::new(),
         answered: HashSet::new(),
         current: None,
+        awaiting_code: None,
     }
     .run(&input)
 }
@@ -212,6 +213,9 @@ struct Interactive<'a> {
     answered: HashSet<String>,
     /// The request asked about now, and whether a custom duration is awaited.
     current: Option<(String, bool)>,
+    /// The approval waiting for the approver's authenticator code (an agent with
+    /// `approval = "totp"`), and the request it is for.
+    awaiting_code: Option<(String, Request)>,
 }
 
 impl Interactive<'_> {
@@ -257,8 +261,14 @@ impl Interactive<'_> {
                         .current
                         .as_ref()
                         .is_some_and(|(id, _)| *id == request.id);
+                    let was_current = was_current
+                        || self
+                            .awaiting_code
+                            .as_ref()
+                            .is_some_and(|(id, _)| *id == request.id);
                     if was_current {
                         self.current = None;
+                        self.awaiting_code = None;
                     }
                     if self.shown.remove(&request.id) && !self.answered.remove(&request.id) {
                         println!(
@@ -274,7 +284,7 @@ impl Interactive<'_> {
 
     /// Shows the next request and asks about it, unless one is being asked about.
     fn ask_next(&mut self) {
-        if self.current.is_some() {
+        if self.current.is_some() || self.awaiting_code.is_some() {
             return;
         }
         let Some(id) = self
@@ -304,6 +314,15 @@ impl Interactive<'_> {
 
     /// Acts on a typed line; `false` to quit.
     fn line(&mut self, line: &str) -> bool {
+        if let Some((id, mut request)) = self.awaiting_code.take() {
+            if let Request::Approve { proof, .. } = &mut request {
+                *proof = Some(Proof::Totp {
+                    code: line.trim().to_owned(),
+                });
+            }
+            self.send(&id, &request);
+            return true;
+        }
         let Some((id, custom)) = self.current.take() else {
             if answer::parse(line) == Ok(Answer::Quit) {
                 return false;
@@ -343,11 +362,75 @@ impl Interactive<'_> {
         true
     }
 
+    /// Sends the decision, with the proof the agent's `approval` asks for: a signature made
+    /// here with the approver's ssh key, or (asked for next) their authenticator's code.
     fn decide(&mut self, id: &str, decision: &Answer) {
-        let Some(request) = answer::request(id, decision) else {
+        let Some(mut request) = answer::request(id, decision) else {
             return;
         };
-        match client::call(self.socket, &request) {
+        if let Request::Approve {
+            once,
+            duration,
+            proof,
+            ..
+        } = &mut request
+        {
+            match self.proof_for(id, *once, duration.clone()) {
+                Ok(Needs::Nothing) => {}
+                Ok(Needs::Given(given)) => *proof = Some(given),
+                Ok(Needs::Code) => {
+                    print!("{id}: this agent's approvals need your authenticator's code > ");
+                    let _ = std::io::stdout().flush();
+                    self.awaiting_code = Some((id.to_owned(), request));
+                    return;
+                }
+                Err(message) => {
+                    println!("{id} not decided: {message}");
+                    return;
+                }
+            }
+        }
+        self.send(id, &request);
+    }
+
+    /// What an approval of `id` on these terms must carry, from the daemon's challenge.
+    fn proof_for(&self, id: &str, once: bool, duration: Option<String>) -> Result<Needs, String> {
+        let challenge = Request::Challenge {
+            approve: Some(id.to_owned()),
+            agent: None,
+            file: None,
+            connect: None,
+            unix: None,
+            once,
+            duration,
+        };
+        match client::call(self.socket, &challenge) {
+            Ok(Response::Challenge {
+                approval,
+                text,
+                nonce,
+                ..
+            }) => match (approval.as_str(), nonce) {
+                ("ssh-key", Some(nonce)) => {
+                    println!(
+                        "signing, for kya-agent:\n{}",
+                        kya_agent::text::escape_lines(&text)
+                    );
+                    let key = crate::prove::key(None)?;
+                    let signature = crate::prove::sign(&key, &text)?;
+                    Ok(Needs::Given(Proof::SshKey { nonce, signature }))
+                }
+                ("totp", _) => Ok(Needs::Code),
+                _ => Ok(Needs::Nothing),
+            },
+            Ok(Response::Error { message }) => Err(message),
+            Ok(other) => Err(format!("unexpected answer from kya-agent: {other:?}")),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    fn send(&mut self, id: &str, request: &Request) {
+        match client::call(self.socket, request) {
             Ok(Response::Granted { grant }) => {
                 self.answered.insert(id.to_owned());
                 println!("{}", crate::decide::describe(&grant));
@@ -363,4 +446,13 @@ impl Interactive<'_> {
             Err(error) => println!("{id} not decided: {error}"),
         }
     }
+}
+
+/// What an approval needs besides the caller's uid.
+enum Needs {
+    Nothing,
+    /// This proof, made here.
+    Given(Proof),
+    /// The approver's authenticator code, typed next.
+    Code,
 }
