@@ -218,15 +218,22 @@ impl OwnerWatch {
     }
 }
 
-/// Whether `pid` has exited and waits to be reaped (or is gone altogether).
+/// Whether every thread of process `pid` has exited (it waits to be reaped, or is gone). A
+/// process whose main thread exited while others run shows the main thread as a zombie; its
+/// other threads (`/proc/PID/task/*`) say it still runs, so it is killed like any other.
 fn is_zombie(pid: u32) -> bool {
-    let stat = std::path::Path::new(paths::PROC)
+    let tasks = std::path::Path::new(paths::PROC)
         .join(pid.to_string())
-        .join("stat");
-    std::fs::read_to_string(stat).map_or(true, |stat| {
-        // The state follows the command name, which may hold spaces and parentheses.
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with(['Z', 'X']))
+        .join("task");
+    let Ok(tasks) = std::fs::read_dir(tasks) else {
+        return true;
+    };
+    !tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the command name, which may hold spaces and parentheses.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
+        })
     })
 }
 
@@ -312,4 +319,46 @@ fn watch_user_database(wake: Arc<Notify>) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{thread, time::Duration};
+
+    use super::{PidFd, is_zombie};
+
+    extern "C" fn wait_forever(_: *mut libc::c_void) -> *mut libc::c_void {
+        loop {
+            // SAFETY: pause has no preconditions.
+            unsafe { libc::pause() };
+        }
+    }
+
+    /// A process whose main thread has exited while another thread runs is not a zombie: a
+    /// stopped agent cannot escape the kill that way.
+    #[test]
+    fn a_process_whose_main_thread_exited_still_runs() {
+        // SAFETY: the child only calls async-signal-safe functions and the raw thread API (no
+        // allocation), then ends its main thread alone.
+        let child = match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe {
+                let mut thread: libc::pthread_t = 0;
+                libc::pthread_create(
+                    &raw mut thread,
+                    std::ptr::null(),
+                    wait_forever,
+                    std::ptr::null_mut(),
+                );
+                libc::syscall(libc::SYS_exit, 0);
+                libc::_exit(0)
+            },
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        let pid = u32::try_from(child.as_raw()).unwrap();
+        thread::sleep(Duration::from_millis(300));
+        assert!(!is_zombie(pid), "its second thread still runs");
+        PidFd::open(pid).unwrap().kill().unwrap();
+        nix::sys::wait::waitpid(child, None).unwrap();
+        assert!(is_zombie(pid), "reaped: gone");
+    }
 }
