@@ -164,10 +164,9 @@ fn gzip(contents: &[u8]) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 pub mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
-    use crate::install::tests::temp_dir;
+    use crate::install::tests::{temp_dir, write_script};
 
     /// `gzip -dc` of `bytes`.
     pub fn gunzip(bytes: &[u8]) -> String {
@@ -191,8 +190,7 @@ pub mod tests {
              for file in {}; do echo \"$file\" > \"$2/$file\"; done\n",
             files.join(" ")
         );
-        fs::write(&path, script).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+        write_script(&path, &script);
         path
     }
 

@@ -358,6 +358,25 @@ pub mod tests {
         dir
     }
 
+    /// Writes an executable script to `path` through a child process (`sh -c 'cat > PATH'`).
+    /// Written by the test process itself, the file's write descriptor could be inherited by a
+    /// child another test thread forks at that moment, and exec of the script then fails with
+    /// ETXTBSY until that child execs; the test process never holds one this way.
+    pub fn write_script(path: &Path, script: &str) {
+        let mut writer = std::process::Command::new("sh")
+            .args(["-c", "cat > \"$1\" && chmod 700 \"$1\"", "sh"])
+            .arg(path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        std::io::Write::write_all(&mut writer.stdin.take().unwrap(), script.as_bytes()).unwrap();
+        assert!(
+            writer.wait().unwrap().success(),
+            "writing {}",
+            path.display()
+        );
+    }
+
     /// The version the stand-in binaries report.
     pub const STAND_IN_VERSION: &str = "1.2.3";
 
@@ -369,9 +388,9 @@ pub mod tests {
             let path = dir.join(format!("built-{name}"));
             let files =
                 format!("{name}.bash _{name} {name}.fish {name}.{section} {name}-sub.{section}");
-            fs::write(
+            write_script(
                 &path,
-                format!(
+                &format!(
                     "#!/bin/sh\n\
                      case \"$1\" in\n\
                      --version) echo \"{name} {STAND_IN_VERSION}\" ;;\n\
@@ -381,9 +400,7 @@ pub mod tests {
                      *) echo {name} ;;\n\
                      esac\n"
                 ),
-            )
-            .unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+            );
             path
         };
         (make("kya", "1"), make("kya-agent", "8"))
