@@ -124,11 +124,11 @@ fn refuse_found(file: u64, tag: TaskTag, kind: DenyKind, found: u64) -> Option<i
 /// [`classify`] says it. Called rather than inlined, like [`classify`].
 #[inline(never)]
 fn classify_cmdline(file: u64, agent: u32) -> u64 {
-    let cmdline = kernel::file_inode(file).and_then(|inode| {
-        if kernel::inode_fs_magic(inode)? != PROC_SUPER_MAGIC {
+    let cmdline = kernel::typed::file_inode(file).and_then(|inode| {
+        if kernel::typed::inode_fs_magic(inode)? != PROC_SUPER_MAGIC {
             return Ok(NOT_A_FACILITY);
         }
-        proc_cmdline(inode, kernel::file_dentry(file)?, agent)
+        proc_cmdline(inode, kernel::typed::file_dentry(file)?, agent)
     });
     cmdline.unwrap_or(found(READ_ERROR, 0))
 }
@@ -246,8 +246,8 @@ fn classify<const CMDLINES: bool>(file: u64, writing: bool, agent: u32) -> u64 {
 
 #[inline(always)]
 fn facility<const CMDLINES: bool>(file: u64, writing: bool, agent: u32) -> Result<u64, ReadError> {
-    let inode = kernel::file_inode(file)?;
-    let kind = kernel::inode_mode(inode)? & S_IFMT;
+    let inode = kernel::typed::file_inode(file)?;
+    let kind = kernel::typed::inode_mode(inode)? & S_IFMT;
     if kind == S_IFBLK {
         return Ok(found(RAW_ACCESS, kernel::inode_rdev(inode)?));
     }
@@ -259,9 +259,9 @@ fn facility<const CMDLINES: bool>(file: u64, writing: bool, agent: u32) -> Resul
             NOT_A_FACILITY
         });
     }
-    match kernel::inode_fs_magic(inode)? {
+    match kernel::typed::inode_fs_magic(inode)? {
         PROC_SUPER_MAGIC => {
-            let dentry = kernel::file_dentry(file)?;
+            let dentry = kernel::typed::file_dentry(file)?;
             if CMDLINES {
                 let found = proc_cmdline(inode, dentry, agent)?;
                 if found != NOT_A_FACILITY {
@@ -271,7 +271,7 @@ fn facility<const CMDLINES: bool>(file: u64, writing: bool, agent: u32) -> Resul
             proc_entry(dentry, writing)
         }
         SYSFS_MAGIC if writing => {
-            let name = kernel::dentry_short_name(kernel::file_dentry(file)?)?;
+            let name = kernel::dentry_short_name(kernel::typed::file_dentry(file)?)?;
             Ok(if name == words(UEVENT_HELPER) {
                 found(KERNEL_HELPER, helper::UEVENT_HELPER)
             } else {

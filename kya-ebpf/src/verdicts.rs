@@ -48,12 +48,8 @@ pub const CLEAR: Stamp = 3;
 /// Called rather than inlined: its few words of stack add to its caller's only during the call.
 #[inline(never)]
 pub fn lookup(dentry: u64, agent: u32, names: bool) -> Stamp {
-    let stamp = stamp();
-    if stamp == NO_STAMP {
-        return NO_STAMP;
-    }
     let Some(scratch) = VERDICT_SCRATCH.get_ptr_mut(0) else {
-        return stamp;
+        return stamp();
     };
     // SAFETY: this CPU's scratch entry, used by this program alone until it returns.
     let key = unsafe { &mut (*scratch).key };
@@ -61,7 +57,16 @@ pub fn lookup(dentry: u64, agent: u32, names: bool) -> Stamp {
     key.agent = agent;
     key.padding = 0;
     // SAFETY: fields are read through the map's pointer, valid while the program runs.
-    let Some(verdict) = (unsafe { CLEAR_VERDICTS.get(key) }) else {
+    let verdict = unsafe { CLEAR_VERDICTS.get(key) };
+    // The stamp after the lookup (still before the check a miss leads to): with `agent` no
+    // longer needed, what stays live across the helper calls fits the callee-saved registers,
+    // and this function needs no stack beyond its keys (`file_permission` on 6.1 has 32 bytes
+    // left for it).
+    let stamp = stamp();
+    if stamp == NO_STAMP {
+        return NO_STAMP;
+    }
+    let Some(verdict) = verdict else {
         return stamp;
     };
     if verdict.generation != stamp >> 32
@@ -100,22 +105,25 @@ fn stamp() -> Stamp {
 /// hooks' stack on 6.1.
 #[inline(always)]
 fn same_shape(dentry: u64, verdict: &ClearVerdict) -> Result<bool, ReadError> {
-    if kernel::dentry_parent(dentry)? != verdict.parent {
+    if kernel::typed::dentry_parent(dentry)? != verdict.parent {
         return Ok(false);
     }
-    let inode = kernel::dentry_inode(dentry)?;
+    let inode = kernel::typed::dentry_inode(dentry)?;
     Ok(inode == verdict.inode
-        && kernel::inode_ino(inode)? == verdict.ino
-        && kernel::dentry_name_hash_len(dentry)? == verdict.name_hash_len)
+        && kernel::typed::inode_ino(inode)? == verdict.ino
+        && kernel::typed::dentry_name_hash_len(dentry)? == verdict.name_hash_len)
 }
 
 /// Records in `verdict` what `same_shape` compares, read straight into the map's memory.
 #[inline(always)]
 fn record_shape(dentry: u64, verdict: &mut ClearVerdict) -> Result<(), ReadError> {
-    verdict.parent = kernel::dentry_parent(dentry)?;
-    verdict.inode = kernel::dentry_inode(dentry)?;
-    verdict.ino = kernel::inode_ino(verdict.inode)?;
-    verdict.name_hash_len = kernel::dentry_name_hash_len(dentry)?;
+    verdict.parent = kernel::typed::dentry_parent(dentry)?;
+    // From the loaded value, not back from the map: a load from map memory is a plain number
+    // to the verifier, and `typed` loads need the typed pointer.
+    let inode = kernel::typed::dentry_inode(dentry)?;
+    verdict.inode = inode;
+    verdict.ino = kernel::typed::inode_ino(inode)?;
+    verdict.name_hash_len = kernel::typed::dentry_name_hash_len(dentry)?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ agent_hook! {
             return verdict;
         }
         // A mode that cannot be read counts as writing (fail closed).
-        let writing = kernel::file_open_for_writing(file as u64).unwrap_or(true);
+        let writing = kernel::typed::file_open_for_writing(file as u64).unwrap_or(true);
         let file = file as u64;
         if let Some(verdict) = facilities::guard_file(file, tag, DenyKind::FileOpen, writing) {
             return verdict;

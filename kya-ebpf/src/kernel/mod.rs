@@ -9,6 +9,8 @@ use kya_common::tag::InodeKey;
 
 use crate::peer::AF_INET6;
 
+pub mod typed;
+
 macro_rules! offsets {
     ($($name:ident),* $(,)?) => {
         $(
@@ -76,9 +78,6 @@ offsets!(
     TASK_PID_LINKS_OFFSET,
 );
 
-/// `FMODE_WRITE` in `file->f_mode`: the file is open for writing.
-const FMODE_WRITE: u32 = 0x2;
-
 /// A field read from kernel memory failed.
 pub struct ReadError;
 
@@ -122,13 +121,6 @@ pub fn bprm_file_identity(bprm: u64) -> Result<InodeKey, ReadError> {
     })
 }
 
-/// Whether `file` is open for writing.
-#[inline(always)]
-pub fn file_open_for_writing(file: u64) -> Result<bool, ReadError> {
-    let mode: u32 = read(file, &FILE_MODE_OFFSET)?;
-    Ok(mode & FMODE_WRITE != 0)
-}
-
 /// The dentry of a `struct path`.
 #[inline(always)]
 pub fn path_dentry(path: u64) -> Result<u64, ReadError> {
@@ -159,25 +151,6 @@ pub fn dentry_identity(dentry: u64) -> Result<Option<(u64, u32)>, ReadError> {
 pub fn dentry_ino(dentry: u64) -> Result<u64, ReadError> {
     let inode: u64 = read(dentry, &DENTRY_INODE_OFFSET)?;
     read(inode, &INODE_INO_OFFSET)
-}
-
-/// A dentry's inode (0 for a negative dentry).
-#[inline(always)]
-pub fn dentry_inode(dentry: u64) -> Result<u64, ReadError> {
-    read(dentry, &DENTRY_INODE_OFFSET)
-}
-
-/// An inode's number.
-#[inline(always)]
-pub fn inode_ino(inode: u64) -> Result<u64, ReadError> {
-    read(inode, &INODE_INO_OFFSET)
-}
-
-/// A dentry's name as the dcache hashed it: the name's hash (salted by the parent) and length
-/// in one word. Two names in one directory differ here unless their hashes collide.
-#[inline(always)]
-pub fn dentry_name_hash_len(dentry: u64) -> Result<u64, ReadError> {
-    read(dentry, &DENTRY_NAME_HASH_LEN_OFFSET)
 }
 
 /// A dentry's parent (itself at the root of its filesystem, and for a disconnected dentry).
@@ -473,12 +446,6 @@ pub fn cgroup_id(cgroup: u64) -> Result<u64, ReadError> {
 #[inline(always)]
 pub fn file_inode(file: u64) -> Result<u64, ReadError> {
     read(file, &FILE_INODE_OFFSET)
-}
-
-/// An inode's mode: its type (`S_IFMT` bits) and permissions.
-#[inline(always)]
-pub fn inode_mode(inode: u64) -> Result<u16, ReadError> {
-    read(inode, &INODE_MODE_OFFSET)
 }
 
 /// The device a device node stands for (`i_rdev`, kernel encoding).
