@@ -15,6 +15,11 @@
 //! pointer is a [`ReadError`] here as there; a load the kernel's fixup catches reads 0, which
 //! is no valid inode, dentry, mode or filesystem magic, so every caller's checks treat it as
 //! they treat an unreadable field.
+//!
+//! A typed pointer also stays one in the code that carries it: the verifier refuses any
+//! arithmetic on it but adding, so it must not end up packed into an enum (the compiler shifts
+//! and masks such values). That is why the socket hooks, whose `struct sock` travels in
+//! `net::SocketClass`, keep the probe reads.
 use super::{
     DENTRY_INODE_OFFSET, DENTRY_NAME_HASH_LEN_OFFSET, DENTRY_PARENT_OFFSET, FILE_DENTRY_OFFSET,
     FILE_INODE_OFFSET, FILE_MODE_OFFSET, INODE_INO_OFFSET, INODE_MODE_OFFSET, INODE_SB_OFFSET,
