@@ -220,13 +220,16 @@ impl OwnerWatch {
 
 /// Whether every thread of process `pid` has exited (it waits to be reaped, or is gone). A
 /// process whose main thread exited while others run shows the main thread as a zombie; its
-/// other threads (`/proc/PID/task/*`) say it still runs, so it is killed like any other.
+/// other threads (`/proc/PID/task/*`) say it still runs, so it is killed like any other. A
+/// process whose threads cannot be listed for another reason counts as running: it is killed
+/// (by pidfd, so a process that is gone is never signalled).
 fn is_zombie(pid: u32) -> bool {
     let tasks = std::path::Path::new(paths::PROC)
         .join(pid.to_string())
         .join("task");
-    let Ok(tasks) = std::fs::read_dir(tasks) else {
-        return true;
+    let tasks = match std::fs::read_dir(tasks) {
+        Ok(tasks) => tasks,
+        Err(error) => return error.kind() == std::io::ErrorKind::NotFound,
     };
     !tasks.flatten().any(|task| {
         std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {

@@ -14,10 +14,16 @@ use std::{
     os::unix::process::ExitStatusExt as _,
     path::Path,
     process::{Child, Command, Output, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
-use kya_tests::{Daemon, EPERM, Fixture, OpResult, Probe, eventually, kya, kya_as, op_exe};
+use kya_tests::{
+    Daemon, EPERM, Fixture, OpResult, Probe, STATE_DIR, eventually, kya, kya_as, no_daemon, op_exe,
+};
 use nix::sys::signal::Signal;
 
 use crate::{
@@ -376,6 +382,99 @@ fn containment_survives_a_daemon_restart() {
     assert!(connect(&fixture).is_ok(), "coder reaches its peer again");
     drop(daemon);
     restore_config(&fixture);
+}
+
+/// The daemons' state directory on a small filesystem of its own, for a test that fills it.
+/// Dropped: the daemon that used it is stopped and the filesystem unmounted, so the next test
+/// starts a daemon on the usual directory.
+struct SmallStateDir {
+    /// Set to stop the thread that keeps the audit trail's last page full.
+    stop: Arc<AtomicBool>,
+}
+
+impl SmallStateDir {
+    fn mount() -> Self {
+        no_daemon();
+        fs::create_dir_all(STATE_DIR).unwrap();
+        shadow_tool(
+            "mount",
+            &["-t", "tmpfs", "-o", "size=4m", "kya-full", STATE_DIR],
+        );
+        Self {
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Fills the filesystem so that no audit record can be written: zeros into a file of its
+    /// own until no page is left, then, every few milliseconds until dropped, the rest of the
+    /// audit trail's last page with empty lines (a record would fit there otherwise, and the
+    /// daemon cuts them off again after each write that failed).
+    fn fill(&self) {
+        let mut filler = fs::File::create(Path::new(STATE_DIR).join("filler")).unwrap();
+        let chunk = vec![0_u8; 64 * 1024];
+        while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+        let trail = Path::new(STATE_DIR).join("audit.jsonl");
+        let stop = Arc::clone(&self.stop);
+        let pad = move || {
+            let len = fs::metadata(&trail).map_or(0, |meta| meta.len());
+            let slack = usize::try_from((4096 - len % 4096) % 4096).unwrap();
+            if slack > 0
+                && let Ok(mut file) = fs::OpenOptions::new().append(true).open(&trail)
+            {
+                let _ = std::io::Write::write_all(&mut file, &vec![b'\n'; slack]);
+            }
+        };
+        pad();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                pad();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    }
+}
+
+impl Drop for SmallStateDir {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        no_daemon();
+        let _ = Command::new("umount").arg(STATE_DIR).output();
+    }
+}
+
+/// With the state directory's filesystem full, neither the audit trail nor the snapshot can be
+/// written: the containment takes effect all the same (allowlists suspended, grants out of the
+/// kernel and of `kya grants`, requests refused), only without its records.
+#[test]
+fn containment_holds_when_its_records_cannot_be_written() {
+    let fixture = Fixture::new();
+    plant();
+    let _listener = TcpListener::bind(format!("{}:{}", PEER.0, PEER.1)).expect("listener");
+    let _owner = User::create(OWNER);
+    let _approver = User::create(APPROVER);
+    let state = SmallStateDir::mount();
+    let _daemon = Daemon::start_clean(&config(&fixture, "contain"));
+    ok(&grant_file(GRANTED), "kya grant before the owner leaves");
+    assert_reaches_everything(&fixture);
+    state.fill();
+    shadow_tool("userdel", &[OWNER.0]);
+    assert!(
+        eventually(CONTAINED_WITHIN, || connect(&fixture) == Err(EPERM)),
+        "coder's allowlist is suspended although nothing can be recorded: {:?}",
+        connect(&fixture)
+    );
+    assert_contained(&fixture);
+    assert_eq!(
+        coder_grants(),
+        0,
+        "the revoked grant is gone from kya grants"
+    );
+    assert!(status().contains("CONTAINED"), "kya status: {}", status());
+    refused(
+        &grant_file(GRANTED),
+        "kya grant for a contained agent",
+        "its owner gina",
+    );
 }
 
 /// Whether `pid` is gone or a zombie waiting to be reaped.

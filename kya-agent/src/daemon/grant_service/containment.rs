@@ -126,14 +126,11 @@ impl GrantService {
             agent: agent.to_owned(),
             containment,
         };
-        if let Err(error) = self.record(&decision) {
-            // The kernel side (allowlists, grants) is still contained by the caller and below.
-            tracing::error!(error = %error, "cannot record a containment");
-        }
+        self.record_or_apply(&decision);
         let doomed = self.grants_where(|grant| grant.agent == agent);
         self.revoke_all(doomed, &why).await;
         for request in pending {
-            let _ = self.record(&Decision::Deny {
+            self.record_or_apply(&Decision::Deny {
                 request: request.id,
                 agent: request.agent,
                 resource: request.resource,
@@ -141,6 +138,19 @@ impl GrantService {
             });
         }
         true
+    }
+
+    /// Records what the daemon decided alone; when the audit trail or the snapshot cannot be
+    /// written, the decision takes effect all the same (kept in memory, saved with the next
+    /// snapshot) and the missing record is logged. A containment or a revocation that failed
+    /// to write must not leave a ghost agent its allowlists, grants or requests: the kernel's
+    /// policy and every refusal are read from this state. (A record that reached the trail but
+    /// not the snapshot was applied already; applying these decisions again changes nothing.)
+    fn record_or_apply(&mut self, decision: &Decision) {
+        if let Err(error) = self.record(decision) {
+            tracing::error!(error = %error, ?decision, "cannot record a decision of the daemon; in force without its audit record");
+            self.store.update_quietly(|state| state.apply(decision));
+        }
     }
 
     /// Revokes `doomed` as the daemon, for `why`; how many were revoked.
@@ -154,9 +164,7 @@ impl GrantService {
                 by: daemon(),
                 why: why.to_owned(),
             };
-            if let Err(error) = self.record(&decision) {
-                tracing::error!(grant = grant.id, error = %error, "cannot record a revocation; removing the grant from the kernel all the same");
-            }
+            self.record_or_apply(&decision);
             // Out of the kernel whatever the record says: a ghost's grant must not work.
             self.remove_from_kernel(grant.id, false).await;
             revoked += 1;
